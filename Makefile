@@ -1,0 +1,45 @@
+# Each target creates .venv from scratch when missing: a clean clone needs nothing but Python.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test lint preview preview-prod local bench lock clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(VENV)/bin/basedpyright
+
+preview: $(STAMP)
+	$(PY) -m preflight --stack dev
+
+preview-prod: $(STAMP)
+	$(PY) -m preflight --stack prod
+
+local: $(STAMP)
+	$(PY) -m local.demo
+
+bench: $(STAMP)
+	$(PY) benchmarks/preflight.py
+	$(PY) benchmarks/auth.py
+
+# Re-resolve requirements.in into the fully pinned requirements.txt.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet -r requirements.in
+	{ head -n 2 requirements.txt; .lock-venv/bin/pip freeze; } > requirements.txt.new && mv requirements.txt.new requirements.txt
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,22 @@
+"""Reusable ComponentResources for event-driven functions that call private Cloud Run services."""
+
+from components.event_function import EventFunction, EventFunctionArgs, VpcEgress
+from components.identity import ScopedRole, ServiceIdentity, ServiceIdentityArgs
+from components.private_service import PrivateService, PrivateServiceArgs
+from components.rotated_secret import RotatedSecret, RotatedSecretArgs
+from components.worker_image import WorkerImage, WorkerImageArgs
+
+__all__ = [
+    "EventFunction",
+    "EventFunctionArgs",
+    "PrivateService",
+    "PrivateServiceArgs",
+    "RotatedSecret",
+    "RotatedSecretArgs",
+    "ScopedRole",
+    "ServiceIdentity",
+    "ServiceIdentityArgs",
+    "VpcEgress",
+    "WorkerImage",
+    "WorkerImageArgs",
+]

@@ -1,0 +1,227 @@
+"""EventFunction: a gen2 Cloud Function on a Pub/Sub topic, with three identities of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components._hashing import directory_digest
+from components.identity import ScopedRole, ServiceIdentity, ServiceIdentityArgs
+
+PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
+
+
+@dataclass(frozen=True)
+class VpcEgress:
+    """Direct VPC egress for all traffic; the subnet needs Private Google Access to reach *.run.app."""
+
+    network: str
+    subnetwork: str
+
+
+@dataclass(frozen=True)
+class EventFunctionArgs:
+    project: pulumi.Input[str]
+    region: str
+    topic_id: pulumi.Input[str]
+    source_dir: str
+    entry_point: str
+    # Account ids of the three identities: <base>-runtime-<suffix>, <base>-trigger-<suffix>, <base>-build-<suffix>.
+    identity_base: str
+    identity_suffix: str
+    function_name: str | None = None
+    runtime: str = "python312"
+    memory: str = "256Mi"
+    max_instances: int = 5
+    timeout_seconds: int = 60
+    retry: bool = True
+    env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    vpc_egress: VpcEgress | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    # Projects whose Pub/Sub service agent was created before 2021-04-08 need it to mint tokens for the trigger.
+    legacy_pubsub_agent_project_number: pulumi.Input[str] | None = None
+    force_destroy_source: bool = False
+    build_images_kept: int = 5
+    # Pass one in when another resource must know the caller before the function exists (its invokee's
+    # allow-list); otherwise the function creates its own. Either way it is this function's alone.
+    runtime_identity: ServiceIdentity | None = None
+
+    def __post_init__(self) -> None:
+        # Eventarc-triggered functions stop at 540 s whatever is asked.
+        if not 1 <= self.timeout_seconds <= 540:
+            raise ValueError(f"EventFunctionArgs.timeout_seconds: {self.timeout_seconds} is outside 1..540")
+        if self.max_instances < 1:
+            raise ValueError("EventFunctionArgs.max_instances: must be at least 1")
+        if not Path(self.source_dir, "main.py").is_file():
+            raise ValueError(f"EventFunctionArgs.source_dir: {self.source_dir} has no main.py")
+
+
+class EventFunction(pulumi.ComponentResource):
+    """Source bucket and archive, a build repository, the function, and its runtime/trigger/build identities.
+
+    Grants, exactly: build → logging.logWriter (project), artifactregistry.writer (its repository),
+    storage.objectViewer (its source bucket); trigger → run.invoker on the function's own Cloud Run service.
+    The runtime identity gets nothing here: whatever it calls grants it access (see PrivateService).
+    Outputs: `function`, `name`, `url`, `runtime_identity`, `trigger_identity`, `build_identity`.
+    """
+
+    def __init__(self, name: str, args: EventFunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("secure-invoke:serverless:EventFunction", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        function_name = args.function_name or name
+
+        self.source_bucket = gcp.storage.Bucket(
+            f"{name}-source",
+            project=args.project,
+            location=args.region,
+            uniform_bucket_level_access=True,
+            public_access_prevention="enforced",
+            force_destroy=args.force_destroy_source,
+            labels=dict(args.labels),
+            opts=child,
+        )
+        # The digest in the object name is what makes a code change redeploy the function.
+        digest = directory_digest(args.source_dir)[:16]
+        self.source_object = gcp.storage.BucketObject(
+            f"{name}-source-archive",
+            bucket=self.source_bucket.name,
+            name=f"{function_name}-{digest}.zip",
+            source=pulumi.FileArchive(args.source_dir),
+            opts=child,
+        )
+        self.build_repository = gcp.artifactregistry.Repository(
+            f"{name}-builds",
+            project=args.project,
+            location=args.region,
+            repository_id=f"{function_name}-builds",
+            format="DOCKER",
+            description=f"Build images of the {function_name} function",
+            cleanup_policy_dry_run=False,
+            cleanup_policies=[
+                gcp.artifactregistry.RepositoryCleanupPolicyArgs(
+                    id="keep-recent",
+                    action="KEEP",
+                    most_recent_versions=gcp.artifactregistry.RepositoryCleanupPolicyMostRecentVersionsArgs(
+                        keep_count=args.build_images_kept
+                    ),
+                ),
+                gcp.artifactregistry.RepositoryCleanupPolicyArgs(
+                    id="delete-old",
+                    action="DELETE",
+                    condition=gcp.artifactregistry.RepositoryCleanupPolicyConditionArgs(older_than="2592000s"),
+                ),
+            ],
+            labels=dict(args.labels),
+            opts=child,
+        )
+
+        def identity(role: str, what: str, roles: tuple[ScopedRole, ...] = ()) -> ServiceIdentity:
+            return ServiceIdentity(
+                f"{name}-{role}",
+                ServiceIdentityArgs(
+                    account_id=f"{args.identity_base}-{role}-{args.identity_suffix}",
+                    display_name=f"{function_name} {what}",
+                    project=args.project,
+                    roles=roles,
+                ),
+                opts=child,
+            )
+
+        self.runtime_identity = args.runtime_identity or identity("runtime", "runtime identity")
+        self.trigger_identity = identity("trigger", "Eventarc trigger identity")
+        self.build_identity = identity(
+            "build",
+            "build identity",
+            (
+                ScopedRole("roles/logging.logWriter", "project", args.project),
+                ScopedRole(
+                    "roles/artifactregistry.writer",
+                    "artifact_repository",
+                    self.build_repository.name,
+                    location=args.region,
+                    project=args.project,
+                ),
+                ScopedRole("roles/storage.objectViewer", "bucket", self.source_bucket.name),
+            ),
+        )
+
+        vpc = args.vpc_egress
+        self.function = gcp.cloudfunctionsv2.Function(
+            name,
+            name=function_name,
+            project=args.project,
+            location=args.region,
+            labels=dict(args.labels),
+            build_config=gcp.cloudfunctionsv2.FunctionBuildConfigArgs(
+                runtime=args.runtime,
+                entry_point=args.entry_point,
+                # The full resource name, not the email: that is what Cloud Build accepts.
+                service_account=self.build_identity.id,
+                docker_repository=self.build_repository.id,
+                source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceArgs(
+                    storage_source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceStorageSourceArgs(
+                        bucket=self.source_bucket.name, object=self.source_object.name
+                    )
+                ),
+            ),
+            service_config=gcp.cloudfunctionsv2.FunctionServiceConfigArgs(
+                service_account_email=self.runtime_identity.email,
+                ingress_settings="ALLOW_INTERNAL_ONLY",
+                all_traffic_on_latest_revision=True,
+                available_memory=args.memory,
+                max_instance_count=args.max_instances,
+                timeout_seconds=args.timeout_seconds,
+                environment_variables=dict(args.env),
+                direct_vpc_egress="VPC_EGRESS_ALL_TRAFFIC" if vpc else None,
+                direct_vpc_network_interfaces=[
+                    gcp.cloudfunctionsv2.FunctionServiceConfigDirectVpcNetworkInterfaceArgs(
+                        network=vpc.network, subnetwork=vpc.subnetwork
+                    )
+                ]
+                if vpc
+                else None,
+            ),
+            event_trigger=gcp.cloudfunctionsv2.FunctionEventTriggerArgs(
+                trigger_region=args.region,
+                event_type=PUBSUB_PUBLISHED,
+                pubsub_topic=args.topic_id,
+                retry_policy="RETRY_POLICY_RETRY" if args.retry else "RETRY_POLICY_DO_NOT_RETRY",
+                service_account_email=self.trigger_identity.email,
+            ),
+            # IAM is eventually consistent: the build must not start before its grants exist.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.build_identity.grants),
+        )
+        # A gen2 function is invoked through its Cloud Run service, named like the function; it exists only
+        # once the function does, so this grant follows it (Eventarc retries until the grant propagates).
+        self.trigger_invoker = self.trigger_identity.grant(
+            ScopedRole(
+                "roles/run.invoker", "run_service", self.function.name, location=args.region, project=args.project
+            )
+        )
+        if args.legacy_pubsub_agent_project_number is not None:
+            self.pubsub_agent_token_creator = gcp.serviceaccount.IAMMember(
+                f"{name}-pubsub-agent-token-creator",
+                service_account_id=self.trigger_identity.account.name,
+                role="roles/iam.serviceAccountTokenCreator",
+                member=pulumi.Output.concat(
+                    "serviceAccount:service-",
+                    args.legacy_pubsub_agent_project_number,
+                    "@gcp-sa-pubsub.iam.gserviceaccount.com",
+                ),
+                opts=child,
+            )
+        self.name: pulumi.Output[str] = self.function.name
+        self.url: pulumi.Output[str] = self.function.url
+        self.register_outputs(
+            {
+                "name": self.name,
+                "url": self.url,
+                "runtime_email": self.runtime_identity.email,
+                "trigger_email": self.trigger_identity.email,
+                "build_email": self.build_identity.email,
+            }
+        )

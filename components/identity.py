@@ -1,0 +1,118 @@
+"""ServiceIdentity: one workload, one dedicated service account, never a key."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulumi
+import pulumi_gcp as gcp
+
+# GCP's own rule for account ids; checked here so a bad id fails before anything is registered.
+_ACCOUNT_ID = re.compile(r"^[a-z](?:[-a-z0-9]{4,28}[a-z0-9])$")
+
+Scope = Literal["project", "bucket", "artifact_repository", "secret", "topic", "run_service", "service_account"]
+
+
+@dataclass(frozen=True)
+class ScopedRole:
+    """A role on one resource. `resource` is that resource's name or id; `location` where the type needs one."""
+
+    role: str
+    scope: Scope
+    resource: pulumi.Input[str]
+    location: pulumi.Input[str] | None = None
+    project: pulumi.Input[str] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.role.startswith(("roles/", "projects/", "organizations/")):
+            raise ValueError(f"ScopedRole.role: {self.role!r} is not a role name (roles/… or a custom role path)")
+        if self.scope in ("artifact_repository", "run_service") and self.location is None:
+            raise ValueError(f"ScopedRole({self.role}, {self.scope}): location is required for this scope")
+
+
+@dataclass(frozen=True)
+class ServiceIdentityArgs:
+    account_id: str
+    display_name: str
+    description: str = ""
+    project: pulumi.Input[str] | None = None
+    roles: Sequence[ScopedRole] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not _ACCOUNT_ID.match(self.account_id):
+            raise ValueError(
+                f"ServiceIdentityArgs.account_id: {self.account_id!r} must be 6-30 characters, "
+                "lowercase letters, digits and hyphens, starting with a letter"
+            )
+
+
+class ServiceIdentity(pulumi.ComponentResource):
+    """A dedicated service account for exactly one workload, with its grants, each on one resource.
+
+    Outputs: `account`, `email`, `member` (`serviceAccount:<email>`), `id` (the account's full resource
+    name, which Cloud Build fields want).
+    """
+
+    def __init__(self, name: str, args: ServiceIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("secure-invoke:identity:ServiceIdentity", name, None, opts)
+        self.account = gcp.serviceaccount.Account(
+            name,
+            account_id=args.account_id,
+            display_name=args.display_name,
+            description=args.description or f"Dedicated identity of {args.display_name}; no keys.",
+            project=args.project,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.email: pulumi.Output[str] = self.account.email
+        self.member: pulumi.Output[str] = self.account.email.apply(lambda e: f"serviceAccount:{e}")
+        self.id: pulumi.Output[str] = self.account.id
+        self.grants: list[pulumi.CustomResource] = [self.grant(r) for r in args.roles]
+        self.register_outputs({"email": self.email, "member": self.member, "id": self.id})
+
+    def grant(self, role: ScopedRole, opts: pulumi.ResourceOptions | None = None) -> pulumi.CustomResource:
+        """Give this identity `role` on one resource; the IAM member resource is a child of this identity."""
+        child = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self), opts)
+        name = f"{self._name}-{role.role.rsplit('/', 1)[-1].replace('.', '-').lower()}-{role.scope}"
+        member = self.member
+        match role.scope:
+            case "project":
+                return gcp.projects.IAMMember(name, project=role.resource, role=role.role, member=member, opts=child)
+            case "bucket":
+                return gcp.storage.BucketIAMMember(
+                    name, bucket=role.resource, role=role.role, member=member, opts=child
+                )
+            case "artifact_repository":
+                return gcp.artifactregistry.RepositoryIamMember(
+                    name,
+                    repository=role.resource,
+                    location=role.location,
+                    project=role.project,
+                    role=role.role,
+                    member=member,
+                    opts=child,
+                )
+            case "secret":
+                return gcp.secretmanager.SecretIamMember(
+                    name, secret_id=role.resource, project=role.project, role=role.role, member=member, opts=child
+                )
+            case "topic":
+                return gcp.pubsub.TopicIAMMember(
+                    name, topic=role.resource, project=role.project, role=role.role, member=member, opts=child
+                )
+            case "run_service":
+                return gcp.cloudrunv2.ServiceIamMember(
+                    name,
+                    name=role.resource,
+                    location=role.location,
+                    project=role.project,
+                    role=role.role,
+                    member=member,
+                    opts=child,
+                )
+            case "service_account":
+                return gcp.serviceaccount.IAMMember(
+                    name, service_account_id=role.resource, role=role.role, member=member, opts=child
+                )

@@ -1,0 +1,92 @@
+"""WorkerImage: the worker's container image, built and pushed by digest, or a prebuilt one by reference."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+import pulumi_docker_build as docker_build
+import pulumi_gcp as gcp
+
+from components._hashing import directory_digest
+
+
+@dataclass(frozen=True)
+class WorkerImageArgs:
+    project: pulumi.Input[str]
+    region: str
+    repository_id: str
+    context_dir: str
+    image_name: str = "worker"
+    # A prebuilt image (ideally `…@sha256:…`): nothing is built or pushed, no repository is created.
+    prebuilt: str | None = None
+    keep_count: int = 10
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.prebuilt is None and not Path(self.context_dir, "Dockerfile").is_file():
+            raise ValueError(f"WorkerImageArgs.context_dir: {self.context_dir} has no Dockerfile")
+
+
+class WorkerImage(pulumi.ComponentResource):
+    """Output: `ref`, an image reference that names a digest whenever this component built it."""
+
+    def __init__(self, name: str, args: WorkerImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("secure-invoke:images:WorkerImage", name, None, opts)
+        if args.prebuilt is not None:
+            self.ref: pulumi.Output[str] = pulumi.Output.from_input(args.prebuilt)
+            self.register_outputs({"ref": self.ref})
+            return
+        child = pulumi.ResourceOptions(parent=self)
+        self.repository = gcp.artifactregistry.Repository(
+            f"{name}-repository",
+            project=args.project,
+            location=args.region,
+            repository_id=args.repository_id,
+            format="DOCKER",
+            description="Worker images, pushed by the deploy",
+            docker_config=gcp.artifactregistry.RepositoryDockerConfigArgs(immutable_tags=True),
+            cleanup_policy_dry_run=False,
+            cleanup_policies=[
+                gcp.artifactregistry.RepositoryCleanupPolicyArgs(
+                    id="keep-recent",
+                    action="KEEP",
+                    most_recent_versions=gcp.artifactregistry.RepositoryCleanupPolicyMostRecentVersionsArgs(
+                        keep_count=args.keep_count
+                    ),
+                ),
+                gcp.artifactregistry.RepositoryCleanupPolicyArgs(
+                    id="delete-untagged",
+                    action="DELETE",
+                    condition=gcp.artifactregistry.RepositoryCleanupPolicyConditionArgs(tag_state="UNTAGGED"),
+                ),
+            ],
+            labels=dict(args.labels),
+            opts=child,
+        )
+        host = f"{args.region}-docker.pkg.dev"
+        # Tag by content: an unchanged worker keeps its tag, so immutable tags never collide.
+        tag = pulumi.Output.concat(
+            host, "/", self.repository.project, "/", self.repository.repository_id, "/", args.image_name, ":",
+            directory_digest(args.context_dir)[:16],
+        )  # fmt: skip
+        # The deployer's own short-lived token (from its federated identity); no key file involved.
+        token = gcp.organizations.get_client_config_output().access_token
+        self.image = docker_build.Image(
+            name,
+            context=docker_build.BuildContextArgs(location=args.context_dir),
+            dockerfile=docker_build.DockerfileArgs(location=str(Path(args.context_dir, "Dockerfile"))),
+            platforms=[docker_build.Platform.LINUX_AMD64],
+            push=True,
+            tags=[tag],
+            registries=[
+                docker_build.RegistryArgs(
+                    address=host, username="oauth2accesstoken", password=pulumi.Output.secret(token)
+                )
+            ],
+            opts=child,
+        )
+        self.ref = self.image.ref
+        self.register_outputs({"ref": self.ref})

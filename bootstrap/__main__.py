@@ -1,0 +1,306 @@
+"""Bootstrap: the identities CI uses to preview and deploy secure-invoke, federated from GitHub OIDC.
+
+Run by a human project owner, rarely, with their own credentials (never from CI: this program grants
+the powers CI runs with). Creates, in the CI project (`gcp:project`):
+- two workload identity pools, each with one GitHub OIDC provider. The provider's attribute condition is
+  the hard gate: `github-ci` admits only this repository; `github-ci-prod` admits only this repository's `main`
+  branch running in the GitHub environment `production` (whose required reviewers are the human gate).
+- per environment a deployer service account, a Pulumi state bucket and a KMS key for stack secrets;
+- one read-only `previewer` for pull-request previews (state read, secrets decrypt, no write anywhere).
+And, in each environment's project, the deployer's project roles (`DEPLOYER_PROJECT_ROLES`, each with its
+reason) and `roles/iam.serviceAccountUser` on that environment's four runtime identities only.
+
+Order on a new environment (README, section CI/CD): the runtime identities are created by the main stack,
+so the first `up` here runs with `grantRuntimeActAs: false`, the main stack's service accounts are then
+created, and a second `up` here adds the actAs grants.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_gcp as gcp
+
+NAMESPACE = "secure-invoke-bootstrap"
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+ENVIRONMENTS = ("dev", "prod")
+PROD_GITHUB_ENVIRONMENT = "production"
+DEPLOY_BRANCH_REF = "refs/heads/main"
+
+# The main stack's identities per environment (account ids `<name>-<env>`): the deployer may act as
+# these and nothing else. tests/cicd checks this list against what the main stack registers.
+RUNTIME_ACCOUNT_NAMES = ("relay-runtime", "relay-trigger", "relay-build", "worker-runtime")
+
+# Project roles a deployer needs to create and update one environment of the main stack. Each is
+# broader than the stack's own least-privilege grants by nature: creating a resource type and setting
+# IAM on it needs that type's admin role. bootstrap/policy-config.json exempts exactly these grants.
+DEPLOYER_PROJECT_ROLES: dict[str, str] = {
+    "roles/iam.serviceAccountAdmin": "create the four runtime service accounts and set the Pub/Sub "
+    "agent's TokenCreator grant on the trigger account (setIamPolicy on a service account)",
+    "roles/run.admin": "create the worker service and grant run.invoker on it and on the relay's Cloud Run "
+    "service; run.developer cannot set IAM",
+    "roles/cloudfunctions.developer": "create and update the gen2 relay function",
+    "roles/eventarc.developer": "create the relay's Pub/Sub Eventarc trigger with the function",
+    "roles/pubsub.admin": "create the jobs and rotation topics and grant publisher on the rotation topic",
+    "roles/storage.admin": "create the function source bucket, upload source archives, grant objectViewer "
+    "to the build account",
+    "roles/artifactregistry.admin": "create both repositories with cleanup policies, grant writer to the "
+    "build account, push the worker image",
+    "roles/secretmanager.admin": "create secrets with rotation and grant secretAccessor per secret",
+    "roles/serviceusage.serviceUsageAdmin": "generate the Secret Manager service agent "
+    "(gcp:projects/serviceIdentity); no narrower predefined role carries generateServiceIdentity",
+    "roles/resourcemanager.projectIamAdmin": "grant the build account roles/logging.logWriter at project "
+    "level; an IAM condition limits it to granting exactly that role",
+    "roles/browser": "read the project (number) for the getProject invoke",
+}
+# Roles the deployer may hand out at project level through projectIamAdmin, enforced by IAM itself.
+DELEGATED_PROJECT_ROLES = ("roles/logging.logWriter",)
+
+_REPOSITORY = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
+_REPOSITORY_ID = re.compile(r"^[0-9]{1,20}$")
+_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+
+
+class BootstrapConfigError(pulumi.RunError):
+    """Invalid bootstrap config; a RunError so the CLI prints the message without a traceback."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    ci_project: str
+    region: str
+    repository: str
+    repository_id: str | None
+    projects: dict[str, str]
+    grant_runtime_act_as: bool
+
+
+def load_settings() -> Settings:
+    gcp_config = pulumi.Config("gcp")
+    config = pulumi.Config(NAMESPACE)
+    errors: list[str] = []
+
+    ci_project = gcp_config.get("project") or ""
+    if not _PROJECT.match(ci_project):
+        errors.append(f"gcp:project: {ci_project!r} is not a project id")
+    region = gcp_config.get("region") or ""
+    if not region:
+        errors.append("gcp:region: required (location of the state buckets and secrets keys)")
+
+    repository = config.get("githubRepository") or ""
+    if not _REPOSITORY.match(repository):
+        errors.append(f"{NAMESPACE}:githubRepository: {repository!r} must be <owner>/<repo>")
+    repository_id = config.get("githubRepositoryId")
+    if repository_id is not None and not _REPOSITORY_ID.match(repository_id):
+        errors.append(f"{NAMESPACE}:githubRepositoryId: {repository_id!r} must be the numeric repository id")
+
+    environments: Any = config.get_object("environments") or {}
+    projects: dict[str, str] = {}
+    if not isinstance(environments, dict):
+        errors.append(f"{NAMESPACE}:environments: must be a map of environment → {{project}}")
+        environments = {}
+    for unknown in sorted(set(environments) - set(ENVIRONMENTS)):
+        errors.append(f"{NAMESPACE}:environments.{unknown}: unknown environment (expected {ENVIRONMENTS})")
+    for env in ENVIRONMENTS:
+        entry: Any = environments.get(env) or {}
+        project = entry.get("project", ci_project) if isinstance(entry, dict) else None
+        if not isinstance(project, str) or not _PROJECT.match(project):
+            errors.append(f"{NAMESPACE}:environments.{env}.project: {project!r} is not a project id")
+        else:
+            projects[env] = project
+
+    grant = config.get_bool("grantRuntimeActAs")
+    if errors:
+        raise BootstrapConfigError("; ".join(errors))
+    return Settings(
+        ci_project=ci_project,
+        region=region,
+        repository=repository,
+        repository_id=repository_id,
+        projects=projects,
+        grant_runtime_act_as=True if grant is None else grant,
+    )
+
+
+def repository_condition(settings: Settings) -> str:
+    condition = f"assertion.repository == '{settings.repository}'"
+    if settings.repository_id:
+        condition += f" && assertion.repository_id == '{settings.repository_id}'"
+    return condition
+
+
+def github_pool(name: str, condition: str, description: str) -> gcp.iam.WorkloadIdentityPoolProvider:
+    pool = gcp.iam.WorkloadIdentityPool(
+        name,
+        workload_identity_pool_id=name,
+        display_name=name,
+        description=description,
+    )
+    return gcp.iam.WorkloadIdentityPoolProvider(
+        f"{name}-provider",
+        workload_identity_pool_id=pool.workload_identity_pool_id,
+        workload_identity_pool_provider_id="github",
+        display_name="GitHub Actions",
+        description=f"GitHub Actions OIDC; admits only: {condition}",
+        oidc=gcp.iam.WorkloadIdentityPoolProviderOidcArgs(issuer_uri=GITHUB_ISSUER),
+        attribute_mapping={
+            "google.subject": "assertion.sub",
+            "attribute.repository": "assertion.repository",
+            "attribute.repository_id": "assertion.repository_id",
+            "attribute.ref": "assertion.ref",
+            "attribute.environment": "assertion.environment",
+            "attribute.workflow_ref": "assertion.job_workflow_ref",
+        },
+        # The hard gate: tokens failing it are rejected before any binding is looked at.
+        attribute_condition=condition,
+    )
+
+
+def principal_set(pool_name: pulumi.Output[str], attribute: str, value: str) -> pulumi.Output[str]:
+    # pool_name is `projects/<number>/locations/global/workloadIdentityPools/<id>`.
+    return pool_name.apply(lambda name: f"principalSet://iam.googleapis.com/{name}/attribute.{attribute}/{value}")
+
+
+def provider_pool_name(provider: gcp.iam.WorkloadIdentityPoolProvider) -> pulumi.Output[str]:
+    return provider.name.apply(lambda name: name.split("/providers/", 1)[0])
+
+
+def main() -> None:
+    settings = load_settings()
+    repo_condition = repository_condition(settings)
+
+    # Pool ids are 4-32 characters and stay reserved for 30 days after deletion.
+    ci = github_pool("github-ci", repo_condition, "GitHub Actions of this repository: previews and dev deploys")
+    ci_prod = github_pool(
+        "github-ci-prod",
+        f"{repo_condition} && assertion.ref == '{DEPLOY_BRANCH_REF}'"
+        f" && assertion.environment == '{PROD_GITHUB_ENVIRONMENT}'",
+        "GitHub Actions of this repository's main branch in the production environment: prod deploys",
+    )
+
+    key_ring = gcp.kms.KeyRing("pulumi-state", name="pulumi-state", location=settings.region)
+
+    previewer = gcp.serviceaccount.Account(
+        "previewer",
+        account_id="ci-previewer",
+        display_name="CI previewer (read-only)",
+        description="Pull-request `pulumi preview`: reads state, decrypts stack secrets, writes nothing.",
+    )
+    previewer_member = previewer.email.apply(lambda e: f"serviceAccount:{e}")
+    gcp.serviceaccount.IAMMember(
+        "previewer-wif",
+        service_account_id=previewer.name,
+        role="roles/iam.workloadIdentityUser",
+        member=principal_set(provider_pool_name(ci), "repository", settings.repository),
+    )
+
+    exports: dict[str, Any] = {
+        "workload_identity_provider": ci.name,
+        "workload_identity_provider_prod": ci_prod.name,
+        "previewer_email": previewer.email,
+    }
+    for env in ENVIRONMENTS:
+        project = settings.projects[env]
+        # dev: any run on main of this repository; prod: only runs admitted by the strict github-ci-prod provider.
+        federated = (
+            principal_set(provider_pool_name(ci), "ref", DEPLOY_BRANCH_REF)
+            if env == "dev"
+            else principal_set(provider_pool_name(ci_prod), "repository", settings.repository)
+        )
+        deployer = gcp.serviceaccount.Account(
+            f"deployer-{env}",
+            account_id=f"deployer-{env}",
+            display_name=f"CI deployer ({env})",
+            description=f"`pulumi up` of stack {env} from GitHub Actions via workload identity federation.",
+        )
+        deployer_member = deployer.email.apply(lambda e: f"serviceAccount:{e}")
+        gcp.serviceaccount.IAMMember(
+            f"deployer-{env}-wif",
+            service_account_id=deployer.name,
+            role="roles/iam.workloadIdentityUser",
+            member=federated,
+        )
+
+        for role in DEPLOYER_PROJECT_ROLES:
+            condition = None
+            if role == "roles/resourcemanager.projectIamAdmin":
+                allowed = ", ".join(f"'{r}'" for r in DELEGATED_PROJECT_ROLES)
+                condition = gcp.projects.IAMMemberConditionArgs(
+                    title="only-delegated-roles",
+                    description="May grant or revoke only the project roles the main stack itself grants.",
+                    expression=(
+                        f"api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([{allowed}])"
+                    ),
+                )
+            gcp.projects.IAMMember(
+                f"deployer-{env}-{role.removeprefix('roles/').replace('.', '-').lower()}",
+                project=project,
+                role=role,
+                member=deployer_member,
+                condition=condition,
+            )
+
+        if settings.grant_runtime_act_as:
+            for account in RUNTIME_ACCOUNT_NAMES:
+                email = f"{account}-{env}@{project}.iam.gserviceaccount.com"
+                gcp.serviceaccount.IAMMember(
+                    f"deployer-{env}-actas-{account}",
+                    service_account_id=f"projects/{project}/serviceAccounts/{email}",
+                    role="roles/iam.serviceAccountUser",
+                    member=deployer_member,
+                )
+
+        state = gcp.storage.Bucket(
+            f"state-{env}",
+            name=f"{settings.ci_project}-pulumi-{env}",
+            location=settings.region,
+            uniform_bucket_level_access=True,
+            public_access_prevention="enforced",
+            versioning=gcp.storage.BucketVersioningArgs(enabled=True),
+            force_destroy=False,
+        )
+        gcp.storage.BucketIAMMember(
+            f"state-{env}-deployer", bucket=state.name, role="roles/storage.objectAdmin", member=deployer_member
+        )
+        gcp.storage.BucketIAMMember(
+            f"state-{env}-previewer", bucket=state.name, role="roles/storage.objectViewer", member=previewer_member
+        )
+
+        key = gcp.kms.CryptoKey(
+            f"secrets-{env}",
+            name=f"stack-secrets-{env}",
+            key_ring=key_ring.id,
+            rotation_period="7776000s",
+            opts=pulumi.ResourceOptions(protect=True),
+        )
+        gcp.kms.CryptoKeyIAMMember(
+            f"secrets-{env}-deployer",
+            crypto_key_id=key.id,
+            role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+            member=deployer_member,
+        )
+        gcp.kms.CryptoKeyIAMMember(
+            f"secrets-{env}-previewer",
+            crypto_key_id=key.id,
+            role="roles/cloudkms.cryptoKeyDecrypter",
+            member=previewer_member,
+        )
+        gcp.projects.IAMMember(
+            f"previewer-{env}-browser",
+            project=project,
+            role="roles/browser",
+            member=previewer_member,
+        )
+
+        exports[f"deployer_{env}_email"] = deployer.email
+        exports[f"backend_url_{env}"] = state.name.apply(lambda b: f"gs://{b}")
+        exports[f"secrets_provider_{env}"] = key.id.apply(lambda k: f"gcpkms://{k}")
+
+    for name, value in exports.items():
+        pulumi.export(name, value)
+
+
+main()

@@ -8,6 +8,7 @@ together, each naming its config key, so a broken stack file is fixed in one rou
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Mapping
@@ -207,7 +208,9 @@ def _parse(config: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
         key = full_key[len(prefix) :]
         schema = SCHEMA.get(key)
         if schema is None:
-            errors.append(f"{full_key}: unknown key; allowed keys: {', '.join(sorted(SCHEMA))}")
+            close = difflib.get_close_matches(key, SCHEMA, n=1)
+            hint = f"did you mean {prefix}{close[0]}? " if close else ""
+            errors.append(f"{full_key}: unknown key; {hint}allowed keys: {', '.join(sorted(SCHEMA))}")
             continue
         value: Any = raw
         if schema.get("type") in ("integer", "boolean", "object") and isinstance(raw, str):

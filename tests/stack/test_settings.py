@@ -1,0 +1,109 @@
+"""Settings validation: one test per rule, on the pure parser. tests/stack/test_stack.py proves the same
+messages stop the real program before it registers anything."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from settings import ConfigError, Settings
+
+REPO = Path(__file__).resolve().parents[2]
+DIGEST = "a" * 64
+
+
+def stack_config(stack: str, **overrides: object) -> dict[str, str]:
+    """The flat config map the engine would pass for Pulumi.<stack>.yaml, plus overrides (None deletes)."""
+    raw = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())["config"]
+    flat = {k: v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
+    for key, value in overrides.items():
+        key = key if ":" in key else f"secure-invoke:{key}"
+        if value is None:
+            flat.pop(key, None)
+        else:
+            flat[key] = value if isinstance(value, str) else json.dumps(value)
+    return flat
+
+
+# (stack, overrides, a fragment the one error message must contain)
+RULES = {
+    "unknown key": ("dev", {"workerMinInstance": 1}, "secure-invoke:workerMinInstance: unknown key; did you mean secure-invoke:workerMinInstances? allowed keys:"),
+    "wrong type": ("dev", {"workerMaxInstances": "many"}, "secure-invoke:workerMaxInstances: 'many' is not a valid integer"),
+    "bool given as int": ("dev", {"relayRetry": 1}, "secure-invoke:relayRetry: 1 is not of type boolean"),
+    "out of range": ("dev", {"workerMaxInstances": 0}, "secure-invoke:workerMaxInstances: 0 is less than the minimum of 1"),
+    "not an allowed value": ("dev", {"workerIngress": "public"}, 'secure-invoke:workerIngress: "public" is not one of ["all", "internal"]'),
+    "bad label": ("dev", {"labels": {"Team": "x"}}, "secure-invoke:labels: 'Team' does not match"),
+    "environment missing": ("dev", {"environment": None}, "secure-invoke:environment: required (one of ['dev', 'prod'])"),
+    "project missing": ("dev", {"gcp:project": None}, "gcp:project: required"),
+    "region missing": ("dev", {"gcp:region": None}, "gcp:region: required"),
+    "bad project id": ("dev", {"gcp:project": "Acme_Prod"}, "gcp:project: 'Acme_Prod' is not a project id"),
+    "min above max": ("dev", {"workerMinInstances": 5, "workerMaxInstances": 2}, "secure-invoke:workerMinInstances: 5 exceeds secure-invoke:workerMaxInstances (2); min must be <= max"),
+    "internal ingress without VPC": ("dev", {"workerIngress": "internal"}, "secure-invoke:workerIngress: 'internal' needs the relay to egress through a VPC"),
+    "half a VPC": ("dev", {"workerIngress": "internal", "vpcNetwork": "default"}, "secure-invoke:vpcSubnetwork: required together with"),
+    "concurrency below 1 vCPU": ("dev", {"workerCpu": "0.5", "workerConcurrency": 10}, "secure-invoke:workerConcurrency: Cloud Run forces concurrency 1 below 1 vCPU"),
+    "relay HTTP timeout not below function timeout": ("dev", {"relayWorkerTimeoutSeconds": 120, "relayTimeoutSeconds": 120}, "secure-invoke:relayWorkerTimeoutSeconds: 120 must be below secure-invoke:relayTimeoutSeconds (120)"),
+    "function outlives worker": ("dev", {"relayTimeoutSeconds": 500, "workerRequestTimeoutSeconds": 300}, "secure-invoke:relayTimeoutSeconds: 500 exceeds secure-invoke:workerRequestTimeoutSeconds (300)"),
+    "prod image without digest": ("prod", {"workerImage": "europe-west1-docker.pkg.dev/p/r/worker:latest"}, "secure-invoke:workerImage: prod needs an image pinned by digest"),
+    "prod without warm instance": ("prod", {"workerMinInstances": 0}, "secure-invoke:workerMinInstances: prod keeps at least 1 warm instance (got 0)"),
+    "prod without deletion protection": ("prod", {"deletionProtection": False}, "secure-invoke:deletionProtection: prod must keep deletion protection on"),
+    "prod without CPU boost": ("prod", {"workerStartupCpuBoost": False}, "secure-invoke:workerStartupCpuBoost: prod must keep startup CPU boost on"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_each_rule_rejects_with_a_message_naming_the_key(rule: str) -> None:
+    stack, overrides, fragment = RULES[rule]
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_config(stack_config(stack, **overrides))
+    message = str(caught.value)
+    assert message.startswith("invalid stack config:")
+    assert fragment in message
+    # One problem in, one problem out: no cascade of follow-on errors.
+    assert message.count("\n  - ") == 1, message
+
+
+def test_all_problems_are_reported_together() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_config(stack_config("dev", workerCpu="3", relayRetry="maybe", bogus="x"))
+    message = str(caught.value)
+    assert "secure-invoke:workerCpu:" in message
+    assert "secure-invoke:relayRetry:" in message
+    assert "secure-invoke:bogus: unknown key" in message
+
+
+def test_dev_and_prod_differ_where_they_should() -> None:
+    dev = Settings.from_config(stack_config("dev"))
+    prod = Settings.from_config(stack_config("prod"))
+    assert (dev.environment, prod.environment) == ("dev", "prod")
+    assert dev.worker.min_instances == 0 and prod.worker.min_instances >= 1
+    assert not dev.worker.deletion_protection and prod.worker.deletion_protection
+    assert not dev.worker.startup_cpu_boost and prod.worker.startup_cpu_boost
+    assert dev.labels["environment"] == "dev" and prod.labels["team"] == "platform"
+
+
+def test_per_environment_defaults_apply_when_keys_are_absent() -> None:
+    prod = Settings.from_config(
+        stack_config("prod", workerMinInstances=None, deletionProtection=None, workerStartupCpuBoost=None)
+    )
+    assert prod.worker.min_instances == 1
+    assert prod.worker.deletion_protection is True
+    assert prod.worker.startup_cpu_boost is True
+
+
+def test_accepts_a_valid_internal_setup_and_a_digest_image_in_prod() -> None:
+    image = f"europe-west1-docker.pkg.dev/acme/worker/worker@sha256:{DIGEST}"
+    cfg = Settings.from_config(
+        stack_config(
+            "prod", workerIngress="internal", vpcNetwork="shared", vpcSubnetwork="run-egress", workerImage=image
+        )
+    )
+    assert cfg.worker.internal_ingress and cfg.vpc is not None and cfg.vpc.subnetwork == "run-egress"
+    assert cfg.worker.image == image
+
+
+def test_keys_outside_the_namespace_are_left_to_their_owners() -> None:
+    cfg = Settings.from_config(stack_config("dev", **{"gcp:zone": "europe-west1-b", "pulumi:template": "x"}))
+    assert cfg.project == "acme-secure-invoke-dev"

@@ -1,0 +1,33 @@
+"""gunicorn settings for the worker; the same file serves Cloud Run, local mode and the tests.
+
+One process with threads: the idempotency store lives in process memory, so one process per
+instance makes it the per-instance store; Cloud Run scales out by adding instances. Set the
+service's container concurrency to at most `threads`.
+"""
+
+import os
+import sys
+
+from worker.config import ConfigError, load_config
+
+try:
+    load_config()
+except ConfigError as exc:
+    # One clear line and a non-zero exit before any worker boots, instead of a boot-loop traceback.
+    sys.exit(f"worker: configuration error: {exc}")
+
+# Cloud Run sends traffic to $PORT on all interfaces; local mode and tests set HOST=127.0.0.1.
+bind = [f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"]  # noqa: S104
+workers = 1
+worker_class = "gthread"
+threads = 8
+# Cloud Run allows 10 s between SIGTERM and SIGKILL: finish in-flight requests within that.
+graceful_timeout = 8
+timeout = 120  # a worker whose main loop stops answering this long is restarted
+keepalive = 75  # above the idle timeout of Google's front ends, so they close connections first
+accesslog = None  # the app writes its own audit line per request
+errorlog = "-"
+loglevel = "info"
+# gunicorn 27's runtime control socket is management surface nobody here uses; several local
+# instances would also contend for its one default path.
+control_socket_disable = True

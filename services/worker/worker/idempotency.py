@@ -1,0 +1,91 @@
+"""Per-instance, bounded, thread-safe record of processed message ids.
+
+Pub/Sub delivers at least once and Eventarc retries failures, so one message id can arrive again,
+even concurrently. This store makes a repeat on the same instance return the first result. It is
+per instance and in memory: a repeat landing on another instance, or after a restart, is processed
+again. Exactly-once across instances needs a shared store (Firestore/Memorystore keyed by message
+id with a TTL), the production extension documented in the README.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+
+class StillProcessing(Exception):
+    """The same id is being processed by another request that has not finished (or failed)."""
+
+
+class _Entry:
+    __slots__ = ("done", "expires", "result")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: dict[str, Any] | None = None
+        self.expires = float("inf")
+
+
+class IdempotencyStore:
+    def __init__(
+        self,
+        max_entries: int = 10_000,
+        ttl_seconds: float = 24 * 3600,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_entries < 1 or ttl_seconds <= 0:
+            raise ValueError("max_entries must be >= 1 and ttl_seconds > 0")
+        self.max_entries = max_entries
+        self.ttl_seconds = ttl_seconds
+        self._clock = clock
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def run_once(
+        self, key: str, compute: Callable[[], dict[str, Any]], wait_seconds: float = 30.0
+    ) -> tuple[dict[str, Any], bool]:
+        """Returns (result, duplicate). Runs `compute` only if `key` has no live entry."""
+        now = self._clock()
+        with self._lock:
+            self._purge(now)
+            entry = self._entries.get(key)
+            owner = entry is None
+            if entry is None:
+                entry = _Entry()
+                self._entries[key] = entry
+                while len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
+        if not owner:
+            if not entry.done.wait(wait_seconds) or entry.result is None:
+                raise StillProcessing(key)
+            return entry.result, True
+        try:
+            result = compute()
+        except BaseException:
+            # Forget the id so the platform's retry computes it again.
+            with self._lock:
+                if self._entries.get(key) is entry:
+                    del self._entries[key]
+            entry.done.set()
+            raise
+        entry.result = result
+        with self._lock:
+            entry.expires = self._clock() + self.ttl_seconds
+        entry.done.set()
+        return result, False
+
+    def _purge(self, now: float) -> None:
+        # Entries are kept in arrival order and share one TTL, so expired ones sit at the front
+        # (an in-flight entry never expires and stops the sweep early, which only delays it).
+        while self._entries:
+            key, entry = next(iter(self._entries.items()))
+            if entry.expires > now:
+                break
+            del self._entries[key]

@@ -1,0 +1,234 @@
+"""Start the stand-in, the worker and the relay as real processes on 127.0.0.1.
+
+Used by `make local` (local.demo), the end-to-end tests and the auth benchmark, so all three run
+the components exactly the same way: the worker by the Dockerfile's CMD from services/worker/, the
+relay by the functions-framework CLI, as on Cloud Functions.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKER_DIR = ROOT / "services" / "worker"
+RELAY_SOURCE = ROOT / "functions" / "relay" / "main.py"
+BIN = Path(sys.executable).parent
+# The worker's command, read from the Dockerfile so local mode cannot drift from the image.
+LOCAL_AUDIENCE = "https://worker.secure-invoke.local"
+
+# Variables a developer's shell may carry that would change which identity google-auth picks.
+_SCRUBBED = (
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GCE_METADATA_HOST",
+    "GCE_METADATA_ROOT",
+    "GCE_METADATA_IP",
+    "NO_GCE_CHECK",
+)
+
+
+class StartupError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def dockerfile_cmd(dockerfile: Path = WORKER_DIR / "Dockerfile") -> list[str]:
+    """The exec-form CMD of the worker's Dockerfile."""
+    for line in reversed(dockerfile.read_text().splitlines()):
+        if line.strip().startswith("CMD "):
+            cmd = json.loads(line.strip()[4:])
+            if not isinstance(cmd, list) or not all(isinstance(part, str) for part in cmd):
+                raise StartupError(f"{dockerfile}: CMD is not an exec-form JSON array")
+            return cmd
+    raise StartupError(f"{dockerfile}: no CMD line")
+
+
+def base_env(extra: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+    _log: IO[bytes] = field(repr=False)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def log_records(self) -> list[dict[str, Any]]:
+        """The JSON lines this process wrote (its structured logs)."""
+        records = []
+        for line in self.log_text().splitlines():
+            if line.startswith("{"):
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    continue
+        return records
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self._log.close()
+        return self.popen.returncode
+
+
+def _spawn(name: str, cmd: list[str], env: dict[str, str], cwd: Path, log_dir: Path, url: str) -> Proc:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    log = log_path.open("wb")
+    popen = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return Proc(name, popen, url, log_path, log)
+
+
+def wait_ready(proc: Proc, path: str, timeout: float = 20.0, headers: Mapping[str, str] | None = None) -> None:
+    """Polls `path` until it answers (any HTTP status) or the process dies."""
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise StartupError(f"{proc.name} exited with {proc.popen.returncode}: {proc.log_text()[-2000:]}")
+        try:
+            requests.get(proc.url + path, headers=dict(headers or {}), timeout=2)
+            return  # any HTTP answer means the server is accepting requests
+        except requests.RequestException:
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.2)
+    proc.stop()
+    raise StartupError(f"{proc.name} not ready after {timeout:g}s: {proc.log_text()[-2000:]}")
+
+
+def start_identity(
+    email: str, key: Path, log_dir: Path, token_lifetime: int = 3600, certs_max_age: int = 3600, name: str = "identity"
+) -> Proc:
+    port = free_port()
+    cmd = [sys.executable, "-m", "local.identity", "--port", str(port), "--email", email, "--key", str(key)]
+    cmd += ["--token-lifetime", str(token_lifetime), "--certs-max-age", str(certs_max_age)]
+    proc = _spawn(name, cmd, base_env({}), ROOT, log_dir, f"http://127.0.0.1:{port}")
+    wait_ready(proc, "/_stats")
+    return proc
+
+
+def start_worker(
+    audience: str,
+    allowed_invokers: str,
+    certs_url: str,
+    log_dir: Path,
+    extra_env: Mapping[str, str] | None = None,
+    name: str = "worker",
+) -> Proc:
+    port = free_port()
+    env = base_env(
+        {
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "INVOKER_AUDIENCE": audience,
+            "ALLOWED_INVOKERS": allowed_invokers,
+            "GOOGLE_CERTS_URL": certs_url,
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            **(extra_env or {}),
+        }
+    )
+    env.pop("UPSTREAM_API_KEY", None)
+    cmd = dockerfile_cmd()
+    cmd[0] = str(BIN / cmd[0])  # the repository venv's gunicorn
+    proc = _spawn(name, cmd, env, WORKER_DIR, log_dir, f"http://127.0.0.1:{port}")
+    wait_ready(proc, "/healthz")
+    return proc
+
+
+def start_relay(
+    worker_url: str,
+    audience: str,
+    metadata_url: str,
+    log_dir: Path,
+    timeout_seconds: float = 10.0,
+    name: str = "relay",
+) -> Proc:
+    port = free_port()
+    metadata_host = metadata_url.removeprefix("http://")
+    runtime_dir = log_dir / f"{name}-run"
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    env = base_env(
+        {
+            "WORKER_URL": worker_url,
+            "WORKER_AUDIENCE": audience,
+            "WORKER_TIMEOUT_SECONDS": str(timeout_seconds),
+            # google-auth's metadata client: requests go to GCE_METADATA_HOST, the "am I on
+            # Google Cloud" ping to GCE_METADATA_IP; both must be the stand-in.
+            "GCE_METADATA_HOST": metadata_host,
+            "GCE_METADATA_IP": metadata_host,
+            # functions-framework's gunicorn puts its control socket here, not in $HOME.
+            "XDG_RUNTIME_DIR": str(runtime_dir),
+        }
+    )
+    cmd = [str(BIN / "functions-framework"), "--target", "relay", "--source", str(RELAY_SOURCE)]
+    cmd += ["--signature-type", "cloudevent", "--host", "127.0.0.1", "--port", str(port)]
+    proc = _spawn(name, cmd, env, RELAY_SOURCE.parent, log_dir, f"http://127.0.0.1:{port}")
+    wait_ready(proc, "/")  # GET on a CloudEvent function answers 405 once the server is up
+    return proc
+
+
+def pubsub_event(
+    job: Any, message_id: str | None = None, attributes: Mapping[str, str] | None = None, raw_data: bytes | None = None
+) -> tuple[dict[str, str], bytes]:
+    """A binary-mode CloudEvent as Eventarc delivers a Pub/Sub message: (headers, body)."""
+    message_id = message_id or str(uuid.uuid4().int)[:16]
+    data = raw_data if raw_data is not None else json.dumps(job).encode()
+    body = {
+        "message": {
+            "data": base64.b64encode(data).decode(),
+            "attributes": dict(attributes or {}),
+            "messageId": message_id,
+            "message_id": message_id,
+            "publishTime": "2026-01-01T00:00:00.000Z",
+        },
+        "subscription": "projects/local/subscriptions/eventarc-relay",
+    }
+    headers = {
+        "Content-Type": "application/json",
+        "ce-id": message_id,
+        "ce-specversion": "1.0",
+        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "ce-source": "//pubsub.googleapis.com/projects/local/topics/jobs",
+        "ce-time": "2026-01-01T00:00:00.000Z",
+    }
+    return headers, json.dumps(body).encode()
+
+
+def get_json(url: str, headers: Mapping[str, str] | None = None) -> Any:
+    response = requests.get(url, headers=dict(headers or {}), timeout=10)
+    response.raise_for_status()
+    return response.json()

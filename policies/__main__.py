@@ -1,0 +1,13 @@
+"""secure-invoke-guardrails: the CrossGuard pack (`pulumi up --policy-pack policies`). Assembles only."""
+
+from guardrails.pack import PACK_NAME, build_policies, initial_config
+from pulumi_policy import EnforcementLevel, PolicyPack
+
+PolicyPack(
+    name=PACK_NAME,
+    policies=build_policies(),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    initial_config=initial_config(),
+    description="Rejects public invokers, long-lived or reused credentials, default/shared identities and "
+    "broad roles on GCP.",
+)

@@ -1,0 +1,1 @@
+"""secure-invoke-guardrails: pure GCP IAM/identity rules plus a thin pulumi-policy adapter."""

@@ -1,0 +1,98 @@
+"""Policy configuration: schema (strict defaults) and validation to one-line errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+EXEMPTIONS_SCHEMA: Final[dict[str, Any]] = {
+    "type": "array",
+    "description": "Resources this policy skips, by exact URN; each needs a non-empty reason.",
+    "default": [],
+    "items": {
+        "type": "object",
+        "properties": {
+            "urn": {"type": "string", "minLength": 1},
+            "reason": {"type": "string", "minLength": 1, "pattern": "\\S"},
+            "policies": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["urn", "reason"],
+        "additionalProperties": False,
+    },
+}
+STRING_LIST_SCHEMA: Final[dict[str, Any]] = {"type": "array", "items": {"type": "string"}, "default": []}
+EXTRA_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
+    "allowedMemberDomains": {
+        **STRING_LIST_SCHEMA,
+        "description": "Domains whose domain: members (and user:/group: emails) may be granted roles.",
+    },
+    "extraAllowedRoles": {
+        **STRING_LIST_SCHEMA,
+        "description": "Roles accepted at project/folder/organization scope despite being admin/impersonation.",
+    },
+    "productionStacks": {
+        "type": "array",
+        "items": {"type": "string"},
+        "default": ["prod", "production"],
+        "description": "Stack names treated as production.",
+    },
+}
+
+
+class ConfigError(ValueError):
+    """A one-line description of what is wrong in the policy config."""
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    allowed_member_domains: frozenset[str] = frozenset()
+    extra_allowed_roles: frozenset[str] = frozenset()
+    production_stacks: frozenset[str] = frozenset({"prod", "production"})
+    exemptions: Mapping[str, str] = field(default_factory=dict)  # urn -> reason
+
+
+def _string_list(raw: Mapping[str, Any], key: str, policy: str) -> frozenset[str] | None:
+    if key not in raw or raw[key] is None:
+        return None
+    value = raw[key]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(f"{policy}.{key} must be a list of non-empty strings, got {value!r:.80}")
+    return frozenset(v.strip() for v in value)
+
+
+def parse_settings(policy: str, raw: object) -> PolicySettings:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"config of {policy} must be an object, got {type(raw).__name__}")
+    defaults = PolicySettings()
+    domains = _string_list(raw, "allowedMemberDomains", policy)
+    roles = _string_list(raw, "extraAllowedRoles", policy)
+    stacks = _string_list(raw, "productionStacks", policy)
+    exemptions: dict[str, str] = {}
+    raw_exemptions = raw.get("exemptions")
+    if raw_exemptions is not None:
+        if not isinstance(raw_exemptions, list):
+            raise ConfigError(f"{policy}.exemptions must be a list of {{urn, reason}} objects")
+        for index, entry in enumerate(raw_exemptions):
+            where = f"{policy}.exemptions[{index}]"
+            if not isinstance(entry, Mapping):
+                raise ConfigError(f"{where} must be an object with urn and reason")
+            urn, reason, policies = entry.get("urn"), entry.get("reason"), entry.get("policies")
+            if not isinstance(urn, str) or not urn.startswith("urn:pulumi:"):
+                raise ConfigError(f"{where}.urn must be a resource URN (urn:pulumi:...), got {urn!r:.80}")
+            if not isinstance(reason, str) or not reason.strip():
+                raise ConfigError(f"{where}.reason is required: say why {urn} is exempt")
+            if policies is not None and (
+                not isinstance(policies, list) or not all(isinstance(p, str) for p in policies)
+            ):
+                raise ConfigError(f"{where}.policies must be a list of policy names")
+            if policies is None or policy in policies:
+                exemptions[urn] = reason.strip()
+    return PolicySettings(
+        allowed_member_domains=domains if domains is not None else defaults.allowed_member_domains,
+        extra_allowed_roles=roles if roles is not None else defaults.extra_allowed_roles,
+        production_stacks=stacks if stacks is not None else defaults.production_stacks,
+        exemptions=exemptions,
+    )

@@ -1,0 +1,20 @@
+"""Settings a rule reads besides the resource itself (from policy config; strict defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    urn: str = ""
+    name: str = ""
+    stack: str = ""
+    allowed_member_domains: frozenset[str] = field(default_factory=frozenset)
+    extra_allowed_roles: frozenset[str] = field(default_factory=frozenset)
+    production_stacks: frozenset[str] = frozenset({"prod", "production"})
+    provider_default_labels: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"'{self.name}'" if self.name else "this resource"

@@ -1,0 +1,342 @@
+"""What a GCP resource means for IAM: the grants it makes, the workloads and identities it declares.
+
+Everything is derived from the pulumi-gcp type token and the engine's camelCase property names, so the
+rules work on any program. Grant resources are recognised generically by the token's suffix
+(`*IamMember`, `*IAMBinding`, `*IamPolicy`, ... across every service).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from .values import (
+    UNKNOWN,
+    _Unknown,
+    elements,
+    get,
+    get_list,
+    get_map,
+    get_str,
+    is_unknown,
+    items,
+    parse_json,
+    type_module,
+    type_name,
+)
+
+PUBLIC_MEMBERS: Final = frozenset({"allUsers", "allAuthenticatedUsers", "principalSet://goog/public:all"})
+BASIC_ROLES: Final = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
+# Roles that carry run.routes.invoke on a Cloud Run service (basic roles are rejected on their own).
+RUN_INVOKE_ROLES: Final = frozenset(
+    {"roles/run.invoker", "roles/run.servicesInvoker", "roles/run.developer", "roles/run.admin"}
+)
+RUN_MANAGE_ROLES: Final = frozenset({"roles/run.developer", "roles/run.admin"})
+IMPERSONATION_ROLES: Final = frozenset(
+    {
+        "roles/iam.serviceAccountUser",
+        "roles/iam.serviceAccountTokenCreator",
+        "roles/iam.serviceAccountOpenIdTokenCreator",
+        "roles/iam.workloadIdentityUser",
+    }
+)
+HIGH_SCOPE_INVOKER_ROLES: Final = frozenset(
+    {"roles/run.invoker", "roles/run.servicesInvoker", "roles/run.developer", "roles/cloudfunctions.invoker"}
+)
+# Granted at project scope they reach every secret/service in the project; grant per resource instead.
+HIGH_SCOPE_DATA_ROLES: Final = frozenset({"roles/secretmanager.secretAccessor"})
+KEY_MINTING_ROLES: Final = frozenset({"roles/iam.serviceAccountKeyAdmin"})
+DANGEROUS_PERMISSIONS: Final = frozenset(
+    {
+        "iam.serviceAccounts.actAs",
+        "iam.serviceAccounts.getAccessToken",
+        "iam.serviceAccounts.getOpenIdToken",
+        "iam.serviceAccounts.signBlob",
+        "iam.serviceAccounts.signJwt",
+        "iam.serviceAccounts.implicitDelegation",
+        "iam.serviceAccountKeys.create",
+        "iam.roles.create",
+        "iam.roles.update",
+    }
+)
+INVOKE_PERMISSION: Final = "run.routes.invoke"
+
+_GRANT_SUFFIXES: Final = ("IamMember", "IAMMember", "IamBinding", "IAMBinding", "IamPolicy", "IAMPolicy")
+_HIGH_SCOPES: Final = {"projects": "project", "folder": "folder", "organizations": "organization"}
+_DEFAULT_SA_RE: Final = re.compile(
+    r"^(\d+-compute@developer\.gserviceaccount\.com|[^@\s]+@appspot\.gserviceaccount\.com"
+    r"|\d+@cloudbuild\.gserviceaccount\.com)$",
+    re.IGNORECASE,
+)
+_SA_NAME_RE: Final = re.compile(r"^projects/[^/]+/serviceAccounts/(.+)$")
+
+
+@dataclass(frozen=True)
+class Grant:
+    member: str | _Unknown
+    role: str | _Unknown
+    conditional: bool
+    where: str
+
+
+def is_grant_type(resource_type: object) -> bool:
+    return type_name(resource_type).endswith(_GRANT_SUFFIXES)
+
+
+def grant_kind(resource_type: object) -> str:
+    name = type_name(resource_type)
+    for kind in ("Member", "Binding", "Policy"):
+        if name.endswith(kind):
+            return kind.lower()
+    return ""
+
+
+def grant_scope(resource_type: object) -> str:
+    """`project`, `folder`, `organization` for grants on those; `resource` for anything narrower."""
+    return _HIGH_SCOPES.get(type_module(resource_type).split("/", 1)[0], "resource")
+
+
+def grants_of(resource_type: str, props: Mapping[str, Any]) -> list[Grant]:
+    """Every (member, role) a grant resource makes; unknown parts stay UNKNOWN, junk is skipped."""
+    if not is_grant_type(resource_type):
+        return []
+    kind = grant_kind(resource_type)
+    conditional = isinstance(get(props, "condition"), Mapping)
+    if kind == "member":
+        member = get_str(props, "member")
+        role = get_str(props, "role")
+        if member is None:
+            return []
+        return [Grant(member, role if role is not None else UNKNOWN, conditional, "member")]
+    if kind == "binding":
+        role = get_str(props, "role")
+        role = role if role is not None else UNKNOWN
+        members = get_list(props, "members")
+        if isinstance(members, _Unknown):
+            return [Grant(UNKNOWN, role, conditional, "members")]
+        return [
+            Grant(m if isinstance(m, str) else UNKNOWN, role, conditional, f"members[{i}]")
+            for i, m in enumerate(members or [])
+            if isinstance(m, str) or is_unknown(m)
+        ]
+    return _policy_grants(get(props, "policyData"))
+
+
+def _policy_grants(policy_data: object) -> list[Grant]:
+    doc = parse_json(policy_data)
+    if doc is UNKNOWN:
+        return [Grant(UNKNOWN, UNKNOWN, False, "policyData")]
+    grants: list[Grant] = []
+    for b_index, binding in enumerate(elements(get(doc, "bindings"))):
+        role = get_str(binding, "role")
+        role = role if role is not None else UNKNOWN
+        conditional = isinstance(get(binding, "condition"), Mapping)
+        members = get_list(binding, "members")
+        where = f"policyData.bindings[{b_index}]"
+        if isinstance(members, _Unknown):
+            grants.append(Grant(UNKNOWN, role, conditional, f"{where}.members"))
+            continue
+        for m_index, member in enumerate(members or []):
+            if isinstance(member, str):
+                grants.append(Grant(member, role, conditional, f"{where}.members[{m_index}]"))
+    return grants
+
+
+def member_email(member: object) -> str | None:
+    """Lower-cased email of a `serviceAccount:`/`user:`/`group:` member (prefix is case-sensitive)."""
+    if not isinstance(member, str) or is_unknown(member):
+        return None
+    for prefix in ("serviceAccount:", "user:", "group:"):
+        if member.startswith(prefix):
+            email = member[len(prefix) :].split("?", 1)[0].strip()
+            return email.lower() if "@" in email else None
+    return None
+
+
+def service_account_email(value: object) -> str | None:
+    """Email of an SA given as email, `serviceAccount:email` or `projects/p/serviceAccounts/email`."""
+    if not isinstance(value, str) or is_unknown(value):
+        return None
+    text = value.strip()
+    if text.startswith("serviceAccount:"):
+        text = text[len("serviceAccount:") :]
+    match = _SA_NAME_RE.match(text)
+    if match:
+        text = match.group(1)
+    return text.lower() if "@" in text else None
+
+
+def is_default_service_account(email: str) -> bool:
+    return bool(_DEFAULT_SA_RE.match(email.strip()))
+
+
+def is_basic_role(role: object) -> bool:
+    return isinstance(role, str) and role.strip() in BASIC_ROLES
+
+
+def is_admin_role(role: object) -> bool:
+    if not isinstance(role, str) or not role.startswith("roles/"):
+        return False
+    return role.rsplit(".", 1)[-1].lower().endswith("admin") or role == "roles/iam.securityAdmin"
+
+
+def last_segment(value: object) -> str | None:
+    if not isinstance(value, str) or is_unknown(value) or not value.strip():
+        return None
+    return value.rstrip("/").rsplit("/", 1)[-1]
+
+
+# --- workloads ---------------------------------------------------------------------------------
+
+FUNCTION_V2: Final = "gcp:cloudfunctionsv2/function:Function"
+FUNCTION_V1: Final = "gcp:cloudfunctions/function:Function"
+RUN_V2_SERVICE: Final = "gcp:cloudrunv2/service:Service"
+RUN_V2_JOB: Final = "gcp:cloudrunv2/job:Job"
+RUN_V2_WORKER_POOL: Final = "gcp:cloudrunv2/workerPool:WorkerPool"
+RUN_V1_SERVICE: Final = "gcp:cloudrun/service:Service"
+WORKLOAD_TYPES: Final = frozenset(
+    {FUNCTION_V2, FUNCTION_V1, RUN_V2_SERVICE, RUN_V2_JOB, RUN_V2_WORKER_POOL, RUN_V1_SERVICE}
+)
+
+
+@dataclass(frozen=True)
+class IdentitySlot:
+    kind: str  # runtime | trigger | build
+    path: str
+    value: Any  # str | UNKNOWN | None (not set)
+
+
+def identity_slots(resource_type: str, props: Mapping[str, Any]) -> list[IdentitySlot]:
+    """The service-account settings a workload has; value None means not set (falls back to a default)."""
+
+    def slot(kind: str, *path: str) -> IdentitySlot:
+        value = get(props, *path)
+        if value is not UNKNOWN and not (isinstance(value, str) and value.strip()):
+            value = None
+        return IdentitySlot(kind, ".".join(path), value)
+
+    if resource_type == FUNCTION_V2:
+        slots = [slot("runtime", "serviceConfig", "serviceAccountEmail")]
+        trigger = get(props, "eventTrigger")
+        if trigger is UNKNOWN or isinstance(trigger, Mapping):
+            slots.append(slot("trigger", "eventTrigger", "serviceAccountEmail"))
+        slots.append(slot("build", "buildConfig", "serviceAccount"))
+        return slots
+    if resource_type == FUNCTION_V1:
+        return [slot("runtime", "serviceAccountEmail"), slot("build", "buildServiceAccount")]
+    if resource_type in (RUN_V2_SERVICE, RUN_V2_WORKER_POOL):
+        return [slot("runtime", "template", "serviceAccount")]
+    if resource_type == RUN_V2_JOB:
+        return [slot("runtime", "template", "template", "serviceAccount")]
+    if resource_type == RUN_V1_SERVICE:
+        return [slot("runtime", "template", "spec", "serviceAccountName")]
+    return []
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    path: str
+    name: str
+    value: Any  # str | UNKNOWN | other junk
+
+
+def env_vars(resource_type: str, props: Mapping[str, Any]) -> list[EnvVar]:
+    """Plain-value environment variables a workload sets (secret references are not plain values)."""
+    found: list[EnvVar] = []
+
+    def from_map(*path: str) -> None:
+        env = get_map(props, *path)
+        if env is UNKNOWN:
+            found.append(EnvVar(".".join(path), "*", UNKNOWN))
+            return
+        for name, value in items(env):
+            found.append(EnvVar(".".join((*path, name)), name, value))
+
+    def from_containers(*path: str) -> None:
+        containers = get_list(props, *path)
+        if isinstance(containers, _Unknown):
+            found.append(EnvVar(".".join(path), "*", UNKNOWN))
+            return
+        for c_index, container in enumerate(containers or []):
+            envs = get_list(container, "envs")
+            base = f"{'.'.join(path)}[{c_index}].envs"
+            if isinstance(envs, _Unknown):
+                found.append(EnvVar(base, "*", UNKNOWN))
+                continue
+            for e_index, env in enumerate(envs or []):
+                name = get_str(env, "name")
+                value = get(env, "value")
+                if value is None:
+                    continue
+                found.append(EnvVar(f"{base}[{e_index}]", name if isinstance(name, str) else "?", value))
+
+    if resource_type == FUNCTION_V2:
+        from_map("serviceConfig", "environmentVariables")
+        from_map("buildConfig", "environmentVariables")
+    elif resource_type == FUNCTION_V1:
+        from_map("environmentVariables")
+        from_map("buildEnvironmentVariables")
+    elif resource_type in (RUN_V2_SERVICE, RUN_V2_WORKER_POOL):
+        from_containers("template", "containers")
+    elif resource_type == RUN_V2_JOB:
+        from_containers("template", "template", "containers")
+    elif resource_type == RUN_V1_SERVICE:
+        from_containers("template", "spec", "containers")
+    return found
+
+
+def endpoints_of(resource_type: str, props: Mapping[str, Any]) -> tuple[list[str], bool]:
+    """URLs and audiences a caller would use for this workload; the flag says some are unknown."""
+    candidates: list[Any] = []
+    if resource_type == RUN_V2_SERVICE:
+        candidates += [get(props, "uri")]
+        candidates += _list_or_unknown(get_list(props, "urls"))
+        candidates += _list_or_unknown(get_list(props, "customAudiences"))
+    elif resource_type == RUN_V1_SERVICE:
+        statuses = get_list(props, "statuses")
+        if statuses is UNKNOWN:
+            candidates.append(UNKNOWN)
+        for status in elements(statuses):
+            candidates.append(get(status, "url"))
+    elif resource_type == FUNCTION_V2:
+        candidates += [get(props, "url"), get(props, "serviceConfig", "uri")]
+    elif resource_type == FUNCTION_V1:
+        candidates += [get(props, "httpsTriggerUrl")]
+    unknown = any(c is UNKNOWN for c in candidates)
+    urls = [c.rstrip("/") for c in candidates if isinstance(c, str) and c.strip() and not is_unknown(c)]
+    return sorted(set(urls)), unknown
+
+
+def _list_or_unknown(value: list[Any] | _Unknown | None) -> list[Any]:
+    if isinstance(value, _Unknown):
+        return [UNKNOWN]
+    return list(value or [])
+
+
+def service_names(resource_type: str, props: Mapping[str, Any], resource_name: str) -> set[str]:
+    """Names by which IAM resources can target this workload's Cloud Run service."""
+    names: set[str] = set()
+    if resource_type in (RUN_V2_SERVICE, RUN_V1_SERVICE, FUNCTION_V2):
+        for value in (get(props, "name"), get(props, "id"), get(props, "serviceConfig", "service")):
+            segment = last_segment(value)
+            if segment:
+                names.add(segment)
+    return names
+
+
+def grant_target(resource_type: str, props: Mapping[str, Any]) -> str | _Unknown | None:
+    """Short name of the Cloud Run service (or function) a resource-level grant applies to."""
+    module = type_module(resource_type)
+    if module.startswith("cloudrunv2/service"):
+        value = get(props, "name")
+    elif module.startswith("cloudrun/iam"):
+        value = get(props, "service")
+    elif module.startswith("cloudfunctionsv2/function") or module.startswith("cloudfunctions/function"):
+        value = get(props, "cloudFunction")
+    else:
+        return None
+    if value is UNKNOWN:
+        return UNKNOWN
+    return last_segment(value)

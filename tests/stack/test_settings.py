@@ -107,3 +107,11 @@ def test_accepts_a_valid_internal_setup_and_a_digest_image_in_prod() -> None:
 def test_keys_outside_the_namespace_are_left_to_their_owners() -> None:
     cfg = Settings.from_config(stack_config("dev", **{"gcp:zone": "europe-west1-b", "pulumi:template": "x"}))
     assert cfg.project == "acme-secure-invoke-dev"
+
+
+def test_readme_documents_every_config_key() -> None:
+    readme = (REPO / "README.md").read_text()
+    from settings import SCHEMA
+
+    missing = [key for key in SCHEMA if f"| `{key}` |" not in readme]
+    assert missing == []

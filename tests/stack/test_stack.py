@@ -1,0 +1,232 @@
+"""The real program under Pulumi's mock runtime (via preflight's engine): the planned resources and the
+complete IAM of each environment, asserted as tables."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from components._hashing import directory_digest
+from preflight.grants import grants_of
+from preflight.program import ProgramError, ProgramRun, Resource, run_program
+from tests.stack.test_settings import RULES
+
+REPO = Path(__file__).resolve().parents[2]
+PROJECTS = {"dev": "acme-secure-invoke-dev", "prod": "acme-secure-invoke-prod"}
+DEFAULT_SA = re.compile(r"(-compute@developer\.gserviceaccount\.com|@appspot\.gserviceaccount\.com)$", re.I)
+IMAGE = "europe-west1-docker.pkg.dev/acme/worker/worker@sha256:" + "b" * 64
+
+FUNCTION = "gcp:cloudfunctionsv2/function:Function"
+SERVICE = "gcp:cloudrunv2/service:Service"
+ACCOUNT = "gcp:serviceaccount/account:Account"
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def run(request: pytest.FixtureRequest) -> ProgramRun:
+    return run_program(REPO, request.param)
+
+
+def one(run: ProgramRun, type_: str, name: str | None = None) -> Resource:
+    found = [r for r in run.of_type(type_) if name is None or r.name == name]
+    assert len(found) == 1, f"expected one {type_} {name or ''}, found {[r.name for r in found]}"
+    return found[0]
+
+
+def sa(name: str, env: str) -> str:
+    return f"serviceAccount:{name}-{env}@{PROJECTS[env]}.iam.gserviceaccount.com"
+
+
+def test_complete_iam_is_exactly_the_design_table(run: ProgramRun) -> None:
+    env, project = run.stack, PROJECTS[run.stack]
+    bucket = one(run, "gcp:storage/bucket:Bucket").outputs["name"]
+    rotation_topic = one(run, "gcp:pubsub/topic:Topic", "upstream-api-key-rotation").outputs["name"]
+    agent = one(run, "gcp:projects/serviceIdentity:ServiceIdentity")
+    assert agent.inputs["service"] == "secretmanager.googleapis.com"
+    expected = {
+        (sa("relay-runtime", env), "roles/run.invoker", f"cloudrunv2/service worker-{env}"),
+        (sa("relay-trigger", env), "roles/run.invoker", f"cloudrunv2/service relay-{env}"),
+        (sa("relay-build", env), "roles/logging.logWriter", f"project {project}"),
+        (sa("relay-build", env), "roles/artifactregistry.writer", f"artifactregistry/repository relay-{env}-builds"),
+        (sa("relay-build", env), "roles/storage.objectViewer", f"storage/bucket {bucket}"),
+        (
+            sa("worker-runtime", env),
+            "roles/secretmanager.secretAccessor",
+            f"secretmanager/secret upstream-api-key-{env}",
+        ),
+        (agent.outputs["member"], "roles/pubsub.publisher", f"pubsub/topic {rotation_topic}"),
+    }
+    grants = [(g.member, g.role, g.resource) for g in grants_of(run.resources)]
+    assert len(grants) == len(set(grants)), "a grant is made twice"
+    assert set(grants) == expected
+    assert re.fullmatch(
+        r"serviceAccount:service-\d+@gcp-sa-secretmanager\.iam\.gserviceaccount\.com", agent.outputs["member"]
+    )
+
+
+def test_legacy_pubsub_agent_adds_only_token_creator_on_the_trigger_identity() -> None:
+    base = {(g.member, g.role, g.resource) for g in grants_of(run_program(REPO, "dev").resources)}
+    legacy = run_program(REPO, "dev", {"secure-invoke:legacyPubsubServiceAgent": "true"})
+    added = {(g.member, g.role, g.resource) for g in grants_of(legacy.resources)} - base
+    assert len(added) == 1
+    (member, role, resource) = added.pop()
+    assert role == "roles/iam.serviceAccountTokenCreator"
+    trigger = one(legacy, ACCOUNT, "relay-trigger").outputs["name"]
+    assert resource == f"serviceaccount {trigger}"
+    number = re.fullmatch(r"serviceAccount:service-(\d+)@gcp-sa-pubsub\.iam\.gserviceaccount\.com", member)
+    assert number, member
+    # Same project number as Secret Manager's agent: both come from the one project.
+    assert f"service-{number.group(1)}@" in one(legacy, "gcp:projects/serviceIdentity:ServiceIdentity").outputs["email"]
+
+
+def workload_identities(run: ProgramRun) -> dict[str, str]:
+    fn = one(run, FUNCTION).inputs
+    svc = one(run, SERVICE).inputs
+    build = fn["buildConfig"].get("serviceAccount", "")
+    return {
+        "relay runtime": fn["serviceConfig"].get("serviceAccountEmail", ""),
+        "relay trigger": fn["eventTrigger"].get("serviceAccountEmail", ""),
+        "relay build": build.rsplit("/", 1)[-1],
+        "worker runtime": svc["template"].get("serviceAccount", ""),
+    }
+
+
+def test_every_workload_has_its_own_dedicated_non_default_identity(run: ProgramRun) -> None:
+    identities = workload_identities(run)
+    accounts = {r.outputs["email"] for r in run.of_type(ACCOUNT)}
+    for what, email in identities.items():
+        assert email, f"{what} identity is not set: it would fall back to the default service account"
+        assert not DEFAULT_SA.search(email), f"{what} runs as a default service account"
+        assert email in accounts, f"{what} identity {email} is not a service account of this stack"
+    assert len(set(identities.values())) == len(identities), "an identity is shared between workloads"
+    assert len(accounts) == len(identities), "a service account exists that no workload uses"
+    # Cloud Build wants the account's full resource name, not its email.
+    build = one(run, FUNCTION).inputs["buildConfig"]["serviceAccount"]
+    assert build == one(run, ACCOUNT, "relay-build").id
+
+
+def test_no_key_of_any_kind_exists(run: ProgramRun) -> None:
+    key_types = [r.type for r in run.resources if re.search(r"(^|/)(key|hmacKey|apiKey)(:|$)", r.type, re.I)]
+    assert key_types == []
+    assert not [r.type for r in run.resources if r.type.rsplit(":", 1)[-1].lower().endswith("key")]
+
+
+def test_worker_is_private_and_the_relay_is_wired_to_it(run: ProgramRun) -> None:
+    svc = one(run, SERVICE)
+    fn = one(run, FUNCTION).inputs
+    assert svc.inputs["invokerIamDisabled"] is False
+    assert svc.inputs["ingress"] == "INGRESS_TRAFFIC_ALL"
+    audience = svc.inputs["customAudiences"][0]
+    envs = {e["name"]: e for e in svc.inputs["template"]["containers"][0]["envs"]}
+    assert envs["INVOKER_AUDIENCE"]["value"] == audience
+    assert envs["ALLOWED_INVOKERS"]["value"] == sa("relay-runtime", run.stack).removeprefix("serviceAccount:")
+    secret_ref = envs["UPSTREAM_API_KEY"]["valueSource"]["secretKeyRef"]
+    assert secret_ref == {"secret": f"upstream-api-key-{run.stack}", "version": "latest"}
+    assert "value" not in envs["UPSTREAM_API_KEY"]
+    relay_env = fn["serviceConfig"]["environmentVariables"]
+    assert relay_env["WORKER_URL"] == svc.outputs["uri"]
+    assert relay_env["WORKER_AUDIENCE"] == audience
+    assert float(relay_env["WORKER_TIMEOUT_SECONDS"]) < fn["serviceConfig"]["timeoutSeconds"]
+    assert fn["serviceConfig"]["timeoutSeconds"] <= int(svc.inputs["template"]["timeout"].removesuffix("s"))
+    assert fn["serviceConfig"]["ingressSettings"] == "ALLOW_INTERNAL_ONLY"
+    assert fn["eventTrigger"]["retryPolicy"] == "RETRY_POLICY_RETRY"
+    assert fn["eventTrigger"]["pubsubTopic"] == one(run, "gcp:pubsub/topic:Topic", "jobs").id
+
+
+def test_source_is_private_and_named_by_its_content(run: ProgramRun) -> None:
+    bucket = one(run, "gcp:storage/bucket:Bucket").inputs
+    assert bucket["uniformBucketLevelAccess"] is True
+    assert bucket["publicAccessPrevention"] == "enforced"
+    digest = directory_digest(REPO / "functions" / "relay")[:16]
+    archive = one(run, "gcp:storage/bucketObject:BucketObject").inputs["name"]
+    assert archive == f"relay-{run.stack}-{digest}.zip"
+
+
+def test_function_waits_for_its_build_grants(run: ProgramRun) -> None:
+    fn = one(run, FUNCTION)
+    build_grants = [
+        r.urn
+        for r in run.resources
+        if r.parent and r.parent.endswith("::relay-build") and r.type.endswith(("IAMMember", "IamMember"))
+    ]
+    assert len(build_grants) == 3
+    assert set(build_grants) <= set(fn.dependencies)
+    trigger_grant = next(r for r in run.resources if r.name == "relay-trigger-run-invoker-run_service")
+    assert fn.urn in trigger_grant.dependencies, "the trigger's invoker grant must follow the function"
+
+
+def test_every_resource_but_the_topic_sits_in_a_component(run: ProgramRun) -> None:
+    top_level = [
+        r.name for r in run.resources if r.custom and r.parent == run.stack_urn and not r.type.startswith("pulumi:")
+    ]
+    assert top_level == ["jobs"]
+    components = {r.type for r in run.resources if not r.custom and r.type.startswith("secure-invoke:")}
+    assert components == {
+        "secure-invoke:identity:ServiceIdentity",
+        "secure-invoke:serverless:PrivateService",
+        "secure-invoke:serverless:EventFunction",
+        "secure-invoke:secrets:RotatedSecret",
+        "secure-invoke:images:WorkerImage",
+    }
+
+
+def test_dev_and_prod_plans_differ_where_they_should() -> None:
+    def worker(stack: str) -> dict:
+        return one(run_program(REPO, stack), SERVICE).inputs
+
+    dev, prod = worker("dev"), worker("prod")
+    assert dev["deletionProtection"] is False and prod["deletionProtection"] is True
+    assert dev["template"]["scaling"]["minInstanceCount"] == 0
+    assert prod["template"]["scaling"]["minInstanceCount"] >= 1
+    assert dev["template"]["containers"][0]["resources"]["startupCpuBoost"] is False
+    assert prod["template"]["containers"][0]["resources"]["startupCpuBoost"] is True
+
+
+def test_image_is_built_and_pushed_by_digest_unless_prebuilt() -> None:
+    built = run_program(REPO, "dev")
+    image = one(built, "docker-build:index:Image")
+    assert image.inputs["push"] is True
+    ref = one(built, SERVICE).inputs["template"]["containers"][0]["image"]
+    assert ref == image.outputs["ref"] and "@sha256:" in ref
+    repo = one(built, "gcp:artifactregistry/repository:Repository", "worker-image-repository").inputs
+    assert repo["cleanupPolicies"] and repo["dockerConfig"]["immutableTags"] is True
+
+    prebuilt = run_program(REPO, "prod", {"secure-invoke:workerImage": IMAGE})
+    assert prebuilt.of_type("docker-build:index:Image") == []
+    assert one(prebuilt, SERVICE).inputs["template"]["containers"][0]["image"] == IMAGE
+    assert [r.name for r in prebuilt.of_type("gcp:artifactregistry/repository:Repository")] == ["relay-builds"]
+
+
+def test_internal_ingress_routes_the_relay_through_the_vpc() -> None:
+    run = run_program(
+        REPO,
+        "dev",
+        {
+            "secure-invoke:workerIngress": "internal",
+            "secure-invoke:vpcNetwork": "shared-vpc",
+            "secure-invoke:vpcSubnetwork": "run-egress",
+        },
+    )
+    assert one(run, SERVICE).inputs["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY"
+    service_config = one(run, FUNCTION).inputs["serviceConfig"]
+    assert service_config["directVpcEgress"] == "VPC_EGRESS_ALL_TRAFFIC"
+    assert service_config["directVpcNetworkInterfaces"] == [{"network": "shared-vpc", "subnetwork": "run-egress"}]
+
+
+# `--set`-style overrides can only set keys; rules about missing keys are covered by test_settings.py.
+SETTABLE = [rule for rule, (_, overrides, _) in RULES.items() if None not in overrides.values()]
+
+
+@pytest.mark.parametrize("rule", SETTABLE)
+def test_invalid_config_stops_the_program_before_any_resource(rule: str) -> None:
+    stack, overrides, fragment = RULES[rule]
+    as_text = {
+        (k if ":" in k else f"secure-invoke:{k}"): v if isinstance(v, str) else json.dumps(v)
+        for k, v in overrides.items()
+    }
+    with pytest.raises(ProgramError) as caught:
+        run_program(REPO, stack, as_text)
+    assert fragment in str(caught.value) or fragment in caught.value.details
+    assert [r.type for r in caught.value.resources if r.type != "pulumi:pulumi:Stack"] == []

@@ -108,7 +108,8 @@ class PrivateService(pulumi.ComponentResource):
                         resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
                             limits={"cpu": args.cpu, "memory": args.memory},
                             startup_cpu_boost=args.startup_cpu_boost,
-                            cpu_idle=args.min_instances == 0,
+                            # Request-based billing: the worker computes only while it serves a job.
+                            cpu_idle=True,
                         ),
                         envs=envs,
                         startup_probe=probe,

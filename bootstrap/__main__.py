@@ -6,7 +6,7 @@ the powers CI runs with). Creates, in the CI project (`gcp:project`):
   the hard gate: `github-ci` admits only this repository; `github-ci-prod` admits only this repository's `main`
   branch running in the GitHub environment `production` (whose required reviewers are the human gate).
 - per environment a deployer service account, a Pulumi state bucket and a KMS key for stack secrets;
-- one read-only `previewer` for pull-request previews (state read, secrets decrypt, no write anywhere).
+- per environment a read-only previewer for pull-request previews (state read, secrets decrypt, no write).
 And, in each environment's project, the deployer's project roles (`DEPLOYER_PROJECT_ROLES`, each with its
 reason) and `roles/iam.serviceAccountUser` on that environment's four runtime identities only.
 
@@ -28,7 +28,9 @@ NAMESPACE = "secure-invoke-bootstrap"
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 ENVIRONMENTS = ("dev", "prod")
 PROD_GITHUB_ENVIRONMENT = "production"
+PROD_PREVIEW_ENVIRONMENT = "preview-prod"
 DEPLOY_BRANCH_REF = "refs/heads/main"
+LABELS = {"app": "secure-invoke", "component": "ci-bootstrap"}
 
 # The main stack's identities per environment (account ids `<name>-<env>`): the deployer may act as
 # these and nothing else. tests/cicd checks this list against what the main stack registers.
@@ -132,14 +134,17 @@ def repository_condition(settings: Settings) -> str:
     return condition
 
 
-def github_pool(name: str, condition: str, description: str) -> gcp.iam.WorkloadIdentityPoolProvider:
+def github_pool(
+    name: str, condition: str, description: str, project_number: pulumi.Output[str]
+) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+    """(pool path, provider path): `projects/<n>/locations/global/workloadIdentityPools/<id>[/providers/<id>]`."""
     pool = gcp.iam.WorkloadIdentityPool(
         name,
         workload_identity_pool_id=name,
         display_name=name,
         description=description,
     )
-    return gcp.iam.WorkloadIdentityPoolProvider(
+    provider = gcp.iam.WorkloadIdentityPoolProvider(
         f"{name}-provider",
         workload_identity_pool_id=pool.workload_identity_pool_id,
         workload_identity_pool_provider_id="github",
@@ -151,12 +156,19 @@ def github_pool(name: str, condition: str, description: str) -> gcp.iam.Workload
             "attribute.repository": "assertion.repository",
             "attribute.repository_id": "assertion.repository_id",
             "attribute.ref": "assertion.ref",
-            "attribute.environment": "assertion.environment",
-            "attribute.workflow_ref": "assertion.job_workflow_ref",
         },
         # The hard gate: tokens failing it are rejected before any binding is looked at.
         attribute_condition=condition,
     )
+    # Built from the project number rather than read from the provider's outputs: principals and the
+    # auth action's input are these exact paths.
+    pool_path = pulumi.Output.all(project_number, pool.workload_identity_pool_id).apply(
+        lambda parts: f"projects/{parts[0]}/locations/global/workloadIdentityPools/{parts[1]}"
+    )
+    provider_path = pulumi.Output.all(pool_path, provider.workload_identity_pool_provider_id).apply(
+        lambda parts: f"{parts[0]}/providers/{parts[1]}"
+    )
+    return pool_path, provider_path
 
 
 def principal_set(pool_name: pulumi.Output[str], attribute: str, value: str) -> pulumi.Output[str]:
@@ -164,8 +176,8 @@ def principal_set(pool_name: pulumi.Output[str], attribute: str, value: str) -> 
     return pool_name.apply(lambda name: f"principalSet://iam.googleapis.com/{name}/attribute.{attribute}/{value}")
 
 
-def provider_pool_name(provider: gcp.iam.WorkloadIdentityPoolProvider) -> pulumi.Output[str]:
-    return provider.name.apply(lambda name: name.split("/providers/", 1)[0])
+def subject(pool_name: pulumi.Output[str], sub: str) -> pulumi.Output[str]:
+    return pool_name.apply(lambda name: f"principal://iam.googleapis.com/{name}/subject/{sub}")
 
 
 def main() -> None:
@@ -173,42 +185,48 @@ def main() -> None:
     repo_condition = repository_condition(settings)
 
     # Pool ids are 4-32 characters and stay reserved for 30 days after deletion.
-    ci = github_pool("github-ci", repo_condition, "GitHub Actions of this repository: previews and dev deploys")
-    ci_prod = github_pool(
+    project_number = gcp.organizations.get_project_output(project_id=settings.ci_project).number
+    ci_pool, ci_provider = github_pool(
+        "github-ci", repo_condition, "GitHub Actions of this repository: previews and dev deploys", project_number
+    )
+    ci_prod_pool, ci_prod_provider = github_pool(
         "github-ci-prod",
         f"{repo_condition} && assertion.ref == '{DEPLOY_BRANCH_REF}'"
         f" && assertion.environment == '{PROD_GITHUB_ENVIRONMENT}'",
         "GitHub Actions of this repository's main branch in the production environment: prod deploys",
+        project_number,
     )
 
     key_ring = gcp.kms.KeyRing("pulumi-state", name="pulumi-state", location=settings.region)
 
-    previewer = gcp.serviceaccount.Account(
-        "previewer",
-        account_id="ci-previewer",
-        display_name="CI previewer (read-only)",
-        description="Pull-request `pulumi preview`: reads state, decrypts stack secrets, writes nothing.",
-    )
-    previewer_member = previewer.email.apply(lambda e: f"serviceAccount:{e}")
-    gcp.serviceaccount.IAMMember(
-        "previewer-wif",
-        service_account_id=previewer.name,
-        role="roles/iam.workloadIdentityUser",
-        member=principal_set(provider_pool_name(ci), "repository", settings.repository),
-    )
-
     exports: dict[str, Any] = {
-        "workload_identity_provider": ci.name,
-        "workload_identity_provider_prod": ci_prod.name,
-        "previewer_email": previewer.email,
+        "workload_identity_provider": ci_provider,
+        "workload_identity_provider_prod": ci_prod_provider,
     }
     for env in ENVIRONMENTS:
         project = settings.projects[env]
-        # dev: any run on main of this repository; prod: only runs admitted by the strict github-ci-prod provider.
-        federated = (
-            principal_set(provider_pool_name(ci), "ref", DEPLOY_BRANCH_REF)
-            if env == "dev"
-            else principal_set(provider_pool_name(ci_prod), "repository", settings.repository)
+        # dev: any run on main of this repository; prod: only runs admitted by the strict github-ci-prod
+        # provider (main, environment `production`). Previews of prod run branch code with prod state and
+        # secrets readable, so they too need a human: only jobs in the reviewed `preview-prod` environment.
+        if env == "dev":
+            deployer_principal = principal_set(ci_pool, "ref", DEPLOY_BRANCH_REF)
+            previewer_principal = principal_set(ci_pool, "repository", settings.repository)
+        else:
+            deployer_principal = principal_set(ci_prod_pool, "repository", settings.repository)
+            previewer_principal = subject(ci_pool, f"repo:{settings.repository}:environment:{PROD_PREVIEW_ENVIRONMENT}")
+
+        previewer = gcp.serviceaccount.Account(
+            f"previewer-{env}",
+            account_id=f"previewer-{env}",
+            display_name=f"CI previewer ({env}, read-only)",
+            description=f"Pull-request `pulumi preview` of stack {env}: reads state, decrypts its secrets.",
+        )
+        previewer_member = previewer.email.apply(lambda e: f"serviceAccount:{e}")
+        gcp.serviceaccount.IAMMember(
+            f"previewer-{env}-wif",
+            service_account_id=previewer.name,
+            role="roles/iam.workloadIdentityUser",
+            member=previewer_principal,
         )
         deployer = gcp.serviceaccount.Account(
             f"deployer-{env}",
@@ -221,7 +239,7 @@ def main() -> None:
             f"deployer-{env}-wif",
             service_account_id=deployer.name,
             role="roles/iam.workloadIdentityUser",
-            member=federated,
+            member=deployer_principal,
         )
 
         for role in DEPLOYER_PROJECT_ROLES:
@@ -261,6 +279,7 @@ def main() -> None:
             public_access_prevention="enforced",
             versioning=gcp.storage.BucketVersioningArgs(enabled=True),
             force_destroy=False,
+            labels=LABELS,
         )
         gcp.storage.BucketIAMMember(
             f"state-{env}-deployer", bucket=state.name, role="roles/storage.objectAdmin", member=deployer_member
@@ -274,6 +293,7 @@ def main() -> None:
             name=f"stack-secrets-{env}",
             key_ring=key_ring.id,
             rotation_period="7776000s",
+            labels=LABELS,
             opts=pulumi.ResourceOptions(protect=True),
         )
         gcp.kms.CryptoKeyIAMMember(
@@ -296,8 +316,13 @@ def main() -> None:
         )
 
         exports[f"deployer_{env}_email"] = deployer.email
+        exports[f"previewer_{env}_email"] = previewer.email
         exports[f"backend_url_{env}"] = state.name.apply(lambda b: f"gs://{b}")
-        exports[f"secrets_provider_{env}"] = key.id.apply(lambda k: f"gcpkms://{k}")
+        exports[f"secrets_provider_{env}"] = key.name.apply(
+            lambda k: (
+                f"gcpkms://projects/{settings.ci_project}/locations/{settings.region}/keyRings/pulumi-state/cryptoKeys/{k}"
+            )
+        )
 
     for name, value in exports.items():
         pulumi.export(name, value)

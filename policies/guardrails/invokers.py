@@ -157,6 +157,8 @@ def _judge(
         allowed |= callee.triggers
         ambiguous |= callee.triggers_unknown or callee.endpoints_unknown
         for workload in workloads:
+            if workload.urn == callee.urn:
+                continue  # its own env names its URL as the audience it verifies, not as a call
             if _calls(workload, callee.endpoints):
                 allowed |= workload.runtime
                 ambiguous |= workload.runtime_unknown

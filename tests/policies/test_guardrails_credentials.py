@@ -1,0 +1,138 @@
+"""Credentials: keys, API key restrictions, secret-shaped env values (by value, never by variable name)."""
+
+from __future__ import annotations
+
+import pytest
+
+from policies.guardrails.credentials import (
+    api_keys_restricted,
+    no_hmac_keys,
+    no_plaintext_secrets_in_env,
+    no_service_account_keys,
+    secret_shape,
+)
+from tests.policies.guardrail_cases import UNKNOWN_ARRAY, UNKNOWN_OBJECT, UNKNOWN_STRING, ctx
+
+# Fake credentials assembled at runtime so no secret-shaped literal sits in the repository.
+GOOGLE_API_KEY = "AIza" + "Sy" + "D3xQ9k2LmN8pR4tV6wB1cE7fG0hJ5uK_-aZ"
+PEM = "-----BEGIN " + "PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
+RSA_PEM = "-----BEGIN RSA " + "PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----"
+SA_JSON = '{"type": "service_account", "private_key": "-----BEGIN ' + 'PRIVATE KEY-----\\nMII"}'
+RANDOM_TOKEN = "q8Zt3Kx" + "P9mW2vR7nL4sB6yH1dF5gJ0c"
+GITHUB = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+JWT = "eyJhbGciOiJSUzI1NiJ9" + ".eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXZhbHVlLWhlcmU"
+DB_URL = "postgres://app:" + "s3cretPassw0rd@db.internal:5432/app"
+
+
+def test_service_account_key_and_hmac_key_rejected() -> None:
+    assert "Workload Identity Federation" in no_service_account_keys("gcp:serviceaccount/key:Key", {}, ctx())[0]
+    assert len(no_hmac_keys("gcp:storage/hmacKey:HmacKey", {"serviceAccountEmail": "x"}, ctx())) == 1
+
+
+def test_other_resources_are_not_keys() -> None:
+    assert no_service_account_keys("gcp:serviceaccount/account:Account", {}, ctx()) == []
+    assert no_hmac_keys("gcp:kms/cryptoKey:CryptoKey", {}, ctx()) == []
+
+
+@pytest.mark.parametrize(
+    "props",
+    [
+        {},
+        {"restrictions": None},
+        {"restrictions": {}},
+        {"restrictions": {"apiTargets": []}},
+        {"restrictions": {"browserKeyRestrictions": {"allowedReferrers": ["https://example.com/*"]}}},
+    ],
+)
+def test_unrestricted_api_keys_rejected(props: dict) -> None:
+    messages = api_keys_restricted("gcp:projects/apiKey:ApiKey", props, ctx())
+    assert len(messages) == 1 and "restrictions.apiTargets" in messages[0]
+
+
+@pytest.mark.parametrize(
+    "props",
+    [
+        {"restrictions": {"apiTargets": [{"service": "translate.googleapis.com"}]}},
+        {"restrictions": UNKNOWN_OBJECT},
+        {"restrictions": {"apiTargets": UNKNOWN_ARRAY}},
+    ],
+)
+def test_restricted_or_unknown_api_keys_accepted(props: dict) -> None:
+    assert api_keys_restricted("gcp:projects/apiKey:ApiKey", props, ctx()) == []
+
+
+SECRETS = [GOOGLE_API_KEY, PEM, RSA_PEM, SA_JSON, RANDOM_TOKEN, GITHUB, JWT, DB_URL]
+NOT_SECRETS = [
+    "12",  # PASSWORD_MIN_LENGTH=12
+    "https://worker-dev-abcd1234-uc.a.run.app",  # TOKEN_AUDIENCE=https://…
+    "https://www.googleapis.com/oauth2/v1/certs",
+    "relay-runtime-dev@si-dev-1234.iam.gserviceaccount.com",
+    "projects/si-dev-1234/secrets/upstream-api-key/versions/latest",
+    "us-central1-docker.pkg.dev/si/worker-images/worker@sha256:" + "ab" * 32,
+    "3f2a9c0d1e4b5a6978877665544332211aabbccd",  # git commit
+    "9b2c4f3e-1d2a-4c5b-8e7f-0a1b2c3d4e5f",
+    "ThisIsAVeryLongConfigValue",
+    "application/json; charset=utf-8",
+    "30",
+    "true",
+    "",
+    "x" * 200_000,
+]
+
+
+@pytest.mark.parametrize("value", SECRETS)
+def test_secret_shapes_recognised(value: str) -> None:
+    assert secret_shape(value) is not None
+
+
+@pytest.mark.parametrize("value", NOT_SECRETS)
+def test_ordinary_values_are_not_secrets(value: str) -> None:
+    assert secret_shape(value) is None
+
+
+def test_env_secrets_rejected_in_every_workload_type() -> None:
+    cases = [
+        ("gcp:cloudfunctionsv2/function:Function", {"serviceConfig": {"environmentVariables": {"K": GOOGLE_API_KEY}}}),
+        ("gcp:cloudfunctionsv2/function:Function", {"buildConfig": {"environmentVariables": {"K": PEM}}}),
+        ("gcp:cloudfunctions/function:Function", {"environmentVariables": {"K": RANDOM_TOKEN}}),
+        ("gcp:cloudfunctions/function:Function", {"buildEnvironmentVariables": {"K": GITHUB}}),
+        ("gcp:cloudrunv2/service:Service", {"template": {"containers": [{"envs": [{"name": "K", "value": JWT}]}]}}),
+        ("gcp:cloudrunv2/job:Job",
+         {"template": {"template": {"containers": [{"envs": [{"name": "K", "value": SA_JSON}]}]}}}),
+        ("gcp:cloudrunv2/workerPool:WorkerPool", {"template": {"containers": [{"envs": [{"name": "K", "value": DB_URL}]}]}}),
+        ("gcp:cloudrun/service:Service",
+         {"template": {"spec": {"containers": [{"envs": [{"name": "K", "value": RSA_PEM}]}]}}}),
+    ]  # fmt: skip
+    for rtype, props in cases:
+        messages = no_plaintext_secrets_in_env(rtype, props, ctx())
+        assert len(messages) == 1, rtype
+        assert "Secret Manager" in messages[0] and "K" in messages[0]
+        assert GOOGLE_API_KEY not in messages[0] and RANDOM_TOKEN not in messages[0]  # never echo the secret
+
+
+def test_env_judged_by_value_not_name() -> None:
+    env = {
+        "PASSWORD_MIN_LENGTH": "12",
+        "TOKEN_AUDIENCE": "https://worker-dev-abcd1234-uc.a.run.app",
+        "SECRET_NAME": "projects/p/secrets/upstream-api-key",
+        "API_KEY_HEADER": "X-Api-Key",
+        "UNKNOWN_YET": UNKNOWN_STRING,
+    }
+    props = {"serviceConfig": {"environmentVariables": env}}
+    assert no_plaintext_secrets_in_env("gcp:cloudfunctionsv2/function:Function", props, ctx()) == []
+    # an innocuous name does not hide a real secret
+    env["GREETING"] = GOOGLE_API_KEY
+    assert len(no_plaintext_secrets_in_env("gcp:cloudfunctionsv2/function:Function", props, ctx())) == 1
+
+
+def test_secret_references_accepted() -> None:
+    props = {
+        "template": {
+            "containers": [
+                {"envs": [{"name": "UPSTREAM_API_KEY", "valueSource": {"secretKeyRef": {"secret": "s", "version": "1"}}}]}
+            ]
+        }
+    }
+    assert no_plaintext_secrets_in_env("gcp:cloudrunv2/service:Service", props, ctx()) == []
+    unknown = {"template": {"containers": UNKNOWN_ARRAY}}
+    assert no_plaintext_secrets_in_env("gcp:cloudrunv2/service:Service", unknown, ctx()) == []

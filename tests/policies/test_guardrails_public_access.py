@@ -1,0 +1,160 @@
+"""Public access: every §6 variant rejected, the legitimate shapes accepted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from policies.guardrails.public_access import invoker_iam_check_enabled, no_broad_principals, no_public_members
+from tests.policies.guardrail_cases import UNKNOWN_ARRAY, UNKNOWN_BOOL, UNKNOWN_STRING, ctx
+
+RUN_V2_MEMBER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
+RELAY = "serviceAccount:relay-runtime-dev@si-dev-1234.iam.gserviceaccount.com"
+
+
+def policy_json(*bindings: dict) -> str:
+    return json.dumps({"bindings": list(bindings)})
+
+
+PUBLIC_CASES = [
+    (RUN_V2_MEMBER, {"name": "worker", "role": "roles/run.invoker", "member": "allUsers"}),
+    (RUN_V2_MEMBER, {"name": "worker", "role": "roles/run.invoker", "member": "allAuthenticatedUsers"}),
+    ("gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding", {"role": "roles/run.invoker", "members": [RELAY, "allUsers"]}),
+    ("gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy",
+     {"policyData": policy_json({"role": "roles/run.invoker", "members": ["allUsers"]})}),
+    ("gcp:cloudrunv2/jobIamMember:JobIamMember", {"role": "roles/run.invoker", "member": "allUsers"}),
+    ("gcp:cloudrun/iamMember:IamMember", {"service": "worker", "role": "roles/run.invoker", "member": "allUsers"}),
+    ("gcp:cloudrun/iamPolicy:IamPolicy",
+     {"policyData": policy_json({"role": "roles/run.invoker", "members": ["allAuthenticatedUsers"]})}),
+    ("gcp:cloudfunctions/functionIamMember:FunctionIamMember",
+     {"cloudFunction": "f", "role": "roles/cloudfunctions.invoker", "member": "allUsers"}),
+    ("gcp:cloudfunctionsv2/functionIamBinding:FunctionIamBinding",
+     {"cloudFunction": "f", "role": "roles/cloudfunctions.invoker", "members": ["allUsers"]}),
+    # a gen2 function opened through its underlying Cloud Run service
+    (RUN_V2_MEMBER, {"name": "relay-dev", "role": "roles/run.invoker", "member": "allUsers"}),
+    ("gcp:projects/iAMMember:IAMMember", {"project": "p", "role": "roles/viewer", "member": "allAuthenticatedUsers"}),
+    ("gcp:projects/iAMPolicy:IAMPolicy",
+     {"policyData": policy_json({"role": "roles/storage.objectViewer", "members": ["allUsers"]})}),
+    ("gcp:storage/bucketIAMMember:BucketIAMMember", {"bucket": "b", "role": "roles/storage.objectViewer", "member": "allUsers"}),
+    ("gcp:pubsub/topicIAMBinding:TopicIAMBinding", {"role": "roles/pubsub.publisher", "members": ["allUsers"]}),
+    ("gcp:secretmanager/secretIamMember:SecretIamMember",
+     {"role": "roles/secretmanager.secretAccessor", "member": "allAuthenticatedUsers"}),
+    # other invoker roles, custom roles
+    (RUN_V2_MEMBER, {"name": "worker", "role": "roles/run.servicesInvoker", "member": "allUsers"}),
+    (RUN_V2_MEMBER, {"name": "worker", "role": "projects/p/roles/invoker", "member": "allUsers"}),
+    # IAM conditions never make a public member acceptable
+    (RUN_V2_MEMBER, {"name": "worker", "role": "roles/run.invoker", "member": "allUsers",
+                     "condition": {"title": "business-hours", "expression": "request.time.getHours('UTC') < 18"}}),
+    ("gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy",
+     {"policyData": policy_json({"role": "roles/run.invoker", "members": ["allUsers"],
+                                 "condition": {"title": "t", "expression": "true"}})}),
+    # policy_data from organizations.get_iam_policy is a dict-shaped JSON string with etag etc.
+    ("gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy",
+     {"policyData": json.dumps({"etag": "BwX", "version": 3, "bindings": [
+         {"role": "roles/run.invoker", "members": [RELAY]},
+         {"role": "roles/run.invoker", "members": ["allUsers"]}]})}),
+    ("gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
+     {"name": "worker", "role": "roles/run.invoker", "member": "principalSet://goog/public:all"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("rtype", "props"), PUBLIC_CASES)
+def test_public_members_rejected(rtype: str, props: dict) -> None:
+    messages = no_public_members(rtype, props, ctx())
+    assert len(messages) == 1
+    assert "subject" in messages[0]
+    assert "grant roles/run.invoker on the service to serviceAccount:" in messages[0]
+
+
+def test_condition_is_named_in_message() -> None:
+    props = {"role": "roles/run.invoker", "member": "allUsers", "condition": {"title": "t", "expression": "true"}}
+    assert "condition does not make" in no_public_members(RUN_V2_MEMBER, props, ctx())[0]
+
+
+ACCEPT_CASES = [
+    (RUN_V2_MEMBER, {"name": "worker", "role": "roles/run.invoker", "member": RELAY}),
+    ("gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy",
+     {"policyData": policy_json({"role": "roles/run.invoker", "members": [RELAY]})}),
+    # member prefixes are case-sensitive: these are not the public principals (and GCP rejects them)
+    (RUN_V2_MEMBER, {"role": "roles/run.invoker", "member": "user:allusers@example.com"}),
+    # not a grant resource at all, even if a field says allUsers
+    ("gcp:pubsub/topic:Topic", {"name": "allUsers", "member": "allUsers"}),
+    # unknown values are not violations
+    (RUN_V2_MEMBER, {"role": "roles/run.invoker", "member": UNKNOWN_STRING}),
+    ("gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding", {"role": "roles/run.invoker", "members": UNKNOWN_ARRAY}),
+    ("gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy", {"policyData": UNKNOWN_STRING}),
+    ("gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy", {"policyData": "{not json"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("rtype", "props"), ACCEPT_CASES)
+def test_non_public_members_accepted(rtype: str, props: dict) -> None:
+    assert no_public_members(rtype, props, ctx()) == []
+
+
+def test_known_members_checked_next_to_unknown_ones() -> None:
+    props = {"role": "roles/run.invoker", "members": [UNKNOWN_STRING, "allUsers"]}
+    assert len(no_public_members("gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding", props, ctx())) == 1
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        "domain:example.com",
+        "principalSet://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/github/*",
+        "principalSet://iam.googleapis.com/locations/global/workforcePools/staff/*",
+    ],
+)
+def test_broad_principals_rejected(member: str) -> None:
+    props = {"role": "roles/run.invoker", "member": member}
+    messages = no_broad_principals(RUN_V2_MEMBER, props, ctx())
+    assert len(messages) == 1 and member in messages[0]
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        RELAY,
+        "principalSet://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/github/attribute.repository/acme/si",
+        "principal://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/github/subject/repo:acme/si:ref:refs/heads/main",
+        "user:alice@example.com",  # no domain allow-list configured: individual identities pass
+        UNKNOWN_STRING,
+    ],
+)
+def test_narrow_principals_accepted(member: str) -> None:
+    assert no_broad_principals(RUN_V2_MEMBER, {"role": "roles/run.invoker", "member": member}, ctx()) == []
+
+
+def test_allowed_member_domains() -> None:
+    allowed = ctx(allowed_member_domains=frozenset({"example.com"}))
+    binding = "gcp:projects/iAMBinding:IAMBinding"
+    props = {"role": "roles/logging.viewer", "members": ["domain:EXAMPLE.com", "user:bob@Example.COM"]}
+    assert no_broad_principals(binding, props, allowed) == []
+    props = {"role": "roles/logging.viewer", "members": ["domain:evil.com", "group:ops@evil.com"]}
+    assert len(no_broad_principals(binding, props, allowed)) == 2
+    # without configuration a whole domain is rejected
+    assert len(no_broad_principals(binding, {"role": "r", "members": ["domain:example.com"]}, ctx())) == 1
+
+
+def test_invoker_iam_disabled_rejected_v2_and_v1() -> None:
+    assert len(invoker_iam_check_enabled("gcp:cloudrunv2/service:Service", {"invokerIamDisabled": True}, ctx())) == 1
+    v1 = {"metadata": {"annotations": {"run.googleapis.com/invoker-iam-disabled": "true"}}}
+    assert len(invoker_iam_check_enabled("gcp:cloudrun/service:Service", v1, ctx())) == 1
+    v1_template = {"template": {"metadata": {"annotations": {"run.googleapis.com/invoker-iam-disabled": "True"}}}}
+    assert len(invoker_iam_check_enabled("gcp:cloudrun/service:Service", v1_template, ctx())) == 1
+
+
+@pytest.mark.parametrize(
+    ("rtype", "props"),
+    [
+        ("gcp:cloudrunv2/service:Service", {"invokerIamDisabled": False}),
+        ("gcp:cloudrunv2/service:Service", {}),
+        ("gcp:cloudrunv2/service:Service", {"invokerIamDisabled": UNKNOWN_BOOL}),
+        ("gcp:cloudrun/service:Service", {"metadata": {"annotations": {"run.googleapis.com/invoker-iam-disabled": "false"}}}),
+        ("gcp:cloudrun/service:Service", {"metadata": {"annotations": {"run.googleapis.com/ingress": "all"}}}),
+        ("gcp:cloudfunctionsv2/function:Function", {"invokerIamDisabled": True}),
+    ],
+)  # fmt: skip
+def test_invoker_iam_enabled_accepted(rtype: str, props: dict) -> None:
+    assert invoker_iam_check_enabled(rtype, props, ctx()) == []

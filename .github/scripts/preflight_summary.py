@@ -1,0 +1,76 @@
+"""Render one preflight run as GitHub job-summary Markdown: verdict, violations, Mermaid IAM graph.
+
+Reads TITLE, OUTCOME (the preflight step's outcome), REPORT (its --json file) and GRAPH (its --graph file)
+from the environment and prints Markdown to stdout. Missing files are reported, never a traceback:
+the summary must still say what happened when preflight itself failed early.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+VERDICTS = {"success": "✅ passed", "failure": "❌ failed", "cancelled": "⏹ cancelled", "skipped": "⏭ skipped"}
+MAX_ROWS = 50
+
+
+def _cell(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _violations(report: dict[str, Any]) -> list[dict[str, Any]]:
+    found = report.get("violations")
+    return [v for v in found if isinstance(v, dict)] if isinstance(found, list) else []
+
+
+def render(title: str, outcome: str, report_path: Path, graph_path: Path) -> str:
+    lines = [f"## {title}: {VERDICTS.get(outcome, outcome or 'unknown')}", ""]
+    report: Any = None
+    if report_path.is_file():
+        try:
+            report = json.loads(report_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            lines.append(f"Report {report_path} is not JSON ({error.msg} at line {error.lineno}).")
+    else:
+        lines.append(f"No report at {report_path}: preflight stopped before writing it (see the step log).")
+    if isinstance(report, dict):
+        verdict = report.get("verdict")
+        if verdict is not None:
+            lines.append(f"Verdict: **{_cell(verdict)}**")
+            lines.append("")
+        violations = _violations(report)
+        if violations:
+            lines += ["| level | policy | resource | message |", "|---|---|---|---|"]
+            for v in violations[:MAX_ROWS]:
+                where = v.get("urn") or v.get("resource") or "(stack)"
+                level = v.get("level") or v.get("enforcementLevel") or ""
+                policy, message = _cell(v.get("policy", "")), _cell(v.get("message", ""))
+                lines.append(f"| {_cell(level)} | {policy} | `{_cell(where)}` | {message} |")
+            if len(violations) > MAX_ROWS:
+                lines.append(f"| | | | … {len(violations) - MAX_ROWS} more in {report_path} |")
+        else:
+            lines.append("No policy violations.")
+    lines.append("")
+    if graph_path.is_file():
+        graph = graph_path.read_text(encoding="utf-8").strip()
+        lines.append(graph if graph.startswith(("```", "#")) else f"```mermaid\n{graph}\n```")
+    else:
+        lines.append(f"No IAM graph at {graph_path}.")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    env = os.environ
+    missing = [key for key in ("TITLE", "REPORT", "GRAPH") if not env.get(key)]
+    if missing:
+        print(f"preflight_summary: set {', '.join(missing)} in the environment", file=sys.stderr)
+        return 2
+    sys.stdout.write(render(env["TITLE"], env.get("OUTCOME", ""), Path(env["REPORT"]), Path(env["GRAPH"])))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""The job-summary renderer of the pull-request workflow's preflight jobs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.cicd.paths import ROOT
+
+SCRIPT = ROOT / ".github" / "scripts" / "preflight_summary.py"
+
+
+def summarise(
+    tmp_path: Path, outcome: str, report: object | None, graph: str | None
+) -> subprocess.CompletedProcess[str]:
+    report_path, graph_path = tmp_path / "report.json", tmp_path / "graph.md"
+    if report is not None:
+        report_path.write_text(report if isinstance(report, str) else json.dumps(report), encoding="utf-8")
+    if graph is not None:
+        graph_path.write_text(graph, encoding="utf-8")
+    env = {
+        **os.environ,
+        "TITLE": "preflight: stack dev",
+        "OUTCOME": outcome,
+        "REPORT": str(report_path),
+        "GRAPH": str(graph_path),
+    }
+    return subprocess.run(
+        [sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def test_passing_run_shows_verdict_and_graph(tmp_path: Path) -> None:
+    result = summarise(tmp_path, "success", {"verdict": "pass", "violations": []}, "graph LR\n  a --> b\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("## preflight: stack dev: ✅ passed\n")
+    assert "Verdict: **pass**" in result.stdout
+    assert "No policy violations." in result.stdout
+    assert "```mermaid\ngraph LR\n  a --> b\n```" in result.stdout
+
+
+def test_failing_run_lists_violations_escaped(tmp_path: Path) -> None:
+    report = {
+        "verdict": "fail",
+        "violations": [
+            {"policy": "no-public-members", "level": "mandatory", "urn": "urn:pulumi:dev::p::t::n", "message": "a|b\nc"}
+        ],
+    }
+    result = summarise(tmp_path, "failure", report, "```mermaid\ngraph LR\n```")
+    assert result.returncode == 0, result.stderr
+    assert "❌ failed" in result.stdout.splitlines()[0]
+    assert "| mandatory | no-public-members | `urn:pulumi:dev::p::t::n` | a\\|b c |" in result.stdout
+    assert result.stdout.count("```mermaid") == 1  # an already fenced graph is not fenced twice
+
+
+def test_missing_files_are_reported_not_raised(tmp_path: Path) -> None:
+    result = summarise(tmp_path, "failure", None, None)
+    assert result.returncode == 0, result.stderr
+    assert "No report at" in result.stdout
+    assert "No IAM graph at" in result.stdout
+    broken = summarise(tmp_path, "failure", "{not json", None)
+    assert "is not JSON" in broken.stdout
+
+
+def test_missing_environment_is_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT)], env={"PATH": os.environ["PATH"]}, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "preflight_summary: set TITLE, REPORT, GRAPH in the environment"

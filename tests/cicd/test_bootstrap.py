@@ -1,0 +1,172 @@
+"""The CI bootstrap program under preflight's mock runtime, and its policy verdict through the real pack."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from functools import cache
+from typing import Any
+
+import pytest
+import yaml
+
+from preflight.program import ProgramError, ProgramRun, run_program
+from tests.cicd.paths import ROOT
+
+BOOTSTRAP = ROOT / "bootstrap"
+STACK = "github"
+SA_USER = "roles/iam.serviceAccountUser"
+WIF_USER = "roles/iam.workloadIdentityUser"
+PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
+SA_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"
+POOL_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
+ACCOUNT = "gcp:serviceaccount/account:Account"
+
+
+@cache
+def bootstrap_run() -> ProgramRun:
+    return run_program(BOOTSTRAP, STACK)
+
+
+@cache
+def main_stack_run(stack: str) -> ProgramRun:
+    return run_program(ROOT, stack)
+
+
+def stack_config() -> dict[str, Any]:
+    return yaml.safe_load((BOOTSTRAP / f"Pulumi.{STACK}.yaml").read_text())["config"]
+
+
+def deployer_email(env: str) -> str:
+    return f"serviceAccount:deployer-{env}@{stack_config()['gcp:project']}.iam.gserviceaccount.com"
+
+
+def test_providers_admit_only_this_repository() -> None:
+    repository = stack_config()["secure-invoke-bootstrap:githubRepository"]
+    repository_id = stack_config()["secure-invoke-bootstrap:githubRepositoryId"]
+    providers = {r.name: r.inputs for r in bootstrap_run().of_type(POOL_PROVIDER)}
+    assert set(providers) == {"github-ci-provider", "github-ci-prod-provider"}
+    for inputs in providers.values():
+        assert inputs["oidc"]["issuerUri"] == "https://token.actions.githubusercontent.com"
+        assert f"assertion.repository == '{repository}'" in inputs["attributeCondition"]
+        assert f"assertion.repository_id == '{repository_id}'" in inputs["attributeCondition"]
+        assert inputs["attributeMapping"]["google.subject"] == "assertion.sub"
+    prod = providers["github-ci-prod-provider"]["attributeCondition"]
+    assert "assertion.ref == 'refs/heads/main'" in prod
+    assert "assertion.environment == 'production'" in prod
+
+
+def test_federated_principals_are_narrow() -> None:
+    wif = {r.name: r.inputs["member"] for r in bootstrap_run().of_type(SA_MEMBER) if r.inputs["role"] == WIF_USER}
+    repository = stack_config()["secure-invoke-bootstrap:githubRepository"]
+    assert set(wif) == {"deployer-dev-wif", "deployer-prod-wif", "previewer-dev-wif", "previewer-prod-wif"}
+    for member in wif.values():
+        assert "*" not in member
+    assert wif["deployer-dev-wif"].endswith("/workloadIdentityPools/github-ci/attribute.ref/refs/heads/main")
+    # Only the strict pool (main + production environment) reaches the prod deployer.
+    assert wif["deployer-prod-wif"].endswith(f"/workloadIdentityPools/github-ci-prod/attribute.repository/{repository}")
+    assert wif["previewer-prod-wif"].endswith(f"/subject/repo:{repository}:environment:preview-prod")
+    assert (
+        bootstrap_run()
+        .outputs["workload_identity_provider_prod"]
+        .endswith("/workloadIdentityPools/github-ci-prod/providers/github")
+    )
+
+
+def test_deployer_acts_as_exactly_the_runtime_identities_the_main_stack_creates() -> None:
+    act_as: dict[str, set[str]] = {"dev": set(), "prod": set()}
+    for r in bootstrap_run().of_type(SA_MEMBER):
+        if r.inputs["role"] == SA_USER:
+            env = "dev" if r.inputs["member"] == deployer_email("dev") else "prod"
+            assert r.inputs["member"] == deployer_email(env)
+            act_as[env].add(r.inputs["serviceAccountId"])
+    for env in ("dev", "prod"):
+        main = main_stack_run(env)
+        created = {
+            f"projects/{a.outputs['project']}/serviceAccounts/{a.outputs['email']}" for a in main.of_type(ACCOUNT)
+        }
+        assert len(created) == 4
+        assert act_as[env] == created, env
+
+
+def test_service_account_user_never_at_project_scope() -> None:
+    roles = {r.inputs["role"] for r in bootstrap_run().of_type(PROJECT_MEMBER)}
+    assert SA_USER not in roles
+    assert "roles/iam.serviceAccountTokenCreator" not in roles
+    assert not {"roles/owner", "roles/editor", "roles/viewer"} & roles
+    assert not bootstrap_run().of_type("gcp:serviceaccount/key:Key")
+
+
+def test_project_iam_admin_is_limited_to_the_roles_the_stack_grants() -> None:
+    (grant, *_) = [r for r in bootstrap_run().of_type(PROJECT_MEMBER) if "projectIamAdmin" in r.inputs["role"]]
+    expression = grant.inputs["condition"]["expression"]
+    assert expression == (
+        "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(['roles/logging.logWriter'])"
+    )
+
+
+def test_previewers_hold_no_write_role() -> None:
+    for r in bootstrap_run().resources:
+        member = str(r.inputs.get("member", ""))
+        if member.startswith("serviceAccount:previewer-"):
+            assert r.inputs["role"] in {
+                "roles/storage.objectViewer",
+                "roles/cloudkms.cryptoKeyDecrypter",
+                "roles/browser",
+            }, r.urn
+
+
+def test_act_as_grants_wait_for_the_runtime_identities() -> None:
+    first = run_program(BOOTSTRAP, STACK, {"secure-invoke-bootstrap:grantRuntimeActAs": "false"})
+    assert not [r for r in first.of_type(SA_MEMBER) if r.inputs["role"] == SA_USER]
+    assert len([r for r in bootstrap_run().of_type(SA_MEMBER) if r.inputs["role"] == SA_USER]) == 8
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("secure-invoke-bootstrap:githubRepository", "not a repo", "githubRepository: 'not a repo' must be"),
+        ("secure-invoke-bootstrap:githubRepositoryId", "abc", "githubRepositoryId: 'abc' must be the numeric"),
+        ("secure-invoke-bootstrap:environments", '{"staging": {"project": "acme-x-staging"}}', "environments.staging"),
+    ],
+)
+def test_bad_config_is_one_line_naming_the_key(key: str, value: str, message: str) -> None:
+    with pytest.raises(ProgramError) as caught:
+        run_program(BOOTSTRAP, STACK, {key: value})
+    assert message in caught.value.args[0]
+    assert "\n" not in caught.value.args[0]
+
+
+def test_exemptions_cover_only_deployer_project_grants_with_reasons() -> None:
+    config = json.loads((BOOTSTRAP / "policy-config.json").read_text())
+    assert set(config) == {"no-high-scope-privileged-roles"}
+    exemptions = config["no-high-scope-privileged-roles"]["exemptions"]
+    resources = bootstrap_run().by_urn()
+    assert len(exemptions) == len({e["urn"] for e in exemptions})
+    for entry in exemptions:
+        resource = resources[entry["urn"]]  # a KeyError is an exemption for nothing
+        assert resource.type == PROJECT_MEMBER
+        assert resource.inputs["member"] in {deployer_email("dev"), deployer_email("prod")}
+        assert resource.inputs["role"] in entry["reason"]
+        assert len(entry["reason"]) > 60
+
+
+def preflight(*extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "preflight", "--program", "bootstrap", "--stack", STACK, *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_preflight_passes_with_the_exemptions_and_fails_without() -> None:
+    passing = preflight("--policy-pack-config", "bootstrap/policy-config.json")
+    assert passing.returncode == 0, passing.stdout[-3000:] + passing.stderr[-3000:]
+    failing = preflight()
+    assert failing.returncode == 1, failing.stdout[-3000:] + failing.stderr[-3000:]
+    assert "no-high-scope-privileged-roles" in failing.stdout + failing.stderr

@@ -173,13 +173,16 @@ def _judge(
                 (
                     grant_urn,
                     f"{where}: {member} only needs to call '{callee_names}' but holds {role}, which also lets "
-                    f"it redeploy or re-permission the service. Grant roles/run.invoker on the service to "
+                    f"it redeploy or re-permission the service; grant roles/run.invoker on the service to "
                     f"{member} instead of {role}.",
                 )
             ]
         return []
-    if ambiguous:
-        return []  # the callers are not known yet (preview); enforced once values are known
+    if ambiguous and email is not None:
+        # Some callers are not known yet (preview): only judge an identity that cannot be one of them.
+        could_be_caller = any(email in w.runtime or w.runtime_unknown for w in workloads)
+        if could_be_caller or any(c.triggers_unknown for c in targets):
+            return []
     why = (
         "is not a service account"
         if email is None

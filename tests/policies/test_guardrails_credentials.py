@@ -129,7 +129,11 @@ def test_secret_references_accepted() -> None:
     props = {
         "template": {
             "containers": [
-                {"envs": [{"name": "UPSTREAM_API_KEY", "valueSource": {"secretKeyRef": {"secret": "s", "version": "1"}}}]}
+                {
+                    "envs": [
+                        {"name": "UPSTREAM_API_KEY", "valueSource": {"secretKeyRef": {"secret": "s", "version": "1"}}}
+                    ]
+                }
             ]
         }
     }

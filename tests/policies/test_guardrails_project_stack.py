@@ -5,8 +5,9 @@ from __future__ import annotations
 import copy
 
 import pytest
-from tests.policies.guardrail_cases import evaluate, mandatory, project_stack
 from pulumi_policy import EnforcementLevel
+
+from tests.policies.guardrail_cases import evaluate, mandatory, project_stack
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

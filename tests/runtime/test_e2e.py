@@ -370,7 +370,7 @@ def test_certs_are_fetched_again_after_max_age(launcher: Launcher, forge: TokenF
 def test_sigterm_finishes_in_flight_request_then_exits(launcher: Launcher, identity: Proc, forge: TokenForge) -> None:
     doomed = launcher.worker(identity.url + "/oauth2/v1/certs", "worker-sigterm")
     results: list[requests.Response] = []
-    job = {"task": "hash", "input": "in flight", "iterations": 2_000_000}
+    job = {"task": "hash", "input": "in flight", "iterations": 1_000_000}
     sender = threading.Thread(target=lambda: results.append(post_job(doomed, forge.sign(), job=job)))
     sender.start()
     # The request is in flight once the worker has read it; there is no earlier signal to poll for.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ GOOGLE_ISSUERS = frozenset({"accounts.google.com", "https://accounts.google.com"
 CLOCK_SKEW_SECONDS = 10
 CERTS_TIMEOUT_SECONDS = 5
 MAX_TOKEN_BYTES = 8192
+MAX_CERTS_REUSE_SECONDS = 24 * 3600
 
 
 class InvalidToken(Exception):
@@ -44,17 +46,21 @@ class Caller:
 
 
 class _CertsRequest(google.auth.transport.Request):
-    """google-auth transport over a CacheControl session, so certs are fetched once per max-age.
+    """google-auth transport for the certs URL: fetched at most once per max-age.
 
-    Requests are serialised: when the cached copy expires, concurrent verifications wait for one
-    fetch instead of each fetching. A cache hit costs microseconds, so the lock is not contended
-    for long. A non-JSON certs body becomes a TransportError (503), not a token error (401).
+    The fetch path is a CacheControl session (HTTP caching semantics: max-age, Expires, ETag
+    revalidation). In front of it, the last response is reused without any HTTP machinery while
+    its Cache-Control max-age lasts: a cache hit through the session costs ~0.9 ms here, almost
+    all of what verification added to a call. Fetches are serialised, so when the certs expire
+    concurrent verifications wait for one fetch instead of each fetching. A non-JSON certs body
+    becomes a TransportError (503), not a token error (401).
     """
 
     def __init__(self) -> None:
         self._session = cachecontrol.CacheControl(requests.Session())
         self._request = google.auth.transport.requests.Request(session=self._session)
         self._lock = threading.Lock()
+        self._fresh: tuple[str, google.auth.transport.Response, float] | None = None
 
     def __call__(
         self,
@@ -65,17 +71,44 @@ class _CertsRequest(google.auth.transport.Request):
         timeout: float | None = None,
         **kwargs: Any,
     ) -> google.auth.transport.Response:
+        fresh = self._fresh
+        if method == "GET" and fresh and fresh[0] == url and time.monotonic() < fresh[2]:
+            return fresh[1]
         with self._lock:
+            fresh = self._fresh
+            if method == "GET" and fresh and fresh[0] == url and time.monotonic() < fresh[2]:
+                return fresh[1]
             response = self._request(
                 url, method=method, body=body, headers=headers, timeout=CERTS_TIMEOUT_SECONDS, **kwargs
             )
-        if response.status == 200:
+            if response.status != 200:
+                return response
             try:
                 if not isinstance(json.loads(response.data), dict):
                     raise ValueError("not an object")
             except ValueError:
                 raise google_exceptions.TransportError(f"certs at {url} are not a JSON object") from None
-        return response
+            lifetime = fresh_seconds(response.headers)
+            self._fresh = (url, response, time.monotonic() + lifetime) if lifetime > 0 else None
+            return response
+
+
+def fresh_seconds(headers: Mapping[str, str]) -> float:
+    """How long a response may be reused: Cache-Control max-age minus Age, 0 if not cacheable."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    directives = [d.strip().lower() for d in lowered.get("cache-control", "").split(",")]
+    if any(d in ("no-store", "no-cache") for d in directives):
+        return 0.0
+    for directive in directives:
+        name, _, value = directive.partition("=")
+        if name.strip() == "max-age":
+            try:
+                max_age = int(value.strip().strip('"'))
+                age = int(lowered.get("age", "0").strip() or 0)
+            except ValueError:
+                return 0.0
+            return float(min(max(max_age - age, 0), MAX_CERTS_REUSE_SECONDS))
+    return 0.0
 
 
 class TokenVerifier:

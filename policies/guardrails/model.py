@@ -179,7 +179,8 @@ def is_basic_role(role: object) -> bool:
 def is_admin_role(role: object) -> bool:
     if not isinstance(role, str) or not role.startswith("roles/"):
         return False
-    return role.rsplit(".", 1)[-1].lower().endswith("admin") or role == "roles/iam.securityAdmin"
+    # roles/<service>.<name>[.<version>]: roles/run.admin, roles/iam.securityAdmin, roles/compute.instanceAdmin.v1
+    return any(part.lower().endswith("admin") for part in role[len("roles/") :].split(".")[1:])
 
 
 def last_segment(value: object) -> str | None:

@@ -63,6 +63,7 @@ HIGH_SCOPE = [
     "roles/iam.securityAdmin",
     "roles/storage.admin",
     "roles/resourcemanager.projectIamAdmin",
+    "roles/compute.instanceAdmin.v1",
     "roles/iam.serviceAccountUser",
     "roles/iam.serviceAccountTokenCreator",
     "roles/iam.workloadIdentityUser",
@@ -103,7 +104,7 @@ def test_same_roles_on_one_resource_accepted(role: str) -> None:
 
 def test_narrow_roles_and_extra_allowed_roles_accepted_at_project() -> None:
     rtype = "gcp:projects/iAMMember:IAMMember"
-    for role in ("roles/logging.logWriter", "roles/monitoring.metricWriter", UNKNOWN_STRING):
+    for role in ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/admin.viewer", UNKNOWN_STRING):
         assert no_high_scope_privileged_roles(rtype, {"role": role, "member": SA}, ctx()) == []
     allowed = ctx(extra_allowed_roles=frozenset({"roles/storage.admin"}))
     assert no_high_scope_privileged_roles(rtype, {"role": "roles/storage.admin", "member": SA}, allowed) == []

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from google.auth.transport.requests import Request
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
-MAX_TIMEOUT_SECONDS = 530.0  # stays below the 540 s ceiling of an event-driven function
+FUNCTION_TIMEOUT_CEILING = 540.0  # an event-driven function never runs longer
 
 
 class RetryableError(RuntimeError):
@@ -99,8 +99,8 @@ def _get_client() -> _Client:
                 timeout = float(raw_timeout) if raw_timeout else DEFAULT_TIMEOUT_SECONDS
             except ValueError:
                 raise _config_error(f"WORKER_TIMEOUT_SECONDS is not a number: {raw_timeout!r}") from None
-            if not 0 < timeout <= MAX_TIMEOUT_SECONDS:
-                raise _config_error(f"WORKER_TIMEOUT_SECONDS must be in (0, {MAX_TIMEOUT_SECONDS:g}]")
+            if not 0 < timeout < FUNCTION_TIMEOUT_CEILING:
+                raise _config_error(f"WORKER_TIMEOUT_SECONDS must be above 0 and below {FUNCTION_TIMEOUT_CEILING:g}")
             _client = _Client(worker_url, audience, timeout)
         return _client
 

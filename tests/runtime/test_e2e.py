@@ -98,20 +98,32 @@ def test_concurrent_redeliveries_are_processed_once(relay: Proc, worker: Proc) -
     assert len(records(worker, message_id=message_id, message="job processed")) == 1
 
 
-def test_raw_pubsub_push_body_is_accepted(relay: Proc, worker: Proc) -> None:
-    # functions-framework converts a legacy background-event body to a CloudEvent.
+@pytest.mark.parametrize("shape", ["pubsub push", "background event"])
+def test_non_cloudevent_pubsub_bodies_are_accepted(relay: Proc, worker: Proc, shape: str) -> None:
+    # functions-framework converts a raw Pub/Sub push body and a legacy background event to a CloudEvent.
     message_id = new_id()
-    body = {
-        "context": {
-            "eventId": message_id,
-            "timestamp": "2026-01-01T00:00:00.000Z",
-            "eventType": "google.pubsub.topic.publish",
-            "resource": {"service": "pubsub.googleapis.com", "name": "projects/local/topics/jobs"},
-        },
-        "data": {"data": base64.b64encode(json.dumps(SMALL_JOB).encode()).decode(), "attributes": {}},
-    }
-    assert requests.post(relay.url + "/", json=body, timeout=30).status_code == 200
-    assert wait_for_records(relay, message_id=message_id, message="job delivered")
+    data = base64.b64encode(json.dumps(SMALL_JOB).encode()).decode()
+    if shape == "pubsub push":
+        path = "/projects/local/topics/jobs"
+        body: dict[str, Any] = {
+            "message": {"data": data, "attributes": {}, "messageId": message_id},
+            "subscription": "projects/local/subscriptions/push",
+        }
+    else:
+        path = "/"
+        body = {
+            "context": {
+                "eventId": message_id,
+                "timestamp": "2026-01-01T00:00:00.000Z",
+                "eventType": "google.pubsub.topic.publish",
+                "resource": {"service": "pubsub.googleapis.com", "name": "projects/local/topics/jobs"},
+            },
+            "data": {"data": data, "attributes": {}},
+        }
+    assert requests.post(relay.url + path, json=body, timeout=30).status_code == 200
+    [delivered] = wait_for_records(relay, message_id=message_id, message="job delivered")
+    assert delivered["verified_caller"] == RELAY_EMAIL
+    assert len(records(worker, message_id=message_id, message="job processed")) == 1
 
 
 # --- who may call: 403 and the 401 attack cases ---------------------------------------------------

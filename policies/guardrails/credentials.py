@@ -101,9 +101,16 @@ def _entropy(text: str) -> float:
     return -sum(n / total * math.log2(n / total) for n in counts.values())
 
 
+# What the offline preflight substitutes for a `secure:` stack config value it cannot decrypt: seeing it in
+# a plain env var means a Pulumi secret was written into plaintext configuration.
+PREFLIGHT_SECRET_MARKER: Final = "[preflight: secret value not decrypted]"  # noqa: S105 (a marker)
+
+
 def secret_shape(value: str) -> str | None:
     """What kind of secret the value looks like, or None: judged by the value, never the variable name."""
     text = value[:_MAX_SCAN]
+    if PREFLIGHT_SECRET_MARKER in text:
+        return "a secret from the stack's config (secure:)"
     for label, pattern in _SECRET_SHAPES:
         if pattern.search(text):
             return label

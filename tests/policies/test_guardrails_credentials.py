@@ -140,3 +140,13 @@ def test_secret_references_accepted() -> None:
     assert no_plaintext_secrets_in_env("gcp:cloudrunv2/service:Service", props, ctx()) == []
     unknown = {"template": {"containers": UNKNOWN_ARRAY}}
     assert no_plaintext_secrets_in_env("gcp:cloudrunv2/service:Service", unknown, ctx()) == []
+
+
+def test_stack_config_secret_in_plain_env_rejected_offline() -> None:
+    from policies.guardrails.credentials import PREFLIGHT_SECRET_MARKER
+    from preflight.config import SECRET_PLACEHOLDER
+
+    assert PREFLIGHT_SECRET_MARKER == SECRET_PLACEHOLDER  # the marker preflight puts where a secure: value was
+    props = {"template": {"containers": [{"envs": [{"name": "UPSTREAM_API_KEY", "value": SECRET_PLACEHOLDER}]}]}}
+    messages = no_plaintext_secrets_in_env("gcp:cloudrunv2/service:Service", props, ctx())
+    assert len(messages) == 1 and "secure:" in messages[0]

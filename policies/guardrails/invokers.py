@@ -1,6 +1,7 @@
 """The intended-caller rule: every identity that can invoke a Cloud Run service (or a gen2 function's
-underlying service) must be the runtime identity of a workload in the stack that calls it — its env holds
-the service's URL or one of its audiences — or, for a gen2 function, that function's trigger identity."""
+underlying service) must be the identity of something in the stack that calls it — a workload whose env
+holds the service's URL or one of its audiences, a push subscription or scheduler job sending an OIDC
+token to it, an Eventarc trigger targeting it — or, for a gen2 function, that function's trigger identity."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from .model import (
     grant_target,
     grants_of,
     identity_slots,
+    last_segment,
     member_email,
     service_account_email,
     service_names,
@@ -31,16 +33,36 @@ from .roles import CUSTOM_ROLE_TYPES
 from .values import UNKNOWN, get, get_list, get_str, is_unknown
 
 _CALLABLE_TYPES = (RUN_V2_SERVICE, RUN_V1_SERVICE, FUNCTION_V2)
+PUSH_SUBSCRIPTION = "gcp:pubsub/subscription:Subscription"
+SCHEDULER_JOB = "gcp:cloudscheduler/job:Job"
+EVENTARC_TRIGGER = "gcp:eventarc/trigger:Trigger"
 
 
 @dataclass
-class _Workload:
+class _Caller:
+    """Something in the stack that calls services as an identity: a workload (its env names the callee),
+    a Pub/Sub push subscription or Cloud Scheduler job (OIDC token to a URL), an Eventarc trigger."""
+
     urn: str
     name: str
-    runtime: set[str] = field(default_factory=set)
-    runtime_unknown: bool = False
-    env_values: list[str] = field(default_factory=list)
-    env_unknown: bool = False
+    identities: set[str] = field(default_factory=set)
+    identities_unknown: bool = False
+    refs: list[str] = field(default_factory=list)  # URLs / audiences it sends to
+    refs_unknown: bool = False
+    service_refs: set[str] = field(default_factory=set)  # Cloud Run service names it targets
+
+    def add_identity(self, value: object) -> None:
+        if is_unknown(value):
+            self.identities_unknown = True
+        email = service_account_email(value)
+        if email:
+            self.identities.add(email)
+
+    def add_ref(self, value: object) -> None:
+        if is_unknown(value):
+            self.refs_unknown = True
+        elif isinstance(value, str) and value.strip():
+            self.refs.append(value)
 
 
 @dataclass
@@ -50,17 +72,55 @@ class _Callee:
     resource_type: str
     endpoints: list[str]
     endpoints_unknown: bool
+    names: set[str] = field(default_factory=set)
     triggers: set[str] = field(default_factory=set)
     triggers_unknown: bool = False
 
 
-def _calls(workload: _Workload, endpoints: Sequence[str]) -> bool:
-    for value in workload.env_values:
+def _calls(caller: _Caller, callee: _Callee) -> bool:
+    if caller.service_refs & callee.names:
+        return True
+    for value in caller.refs:
         text = value.strip().rstrip("/")
-        for endpoint in endpoints:
+        for endpoint in callee.endpoints:
             if text == endpoint or text.startswith((endpoint + "/", endpoint + "?")):
                 return True
     return False
+
+
+def _caller_of(rtype: str, urn: str, name: str, props: Mapping[str, Any]) -> _Caller | None:
+    caller = _Caller(urn, name)
+    if rtype in WORKLOAD_TYPES:
+        for slot in identity_slots(rtype, props):
+            if slot.kind == "runtime":
+                caller.add_identity(slot.value)
+        for env in env_vars(rtype, props):
+            caller.add_ref(env.value)
+    elif rtype == PUSH_SUBSCRIPTION:
+        token = get(props, "pushConfig", "oidcToken")
+        if token is None:
+            return None  # unauthenticated push cannot pass an invoker check: no identity to judge
+        caller.add_identity(get(token, "serviceAccountEmail"))
+        caller.add_ref(get(props, "pushConfig", "pushEndpoint"))
+        caller.add_ref(get(token, "audience"))
+    elif rtype == SCHEDULER_JOB:
+        token = get(props, "httpTarget", "oidcToken")
+        if token is None:
+            return None
+        caller.add_identity(get(token, "serviceAccountEmail"))
+        caller.add_ref(get(props, "httpTarget", "uri"))
+        caller.add_ref(get(token, "audience"))
+    elif rtype == EVENTARC_TRIGGER:
+        caller.add_identity(get(props, "serviceAccount"))
+        service = get(props, "destination", "cloudRunService", "service")
+        if is_unknown(service):
+            caller.refs_unknown = True
+        segment = last_segment(service)
+        if segment:
+            caller.service_refs.add(segment)
+    else:
+        return None
+    return caller
 
 
 def _custom_invoke_roles(resources: Sequence[Mapping[str, Any]]) -> set[str]:
@@ -87,32 +147,20 @@ def _is_custom_invoke_role(role: str, custom: set[str]) -> bool:
 
 
 def only_intended_invokers(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> list[tuple[str, str]]:
-    workloads: list[_Workload] = []
+    callers: list[_Caller] = []
     callees: dict[str, list[_Callee]] = defaultdict(list)
     for resource in resources:
         rtype, urn, props = get(resource, "type"), get(resource, "urn"), get(resource, "props")
-        if rtype not in WORKLOAD_TYPES or not isinstance(urn, str) or not isinstance(props, Mapping):
+        if not isinstance(rtype, str) or not isinstance(urn, str) or not isinstance(props, Mapping):
             continue
         name = get_str(resource, "name")
         name = name if isinstance(name, str) else urn
-        workload = _Workload(urn, name)
-        for slot in identity_slots(rtype, props):
-            if slot.kind != "runtime":
-                continue
-            if slot.value is UNKNOWN:
-                workload.runtime_unknown = True
-            email = service_account_email(slot.value)
-            if email:
-                workload.runtime.add(email)
-        for env in env_vars(rtype, props):
-            if is_unknown(env.value):
-                workload.env_unknown = True
-            elif isinstance(env.value, str):
-                workload.env_values.append(env.value)
-        workloads.append(workload)
+        caller = _caller_of(rtype, urn, name, props)
+        if caller is not None:
+            callers.append(caller)
         if rtype in _CALLABLE_TYPES:
             endpoints, endpoints_unknown = endpoints_of(rtype, props)
-            callee = _Callee(urn, name, rtype, endpoints, endpoints_unknown)
+            callee = _Callee(urn, name, rtype, endpoints, endpoints_unknown, service_names(rtype, props, name))
             if rtype == FUNCTION_V2:
                 for slot in identity_slots(rtype, props):
                     if slot.kind == "trigger":
@@ -120,7 +168,7 @@ def only_intended_invokers(resources: Sequence[Mapping[str, Any]], ctx: RuleCont
                         email = service_account_email(slot.value)
                         if email:
                             callee.triggers.add(email)
-            for service_name in service_names(rtype, props, name):
+            for service_name in callee.names:
                 callees[service_name].append(callee)
 
     custom_invoke = _custom_invoke_roles(resources)
@@ -138,7 +186,7 @@ def only_intended_invokers(resources: Sequence[Mapping[str, Any]], ctx: RuleCont
                 continue
             if role not in RUN_INVOKE_ROLES and not _is_custom_invoke_role(role, custom_invoke):
                 continue
-            out.extend(_judge(urn, grant.where, role, member, callees[target], workloads))
+            out.extend(_judge(urn, grant.where, role, member, callees[target], callers))
     return out
 
 
@@ -148,7 +196,7 @@ def _judge(
     role: str,
     member: str,
     targets: list[_Callee],
-    workloads: list[_Workload],
+    callers: list[_Caller],
 ) -> list[tuple[str, str]]:
     email = member_email(member) if member.startswith("serviceAccount:") else None
     allowed: set[str] = set()
@@ -156,17 +204,19 @@ def _judge(
     for callee in targets:
         allowed |= callee.triggers
         ambiguous |= callee.triggers_unknown or callee.endpoints_unknown
-        for workload in workloads:
-            if workload.urn == callee.urn:
+        for caller in callers:
+            if caller.urn == callee.urn:
                 continue  # its own env names its URL as the audience it verifies, not as a call
-            if _calls(workload, callee.endpoints):
-                allowed |= workload.runtime
-                ambiguous |= workload.runtime_unknown
-            elif workload.env_unknown:
+            if _calls(caller, callee):
+                allowed |= caller.identities
+                ambiguous |= caller.identities_unknown
+            elif caller.refs_unknown:
                 ambiguous = True
     callee_names = " / ".join(sorted({c.name for c in targets}))
-    callers = sorted(allowed)
-    fix_member = f"serviceAccount:{callers[0]}" if len(callers) == 1 else "serviceAccount:<caller runtime email>"
+    known_callers = sorted(allowed)
+    fix_member = (
+        f"serviceAccount:{known_callers[0]}" if len(known_callers) == 1 else "serviceAccount:<caller runtime email>"
+    )
     if email and email in allowed:
         if role in RUN_MANAGE_ROLES:
             return [
@@ -180,14 +230,14 @@ def _judge(
         return []
     if ambiguous and email is not None:
         # Some callers are not known yet (preview): only judge an identity that cannot be one of them.
-        could_be_caller = any(email in w.runtime or w.runtime_unknown for w in workloads)
+        could_be_caller = any(email in c.identities or c.identities_unknown for c in callers)
         if could_be_caller or any(c.triggers_unknown for c in targets):
             return []
     why = (
         "is not a service account"
         if email is None
-        else "is not the runtime identity of any workload in this stack that calls it "
-        "(no workload's environment holds its URL or audience)"
+        else "is not the identity of anything in this stack that calls it (no workload env, push "
+        "subscription, scheduler job or Eventarc trigger targets its URL, audience or name)"
     )
     return [
         (

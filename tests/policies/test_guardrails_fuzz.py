@@ -39,7 +39,8 @@ KEYS = [
     "ingressSettings", "invokerIamDisabled", "scaling", "minInstanceCount", "restrictions", "apiTargets",
     "browserKeyRestrictions", "permissions", "roleId", "uri", "urls", "customAudiences", "url", "statuses",
     "httpsTriggerUrl", "run.googleapis.com/invoker-iam-disabled", "run.googleapis.com/ingress",
-    "autoscaling.knative.dev/minScale", "defaultLabels",
+    "autoscaling.knative.dev/minScale", "defaultLabels", "pushConfig", "pushEndpoint", "oidcToken", "audience",
+    "httpTarget", "destination", "cloudRunService",
 ]  # fmt: skip
 STRINGS = [
     "allUsers", "allAuthenticatedUsers", "domain:example.com", "serviceAccount:a@p.iam.gserviceaccount.com",
@@ -73,6 +74,9 @@ RESOURCE_TYPES = sorted(
         "gcp:storage/hmacKey:HmacKey",
         "gcp:projects/apiKey:ApiKey",
         "gcp:storage/bucket:Bucket",
+        "gcp:pubsub/subscription:Subscription",
+        "gcp:cloudscheduler/job:Job",
+        "gcp:eventarc/trigger:Trigger",
         "pulumi:pulumi:Stack",
         "",
         "not-a-token",

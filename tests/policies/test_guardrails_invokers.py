@@ -178,3 +178,43 @@ def test_grants_on_services_outside_the_stack_ignored() -> None:
     stack = project_stack()
     stack.append(grant("external", "someone-elses-service", "serviceAccount:x@p.iam.gserviceaccount.com"))
     assert only_intended_invokers(stack, ctx()) == []
+
+
+CALLER_SA = "pusher@si-dev-1234.iam.gserviceaccount.com"
+
+
+@pytest.mark.parametrize(
+    ("rtype", "props_for"),
+    [
+        ("gcp:pubsub/subscription:Subscription",
+         lambda url: {"pushConfig": {"pushEndpoint": url + "/jobs", "oidcToken": {"serviceAccountEmail": CALLER_SA}}}),
+        ("gcp:pubsub/subscription:Subscription",
+         lambda url: {"pushConfig": {"pushEndpoint": "https://lb.example/jobs",
+                                     "oidcToken": {"serviceAccountEmail": CALLER_SA, "audience": url}}}),
+        ("gcp:cloudscheduler/job:Job",
+         lambda url: {"httpTarget": {"uri": url + "/tick", "oidcToken": {"serviceAccountEmail": CALLER_SA}}}),
+        ("gcp:eventarc/trigger:Trigger",
+         lambda url: {"serviceAccount": CALLER_SA, "destination": {"cloudRunService": {"service": "worker-dev"}}}),
+    ],
+)  # fmt: skip
+def test_non_workload_callers_are_intended_invokers(rtype: str, props_for) -> None:
+    stack = project_stack()
+    worker_url = named(stack, "worker")["props"]["uri"]
+    stack.append({"urn": urn("dev", rtype, "caller"), "type": rtype, "name": "caller", "props": props_for(worker_url)})
+    extra = grant("caller-invoker", "worker-dev", f"serviceAccount:{CALLER_SA}")
+    stack.append(extra)
+    assert only_intended_invokers(stack, ctx()) == []
+    # the same caller aimed elsewhere no longer justifies the grant
+    stack[-2]["props"] = props_for("https://elsewhere-xyz-uc.a.run.app")
+    if rtype == "gcp:eventarc/trigger:Trigger":
+        stack[-2]["props"]["destination"]["cloudRunService"]["service"] = "elsewhere"
+    assert [at for at, _ in only_intended_invokers(stack, ctx())] == [extra["urn"]]
+
+
+def test_unauthenticated_push_subscription_is_no_caller() -> None:
+    stack = project_stack()
+    worker_url = named(stack, "worker")["props"]["uri"]
+    sub = {"pushConfig": {"pushEndpoint": worker_url}}
+    stack.append({"urn": "urn:s", "type": "gcp:pubsub/subscription:Subscription", "name": "s", "props": sub})
+    stack.append(grant("stranger", "worker-dev", f"serviceAccount:{CALLER_SA}"))
+    assert len(only_intended_invokers(stack, ctx())) == 1

@@ -1,0 +1,140 @@
+"""Stack configuration as the Pulumi CLI would hand it to a program, read from the YAML files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# `secure:` values are encrypted with the stack's secrets provider; offline we cannot decrypt them.
+SECRET_PLACEHOLDER = "[preflight: secret value not decrypted]"  # noqa: S105 (a marker, not a secret)
+
+# Keys of a project-level config *declaration* (Pulumi.yaml `config:` with a type/default block).
+_DECLARATION_KEYS = {"type", "default", "description", "secret", "items", "value"}
+
+
+class ConfigError(Exception):
+    """The program's Pulumi.yaml or stack file is missing or malformed (one-line message)."""
+
+
+@dataclass
+class Project:
+    name: str
+    directory: Path
+    main: Path  # the file to run
+    config: dict[str, str] = field(default_factory=dict)
+    secret_keys: set[str] = field(default_factory=set)
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"cannot read {path.name}: {err.strerror}") from err
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path.name}{where}: invalid YAML") from err
+
+
+def _namespaced(project: str, key: str) -> str:
+    return key if ":" in key else f"{project}:{key}"
+
+
+def _has_secure(value: Any) -> bool:
+    if isinstance(value, dict):
+        return set(value) == {"secure"} or any(_has_secure(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_secure(v) for v in value)
+    return False
+
+
+def _decrypt_offline(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return SECRET_PLACEHOLDER
+        return {k: _decrypt_offline(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decrypt_offline(v) for v in value]
+    return value
+
+
+def encode_value(value: Any) -> str:
+    """The string the CLI passes to the language host: scalars as text, structures as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def load_project(program_dir: Path, stack: str, overrides: Mapping[str, str] | None = None) -> Project:
+    program_dir = program_dir.resolve()
+    project_file = program_dir / "Pulumi.yaml"
+    if not project_file.is_file():
+        alt = program_dir / "Pulumi.yml"
+        if not alt.is_file():
+            raise ConfigError(f"no Pulumi.yaml in {program_dir}")
+        project_file = alt
+    doc = _load_yaml(project_file)
+    if not isinstance(doc, dict) or not isinstance(doc.get("name"), str) or not doc["name"]:
+        raise ConfigError(f"{project_file.name}: missing project `name`")
+    name: str = doc["name"]
+
+    main_value = doc.get("main")
+    main = program_dir
+    if main_value is not None:
+        if not isinstance(main_value, str):
+            raise ConfigError(f"{project_file.name}: `main` must be a path")
+        main = (program_dir / main_value).resolve()
+    if main.is_dir():
+        main = main / "__main__.py"
+    if not main.is_file():
+        raise ConfigError(f"program entry point {main.name} not found (Pulumi.yaml `main`)")
+
+    config: dict[str, str] = {}
+    secret_keys: set[str] = set()
+
+    project_config = doc.get("config") or {}
+    if not isinstance(project_config, dict):
+        raise ConfigError(f"{project_file.name}: `config` must be a mapping")
+    for key, value in project_config.items():
+        if isinstance(value, dict) and value and set(value) <= _DECLARATION_KEYS:
+            if "value" in value:
+                value = value["value"]
+            elif "default" in value:
+                value = value["default"]
+            else:
+                continue
+        config[_namespaced(name, str(key))] = encode_value(value)
+
+    stack_file = program_dir / f"Pulumi.{stack}.yaml"
+    if not stack_file.is_file():
+        raise ConfigError(f"stack config {stack_file.name} not found in {program_dir.name}/")
+    stack_doc = _load_yaml(stack_file) or {}
+    if not isinstance(stack_doc, dict):
+        raise ConfigError(f"{stack_file.name}: expected a mapping")
+    stack_config = stack_doc.get("config") or {}
+    if not isinstance(stack_config, dict):
+        raise ConfigError(f"{stack_file.name}: `config` must be a mapping")
+    for key, value in stack_config.items():
+        full_key = _namespaced(name, str(key))
+        if _has_secure(value):
+            secret_keys.add(full_key)
+            value = _decrypt_offline(value)
+        config[full_key] = encode_value(value)
+
+    for key, value in (overrides or {}).items():
+        if not key:
+            raise ConfigError("--set needs KEY=VALUE with a non-empty KEY")
+        config[_namespaced(name, key)] = value
+
+    return Project(name=name, directory=program_dir, main=main, config=config, secret_keys=secret_keys)

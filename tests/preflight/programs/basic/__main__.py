@@ -1,0 +1,21 @@
+import pulumi
+import pulumi_gcp as gcp
+from helpers import Pair
+
+config = pulumi.Config()
+labels = config.require_object("labels")
+api_key = config.require_secret("apiKey")
+project = gcp.organizations.get_project()
+topic = gcp.pubsub.Topic("jobs", labels={"team": labels["team"]})
+pairs = [Pair(f"p{i}") for i in range(config.require_int("workers"))]
+agent = gcp.projects.ServiceIdentity("sm-agent", service="secretmanager.googleapis.com")
+gcp.pubsub.TopicIAMMember(
+    "agent-publisher",
+    topic=topic.name,
+    role="roles/pubsub.publisher",
+    member=agent.email.apply(lambda e: f"serviceAccount:{e}"),
+)
+pulumi.export("greeting", config.require("greeting"))
+pulumi.export("project_number", project.number)
+pulumi.export("url", pairs[0].service.uri)
+pulumi.export("key", api_key)

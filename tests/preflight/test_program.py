@@ -1,0 +1,179 @@
+"""run_program against small real programs under Pulumi's mock runtime."""
+
+import os
+from pathlib import Path
+
+import pytest
+from pulumi.runtime.rpc import UNKNOWN
+
+from preflight.config import SECRET_PLACEHOLDER
+from preflight.grants import grants_of
+from preflight.program import ProgramError, run_program
+
+PROGRAMS = Path(__file__).parent / "programs"
+
+BASIC = PROGRAMS / "basic"
+STACK = "urn:pulumi:dev::basic::pulumi:pulumi:Stack::basic-dev"
+
+
+def test_records_engine_urns_parents_and_providers():
+    run = run_program(BASIC, "dev")
+    urns = [r.urn for r in run.resources]
+    assert urns[0] == STACK
+    assert urns[1] == "urn:pulumi:dev::basic::pulumi:providers:gcp::default_10_2_0"
+    by_urn = run.by_urn()
+    account = by_urn["urn:pulumi:dev::basic::basic:index:Pair$gcp:serviceaccount/account:Account::p0-sa"]
+    assert account.parent == "urn:pulumi:dev::basic::basic:index:Pair::p0"
+    assert account.custom
+    assert account.provider is not None
+    assert account.provider_urn == urns[1]
+    assert by_urn["urn:pulumi:dev::basic::basic:index:Pair::p0"].parent == STACK
+    assert not by_urn["urn:pulumi:dev::basic::basic:index:Pair::p0"].custom
+    provider = by_urn[urns[1]]
+    assert provider.inputs == {"project": "demo-project", "region": "europe-west1", "version": "10.2.0"}
+
+
+def test_full_registration_request_is_recorded():
+    run = run_program(BASIC, "dev")
+    by_urn = run.by_urn()
+    sa = "urn:pulumi:dev::basic::basic:index:Pair$gcp:serviceaccount/account:Account::p0-sa"
+    service = "urn:pulumi:dev::basic::basic:index:Pair$gcp:cloudrunv2/service:Service::p0-svc"
+    grant = by_urn[
+        "urn:pulumi:dev::basic::basic:index:Pair$gcp:cloudrunv2/serviceIamMember:ServiceIamMember::p0-invoker"
+    ]
+    assert set(grant.dependencies) == {sa, service}
+    assert grant.property_dependencies["member"] == [sa]
+    assert grant.property_dependencies["name"] == [service]
+    assert grant.inputs["member"] == "serviceAccount:p0-sa@demo-project.iam.gserviceaccount.com"
+    assert grant.inputs["role"] == "roles/run.invoker"
+    svc = by_urn[service]
+    assert svc.inputs["template"]["serviceAccount"] == "p0-sa@demo-project.iam.gserviceaccount.com"
+    assert svc.outputs["uri"].startswith("https://p0-svc-")
+    assert svc.outputs["uri"].endswith("-ew.a.run.app")
+    account = by_urn[sa]
+    assert account.outputs["email"] == "p0-sa@demo-project.iam.gserviceaccount.com"
+    assert account.id == account.outputs["name"] == "projects/demo-project/serviceAccounts/" + account.outputs["email"]
+
+
+def test_config_namespacing_structured_values_secrets_and_invokes():
+    run = run_program(BASIC, "dev")
+    assert run.config["basic:labels"] == '{"team":"platform","tier":1}'
+    assert run.config["basic:workers"] == "2"
+    assert run.config["basic:greeting"] == "hello"  # Pulumi.yaml default
+    assert run.config["gcp:project"] == "demo-project"
+    assert run.secret_keys == {"basic:apiKey"}
+    assert run.outputs["key"] == SECRET_PLACEHOLDER
+    assert run.outputs["greeting"] == "hello"
+    assert run.outputs["project_number"].isdigit() and len(run.outputs["project_number"]) == 12
+    topic = run.by_urn()["urn:pulumi:dev::basic::gcp:pubsub/topic:Topic::jobs"]
+    assert topic.inputs["labels"] == {"team": "platform"}
+    assert len([r for r in run.resources if r.type == "basic:index:Pair"]) == 2
+
+
+def test_overrides_and_scrubbed_environment(monkeypatch):
+    # A stray PULUMI_CONFIG from a parent process must not leak into the run.
+    monkeypatch.setenv("PULUMI_CONFIG", '{"basic:workers": "5", "basic:greeting": "from-env"}')
+    run = run_program(BASIC, "dev", overrides={"workers": "3"})
+    assert len([r for r in run.resources if r.type == "basic:index:Pair"]) == 3
+    assert run.outputs["greeting"] == "hello"
+    assert os.environ["PULUMI_CONFIG"].startswith("{")  # restored afterwards
+
+
+def test_preview_leaves_computed_outputs_unknown():
+    run = run_program(BASIC, "dev", preview=True)
+    by_urn = run.by_urn()
+    account = by_urn["urn:pulumi:dev::basic::basic:index:Pair$gcp:serviceaccount/account:Account::p0-sa"]
+    assert account.outputs["email"] == UNKNOWN
+    assert account.outputs["accountId"] == "p0-sa"
+    grant = by_urn[
+        "urn:pulumi:dev::basic::basic:index:Pair$gcp:cloudrunv2/serviceIamMember:ServiceIamMember::p0-invoker"
+    ]
+    assert grant.inputs["member"] == UNKNOWN
+    assert run.outputs["url"] == UNKNOWN
+
+
+def test_reentrant_and_isolated_between_programs():
+    first = run_program(BASIC, "dev")
+    other = run_program(PROGRAMS / "subdir_main", "dev")
+    again = run_program(BASIC, "dev")
+    # Registration order is concurrent, as in the engine; the set of URNs is not.
+    assert sorted(r.urn for r in first.resources) == sorted(r.urn for r in again.resources)
+    # The second program's own `helpers` module, not basic's.
+    assert other.outputs["marker"] == "subdir"
+    assert all(
+        r.parent in (None, "urn:pulumi:dev::subdir-main::pulumi:pulumi:Stack::subdir-main-dev") for r in other.resources
+    )
+    assert all(r.parent is None or r.parent.startswith("urn:pulumi:dev::basic::") for r in again.resources)
+
+
+def test_explicit_provider_and_main_directory():
+    run = run_program(PROGRAMS / "subdir_main", "dev")
+    by_type = {r.type: r for r in run.resources}
+    provider = by_type["pulumi:providers:gcp"]
+    assert provider.urn == "urn:pulumi:dev::subdir-main::pulumi:providers:gcp::explicit"
+    account = by_type["gcp:serviceaccount/account:Account"]
+    assert account.provider == f"{provider.urn}::{provider.id}"
+    # The explicit provider's project wins over the stack's gcp:project.
+    assert run.outputs["email"] == "runner@provider-project.iam.gserviceaccount.com"
+    assert not any(r.name.startswith("default") for r in run.resources)
+
+
+def test_apply_exception_is_a_program_error_with_a_one_line_cause():
+    with pytest.raises(ProgramError) as caught:
+        run_program(PROGRAMS / "apply_raises", "dev")
+    cause = caught.value.args[0]
+    assert "\n" not in cause
+    assert "ValueError: audience for https://worker-" in cause
+    assert "__main__.py:5" in cause
+    assert any(r.type == "gcp:cloudrunv2/service:Service" for r in caught.value.resources)
+    # The process stays usable afterwards.
+    assert run_program(BASIC, "dev").outputs["greeting"] == "hello"
+
+
+@pytest.mark.parametrize(
+    ("stack", "overrides", "expected"),
+    [
+        ("nope", {}, "Pulumi.nope.yaml not found"),
+        ("dev", {"workers": "many"}, "basic:workers"),
+    ],
+)
+def test_bad_config_is_a_one_line_program_error(stack, overrides, expected):
+    with pytest.raises(ProgramError) as caught:
+        run_program(BASIC, stack, overrides=overrides)
+    assert expected in caught.value.args[0]
+    assert "\n" not in caught.value.args[0]
+
+
+def test_missing_project_file(tmp_path: Path):
+    with pytest.raises(ProgramError, match=r"no Pulumi\.yaml"):
+        run_program(tmp_path, "dev")
+
+
+def test_grants_from_members_bindings_and_policies():
+    run = run_program(PROGRAMS / "iam_variants", "dev")
+    grants = grants_of(run.resources)
+    caller = "serviceAccount:caller@iam-project.iam.gserviceaccount.com"
+    assert sorted(grants) == sorted(
+        [
+            (caller, "roles/logging.logWriter", "project iam-project"),
+            (caller, "roles/storage.objectViewer", "storage/bucket artifacts"),
+            ("group:ops@example.com", "roles/storage.objectViewer", "storage/bucket artifacts"),
+            (
+                "serviceAccount:a@x.iam.gserviceaccount.com",
+                "roles/secretmanager.secretAccessor",
+                "secretmanager/secret api-key",
+            ),
+        ]
+    )
+    assert next(g for g in grants if g.role.startswith("roles/secret")).urn.endswith(
+        "gcp:secretmanager/secretIamPolicy:SecretIamPolicy::secret-policy"
+    )
+
+
+def test_basic_program_grants():
+    grants = grants_of(run_program(BASIC, "dev").resources)
+    assert ("serviceAccount:p1-sa@demo-project.iam.gserviceaccount.com", "roles/run.invoker") in [
+        (g.member, g.role) for g in grants
+    ]
+    publisher = next(g for g in grants if g.role == "roles/pubsub.publisher")
+    assert publisher.member.endswith("@gcp-sa-secretmanager.iam.gserviceaccount.com")

@@ -53,6 +53,11 @@ def no_broad_principals(resource_type: str, props: Mapping[str, Any], ctx: RuleC
                     f"Grant it to the one service account or group that needs it instead (or add {domain} "
                     "to allowedMemberDomains if a whole-domain grant is really intended)."
                 )
+        elif member.startswith("principalSet://cloudresourcemanager.googleapis.com/"):
+            out.append(
+                f"{grant.where}: {member} grants {role} on {ctx.label} to every principal of that project, "
+                "folder or organization. Grant it to the one service account that needs it instead."
+            )
         elif member.startswith("principalSet://") and member.endswith("/*"):
             out.append(
                 f"{grant.where}: {member} grants {role} on {ctx.label} to every identity in the pool. "

@@ -104,6 +104,7 @@ def test_known_members_checked_next_to_unknown_ones() -> None:
         "domain:example.com",
         "principalSet://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/github/*",
         "principalSet://iam.googleapis.com/locations/global/workforcePools/staff/*",
+        "principalSet://cloudresourcemanager.googleapis.com/projects/123/type/ServiceAccount",
     ],
 )
 def test_broad_principals_rejected(member: str) -> None:

@@ -160,7 +160,7 @@ def only_intended_invokers(resources: Sequence[Mapping[str, Any]], ctx: RuleCont
             callers.append(caller)
         if rtype in _CALLABLE_TYPES:
             endpoints, endpoints_unknown = endpoints_of(rtype, props)
-            callee = _Callee(urn, name, rtype, endpoints, endpoints_unknown, service_names(rtype, props, name))
+            callee = _Callee(urn, name, rtype, endpoints, endpoints_unknown, service_names(rtype, props))
             if rtype == FUNCTION_V2:
                 for slot in identity_slots(rtype, props):
                     if slot.kind == "trigger":

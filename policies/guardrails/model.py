@@ -316,7 +316,7 @@ def _list_or_unknown(value: list[Any] | _Unknown | None) -> list[Any]:
     return list(value or [])
 
 
-def service_names(resource_type: str, props: Mapping[str, Any], resource_name: str) -> set[str]:
+def service_names(resource_type: str, props: Mapping[str, Any]) -> set[str]:
     """Names by which IAM resources can target this workload's Cloud Run service."""
     names: set[str] = set()
     if resource_type in (RUN_V2_SERVICE, RUN_V1_SERVICE, FUNCTION_V2):

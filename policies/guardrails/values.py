@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 # Copies of pulumi_policy.proxy's sentinels; a test fails if the SDK changes them.
@@ -48,19 +48,6 @@ UNKNOWN: Final = _Unknown()
 
 def is_unknown(value: object) -> bool:
     return value is UNKNOWN or (isinstance(value, str) and value in UNKNOWN_SENTINELS)
-
-
-def contains_unknown(value: object, _depth: int = 0) -> bool:
-    """True when the value or anything nested in it is unknown."""
-    if is_unknown(value):
-        return True
-    if _depth > 32:
-        return False
-    if isinstance(value, Mapping):
-        return any(contains_unknown(v, _depth + 1) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(contains_unknown(v, _depth + 1) for v in value)
-    return False
 
 
 def get(obj: object, *path: str | int) -> Any:
@@ -176,27 +163,3 @@ def type_name(resource_type: object) -> str:
     if not isinstance(resource_type, str):
         return ""
     return resource_type.rsplit(":", 1)[-1]
-
-
-def strings_in(value: object, _depth: int = 0) -> Iterator[str]:
-    """Every known string nested anywhere in value."""
-    if _depth > 32:
-        return
-    if isinstance(value, str):
-        if not is_unknown(value):
-            yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from strings_in(item, _depth + 1)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from strings_in(item, _depth + 1)
-
-
-def short(value: object, limit: int = 120) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def known_strs(values: Sequence[Any] | None) -> list[str]:
-    return [v for v in values or [] if isinstance(v, str) and not is_unknown(v)]

@@ -63,6 +63,7 @@ class Resource:
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     provider: str | None = None  # provider reference `<provider urn>::<provider id>`
     id: str = ""
+    options: dict[str, Any] = field(default_factory=dict)  # protect, ignoreChanges, ...
     # Engine wire form (secret markers, unknown sentinels): what the analyzer receives.
     wire_inputs: dict[str, Any] = field(default_factory=dict, repr=False)
     wire_outputs: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -242,6 +243,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         dependencies: list[str],
         property_dependencies: dict[str, list[str]],
         import_id: str = "",
+        options: dict[str, Any] | None = None,
     ) -> Resource:
         with self._lock:
             urn = self.make_urn(parent, type_, name)
@@ -275,6 +277,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 property_dependencies=property_dependencies,
                 provider=provider_ref if custom else (provider or None),
                 id=resource_id,
+                options=options or {},
                 wire_inputs=wire_inputs,
                 wire_outputs=wire_outputs,
             )
@@ -293,6 +296,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             dependencies=list(request.dependencies),
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
             import_id=request.importId,
+            options={
+                "protect": bool(request.protect),
+                "ignoreChanges": list(request.ignoreChanges),
+                "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+                "deleteBeforeReplaceDefined": bool(request.deleteBeforeReplaceDefined),
+                "additionalSecretOutputs": list(request.additionalSecretOutputs),
+            },
         )
         return resource_pb2.RegisterResourceResponse(
             urn=resource.urn, id=resource.id, object=_struct(resource.wire_outputs)

@@ -1,0 +1,445 @@
+"""Evaluate policy packs through their real analyzer process, in the engine's order.
+
+Each pack is started exactly as the Pulumi CLI starts a Python pack (`python -u -m pulumi.policy
+<engineAddr> <packDir>`, cwd = the pack, the pack's own virtualenv) and spoken to over its gRPC
+Analyzer service: GetAnalyzerInfo → config reconciliation and validation → Configure →
+ConfigureStack → Analyze for every resource → AnalyzeStack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import grpc
+import yaml
+from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, engine_pb2_grpc
+
+from preflight.policyconfig import LEVELS, PolicyConfig, PolicyConfigError, PolicyInfo, parse_config_file, reconcile
+from preflight.program import ProgramRun, Resource, plain
+
+_LEVEL_NAMES = {
+    analyzer_pb2.ADVISORY: "advisory",
+    analyzer_pb2.MANDATORY: "mandatory",
+    analyzer_pb2.DISABLED: "disabled",
+    analyzer_pb2.REMEDIATE: "remediate",
+}
+_LEVEL_VALUES = {name: value for value, name in _LEVEL_NAMES.items()}
+_MAX_MESSAGE = 1 << 30
+_CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", _MAX_MESSAGE),
+    ("grpc.max_send_message_length", _MAX_MESSAGE),
+]
+# Analyze calls kept in flight per pack: hides the per-call round trip without flooding the pack.
+_ANALYZE_WINDOW = 32
+_STARTUP_TIMEOUT = 60.0
+
+
+class PackError(Exception):
+    """A policy pack could not be started, configured or run (one-line message)."""
+
+
+@dataclass
+class Violation:
+    policy_pack: str
+    policy_pack_version: str
+    policy: str
+    enforcement_level: str
+    urn: str
+    message: str
+    description: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "policyPack": self.policy_pack,
+            "policyPackVersion": self.policy_pack_version,
+            "policy": self.policy,
+            "enforcementLevel": self.enforcement_level,
+            "urn": self.urn,
+            "message": self.message,
+        }
+
+
+@dataclass
+class PackReport:
+    name: str
+    version: str
+    directory: Path
+    policies: dict[str, str]  # policy → effective enforcement level
+    violations: list[Violation] = field(default_factory=list)
+    not_applicable: list[tuple[str, str, str]] = field(default_factory=list)  # (policy, urn, reason)
+    logs: list[str] = field(default_factory=list)
+
+
+class _Engine(engine_pb2_grpc.EngineServicer):
+    """The engine service a pack may log to."""
+
+    def __init__(self, stack_urn: str) -> None:
+        self.stack_urn = stack_urn
+        self.logs: list[str] = []
+        self._lock = threading.Lock()
+
+    def Log(self, request: Any, context: Any) -> Any:
+        severity = engine_pb2.LogSeverity.Name(request.severity).lower()
+        with self._lock:
+            self.logs.append(f"{severity}: {request.message}")
+        return empty_pb2.Empty()
+
+    def GetRootResource(self, request: Any, context: Any) -> Any:
+        return engine_pb2.GetRootResourceResponse(urn=self.stack_urn)
+
+    def SetRootResource(self, request: Any, context: Any) -> Any:
+        return engine_pb2.SetRootResourceResponse()
+
+
+@contextlib.contextmanager
+def engine_server(stack_urn: str) -> Iterator[tuple[str, _Engine]]:
+    engine = _Engine(stack_urn)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=_CHANNEL_OPTIONS)
+    engine_pb2_grpc.add_EngineServicer_to_server(engine, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}", engine
+    finally:
+        server.stop(grace=None)
+
+
+def _pack_settings(pack_dir: Path) -> tuple[str, str | None]:
+    """(python executable, version from PulumiPolicy.yaml)."""
+    manifest = pack_dir / "PulumiPolicy.yaml"
+    if not manifest.is_file():
+        raise PackError(f"{pack_dir} is not a policy pack (no PulumiPolicy.yaml)")
+    try:
+        doc = yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise PackError(f"{manifest}: invalid YAML") from err
+    if not isinstance(doc, dict):
+        raise PackError(f"{manifest}: expected a mapping")
+    runtime = doc.get("runtime")
+    name = runtime.get("name") if isinstance(runtime, dict) else runtime
+    if name != "python":
+        raise PackError(f"{manifest}: only Python policy packs are supported (runtime: {name})")
+    python = sys.executable
+    options = runtime.get("options") if isinstance(runtime, dict) else None
+    venv = options.get("virtualenv") if isinstance(options, dict) else None
+    if venv:
+        venv_dir = (pack_dir / str(venv)).resolve()
+        candidate = venv_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+        if not candidate.exists():
+            raise PackError(f"{manifest}: virtualenv {venv} has no Python interpreter")
+        python = str(candidate)
+    version = doc.get("version")
+    return python, (str(version) if version is not None else None)
+
+
+class _PackProcess:
+    def __init__(self, pack_dir: Path, engine_address: str, run: ProgramRun) -> None:
+        self.pack_dir = pack_dir
+        python, self.manifest_version = _pack_settings(pack_dir)
+        env = dict(os.environ)
+        for key in [k for k in env if k.startswith("PULUMI_CONFIG")]:
+            del env[key]
+        env.update(
+            {
+                "PULUMI_CONFIG": json.dumps(run.config),
+                "PULUMI_CONFIG_SECRET_KEYS": json.dumps(sorted(run.secret_keys)),
+                "PULUMI_PROJECT": run.project,
+                "PULUMI_STACK": run.stack,
+                "PULUMI_DRY_RUN": "true" if run.preview else "false",
+                "PULUMI_ORGANIZATION": "organization",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        # Closed in close(); a file, not a pipe, so a chatty pack can never block on it.
+        self.stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [python, "-u", "-m", "pulumi.policy", engine_address, str(pack_dir)],
+            cwd=pack_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+        )
+        self.stdout_tail: deque[str] = deque(maxlen=20)
+        port = self._read_port()
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=_CHANNEL_OPTIONS)
+        self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
+
+    def _read_port(self) -> int:
+        assert self.process.stdout is not None
+        found: list[str] = []
+
+        def read() -> None:
+            assert self.process.stdout is not None
+            for raw in self.process.stdout:
+                line = raw.decode(errors="replace").strip()
+                if not found:
+                    found.append(line)
+                else:
+                    self.stdout_tail.append(line)
+
+        threading.Thread(target=read, daemon=True).start()
+        deadline = time.monotonic() + _STARTUP_TIMEOUT
+        while not found and time.monotonic() < deadline:
+            if self.process.poll() is not None and not found:
+                time.sleep(0.05)  # let the reader pick up a last line
+                if not found:
+                    break
+            time.sleep(0.01)
+        if not found or not found[0].isdigit():
+            self.close()
+            raise PackError(f"policy pack {self.pack_dir.name} failed to start: {self.last_error()}")
+        return int(found[0])
+
+    def last_error(self) -> str:
+        self.stderr.seek(0)
+        lines = [line.strip() for line in self.stderr.read().decode(errors="replace").splitlines() if line.strip()]
+        if lines:
+            return lines[-1]
+        if self.process.poll() is not None:
+            return f"exited with status {self.process.returncode}"
+        return "no port announced"
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.channel.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.stderr.close()
+
+
+def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
+    result = struct_pb2.Struct()
+    result.update(value)
+    return result
+
+
+def _policies(info: Any) -> list[PolicyInfo]:
+    policies = []
+    for policy in info.policies:
+        schema_properties = plain(json_format.MessageToDict(policy.configSchema.properties))
+        policies.append(
+            PolicyInfo(
+                name=policy.name,
+                enforcement_level=_LEVEL_NAMES.get(policy.enforcementLevel, "advisory"),
+                description=policy.description,
+                schema_properties=schema_properties,
+                required=list(policy.configSchema.required),
+                has_schema=policy.HasField("configSchema"),
+            )
+        )
+    return policies
+
+
+def _initial_config(info: Any) -> dict[str, PolicyConfig]:
+    # As the CLI converts it: an entry without a level gets the proto default, ADVISORY.
+    return {
+        name: PolicyConfig(
+            _LEVEL_NAMES.get(config.enforcementLevel, "advisory"),
+            plain(json_format.MessageToDict(config.properties)) or None,
+        )
+        for name, config in info.initialConfig.items()
+    }
+
+
+def _options(resource: Resource) -> Any:
+    options = resource.options
+    return analyzer_pb2.AnalyzerResourceOptions(
+        parent=resource.parent or "",
+        protect=bool(options.get("protect")),
+        ignoreChanges=list(options.get("ignoreChanges") or []),
+        deleteBeforeReplace=bool(options.get("deleteBeforeReplace")),
+        deleteBeforeReplaceDefined=bool(options.get("deleteBeforeReplaceDefined")),
+        additionalSecretOutputs=list(options.get("additionalSecretOutputs") or []),
+    )
+
+
+class _Requests:
+    """Protobuf requests shared by all packs, built once per run."""
+
+    def __init__(self, run: ProgramRun) -> None:
+        by_urn = run.by_urn()
+        self.analyze: list[Any] = []
+        stack_resources: list[Any] = []
+        for resource in run.resources:
+            provider = None
+            provider_record = by_urn.get(resource.provider_urn or "")
+            if provider_record is not None:
+                provider = analyzer_pb2.AnalyzerProviderResource(
+                    type=provider_record.type,
+                    properties=_struct(provider_record.wire_inputs),
+                    urn=provider_record.urn,
+                    name=provider_record.name,
+                )
+            options = _options(resource)
+            self.analyze.append(
+                analyzer_pb2.AnalyzeRequest(
+                    type=resource.type,
+                    properties=_struct(resource.wire_inputs),
+                    urn=resource.urn,
+                    name=resource.name,
+                    options=options,
+                    provider=provider,
+                )
+            )
+            stack_resources.append(
+                analyzer_pb2.AnalyzerResource(
+                    type=resource.type,
+                    properties=_struct(resource.wire_outputs),
+                    urn=resource.urn,
+                    name=resource.name,
+                    options=options,
+                    provider=provider,
+                    parent=resource.parent or "",
+                    dependencies=resource.dependencies,
+                    propertyDependencies={
+                        key: analyzer_pb2.AnalyzerPropertyDependencies(urns=urns)
+                        for key, urns in resource.property_dependencies.items()
+                    },
+                )
+            )
+        self.analyze_stack = analyzer_pb2.AnalyzeStackRequest(resources=stack_resources)
+
+
+def _diagnostics(response: Any, urn: str, version: str) -> list[Violation]:
+    return [
+        Violation(
+            policy_pack=d.policyPackName,
+            policy_pack_version=version or d.policyPackVersion,
+            policy=d.policyName,
+            enforcement_level=_LEVEL_NAMES.get(d.enforcementLevel, "advisory"),
+            urn=d.urn or urn,
+            message=d.message,
+            description=d.description,
+        )
+        for d in response.diagnostics
+    ]
+
+
+def _rpc_error(pack: str, step: str, err: grpc.RpcError) -> PackError:
+    details = err.details() if hasattr(err, "details") else str(err)  # type: ignore[attr-defined]
+    last = (details or "").strip().splitlines()
+    return PackError(f"policy pack {pack}: {step} failed: {last[-1] if last else err}")
+
+
+def _evaluate_pack(
+    pack_dir: Path, config_file: Path | None, run: ProgramRun, requests: _Requests, engine_address: str
+) -> PackReport:
+    given = parse_config_file(config_file) if config_file is not None else None
+    process = _PackProcess(pack_dir, engine_address, run)
+    name = pack_dir.name
+    try:
+        stub = process.stub
+        try:
+            info = stub.GetAnalyzerInfo(empty_pb2.Empty())
+        except grpc.RpcError as err:
+            raise _rpc_error(name, "GetAnalyzerInfo", err) from err
+        name = info.name or name
+        version = process.manifest_version or info.version
+        policies = _policies(info)
+        config = reconcile(name, version, policies, _initial_config(info), given)
+        request = analyzer_pb2.ConfigureAnalyzerRequest()
+        for policy_name, policy_config in config.items():
+            entry = request.policyConfig[policy_name]
+            entry.enforcementLevel = _LEVEL_VALUES.get(policy_config.enforcement_level, analyzer_pb2.ADVISORY)
+            if policy_config.properties:
+                entry.properties.update(policy_config.properties)
+        try:
+            stub.Configure(request)
+            stub.ConfigureStack(
+                analyzer_pb2.AnalyzerStackConfigureRequest(
+                    stack=run.stack,
+                    project=run.project,
+                    organization="organization",
+                    dry_run=run.preview,
+                    config=run.config,
+                    config_secret_keys=sorted(run.secret_keys),
+                    tags={"pulumi:project": run.project, "pulumi:runtime": "python"},
+                )
+            )
+        except grpc.RpcError as err:
+            if err.code() != grpc.StatusCode.UNIMPLEMENTED:  # type: ignore[attr-defined]
+                raise _rpc_error(name, "Configure", err) from err
+
+        report = PackReport(
+            name=name,
+            version=version,
+            directory=pack_dir,
+            policies={
+                p.name: config.get(p.name, PolicyConfig(p.enforcement_level)).enforcement_level for p in policies
+            },
+        )
+        # Analyze every resource with a window of calls in flight; results keep registration order.
+        pending: deque[tuple[Any, Any]] = deque()
+        results: list[tuple[Any, Any]] = []
+        try:
+            for analyze in requests.analyze:
+                pending.append((analyze, stub.Analyze.future(analyze)))
+                if len(pending) >= _ANALYZE_WINDOW:
+                    item = pending.popleft()
+                    results.append((item[0], item[1].result()))
+            while pending:
+                item = pending.popleft()
+                results.append((item[0], item[1].result()))
+            stack_response = stub.AnalyzeStack(requests.analyze_stack)
+        except grpc.RpcError as err:
+            raise _rpc_error(name, "Analyze", err) from err
+        for analyze, response in results:
+            report.violations.extend(_diagnostics(response, analyze.urn, version))
+            report.not_applicable.extend((n.policy_name, analyze.urn, n.reason) for n in response.not_applicable)
+        report.violations.extend(_diagnostics(stack_response, "", version))
+        report.not_applicable.extend((n.policy_name, "", n.reason) for n in stack_response.not_applicable)
+        return report
+    finally:
+        process.close()
+
+
+def evaluate(run: ProgramRun, packs: Sequence[Path], config_files: Sequence[Path] = ()) -> list[PackReport]:
+    """Run every pack against the recorded program, in parallel; reports in the order given."""
+    if config_files and len(config_files) != len(packs):
+        raise PolicyConfigError(
+            'the number of "--policy-pack-config" flags must match the number of "--policy-pack" flags'
+        )
+    for pack in packs:
+        if not pack.is_dir():
+            raise PackError(f"policy pack directory {pack} not found")
+    requests = _Requests(run)
+    with engine_server(run.stack_urn) as (address, engine):
+        with futures.ThreadPoolExecutor(max_workers=max(1, len(packs))) as pool:
+            jobs = [
+                pool.submit(
+                    _evaluate_pack,
+                    pack.resolve(),
+                    config_files[i].resolve() if config_files else None,
+                    run,
+                    requests,
+                    address,
+                )
+                for i, pack in enumerate(packs)
+            ]
+            reports = [job.result() for job in jobs]
+        for report in reports:
+            report.logs.extend(engine.logs)
+    return reports
+
+
+__all__ = ["LEVELS", "PackError", "PackReport", "PolicyConfigError", "Violation", "evaluate"]

@@ -17,7 +17,21 @@ HMAC_KEY: Final = "gcp:storage/hmacKey:HmacKey"
 API_KEY: Final = "gcp:projects/apiKey:ApiKey"
 
 
+GCP_PROVIDER: Final = "pulumi:providers:gcp"
+_KEY_FILE_RE: Final = re.compile(r'"type"\s*:\s*"service_account"|"private_key"\s*:')
+
+
 def no_service_account_keys(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
+    if resource_type == GCP_PROVIDER:
+        # A key file's JSON given to the provider (gcp:credentials); WIF/external_account configs are fine.
+        credentials = get(props, "credentials")
+        if isinstance(credentials, str) and not is_unknown(credentials) and _KEY_FILE_RE.search(credentials):
+            return [
+                f"provider {ctx.label} authenticates with a service account key file (credentials). Remove "
+                "it; deploy with Application Default Credentials from Workload Identity Federation (CI) or "
+                "impersonateServiceAccount."
+            ]
+        return []
     if resource_type != SERVICE_ACCOUNT_KEY:
         return []
     return [

@@ -150,3 +150,11 @@ def test_stack_config_secret_in_plain_env_rejected_offline() -> None:
     props = {"template": {"containers": [{"envs": [{"name": "UPSTREAM_API_KEY", "value": SECRET_PLACEHOLDER}]}]}}
     messages = no_plaintext_secrets_in_env("gcp:cloudrunv2/service:Service", props, ctx())
     assert len(messages) == 1 and "secure:" in messages[0]
+
+
+def test_provider_with_key_file_credentials_rejected() -> None:
+    rejected = no_service_account_keys("pulumi:providers:gcp", {"credentials": SA_JSON, "project": "p"}, ctx())
+    assert len(rejected) == 1 and "Workload Identity Federation" in rejected[0]
+    wif = '{"type": "external_account", "audience": "//iam.googleapis.com/projects/1/locations/global/x"}'
+    for props in ({"project": "p"}, {"credentials": wif}, {"credentials": UNKNOWN_STRING}):
+        assert no_service_account_keys("pulumi:providers:gcp", props, ctx()) == []

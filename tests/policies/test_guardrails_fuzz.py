@@ -39,7 +39,7 @@ KEYS = [
     "ingressSettings", "invokerIamDisabled", "scaling", "minInstanceCount", "restrictions", "apiTargets",
     "browserKeyRestrictions", "permissions", "roleId", "uri", "urls", "customAudiences", "url", "statuses",
     "httpsTriggerUrl", "run.googleapis.com/invoker-iam-disabled", "run.googleapis.com/ingress",
-    "autoscaling.knative.dev/minScale", "defaultLabels", "pushConfig", "pushEndpoint", "oidcToken", "audience",
+    "autoscaling.knative.dev/minScale", "defaultLabels", "credentials", "pushConfig", "pushEndpoint", "oidcToken", "audience",
     "httpTarget", "destination", "cloudRunService",
 ]  # fmt: skip
 STRINGS = [
@@ -78,6 +78,7 @@ RESOURCE_TYPES = sorted(
         "gcp:cloudscheduler/job:Job",
         "gcp:eventarc/trigger:Trigger",
         "pulumi:pulumi:Stack",
+        "pulumi:providers:gcp",
         "",
         "not-a-token",
     }

@@ -1,0 +1,68 @@
+"""One reject and one accept case per resource rule, with the message contract: it names the resource,
+says what to do instead, and stays on one line."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from policies.guardrails.pack import SPECS
+from tests.policies.guardrail_cases import ctx
+
+SA = "serviceAccount:relay-runtime-dev@si-dev-1234.iam.gserviceaccount.com"
+EMAIL = "relay-runtime-dev@si-dev-1234.iam.gserviceaccount.com"
+MEMBER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
+PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
+RUN = "gcp:cloudrunv2/service:Service"
+FN2 = "gcp:cloudfunctionsv2/function:Function"
+
+CASES: dict[str, tuple[tuple[str, dict], tuple[str, dict]]] = {
+    "no-public-members": ((MEMBER, {"role": "roles/run.invoker", "member": "allUsers"}),
+                          (MEMBER, {"role": "roles/run.invoker", "member": SA})),
+    "no-broad-principals": ((MEMBER, {"role": "roles/run.invoker", "member": "domain:example.com"}),
+                            (MEMBER, {"role": "roles/run.invoker", "member": SA})),
+    "invoker-iam-check-enabled": ((RUN, {"invokerIamDisabled": True}), (RUN, {"invokerIamDisabled": False})),
+    "no-service-account-keys": (("gcp:serviceaccount/key:Key", {"serviceAccountId": "x"}),
+                                ("gcp:serviceaccount/account:Account", {"accountId": "x"})),
+    "no-hmac-keys": (("gcp:storage/hmacKey:HmacKey", {}), ("gcp:storage/bucket:Bucket", {})),
+    "api-keys-restricted": (("gcp:projects/apiKey:ApiKey", {}),
+                            ("gcp:projects/apiKey:ApiKey", {"restrictions": {"apiTargets": [{"service": "s"}]}})),
+    "no-plaintext-secrets-in-env": (
+        (FN2, {"serviceConfig": {"environmentVariables": {"K": "AIza" + "B" * 35}}}),
+        (FN2, {"serviceConfig": {"environmentVariables": {"PASSWORD_MIN_LENGTH": "12"}}})),
+    "workload-identity-set": ((RUN, {"template": {}}), (RUN, {"template": {"serviceAccount": EMAIL}})),
+    "no-basic-roles": ((PROJECT_MEMBER, {"role": "roles/editor", "member": SA}),
+                       (PROJECT_MEMBER, {"role": "roles/logging.logWriter", "member": SA})),
+    "no-high-scope-privileged-roles": ((PROJECT_MEMBER, {"role": "roles/run.invoker", "member": SA}),
+                                       (MEMBER, {"role": "roles/run.invoker", "member": SA})),
+    "no-key-minting-grants": ((PROJECT_MEMBER, {"role": "roles/iam.serviceAccountKeyAdmin", "member": SA}),
+                              (PROJECT_MEMBER, {"role": "roles/logging.logWriter", "member": SA})),
+    "no-privileged-custom-roles": (
+        ("gcp:projects/iAMCustomRole:IAMCustomRole", {"permissions": ["iam.serviceAccounts.actAs"]}),
+        ("gcp:projects/iAMCustomRole:IAMCustomRole", {"permissions": ["run.routes.invoke"]})),
+    "labels-present": (("gcp:pubsub/topic:Topic", {}), ("gcp:pubsub/topic:Topic", {"labels": {"app": "si"}})),
+    "prod-min-instances": ((RUN, {"template": {}}), (RUN, {"template": {"scaling": {"minInstanceCount": 1}}})),
+    "ingress-restricted": ((RUN, {"ingress": "INGRESS_TRAFFIC_ALL"}), (RUN, {"ingress": "INGRESS_TRAFFIC_INTERNAL_ONLY"})),
+}  # fmt: skip
+RESOURCE_SPECS = {s.name: s for s in SPECS if s.resource_rule is not None}
+FIX_WORDS = re.compile(r"\b(instead|Set|Remove|Delete|Grant|grant|restrict|Store)\b")
+
+
+def test_every_resource_rule_has_a_case() -> None:
+    assert set(CASES) == set(RESOURCE_SPECS)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_reject_case_message_contract(name: str) -> None:
+    (rtype, props), _ = CASES[name]
+    messages = RESOURCE_SPECS[name].resource_rule(rtype, props, ctx(stack="prod", name="the-resource"))
+    assert len(messages) == 1
+    message = messages[0]
+    assert "'the-resource'" in message and "\n" not in message and FIX_WORDS.search(message)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_accept_case(name: str) -> None:
+    _, (rtype, props) = CASES[name]
+    assert RESOURCE_SPECS[name].resource_rule(rtype, props, ctx(stack="prod")) == []

@@ -1,0 +1,133 @@
+"""`python -m preflight`: `pulumi preview` with policy packs, offline — no Pulumi CLI, no cloud credentials.
+
+Exit 0: no mandatory violation. 1: at least one mandatory violation. 2: the program, its config or a
+policy pack is broken (one-line cause; the traceback with --debug).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from preflight.analyzer import PackError, evaluate
+from preflight.grants import grants_of
+from preflight.policyconfig import PolicyConfigError
+from preflight.program import ProgramError, run_program
+from preflight.report import Result, render, to_json, to_mermaid
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m preflight",
+        description="Run a Pulumi Python program under the mock runtime with a stack's config and evaluate "
+        "policy packs through their real analyzer — offline.",
+    )
+    parser.add_argument("--program", type=Path, default=REPO_ROOT, help="program directory (default: this repository)")
+    parser.add_argument("--stack", default="dev", help="stack name; reads Pulumi.<stack>.yaml (default: dev)")
+    parser.add_argument(
+        "--policy-pack",
+        dest="policy_packs",
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="policy pack directory, repeatable (default: this repository's policies/)",
+    )
+    parser.add_argument(
+        "--policy-pack-config",
+        dest="policy_pack_configs",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="JSON config for the policy pack in the same position, repeatable",
+    )
+    parser.add_argument("--preview", action="store_true", help="reproduce a real preview: computed outputs unknown")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write the result as JSON ('-' for stdout)")
+    parser.add_argument("--graph", type=Path, metavar="FILE", help="write identities and grants as a Mermaid diagram")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value for this run (bare keys use the project namespace)",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and policy pack logs")
+    return parser
+
+
+def _console(stderr: bool) -> Console:
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, highlight=False, width=int(os.environ.get("COLUMNS", "200")))
+    return console
+
+
+def _fail(console: Console, message: str, details: str, debug: bool) -> int:
+    if debug and details:
+        console.print(details, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"error: {message}", style="red", markup=False, highlight=False, soft_wrap=True)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stderr: Console | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Colour only on a terminal (rich decides; NO_COLOR is honoured). Elsewhere, e.g. CI logs, wide
+    # plain lines beat folding long member emails at 80 columns.
+    out = stdout or _console(stderr=False)
+    err = stderr or _console(stderr=True)
+    if args.policy_pack_configs and not args.policy_packs:
+        return _fail(err, '"--policy-pack-config" must be specified with "--policy-pack"', "", args.debug)
+    packs: list[Path] = args.policy_packs or [REPO_ROOT / "policies"]
+
+    try:
+        run = run_program(args.program, args.stack, dict(args.overrides), preview=args.preview)
+    except ProgramError as exc:
+        return _fail(err, exc.args[0], exc.details, args.debug)
+    try:
+        reports = evaluate(run, packs, args.policy_pack_configs)
+    except (PackError, PolicyConfigError) as exc:
+        return _fail(err, str(exc), traceback.format_exc(), args.debug)
+
+    result = Result(run=run, packs=reports, grants=grants_of(run.resources))
+    try:
+        if args.json is not None:
+            document = json.dumps(to_json(result), indent=2, sort_keys=False) + "\n"
+            if str(args.json) == "-":
+                sys.stdout.write(document)
+            else:
+                args.json.write_text(document, encoding="utf-8")
+        if args.graph is not None:
+            args.graph.write_text(to_mermaid(result), encoding="utf-8")
+    except OSError as exc:
+        return _fail(err, f"cannot write {exc.filename}: {exc.strerror}", traceback.format_exc(), args.debug)
+
+    if str(args.json) != "-":
+        render(result, out)
+    if args.debug:
+        for line in run.logs + [log for report in reports for log in report.logs]:
+            err.print(line, markup=False, highlight=False, soft_wrap=True)
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    # Pulumi's SDK logs through `logging`; keep its chatter out of the report unless asked for.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    sys.exit(main())

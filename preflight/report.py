@@ -1,0 +1,292 @@
+"""The verdict in three forms: a terminal report like `pulumi preview`, JSON, and a Mermaid graph."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from pulumi.runtime.rpc import UNKNOWN
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from preflight.analyzer import PackReport, Violation
+from preflight.grants import Grant
+from preflight.program import OUTPUT_VALUE_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, STACK_TYPE, ProgramRun, Resource
+
+SECRET_MASK = "[secret]"  # noqa: S105 (what is shown instead of a secret)
+
+
+@dataclass
+class Result:
+    run: ProgramRun
+    packs: list[PackReport]
+    grants: list[Grant]
+
+    @property
+    def violations(self) -> list[Violation]:
+        return [v for pack in self.packs for v in pack.violations]
+
+    @property
+    def mandatory(self) -> list[Violation]:
+        return [v for v in self.violations if v.enforcement_level in ("mandatory", "remediate")]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.mandatory else 0
+
+
+def masked(value: Any) -> Any:
+    """Wire value → JSON-safe value with secrets masked (as `pulumi preview --json` does)."""
+    if isinstance(value, dict):
+        sig = value.get(SIG_KEY)
+        if sig == SECRET_SIG:
+            return SECRET_MASK
+        if sig == RESOURCE_SIG:
+            return value.get("urn")
+        if sig == OUTPUT_VALUE_SIG:
+            return SECRET_MASK if value.get("secret") else masked(value.get("value", UNKNOWN))
+        return {k: masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+def to_json(result: Result) -> dict[str, Any]:
+    run = result.run
+    stack = _stack(run)
+    return {
+        "project": run.project,
+        "stack": run.stack,
+        "preview": run.preview,
+        "resources": [
+            {
+                "urn": r.urn,
+                "type": r.type,
+                "name": r.name,
+                "parent": r.parent,
+                "custom": r.custom,
+                "provider": r.provider,
+                "inputs": masked(r.wire_inputs),
+                "outputs": masked(r.wire_outputs),
+                "dependencies": r.dependencies,
+            }
+            for r in run.resources
+        ],
+        "outputs": masked(stack.wire_outputs) if stack is not None else {},
+        "policyPacks": [{"name": p.name, "version": p.version, "policies": p.policies} for p in result.packs],
+        "violations": [v.as_json() for v in result.violations],
+        "grants": [g.as_dict() for g in result.grants],
+    }
+
+
+def _stack(run: ProgramRun) -> Resource | None:
+    return next((r for r in run.resources if r.type == STACK_TYPE), None)
+
+
+def display_type(type_: str) -> str:
+    """`gcp:cloudrunv2/service:Service` → `gcp:cloudrunv2:Service`, as the CLI shows types."""
+    parts = type_.split(":")
+    if len(parts) == 3 and "/" in parts[1]:
+        return f"{parts[0]}:{parts[1].split('/', 1)[0]}:{parts[2]}"
+    return type_
+
+
+def _short(value: Any) -> str:
+    if value == UNKNOWN:
+        return "output<string>"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def _strip_description(violation: Violation) -> str:
+    message = violation.message
+    if violation.description and message.startswith(violation.description):
+        message = message[len(violation.description) :].lstrip("\n")
+    return message.strip() or violation.description
+
+
+def render(result: Result, console: Console) -> None:
+    run = result.run
+    mode = "preview: computed outputs unknown" if run.preview else "known outputs, as `pulumi up` enforces"
+    console.print(Text.assemble(("Previewing update ", "bold"), (f"({run.stack})", "bold"), f"  offline, {mode}"))
+    console.print()
+
+    by_parent: dict[str | None, list[Resource]] = defaultdict(list)
+    for resource in run.resources:
+        if resource.type.startswith("pulumi:providers:"):
+            continue  # the CLI hides providers in the tree
+        by_parent[resource.parent].append(resource)
+    shown = sum(len(v) for v in by_parent.values())
+    stack = _stack(run)
+
+    def label(resource: Resource) -> Text:
+        return Text.assemble(("+ ", "green"), (display_type(resource.type), "bold"), "  ", resource.name)
+
+    def grow(node: Tree, resource: Resource) -> None:
+        for child in sorted(by_parent.get(resource.urn, []), key=lambda r: (r.type, r.name)):
+            grow(node.add(label(child)), child)
+
+    if stack is not None:
+        tree = Tree(label(stack), guide_style="dim")
+        grow(tree, stack)
+        console.print(tree)
+    console.print()
+
+    outputs = stack.outputs if stack is not None else {}
+    if outputs:
+        console.print(Text("Outputs:", style="bold"))
+        secret_outputs = {k for k, v in (stack.wire_outputs if stack else {}).items() if masked(v) == SECRET_MASK}
+        width = max(len(k) for k in outputs)
+        for key in sorted(outputs):
+            value = SECRET_MASK if key in secret_outputs else _short(outputs[key])
+            console.print(Text(f"    {key:<{width}} : {value}"), soft_wrap=True)
+        console.print()
+
+    console.print(Text("Resources:", style="bold"))
+    custom = sum(1 for rs in by_parent.values() for r in rs if r.custom)
+    console.print(
+        Text.assemble("    ", ("+ ", "green"), f"{shown} to create ({custom} custom, {shown - custom} components)")
+    )
+    console.print()
+
+    console.print(Text(f"IAM grants ({len(result.grants)}):", style="bold"))
+    if result.grants:
+        table = Table(show_edge=False, box=None, pad_edge=False, header_style="bold")
+        table.add_column("member", overflow="fold")
+        table.add_column("role", overflow="fold")
+        table.add_column("resource", overflow="fold")
+        for grant in sorted(result.grants, key=lambda g: (g.member, g.role, g.resource)):
+            member_style = "red bold" if grant.member in ("allUsers", "allAuthenticatedUsers") else ""
+            condition = f" (if {grant.condition})" if grant.condition else ""
+            table.add_row(Text(grant.member, style=member_style), grant.role + condition, grant.resource)
+        console.print(table)
+    else:
+        console.print("    none")
+    console.print()
+
+    by_urn = run.by_urn()
+    console.print(Text("Policies:", style="bold"))
+    for pack in result.packs:
+        failed = any(v.enforcement_level in ("mandatory", "remediate") for v in pack.violations)
+        mark = ("✘ ", "red bold") if failed else ("✔ ", "green bold")
+        console.print(
+            Text.assemble("    ", mark, f"{pack.name}@v{pack.version}", (f" ({len(pack.policies)} policies)", "dim"))
+        )
+        grouped: dict[tuple[str, str], list[Violation]] = defaultdict(list)
+        for violation in pack.violations:
+            grouped[(violation.policy, violation.enforcement_level)].append(violation)
+        order = {"mandatory": 0, "remediate": 0, "advisory": 1, "disabled": 2}
+        for (policy, level), violations in sorted(grouped.items(), key=lambda kv: (order.get(kv[0][1], 3), kv[0][0])):
+            style = "red" if level in ("mandatory", "remediate") else "yellow"
+            console.print(Text.assemble("        - ", (f"[{level}]", style), "  ", (policy, "bold")))
+            console.print(Text(f"          {violations[0].description}", style="dim"), soft_wrap=True)
+            entries = []
+            for violation in violations:
+                resource = by_urn.get(violation.urn)
+                where = f"{display_type(resource.type)}: {resource.name}" if resource else (violation.urn or "stack")
+                entries.append(Text.assemble("          ", (where, "cyan"), "  ", _strip_description(violation)))
+            console.print(Group(*entries), soft_wrap=True)
+    console.print()
+
+    mandatory = result.mandatory
+    advisory = len(result.violations) - len(mandatory)
+    counts = f"{len(run.resources)} resources, {len(result.grants)} grants, {len(result.packs)} policy pack(s)"
+    if mandatory:
+        console.print(
+            Text.assemble(
+                ("✘ FAIL", "red bold"),
+                f"  {len(mandatory)} mandatory violation(s), {advisory} advisory"
+                f" — `pulumi up` would be blocked ({counts})",
+            )
+        )
+    else:
+        console.print(
+            Text.assemble(("✔ PASS", "green bold"), f"  no mandatory violations, {advisory} advisory ({counts})")
+        )
+
+
+_WORKLOAD_IDENTITIES = {
+    "gcp:cloudrunv2/service:Service": (("template", "serviceAccount"),),
+    "gcp:cloudfunctionsv2/function:Function": (
+        ("serviceConfig", "serviceAccountEmail"),
+        ("eventTrigger", "serviceAccountEmail"),
+        ("buildConfig", "serviceAccount"),
+    ),
+}
+
+
+def _dig(value: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _label(text: str) -> str:
+    return text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+
+
+def to_mermaid(result: Result) -> str:
+    """Identities → roles → resources, plus which identity each workload runs as."""
+    ids: dict[str, str] = {}
+
+    def node(key: str) -> str:
+        if key not in ids:
+            ids[key] = f"n{len(ids)}"
+        return ids[key]
+
+    identity_lines: list[str] = []
+    resource_lines: list[str] = []
+    edges: list[str] = []
+    public: list[str] = []
+    seen_members: set[str] = set()
+    seen_resources: set[str] = set()
+
+    def identity(member: str) -> str:
+        node_id = node(f"member:{member}")
+        if member not in seen_members:
+            seen_members.add(member)
+            identity_lines.append(f'    {node_id}(["{_label(member)}"])')
+            if member in ("allUsers", "allAuthenticatedUsers") or member.startswith("domain:"):
+                public.append(node_id)
+        return node_id
+
+    def target(name: str) -> str:
+        node_id = node(f"resource:{name}")
+        if name not in seen_resources:
+            seen_resources.add(name)
+            resource_lines.append(f'    {node_id}["{_label(name)}"]')
+        return node_id
+
+    for grant in result.grants:
+        edges.append(f"  {identity(grant.member)} -->|{_label(grant.role)}| {target(grant.resource)}")
+    for resource in result.run.resources:
+        for path in _WORKLOAD_IDENTITIES.get(resource.type, ()):
+            account = _dig(resource.inputs, path)
+            if not isinstance(account, str) or not account or account == UNKNOWN:
+                continue
+            email = account.rsplit("/", 1)[-1]  # build SAs are given as a resource name
+            kind = resource.type.split(":")[1].split("/")[0]
+            workload = target(
+                f"{kind}/{resource.type.rsplit(':', 1)[-1].lower()} {resource.outputs.get('name') or resource.name}"
+            )
+            edges.append(f"  {workload} -.->|{'.'.join(path)}| {identity(f'serviceAccount:{email}')}")
+
+    lines = ["flowchart LR", "  subgraph identities"]
+    lines += identity_lines
+    lines += ["  end", "  subgraph resources"]
+    lines += resource_lines
+    lines += ["  end"]
+    lines += edges
+    if public:
+        lines.append("  classDef public fill:#fdd,stroke:#c00,color:#900")
+        lines.append(f"  class {','.join(public)} public")
+    return "\n".join(lines) + "\n"

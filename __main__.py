@@ -86,7 +86,12 @@ worker = PrivateService(
         internal_ingress=cfg.worker.internal_ingress,
         deletion_protection=cfg.worker.deletion_protection,
         custom_audience=audience,
-        env={"INVOKER_AUDIENCE": audience, "ALLOWED_INVOKERS": relay_identity.email},
+        env={
+            "INVOKER_AUDIENCE": audience,
+            "ALLOWED_INVOKERS": relay_identity.email,
+            # One gunicorn thread per request Cloud Run may send at once.
+            "WORKER_THREADS": str(cfg.worker.concurrency),
+        },
         secret_env={"UPSTREAM_API_KEY": upstream_api_key.secret_id},
         labels=cfg.labels,
     ),

@@ -36,7 +36,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
     },
     "workerMinInstances": {"type": "integer", "minimum": 0, "maximum": 100, "default": {"dev": 0, "prod": 1}},
     "workerMaxInstances": {"type": "integer", "minimum": 1, "maximum": 1000, "default": {"dev": 3, "prod": 10}},
-    "workerConcurrency": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 40},
+    "workerConcurrency": {"type": "integer", "minimum": 1, "maximum": 100, "default": 8},
     "workerCpu": {"enum": ["0.5", "1", "2", "4", "8"], "default": "1"},
     "workerMemory": {"type": "string", "pattern": r"^[1-9][0-9]*(Mi|Gi)$", "default": "512Mi"},
     "workerRequestTimeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 3600, "default": 600},

@@ -25,7 +25,7 @@ class PrivateServiceArgs:
     service_name: str | None = None
     min_instances: int = 0
     max_instances: int = 3
-    concurrency: int = 40
+    concurrency: int = 8
     cpu: str = "1"
     memory: str = "512Mi"
     request_timeout_seconds: int = 300

@@ -2,7 +2,7 @@
 
 One process with threads: the idempotency store lives in process memory, so one process per
 instance makes it the per-instance store; Cloud Run scales out by adding instances. Set the
-service's container concurrency to at most `threads`.
+service's container concurrency to `threads` (the stack sets WORKER_THREADS to it).
 """
 
 import os
@@ -11,7 +11,7 @@ import sys
 from worker.config import ConfigError, load_config
 
 try:
-    load_config()
+    worker_settings = load_config()
 except ConfigError as exc:
     # One clear line and a non-zero exit before any worker boots, instead of a boot-loop traceback.
     sys.exit(f"worker: configuration error: {exc}")
@@ -20,7 +20,7 @@ except ConfigError as exc:
 bind = [f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"]  # noqa: S104
 workers = 1
 worker_class = "gthread"
-threads = 8
+threads = worker_settings.threads
 # Cloud Run allows 10 s between SIGTERM and SIGKILL: finish in-flight requests within that.
 graceful_timeout = 8
 timeout = 120  # a worker whose main loop stops answering this long is restarted

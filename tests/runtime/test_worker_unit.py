@@ -171,6 +171,8 @@ def test_config_reads_the_stack_contract() -> None:
     assert config.certs_url == "https://www.googleapis.com/oauth2/v1/certs"
     assert config.upstream_api_key is None
     assert config.verify_tokens is True
+    assert config.threads == 8
+    assert load_config({**BASE_ENV, "WORKER_THREADS": "16"}).threads == 16
 
 
 @pytest.mark.parametrize(
@@ -180,6 +182,8 @@ def test_config_reads_the_stack_contract() -> None:
         ({"ALLOWED_INVOKERS": " , "}, "ALLOWED_INVOKERS is empty"),
         ({"ALLOWED_INVOKERS": "relay-sa"}, "ALLOWED_INVOKERS has entries that are not emails: relay-sa"),
         ({"GOOGLE_CERTS_URL": "file:///etc/passwd"}, "GOOGLE_CERTS_URL is not an http"),
+        ({"WORKER_THREADS": "0"}, "WORKER_THREADS must be an integer within 1..100, got '0'"),
+        ({"WORKER_THREADS": "many"}, "WORKER_THREADS must be an integer within 1..100, got 'many'"),
     ],
 )
 def test_config_errors_name_the_variable(change: dict[str, str], message: str) -> None:

@@ -121,6 +121,8 @@ def test_worker_is_private_and_the_relay_is_wired_to_it(run: ProgramRun) -> None
     audience = svc.inputs["customAudiences"][0]
     envs = {e["name"]: e for e in svc.inputs["template"]["containers"][0]["envs"]}
     assert envs["INVOKER_AUDIENCE"]["value"] == audience
+    concurrency = svc.inputs["template"]["maxInstanceRequestConcurrency"]
+    assert envs["WORKER_THREADS"]["value"] == str(concurrency)
     assert envs["ALLOWED_INVOKERS"]["value"] == sa("relay-runtime", run.stack).removeprefix("serviceAccount:")
     secret_ref = envs["UPSTREAM_API_KEY"]["valueSource"]["secretKeyRef"]
     assert secret_ref == {"secret": f"upstream-api-key-{run.stack}", "version": "latest"}

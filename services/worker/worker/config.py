@@ -25,6 +25,8 @@ class WorkerConfig:
     certs_url: str = GOOGLE_CERTS_URL
     upstream_api_key: str | None = None
     verify_tokens: bool = True
+    # gunicorn threads = requests served at once; the stack sets it to the service's container concurrency.
+    threads: int = 8
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
@@ -41,6 +43,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
     certs_url = env.get("GOOGLE_CERTS_URL", "").strip() or GOOGLE_CERTS_URL
     if not certs_url.startswith(("https://", "http://")):
         raise ConfigError(f"GOOGLE_CERTS_URL is not an http(s) URL: {certs_url!r}")
+    threads_text = env.get("WORKER_THREADS", "").strip() or "8"
+    if not threads_text.isdigit() or not 1 <= int(threads_text) <= 100:
+        raise ConfigError(f"WORKER_THREADS must be an integer within 1..100, got {threads_text!r}")
     verify_tokens = True
     if env.get(AUTH_OFF_VARIABLE):
         # Fail closed and loud: on Cloud Run (K_SERVICE is always set there) or on any non-loopback
@@ -57,4 +62,5 @@ def load_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
         certs_url=certs_url,
         upstream_api_key=env.get("UPSTREAM_API_KEY") or None,
         verify_tokens=verify_tokens,
+        threads=int(threads_text),
     )

@@ -201,8 +201,9 @@ class _PackProcess:
                     break
             time.sleep(0.01)
         if not found or not found[0].isdigit():
+            cause = self.last_error()
             self.close()
-            raise PackError(f"policy pack {self.pack_dir.name} failed to start: {self.last_error()}")
+            raise PackError(f"policy pack {self.pack_dir.name} failed to start: {cause}")
         return int(found[0])
 
     def last_error(self) -> str:
@@ -218,7 +219,7 @@ class _PackProcess:
         with contextlib.suppress(Exception):
             self.channel.close()
         if self.process.poll() is None:
-            self.process.terminate()
+            self.process.terminate()  # the pack serves forever otherwise
             try:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:

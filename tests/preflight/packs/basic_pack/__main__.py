@@ -73,6 +73,8 @@ PolicyPack(
         StackValidationPolicy(
             name="one-invoker-per-service", description="A service has one invoker.", validate=one_invoker_per_service
         ),
-        StackValidationPolicy(name="sees-the-stack", description="AnalyzeStack sees everything.", validate=sees_the_stack),
+        StackValidationPolicy(
+            name="sees-the-stack", description="AnalyzeStack sees everything.", validate=sees_the_stack
+        ),
     ],
 )

@@ -15,6 +15,15 @@ gcp.pubsub.TopicIAMMember(
     role="roles/pubsub.publisher",
     member=agent.email.apply(lambda e: f"serviceAccount:{e}"),
 )
+if config.get_bool("extraInvoker"):
+    # A second invoker on p0's service: only a stack policy with known outputs can see it.
+    gcp.cloudrunv2.ServiceIamMember(
+        "extra-invoker",
+        name=pairs[0].service.name,
+        location=pairs[0].service.location,
+        role="roles/run.invoker",
+        member=pairs[1].account.member,
+    )
 pulumi.export("greeting", config.require("greeting"))
 pulumi.export("project_number", project.number)
 pulumi.export("url", pairs[0].service.uri)

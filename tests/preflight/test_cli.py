@@ -1,0 +1,302 @@
+"""`python -m preflight` end to end: real programs, the real analyzer processes, exit codes, JSON."""
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from preflight.__main__ import main
+
+HERE = Path(__file__).parent
+PROGRAMS = HERE / "programs"
+PACKS = HERE / "packs"
+CONFIGS = HERE / "configs"
+REPO = HERE.parents[1]
+TEST_PACK = PACKS / "basic_pack"
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        list(argv),
+        stdout=Console(file=out, width=240, highlight=False),
+        stderr=Console(file=err, width=240, highlight=False),
+    )
+    return code, out.getvalue(), err.getvalue()
+
+
+def run_json(tmp_path: Path, *argv: str) -> tuple[int, dict, str]:
+    target = tmp_path / "result.json"
+    code, out, err = run(*argv, "--json", str(target))
+    return code, (json.loads(target.read_text()) if target.exists() else {}), out + err
+
+
+def mandatory(document: dict) -> set[tuple[str, str]]:
+    return {(v["policy"], v["urn"]) for v in document["violations"] if v["enforcementLevel"] == "mandatory"}
+
+
+def urn(program: str, qualified_type: str, name: str) -> str:
+    return f"urn:pulumi:dev::{program}::{qualified_type}::{name}"
+
+
+# --- the real policy pack on small programs: reject and accept cases ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("program", "policy", "violating"),
+    [
+        ("public-invoker", "no-public-members", "gcp:cloudrunv2/serviceIamMember:ServiceIamMember::public"),
+        ("public-invoker", "only-intended-invokers", "gcp:cloudrunv2/serviceIamMember:ServiceIamMember::public"),
+        ("service-account-key", "no-service-account-keys", "gcp:serviceaccount/key:Key::ci-key"),
+        # roles/editor hidden in policyData that came from organizations.get_iam_policy
+        ("basic-role-policy", "no-basic-roles", "gcp:projects/iAMPolicy:IAMPolicy::project-policy"),
+        # a stack policy names the resource at fault
+        ("shared-identity", "workload-identities-not-shared", "gcp:cloudrunv2/service:Service::jobs"),
+    ],
+)
+def test_real_pack_rejects(tmp_path, program, policy, violating):
+    code, document, output = run_json(tmp_path, "--program", str(PROGRAMS / program))
+    assert code == 1, output
+    assert (policy, f"urn:pulumi:dev::{program}::{violating}") in mandatory(document)
+    assert "✘ FAIL" in output
+
+
+def test_real_pack_accepts_a_private_service(tmp_path):
+    code, document, output = run_json(tmp_path, "--program", str(PROGRAMS / "private-service"))
+    assert code == 0, output
+    assert mandatory(document) == set()
+    assert document["outputs"]["url"].endswith("-ew.a.run.app")
+    assert "✔ PASS" in output
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_our_stack_passes_the_real_pack(tmp_path, stack):
+    code, document, output = run_json(tmp_path, "--stack", stack)
+    assert code == 0, output
+    assert document["project"] == "secure-invoke"
+    assert document["stack"] == stack
+    grants = {(g["member"], g["role"], g["resource"]) for g in document["grants"]}
+    invoker = next(g for g in document["grants"] if g["resource"] == f"cloudrunv2/service worker-{stack}")
+    assert invoker["role"] == "roles/run.invoker"
+    assert invoker["member"] == f"serviceAccount:{document['outputs']['relay_runtime_email']}"
+    # The worker has exactly one invoker, and nothing is granted to a public principal.
+    assert [g for g in grants if g[2] == f"cloudrunv2/service worker-{stack}"] == [
+        (invoker["member"], "roles/run.invoker", f"cloudrunv2/service worker-{stack}")
+    ]
+    assert not any(g[0] in ("allUsers", "allAuthenticatedUsers") for g in grants)
+    assert all(p["name"] == "secure-invoke-guardrails" for p in document["policyPacks"])
+
+
+def test_our_stack_in_preview_mode(tmp_path):
+    code, document, output = run_json(tmp_path, "--stack", "dev", "--preview")
+    assert code == 0, output
+    assert document["preview"] is True
+    account = next(r for r in document["resources"] if r["type"] == "gcp:serviceaccount/account:Account")
+    assert account["outputs"]["email"] == "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+# --- the engine's sequence, seen from a pack ------------------------------------------------------
+
+
+def test_json_shape_and_violation_urn(tmp_path):
+    code, document, _ = run_json(
+        tmp_path, "--program", str(PROGRAMS / "basic"), "--policy-pack", str(TEST_PACK), "--set", "extraInvoker=true"
+    )
+    assert code == 1
+    assert set(document) >= {"project", "stack", "resources", "violations", "grants"}
+    for resource in document["resources"]:
+        assert set(resource) >= {"urn", "type", "name", "parent", "inputs", "outputs", "dependencies"}
+    for violation in document["violations"]:
+        assert set(violation) >= {"policyPack", "policy", "enforcementLevel", "urn", "message"}
+    for grant in document["grants"]:
+        assert set(grant) >= {"member", "role", "resource"}
+    # The stack policy reports the service with two invokers, by its engine URN.
+    assert mandatory(document) == {
+        ("one-invoker-per-service", urn("basic", "basic:index:Pair$gcp:cloudrunv2/service:Service", "p0-svc"))
+    }
+    assert document["violations"][0]["policyPack"] == "preflight-test-pack"
+    # Secrets are masked in the JSON, as the CLI masks them.
+    assert document["outputs"]["key"] == "[secret]"
+
+
+def test_preview_reports_what_cannot_run_as_advisory(tmp_path):
+    argv = ("--program", str(PROGRAMS / "basic"), "--policy-pack", str(TEST_PACK), "--set", "extraInvoker=true")
+    code, document, output = run_json(tmp_path, *argv, "--preview")
+    assert code == 0, output
+    cannot_run = [v for v in document["violations"] if "during preview" in v["message"]]
+    assert {v["policy"] for v in cannot_run} == {"one-invoker-per-service", "no-public-members"}
+    assert all(v["enforcementLevel"] == "advisory" for v in cannot_run)
+    assert "can't run policy 'one-invoker-per-service' from policy pack 'preflight-test-pack@v0.0.1'" in output
+
+
+def test_stack_resource_and_default_providers_reach_analyze_stack(tmp_path):
+    # `sees-the-stack` reports a mandatory violation if either is missing or parents are lost.
+    code, document, output = run_json(tmp_path, "--program", str(PROGRAMS / "basic"), "--policy-pack", str(TEST_PACK))
+    assert code == 0, output
+    types = [r["type"] for r in document["resources"]]
+    assert types[0] == "pulumi:pulumi:Stack"
+    assert "pulumi:providers:gcp" in types
+
+
+# --- policy pack config, as the CLI reconciles and validates it ---------------------------------
+
+
+def test_config_file_sets_properties_and_level(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps({"allowed-roles": {"enforcementLevel": "mandatory", "roles": ["roles/pubsub.publisher"]}})
+    )
+    code, document, _ = run_json(
+        tmp_path,
+        "--program",
+        str(PROGRAMS / "basic"),
+        "--policy-pack",
+        str(TEST_PACK),
+        "--policy-pack-config",
+        str(config),
+    )
+    assert code == 1
+    assert {v[1].rsplit("::", 1)[-1] for v in mandatory(document) if v[0] == "allowed-roles"} == {
+        "p0-invoker",
+        "p1-invoker",
+    }
+
+
+def test_all_key_disables_every_policy(tmp_path):
+    config = tmp_path / "all.json"
+    config.write_text(json.dumps({"all": "disabled"}))
+    argv = ("--program", str(PROGRAMS / "basic"), "--policy-pack", str(TEST_PACK), "--set", "extraInvoker=true")
+    code, document, _ = run_json(tmp_path, *argv, "--policy-pack-config", str(config))
+    assert code == 0
+    assert document["violations"] == []
+    assert set(document["policyPacks"][0]["policies"].values()) == {"disabled"}
+
+
+def test_broken_config_names_policy_and_field():
+    code, out, err = run(
+        "--program",
+        str(PROGRAMS / "basic"),
+        "--policy-pack",
+        str(TEST_PACK),
+        "--policy-pack-config",
+        str(CONFIGS / "bad-type.json"),
+    )
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("error: validating policy config: preflight-test-pack 1.2.3  ")
+    assert "allowed-roles: maxGrants: Must be greater than or equal to 1" in err
+    assert "allowed-roles: roles: Invalid type. Expected: array, given: string" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ({"allowed-roles": {"enforcementLevel": "strict"}}, 'parsing enforcement level for "allowed-roles": "strict"'),
+        ({"allowed-roles": 3}, 'parsing "allowed-roles": 3 is not a valid value; must be a string or object'),
+    ],
+)
+def test_malformed_config_file(tmp_path, content, expected):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(content))
+    code, _, err = run(
+        "--program", str(PROGRAMS / "basic"), "--policy-pack", str(TEST_PACK), "--policy-pack-config", str(config)
+    )
+    assert code == 2
+    assert expected in err
+
+
+def test_config_files_pair_with_packs_in_order(tmp_path):
+    disabled = tmp_path / "disabled.json"
+    disabled.write_text('{"all": "disabled"}')
+    empty = tmp_path / "empty.json"
+    empty.write_text("")
+    argv = ["--program", str(PROGRAMS / "basic"), "--set", "extraInvoker=true"]
+    argv += ["--policy-pack", str(PACKS / "labels_pack"), "--policy-pack", str(TEST_PACK)]
+    code, document, _ = run_json(
+        tmp_path, *argv, "--policy-pack-config", str(disabled), "--policy-pack-config", str(empty)
+    )
+    assert code == 1  # the test pack got the empty config, the labels pack was disabled
+    assert [p["name"] for p in document["policyPacks"]] == ["preflight-labels-pack", "preflight-test-pack"]
+    code, _, err = run(*argv, "--policy-pack-config", str(disabled))
+    assert code == 2
+    assert 'the number of "--policy-pack-config" flags must match the number of "--policy-pack" flags' in err
+
+
+# --- broken inputs: exit 2 with a one-line cause --------------------------------------------------
+
+
+def test_apply_that_raises_exits_2_with_the_cause():
+    code, out, err = run("--program", str(PROGRAMS / "apply_raises"), "--policy-pack", str(TEST_PACK))
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "an apply callback raised ValueError: audience for https://worker-" in err
+    assert "Traceback" not in err
+    code, _, err = run("--program", str(PROGRAMS / "apply_raises"), "--policy-pack", str(TEST_PACK), "--debug")
+    assert code == 2
+    assert "Traceback" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--stack", "staging"], "Pulumi.staging.yaml not found"),
+        (["--set", "workers=many"], "Configuration 'basic:workers' value 'many' is not a valid 'int'"),
+        (["--policy-pack", str(PACKS / "broken_pack")], "failed to start: RuntimeError: this pack cannot start"),
+        (["--policy-pack", str(PACKS / "missing")], "policy pack directory"),
+    ],
+)
+def test_broken_program_config_or_pack(argv, expected):
+    if "--policy-pack" not in argv:
+        argv = [*argv, "--policy-pack", str(TEST_PACK)]
+    code, out, err = run("--program", str(PROGRAMS / "basic"), *argv)
+    assert code == 2
+    assert expected in err
+    assert err.count("\n") == 1
+
+
+def test_graph_shows_identities_and_grants(tmp_path):
+    graph = tmp_path / "graph.mmd"
+    code, _, _ = run(
+        "--program", str(PROGRAMS / "public-invoker"), "--policy-pack", str(TEST_PACK), "--graph", str(graph)
+    )
+    assert code == 1
+    text = graph.read_text()
+    assert text.startswith("flowchart LR\n")
+    assert '(["allUsers"])' in text
+    assert "-->|roles/run.invoker|" in text
+    assert "-.->|template.serviceAccount|" in text
+    assert "class " in text and " public" in text
+
+
+# --- a few real subprocess runs: what `make preview` and CI do -------------------------------------
+
+
+def test_module_entry_point_exit_codes_and_plain_output():
+    failing = subprocess.run(
+        [sys.executable, "-m", "preflight", "--program", str(PROGRAMS / "public-invoker")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert failing.returncode == 1, failing.stderr
+    assert "no-public-members" in failing.stdout
+    assert "\x1b[" not in failing.stdout  # not a TTY: no colour
+    passing = subprocess.run(
+        [sys.executable, "-m", "preflight", "--stack", "dev"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    assert "✔ PASS" in passing.stdout
+    assert "IAM grants (7)" in passing.stdout

@@ -256,6 +256,7 @@ def test_broken_program_config_or_pack(argv, expected):
         argv = [*argv, "--policy-pack", str(TEST_PACK)]
     code, out, err = run("--program", str(PROGRAMS / "basic"), *argv)
     assert code == 2
+    assert out == ""
     assert expected in err
     assert err.count("\n") == 1
 

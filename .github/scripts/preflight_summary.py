@@ -26,6 +26,10 @@ def _violations(report: dict[str, Any]) -> list[dict[str, Any]]:
     return [v for v in found if isinstance(v, dict)] if isinstance(found, list) else []
 
 
+def _level(violation: dict[str, Any]) -> str:
+    return str(violation.get("enforcementLevel") or violation.get("level") or "")
+
+
 def render(title: str, outcome: str, report_path: Path, graph_path: Path) -> str:
     lines = [f"## {title}: {VERDICTS.get(outcome, outcome or 'unknown')}", ""]
     report: Any = None
@@ -37,22 +41,22 @@ def render(title: str, outcome: str, report_path: Path, graph_path: Path) -> str
     else:
         lines.append(f"No report at {report_path}: preflight stopped before writing it (see the step log).")
     if isinstance(report, dict):
-        verdict = report.get("verdict")
-        if verdict is not None:
-            lines.append(f"Verdict: **{_cell(verdict)}**")
-            lines.append("")
         violations = _violations(report)
+        mandatory = sum(1 for v in violations if _level(v) == "mandatory")
+        counts = [f"{len(report[key])} {key}" for key in ("resources", "grants") if isinstance(report.get(key), list)]
+        lines.append(
+            f"Verdict: **{'blocked' if mandatory else 'pass'}** — {mandatory} mandatory, "
+            f"{len(violations) - mandatory} advisory violation(s)" + (f"; {', '.join(counts)}" if counts else "")
+        )
+        lines.append("")
         if violations:
             lines += ["| level | policy | resource | message |", "|---|---|---|---|"]
             for v in violations[:MAX_ROWS]:
-                where = v.get("urn") or v.get("resource") or "(stack)"
-                level = v.get("level") or v.get("enforcementLevel") or ""
+                where = v.get("urn") or "(stack)"
                 policy, message = _cell(v.get("policy", "")), _cell(v.get("message", ""))
-                lines.append(f"| {_cell(level)} | {policy} | `{_cell(where)}` | {message} |")
+                lines.append(f"| {_cell(_level(v))} | {policy} | `{_cell(where)}` | {message} |")
             if len(violations) > MAX_ROWS:
                 lines.append(f"| | | | … {len(violations) - MAX_ROWS} more in {report_path} |")
-        else:
-            lines.append("No policy violations.")
     lines.append("")
     if graph_path.is_file():
         graph = graph_path.read_text(encoding="utf-8").strip()

@@ -34,24 +34,35 @@ def summarise(
 
 
 def test_passing_run_shows_verdict_and_graph(tmp_path: Path) -> None:
-    result = summarise(tmp_path, "success", {"verdict": "pass", "violations": []}, "graph LR\n  a --> b\n")
+    report = {"violations": [], "resources": [{}, {}], "grants": [{}]}
+    result = summarise(tmp_path, "success", report, "graph LR\n  a --> b\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("## preflight: stack dev: ✅ passed\n")
-    assert "Verdict: **pass**" in result.stdout
-    assert "No policy violations." in result.stdout
+    assert "Verdict: **pass** — 0 mandatory, 0 advisory violation(s); 2 resources, 1 grants" in result.stdout
     assert "```mermaid\ngraph LR\n  a --> b\n```" in result.stdout
 
 
 def test_failing_run_lists_violations_escaped(tmp_path: Path) -> None:
     report = {
-        "verdict": "fail",
         "violations": [
-            {"policy": "no-public-members", "level": "mandatory", "urn": "urn:pulumi:dev::p::t::n", "message": "a|b\nc"}
+            {
+                "policy": "no-public-members",
+                "enforcementLevel": "mandatory",
+                "urn": "urn:pulumi:dev::p::t::n",
+                "message": "a|b\nc",
+            },
+            {
+                "policy": "labels-present",
+                "enforcementLevel": "advisory",
+                "urn": "urn:pulumi:dev::p::t::m",
+                "message": "m",
+            },
         ],
     }
     result = summarise(tmp_path, "failure", report, "```mermaid\ngraph LR\n```")
     assert result.returncode == 0, result.stderr
     assert "❌ failed" in result.stdout.splitlines()[0]
+    assert "Verdict: **blocked** — 1 mandatory, 1 advisory violation(s)" in result.stdout
     assert "| mandatory | no-public-members | `urn:pulumi:dev::p::t::n` | a\\|b c |" in result.stdout
     assert result.stdout.count("```mermaid") == 1  # an already fenced graph is not fenced twice
 

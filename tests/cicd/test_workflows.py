@@ -146,6 +146,8 @@ def test_deploys_only_from_main_prod_behind_an_environment(workflows: dict[str, 
     assert deploy["on"]["push"] == {"branches": ["main"]}
     assert set(deploy["on"]) <= {"push", "workflow_dispatch"}
     dev, prod = deploy["jobs"]["dev"], deploy["jobs"]["prod"]
+    for job in (dev, prod):  # workflow_dispatch can pick any branch
+        assert job["if"] == "${{ github.ref == 'refs/heads/main' }}"
     assert prod["environment"]["name"] == "production"
     assert prod["needs"] == ["dev"]
     for job, stack in ((dev, "dev"), (prod, "prod")):

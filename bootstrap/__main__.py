@@ -294,6 +294,7 @@ def main() -> None:
             key_ring=key_ring.id,
             rotation_period="7776000s",
             labels=LABELS,
+            # Losing this key makes every stack secret unreadable; a `destroy` here must not take it along.
             opts=pulumi.ResourceOptions(protect=True),
         )
         gcp.kms.CryptoKeyIAMMember(

@@ -54,6 +54,13 @@ upstream_api_key = RotatedSecret(
     ),
 )
 
+if cfg.upstream_api_key is None:
+    pulumi.log.warn(
+        f"secret upstream-api-key-{env} gets no version from this stack: add one before the worker can start "
+        f"(gcloud secrets versions add upstream-api-key-{env} --data-file=-), or set secure-invoke:upstreamApiKey "
+        "with --secret"
+    )
+
 worker_image = WorkerImage(
     "worker-image",
     WorkerImageArgs(
@@ -95,7 +102,7 @@ worker = PrivateService(
         secret_env={"UPSTREAM_API_KEY": upstream_api_key.secret_id},
         labels=cfg.labels,
     ),
-    opts=pulumi.ResourceOptions(depends_on=[upstream_api_key]),
+    opts=pulumi.ResourceOptions(depends_on=upstream_api_key.ready),
 )
 invoker_grant = worker.grant_invoker(relay_identity)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,6 +22,7 @@ import pulumi
 NAMESPACE = "secure-invoke"
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 _CPU_BELOW_ONE = {"0.5"}
+_RESERVED_LABELS = {"app", "environment"}
 
 _LABEL_KEY = r"^[a-z][a-z0-9_-]{0,62}$"
 _LABEL_VALUE = r"^[a-z0-9_-]{0,63}$"
@@ -64,6 +65,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
     },
 }
 REQUIRED = ("environment",)
+SECRET_ONLY = ("upstreamApiKey",)
 GCP_REQUIRED = ("gcp:project", "gcp:region")
 _GCP_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _GCP_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]$")
@@ -122,9 +124,19 @@ class Settings:
         return self.environment == "prod"
 
     @classmethod
-    def from_config(cls, config: Mapping[str, str]) -> Settings:
-        """Build settings from the engine's flat config map (`namespace:key` → string value)."""
+    def from_config(cls, config: Mapping[str, str], secret_keys: Collection[str] = ()) -> Settings:
+        """Build settings from the engine's flat config map (`namespace:key` → string value).
+
+        `secret_keys` names the keys stored encrypted (`pulumi config set --secret`).
+        """
         values, errors = _parse(config)
+        for key in SECRET_ONLY:
+            full = f"{NAMESPACE}:{key}"
+            if full in config and full not in secret_keys:
+                errors.append(
+                    f"{full}: must be stored encrypted, not in plaintext in Pulumi.<stack>.yaml; "
+                    f"set it with `pulumi config set --secret {full} <value>`"
+                )
         if not errors:
             errors = _combination_errors(values)
         if errors:
@@ -137,7 +149,7 @@ class Settings:
         vpc = None
         if "vpcNetwork" in values:
             vpc = VpcSettings(network=values["vpcNetwork"], subnetwork=values["vpcSubnetwork"])
-        labels = {"app": NAMESPACE, "environment": env, **get("labels")}
+        labels = {**get("labels"), "app": NAMESPACE, "environment": env}
         return cls(
             project=config["gcp:project"],
             region=config["gcp:region"],
@@ -176,7 +188,8 @@ def load() -> Settings:
     config: dict[str, str] = {}
     config.update(pulumi.runtime.config.get_config_env())
     config.update(pulumi.runtime.config.CONFIG.get())
-    return Settings.from_config(config)
+    secret_keys = {k for k in config if pulumi.runtime.config.is_config_secret(k)}
+    return Settings.from_config(config, secret_keys)
 
 
 def _value(values: Mapping[str, Any], key: str) -> Any:
@@ -242,6 +255,43 @@ def _describe(problem: jsonschema.ValidationError) -> str:
     return problem.message
 
 
+def _mebibytes(size: str) -> int:
+    number, unit = int(size[:-2]), size[-2:]
+    return number * 1024 if unit == "Gi" else number
+
+
+# Cloud Run's documented CPU/memory pairs: (memory above, in MiB) → minimum vCPU, and vCPU → minimum memory.
+_MIN_CPU_FOR_MEMORY = ((24 * 1024, 8.0), (16 * 1024, 6.0), (8 * 1024, 4.0), (4 * 1024, 2.0))
+_MIN_MEMORY_FOR_CPU = {"4": 2 * 1024, "8": 4 * 1024}
+_MAX_MEMORY = 32 * 1024
+_MIN_MEMORY = 128
+
+
+def _memory_errors(cpu: str, memory: str, relay_memory: str) -> list[str]:
+    p = NAMESPACE + ":"
+    errors: list[str] = []
+    mib = _mebibytes(memory)
+    if not _MIN_MEMORY <= mib <= _MAX_MEMORY:
+        errors.append(f"{p}workerMemory: {memory} is outside Cloud Run's 128Mi..32Gi")
+    elif float(cpu) < 1 and mib >= 1024:
+        errors.append(f"{p}workerMemory: {memory} needs at least 1 vCPU ({p}workerCpu={cpu}); use less than 1Gi")
+    else:
+        for above, min_cpu in _MIN_CPU_FOR_MEMORY:
+            if mib > above and float(cpu) < min_cpu:
+                errors.append(
+                    f"{p}workerCpu: Cloud Run needs at least {min_cpu:g} vCPU for more than {above // 1024}Gi "
+                    f"of memory ({p}workerMemory={memory})"
+                )
+                break
+        if mib < _MIN_MEMORY_FOR_CPU.get(cpu, 0):
+            errors.append(
+                f"{p}workerMemory: {cpu} vCPU needs at least {_MIN_MEMORY_FOR_CPU[cpu] // 1024}Gi (got {memory})"
+            )
+    if not _MIN_MEMORY <= _mebibytes(relay_memory) <= _MAX_MEMORY:
+        errors.append(f"{p}relayMemory: {relay_memory} is outside Cloud Functions' 128Mi..32Gi")
+    return errors
+
+
 def _combination_errors(values: Mapping[str, Any]) -> list[str]:
     """Rules across keys and per environment. Runs only once every single value is valid."""
     env = values["environment"]
@@ -269,6 +319,10 @@ def _combination_errors(values: Mapping[str, Any]) -> list[str]:
             f"{p}workerConcurrency: Cloud Run forces concurrency 1 below 1 vCPU ({p}workerCpu="
             f"{get('workerCpu')}); set it to 1 or raise {p}workerCpu to at least 1"
         )
+    errors += _memory_errors(get("workerCpu"), get("workerMemory"), get("relayMemory"))
+    reserved = sorted(set(get("labels")) & _RESERVED_LABELS)
+    if reserved:
+        errors.append(f"{p}labels: {', '.join(reserved)} are set by the stack itself; remove them")
     if get("relayWorkerTimeoutSeconds") >= get("relayTimeoutSeconds"):
         errors.append(
             f"{p}relayWorkerTimeoutSeconds: {get('relayWorkerTimeoutSeconds')} must be below "

@@ -9,7 +9,8 @@ from pathlib import Path
 import pulumi
 import pulumi_gcp as gcp
 
-from components._hashing import directory_digest
+from components._hashing import directory_digest, source_files
+from components._options import inherited_depends_on
 from components.identity import ScopedRole, ServiceIdentity, ServiceIdentityArgs
 
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
@@ -90,7 +91,13 @@ class EventFunction(pulumi.ComponentResource):
             f"{name}-source-archive",
             bucket=self.source_bucket.name,
             name=f"{function_name}-{digest}.zip",
-            source=pulumi.FileArchive(args.source_dir),
+            # Exactly the files the digest covers: no __pycache__ or other build noise is shipped.
+            source=pulumi.AssetArchive(
+                {
+                    path.relative_to(args.source_dir).as_posix(): pulumi.FileAsset(str(path))
+                    for path in source_files(Path(args.source_dir))
+                }
+            ),
             opts=child,
         )
         self.build_repository = gcp.artifactregistry.Repository(
@@ -193,7 +200,9 @@ class EventFunction(pulumi.ComponentResource):
                 service_account_email=self.trigger_identity.email,
             ),
             # IAM is eventually consistent: the build must not start before its grants exist.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=self.build_identity.grants),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[*self.build_identity.grants, *inherited_depends_on(opts)]
+            ),
         )
         # A gen2 function is invoked through its Cloud Run service, named like the function; it exists only
         # once the function does, so this grant follows it (Eventarc retries until the grant propagates).

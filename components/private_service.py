@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from components._options import inherited_depends_on
 from components.identity import ServiceIdentity
 
 _CPU_BELOW_ONE = {"0.5", "500m"}
@@ -116,7 +117,7 @@ class PrivateService(pulumi.ComponentResource):
                     )
                 ],
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=inherited_depends_on(opts)),
         )
         self.name: pulumi.Output[str] = self.service.name
         self.uri: pulumi.Output[str] = self.service.uri

@@ -30,7 +30,7 @@ class RotatedSecretArgs:
 class RotatedSecret(pulumi.ComponentResource):
     """The secret, its rotation topic (Secret Manager publishes "rotate now" there), and one accessor grant.
 
-    Outputs: `secret`, `secret_id`, `rotation_topic`.
+    Outputs: `secret`, `secret_id`, `rotation_topic`; `ready` lists what a consumer must `depends_on`.
     """
 
     def __init__(self, name: str, args: RotatedSecretArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -78,7 +78,14 @@ class RotatedSecret(pulumi.ComponentResource):
                 secret_data=pulumi.Output.secret(args.initial_value),
                 opts=child,
             )
+        # A child of the secret, not of the reader: whoever waits for the secret then also waits for the grant
+        # (Cloud Run checks the runtime identity's access to every referenced secret at deploy time).
         self.reader_grant = args.reader.grant(
-            ScopedRole("roles/secretmanager.secretAccessor", "secret", self.secret.secret_id, project=args.project)
+            ScopedRole("roles/secretmanager.secretAccessor", "secret", self.secret.secret_id, project=args.project),
+            opts=child,
         )
+        # What a consumer must wait for before it references the secret: access, and a version if we made one.
+        self.ready: list[pulumi.Resource] = [self.reader_grant]
+        if args.initial_value is not None:
+            self.ready.append(self.first_version)
         self.register_outputs({"secret_id": self.secret_id, "rotation_topic": self.rotation_topic.id})

@@ -47,7 +47,6 @@ class WorkerImage(pulumi.ComponentResource):
             repository_id=args.repository_id,
             format="DOCKER",
             description="Worker images, pushed by the deploy",
-            docker_config=gcp.artifactregistry.RepositoryDockerConfigArgs(immutable_tags=True),
             cleanup_policy_dry_run=False,
             cleanup_policies=[
                 gcp.artifactregistry.RepositoryCleanupPolicyArgs(
@@ -67,7 +66,8 @@ class WorkerImage(pulumi.ComponentResource):
             opts=child,
         )
         host = f"{args.region}-docker.pkg.dev"
-        # Tag by content: an unchanged worker keeps its tag, so immutable tags never collide.
+        # Tag by content for humans; the service deploys the pushed digest (`ref`), never the tag. Tags stay
+        # mutable: a rebuild of unchanged sources (new base layer, new buildkit) may push a new digest.
         tag = pulumi.Output.concat(
             host, "/", self.repository.project, "/", self.repository.repository_id, "/", args.image_name, ":",
             directory_digest(args.context_dir)[:16],

@@ -46,6 +46,12 @@ RULES = {
     "concurrency below 1 vCPU": ("dev", {"workerCpu": "0.5", "workerConcurrency": 10}, "secure-invoke:workerConcurrency: Cloud Run forces concurrency 1 below 1 vCPU"),
     "relay HTTP timeout not below function timeout": ("dev", {"relayWorkerTimeoutSeconds": 120, "relayTimeoutSeconds": 120}, "secure-invoke:relayWorkerTimeoutSeconds: 120 must be below secure-invoke:relayTimeoutSeconds (120)"),
     "function outlives worker": ("dev", {"relayTimeoutSeconds": 500, "workerRequestTimeoutSeconds": 300}, "secure-invoke:relayTimeoutSeconds: 500 exceeds secure-invoke:workerRequestTimeoutSeconds (300)"),
+    "memory above Cloud Run's maximum": ("dev", {"workerMemory": "64Gi"}, "secure-invoke:workerMemory: 64Gi is outside Cloud Run's 128Mi..32Gi"),
+    "too little CPU for the memory": ("dev", {"workerMemory": "10Gi", "workerCpu": "2"}, "secure-invoke:workerCpu: Cloud Run needs at least 4 vCPU for more than 8Gi of memory"),
+    "too little memory for the CPU": ("dev", {"workerCpu": "4"}, "secure-invoke:workerMemory: 4 vCPU needs at least 2Gi (got 512Mi)"),
+    "too much memory below 1 vCPU": ("dev", {"workerCpu": "0.5", "workerConcurrency": 1, "workerMemory": "2Gi"}, "secure-invoke:workerMemory: 2Gi needs at least 1 vCPU"),
+    "relay memory out of range": ("dev", {"relayMemory": "99Gi"}, "secure-invoke:relayMemory: 99Gi is outside Cloud Functions' 128Mi..32Gi"),
+    "reserved label": ("dev", {"labels": {"environment": "prod"}}, "secure-invoke:labels: environment are set by the stack itself; remove them"),
     "prod image without digest": ("prod", {"workerImage": "europe-west1-docker.pkg.dev/p/r/worker:latest"}, "secure-invoke:workerImage: prod needs an image pinned by digest"),
     "prod without warm instance": ("prod", {"workerMinInstances": 0}, "secure-invoke:workerMinInstances: prod keeps at least 1 warm instance (got 0)"),
     "prod without deletion protection": ("prod", {"deletionProtection": False}, "secure-invoke:deletionProtection: prod must keep deletion protection on"),
@@ -102,6 +108,21 @@ def test_accepts_a_valid_internal_setup_and_a_digest_image_in_prod() -> None:
     )
     assert cfg.worker.internal_ingress and cfg.vpc is not None and cfg.vpc.subnetwork == "run-egress"
     assert cfg.worker.image == image
+
+
+@pytest.mark.parametrize(("cpu", "memory"), [("4", "2Gi"), ("8", "32Gi"), ("2", "8Gi"), ("0.5", "512Mi"), ("1", "4Gi")])
+def test_accepts_every_documented_cpu_memory_pair(cpu: str, memory: str) -> None:
+    concurrency = 1 if cpu == "0.5" else 8
+    cfg = Settings.from_config(stack_config("dev", workerCpu=cpu, workerMemory=memory, workerConcurrency=concurrency))
+    assert (cfg.worker.cpu, cfg.worker.memory) == (cpu, memory)
+
+
+def test_upstream_api_key_must_be_stored_encrypted() -> None:
+    plain = stack_config("dev", upstreamApiKey="AIzaSyA-not-really-a-key-000000000000")
+    with pytest.raises(ConfigError, match=r"secure-invoke:upstreamApiKey: must be stored encrypted"):
+        Settings.from_config(plain)
+    cfg = Settings.from_config(plain, secret_keys={"secure-invoke:upstreamApiKey"})
+    assert cfg.upstream_api_key == "AIzaSyA-not-really-a-key-000000000000"
 
 
 def test_keys_outside_the_namespace_are_left_to_their_owners() -> None:

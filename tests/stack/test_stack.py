@@ -137,6 +137,13 @@ def test_worker_is_private_and_the_relay_is_wired_to_it(run: ProgramRun) -> None
     assert fn["eventTrigger"]["pubsubTopic"] == one(run, "gcp:pubsub/topic:Topic", "jobs").id
 
 
+def test_worker_waits_for_its_secret_and_its_access_to_it(run: ProgramRun) -> None:
+    svc = one(run, SERVICE)
+    accessor = one(run, "gcp:secretmanager/secretIamMember:SecretIamMember")
+    secret = one(run, "gcp:secretmanager/secret:Secret")
+    assert {accessor.urn, secret.urn} <= set(svc.dependencies)
+
+
 def test_source_is_private_and_named_by_its_content(run: ProgramRun) -> None:
     bucket = one(run, "gcp:storage/bucket:Bucket").inputs
     assert bucket["uniformBucketLevelAccess"] is True
@@ -155,6 +162,8 @@ def test_function_waits_for_its_build_grants(run: ProgramRun) -> None:
     ]
     assert len(build_grants) == 3
     assert set(build_grants) <= set(fn.dependencies)
+    worker_invoker = one(run, "gcp:cloudrunv2/serviceIamMember:ServiceIamMember", "worker-invoker-relay-runtime")
+    assert worker_invoker.urn in fn.dependencies, "the relay's first call should find its invoker grant"
     trigger_grant = next(r for r in run.resources if r.name == "relay-trigger-run-invoker-run_service")
     assert fn.urn in trigger_grant.dependencies, "the trigger's invoker grant must follow the function"
 
@@ -193,7 +202,7 @@ def test_image_is_built_and_pushed_by_digest_unless_prebuilt() -> None:
     ref = one(built, SERVICE).inputs["template"]["containers"][0]["image"]
     assert ref == image.outputs["ref"] and "@sha256:" in ref
     repo = one(built, "gcp:artifactregistry/repository:Repository", "worker-image-repository").inputs
-    assert repo["cleanupPolicies"] and repo["dockerConfig"]["immutableTags"] is True
+    assert {p["id"] for p in repo["cleanupPolicies"]} == {"keep-recent", "delete-untagged"}
 
     prebuilt = run_program(REPO, "prod", {"secure-invoke:workerImage": IMAGE})
     assert prebuilt.of_type("docker-build:index:Image") == []

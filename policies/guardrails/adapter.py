@@ -65,6 +65,7 @@ def _context(
         extra_allowed_roles=settings.extra_allowed_roles,
         production_stacks=settings.production_stacks,
         provider_default_labels=default_labels,
+        allowed_invokers=settings.allowed_invokers,
     )
 
 

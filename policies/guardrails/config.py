@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -31,6 +32,14 @@ EXTRA_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
         **STRING_LIST_SCHEMA,
         "description": "Roles accepted at project/folder/organization scope despite being admin/impersonation.",
     },
+    "allowedInvokers": {
+        "type": "array",
+        "items": {"type": "string", "pattern": "^(serviceAccount|user|group):[^@\\s*]+@[^@\\s*]+$"},
+        "default": [],
+        "description": "Members outside the stack that may invoke its Cloud Run services (another project's "
+        "service account, an on-call group, a Cloud Tasks/Workflows identity): serviceAccount:/user:/group: "
+        "emails only. Public, domain-wide and wildcard members are never accepted.",
+    },
     "productionStacks": {
         "type": "array",
         "items": {"type": "string"},
@@ -49,6 +58,7 @@ class PolicySettings:
     allowed_member_domains: frozenset[str] = frozenset()
     extra_allowed_roles: frozenset[str] = frozenset()
     production_stacks: frozenset[str] = frozenset({"prod", "production"})
+    allowed_invokers: frozenset[str] = frozenset()  # normalized members (see normalize_member)
     exemptions: Mapping[str, str] = field(default_factory=dict)  # urn -> reason
 
 
@@ -61,6 +71,35 @@ def _string_list(raw: Mapping[str, Any], key: str, policy: str) -> frozenset[str
     return frozenset(v.strip() for v in value)
 
 
+_EMAIL_MEMBER_RE: Final = re.compile(r"^(serviceAccount|user|group):([^@\s*]+@[^@\s*]+)$")
+
+
+def normalize_member(member: str) -> str | None:
+    """`prefix:email` with the email lower-cased (GCP compares emails case-insensitively, prefixes exactly);
+    None for anything that is not one identity's email member."""
+    match = _EMAIL_MEMBER_RE.match(member.strip())
+    if match is None:
+        return None
+    return f"{match.group(1)}:{match.group(2).lower()}"
+
+
+def _allowed_invokers(raw: Mapping[str, Any], policy: str) -> frozenset[str] | None:
+    members = _string_list(raw, "allowedInvokers", policy)
+    if members is None:
+        return None
+    normalized: set[str] = set()
+    for member in sorted(members):
+        key = normalize_member(member)
+        if key is None:
+            # allUsers, domain:, principalSet://…/* etc. stay rejected whatever the config says.
+            raise ConfigError(
+                f"{policy}.allowedInvokers: {member!r:.80} is not one identity; use serviceAccount:/user:/group: "
+                "followed by an email (public, domain-wide and wildcard members are never allowed)"
+            )
+        normalized.add(key)
+    return frozenset(normalized)
+
+
 def parse_settings(policy: str, raw: object) -> PolicySettings:
     if raw is None:
         raw = {}
@@ -70,6 +109,7 @@ def parse_settings(policy: str, raw: object) -> PolicySettings:
     domains = _string_list(raw, "allowedMemberDomains", policy)
     roles = _string_list(raw, "extraAllowedRoles", policy)
     stacks = _string_list(raw, "productionStacks", policy)
+    invokers = _allowed_invokers(raw, policy)
     exemptions: dict[str, str] = {}
     raw_exemptions = raw.get("exemptions")
     if raw_exemptions is not None:
@@ -94,5 +134,6 @@ def parse_settings(policy: str, raw: object) -> PolicySettings:
         allowed_member_domains=domains if domains is not None else defaults.allowed_member_domains,
         extra_allowed_roles=roles if roles is not None else defaults.extra_allowed_roles,
         production_stacks=stacks if stacks is not None else defaults.production_stacks,
+        allowed_invokers=invokers if invokers is not None else defaults.allowed_invokers,
         exemptions=exemptions,
     )

@@ -14,6 +14,7 @@ class RuleContext:
     extra_allowed_roles: frozenset[str] = field(default_factory=frozenset)
     production_stacks: frozenset[str] = frozenset({"prod", "production"})
     provider_default_labels: bool = False
+    allowed_invokers: frozenset[str] = field(default_factory=frozenset)  # normalized prefix:email members
 
     @property
     def label(self) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .config import normalize_member
 from .context import RuleContext
 from .model import (
     FUNCTION_V2,
@@ -186,7 +187,7 @@ def only_intended_invokers(resources: Sequence[Mapping[str, Any]], ctx: RuleCont
                 continue
             if role not in RUN_INVOKE_ROLES and not _is_custom_invoke_role(role, custom_invoke):
                 continue
-            out.extend(_judge(urn, grant.where, role, member, callees[target], callers))
+            out.extend(_judge(urn, grant.where, role, member, callees[target], callers, ctx.allowed_invokers))
     return out
 
 
@@ -197,8 +198,10 @@ def _judge(
     member: str,
     targets: list[_Callee],
     callers: list[_Caller],
+    allowed_invokers: frozenset[str] = frozenset(),
 ) -> list[tuple[str, str]]:
     email = member_email(member) if member.startswith("serviceAccount:") else None
+    configured = normalize_member(member) in allowed_invokers
     allowed: set[str] = set()
     ambiguous = False
     for callee in targets:
@@ -217,7 +220,7 @@ def _judge(
     fix_member = (
         f"serviceAccount:{known_callers[0]}" if len(known_callers) == 1 else "serviceAccount:<caller runtime email>"
     )
-    if email and email in allowed:
+    if configured or (email and email in allowed):
         if role in RUN_MANAGE_ROLES:
             return [
                 (
@@ -233,6 +236,11 @@ def _judge(
         could_be_caller = any(email in c.identities or c.identities_unknown for c in callers)
         if could_be_caller or any(c.triggers_unknown for c in targets):
             return []
+    outside_hint = (
+        f" If {member} is a real caller outside this stack, list it in this policy's allowedInvokers config."
+        if normalize_member(member) is not None
+        else ""
+    )
     why = (
         "is not a service account"
         if email is None
@@ -243,6 +251,6 @@ def _judge(
         (
             grant_urn,
             f"{where}: {member} can invoke '{callee_names}' through {role} but {why}. Remove this grant; "
-            f"grant roles/run.invoker on the service to {fix_member} instead of {member}.",
+            f"grant roles/run.invoker on the service to {fix_member} instead of {member}.{outside_hint}",
         )
     ]

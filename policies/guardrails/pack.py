@@ -105,6 +105,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         "Only the workloads that call a Cloud Run service (or a gen2 function's trigger) can invoke it.",
         MANDATORY,
         stack_rule=invokers.only_intended_invokers,
+        config_keys=("allowedInvokers",),
     ),
     Spec(
         "workload-identities-not-shared",

@@ -209,3 +209,33 @@ def test_stack_analysis_accepts_project_stack_and_rejects_unintended_invoker(ana
     response = _analyze_stack(stub, stack)
     mandatory = [(d.policyName, d.urn) for d in response.diagnostics if d.enforcementLevel == MANDATORY]
     assert mandatory == [("only-intended-invokers", intruder_urn)]
+
+
+def test_allowed_invokers_through_configure(analyzer) -> None:
+    stub, _ = analyzer
+    stack = project_stack("dev")
+    outside_urn = f"urn:pulumi:dev::secure-invoke::{MEMBER_TYPE}::worker-frontend"
+    frontend = "serviceAccount:frontend@other-project.iam.gserviceaccount.com"
+    stack.append(
+        {
+            "type": MEMBER_TYPE,
+            "urn": outside_urn,
+            "name": "worker-frontend",
+            "props": {"name": "worker-dev", "role": "roles/run.invoker", "member": frontend},
+        }
+    )
+    _configure(stub)
+    rejected = _analyze_stack(stub, stack)
+    assert [(d.policyName, d.urn) for d in rejected.diagnostics if d.enforcementLevel == MANDATORY] == [
+        ("only-intended-invokers", outside_urn)
+    ]
+    _configure(
+        stub,
+        {"only-intended-invokers": {"allowedInvokers": [frontend.upper().replace("SERVICEACCOUNT", "serviceAccount")]}},
+    )
+    accepted = _analyze_stack(stub, stack)
+    assert [d for d in accepted.diagnostics if d.enforcementLevel == MANDATORY] == []
+    _configure(stub, {"only-intended-invokers": {"allowedInvokers": ["allUsers"]}})
+    invalid = _analyze_stack(stub, stack)
+    messages = [d.message for d in invalid.diagnostics if d.policyName == "only-intended-invokers"]
+    assert len(messages) == 1 and "allowedInvokers: 'allUsers' is not one identity" in messages[0]

@@ -7,7 +7,9 @@ import json
 
 import pytest
 
+from policies.guardrails.config import ConfigError, parse_settings
 from policies.guardrails.invokers import only_intended_invokers
+from policies.guardrails.public_access import no_public_members
 from tests.policies.guardrail_cases import UNKNOWN_OBJECT, UNKNOWN_STRING, ctx, project_stack, urn
 
 RUN_MEMBER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
@@ -218,3 +220,85 @@ def test_unauthenticated_push_subscription_is_no_caller() -> None:
     stack.append({"urn": "urn:s", "type": "gcp:pubsub/subscription:Subscription", "name": "s", "props": sub})
     stack.append(grant("stranger", "worker-dev", f"serviceAccount:{CALLER_SA}"))
     assert len(only_intended_invokers(stack, ctx())) == 1
+
+
+# --- allowedInvokers: callers that live outside the stack --------------------------------------------------
+
+FRONTEND = "serviceAccount:frontend@other-project.iam.gserviceaccount.com"
+ONCALL = "group:oncall@acme.com"
+
+
+def _allowed(*members: str):
+    settings = parse_settings("only-intended-invokers", {"allowedInvokers": list(members)})
+    return ctx(allowed_invokers=settings.allowed_invokers)
+
+
+@pytest.mark.parametrize(
+    ("configured", "granted"),
+    [
+        (FRONTEND, FRONTEND),
+        (ONCALL, ONCALL),
+        ("serviceAccount:Frontend@Other-Project.iam.gserviceaccount.com", FRONTEND),  # emails: any case
+        (FRONTEND, "serviceAccount:FRONTEND@other-project.iam.gserviceaccount.com"),
+        ("user:alice@acme.com", "user:Alice@ACME.com"),
+    ],
+)
+def test_configured_outside_invoker_accepted(configured: str, granted: str) -> None:
+    stack = project_stack()
+    extra = grant("outside-caller", "worker-dev", granted)
+    stack.append(extra)
+    found = only_intended_invokers(stack, ctx())
+    assert [at for at, _ in found] == [extra["urn"]]  # without config: rejected, and told about the key
+    assert "allowedInvokers" in found[0][1]
+    assert only_intended_invokers(stack, _allowed(configured)) == []
+
+
+@pytest.mark.parametrize(
+    ("configured", "granted"),
+    [
+        (FRONTEND, "serviceAccount:backend@other-project.iam.gserviceaccount.com"),  # another identity
+        (FRONTEND, "user:frontend@other-project.iam.gserviceaccount.com"),  # same email, other prefix
+        (FRONTEND, "serviceaccount:frontend@other-project.iam.gserviceaccount.com"),  # prefixes are exact
+        (ONCALL, "group:oncall@acme.com.evil.example"),
+    ],
+)
+def test_configured_invoker_does_not_open_the_door_to_others(configured: str, granted: str) -> None:
+    stack = project_stack()
+    extra = grant("outside-caller", "worker-dev", granted)
+    stack.append(extra)
+    assert [at for at, _ in only_intended_invokers(stack, _allowed(configured))] == [extra["urn"]]
+
+
+@pytest.mark.parametrize("role", ["roles/run.developer", "roles/run.admin"])
+def test_configured_invoker_with_manage_role_told_to_use_invoker(role: str) -> None:
+    stack = project_stack()
+    stack.append(grant("outside-admin", "worker-dev", FRONTEND, role))
+    found = only_intended_invokers(stack, _allowed(FRONTEND))
+    assert len(found) == 1 and f"instead of {role}" in found[0][1]
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        "allUsers",
+        "allAuthenticatedUsers",
+        "domain:acme.com",
+        "principalSet://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/gh/*",
+        "serviceAccount:*@other-project.iam.gserviceaccount.com",
+        "serviceaccount:frontend@other-project.iam.gserviceaccount.com",
+        "frontend@other-project.iam.gserviceaccount.com",
+        "group:",
+    ],
+)
+def test_public_broad_or_malformed_allowed_invokers_are_a_config_error(member: str) -> None:
+    with pytest.raises(ConfigError, match=r"only-intended-invokers\.allowedInvokers: .* is not one identity"):
+        parse_settings("only-intended-invokers", {"allowedInvokers": [FRONTEND, member]})
+
+
+def test_public_member_stays_rejected_with_any_valid_config() -> None:
+    stack = project_stack()
+    extra = grant("public", "worker-dev", "allUsers")
+    stack.append(extra)
+    found = only_intended_invokers(stack, _allowed(FRONTEND, ONCALL))
+    assert [at for at, _ in found] == [extra["urn"]] and "allowedInvokers" not in found[0][1]
+    assert no_public_members(extra["type"], extra["props"], ctx())  # and the public rule, which has no such key

@@ -103,9 +103,16 @@ _NOT_SECRET_RE: Final = re.compile(
     r"|[^@\s]+@[^@\s]+\.[a-z]{2,}"  # emails
     r"|(?:projects|organizations|folders|locations)/\S*"  # resource names
     r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"  # UUID identifiers
-    r"|(?:sha256:)?[0-9a-f]{40,64})$",  # git / image digests
+    r"|[0-9a-f]{40})$",  # a git commit SHA (a bare 32/64-hex value is a secret's shape: openssl rand -hex)
     re.IGNORECASE,
 )
+# Digests named by their algorithm: image digests (sha256:<hex>), SRI hashes (sha384-<base64>). The lengths
+# are the digest's own, so a secret cannot pass just by wearing a "sha256-" prefix.
+_DIGEST_RE: Final = re.compile(
+    r"^(?:sha1:[0-9a-f]{40}|sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128}"
+    r"|sha256[-:][A-Za-z0-9+/_\-]{43}=?|sha384[-:][A-Za-z0-9+/_\-]{64}|sha512[-:][A-Za-z0-9+/_\-]{86}(?:==)?)$"
+)
+_HEX_SECRET_RE: Final = re.compile(r"^(?:[0-9a-f]{32,}|[0-9A-F]{32,})$")
 _MAX_SCAN: Final = 100_000
 
 
@@ -130,6 +137,14 @@ def secret_shape(value: str) -> str | None:
             return label
     token = text.strip()
     if len(token) < 24 or len(token) > 4096 or not _TOKEN_RE.match(token) or _NOT_SECRET_RE.match(token):
+        return None
+    if _DIGEST_RE.match(token):
+        return None
+    if _HEX_SECRET_RE.match(token):
+        # Random hex has letters and digits throughout; "0000…" or "abab…" placeholders do not.
+        letters = sum(c.isalpha() for c in token)
+        if 0.15 <= letters / len(token) <= 0.85 and _entropy(token) >= 3.0:
+            return "a hex-encoded random secret"
         return None
     classes = sum((any(c.islower() for c in token), any(c.isupper() for c in token), any(c.isdigit() for c in token)))
     digits = sum(c.isdigit() for c in token)

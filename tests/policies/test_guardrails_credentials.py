@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import pytest
 
 from policies.guardrails.credentials import (
@@ -22,6 +25,13 @@ RANDOM_TOKEN = "q8Zt3Kx" + "P9mW2vR7nL4sB6yH1dF5gJ0c"
 GITHUB = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
 JWT = "eyJhbGciOiJSUzI1NiJ9" + ".eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXZhbHVlLWhlcmU"
 DB_URL = "postgres://app:" + "s3cretPassw0rd@db.internal:5432/app"
+# `openssl rand -hex 32` / `-hex 16` shapes (deterministic stand-ins, derived at runtime).
+HEX_64 = hashlib.sha256(b"stand-in for openssl rand -hex 32").hexdigest()
+HEX_32 = hashlib.md5(b"stand-in for openssl rand -hex 16").hexdigest()  # noqa: S324 (not a hash use)
+
+
+def _sri(algorithm: str, data: bytes = b"alert(1)") -> str:
+    return f"{algorithm}-" + base64.b64encode(hashlib.new(algorithm, data).digest()).decode()
 
 
 def test_service_account_key_and_hmac_key_rejected() -> None:
@@ -61,7 +71,22 @@ def test_restricted_or_unknown_api_keys_accepted(props: dict) -> None:
     assert api_keys_restricted("gcp:projects/apiKey:ApiKey", props, ctx()) == []
 
 
-SECRETS = [GOOGLE_API_KEY, PEM, RSA_PEM, SA_JSON, RANDOM_TOKEN, GITHUB, JWT, DB_URL]
+SECRETS = [
+    GOOGLE_API_KEY,
+    PEM,
+    RSA_PEM,
+    SA_JSON,
+    RANDOM_TOKEN,
+    GITHUB,
+    JWT,
+    DB_URL,
+    HEX_64,  # a bare 64-hex value is a secret's shape, not a digest
+    HEX_32,
+    HEX_64.upper(),
+    HEX_64 + HEX_32,
+    "sha256-" + RANDOM_TOKEN,  # a digest prefix with the wrong length does not launder a token
+    "sha512-" + RANDOM_TOKEN + RANDOM_TOKEN,
+]
 NOT_SECRETS = [
     "12",  # PASSWORD_MIN_LENGTH=12
     "https://worker-dev-abcd1234-uc.a.run.app",  # TOKEN_AUDIENCE=https://…
@@ -70,6 +95,14 @@ NOT_SECRETS = [
     "projects/si-dev-1234/secrets/upstream-api-key/versions/latest",
     "us-central1-docker.pkg.dev/si/worker-images/worker@sha256:" + "ab" * 32,
     "3f2a9c0d1e4b5a6978877665544332211aabbccd",  # git commit
+    "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",  # SRI of the empty string
+    _sri("sha256"),
+    _sri("sha384"),
+    _sri("sha512"),
+    "sha384:" + _sri("sha384")[len("sha384-") :],
+    "sha256:" + HEX_64,  # an image digest
+    "sha1:" + hashlib.sha1(b"x").hexdigest(),  # noqa: S324 (a digest fixture)
+    "0" * 64,  # a placeholder, not random
     "9b2c4f3e-1d2a-4c5b-8e7f-0a1b2c3d4e5f",
     "ThisIsAVeryLongConfigValue",
     "application/json; charset=utf-8",
@@ -158,3 +191,18 @@ def test_provider_with_key_file_credentials_rejected() -> None:
     wif = '{"type": "external_account", "audience": "//iam.googleapis.com/projects/1/locations/global/x"}'
     for props in ({"project": "p"}, {"credentials": wif}, {"credentials": UNKNOWN_STRING}):
         assert no_service_account_keys("pulumi:providers:gcp", props, ctx()) == []
+
+
+def test_hex_secret_rejected_and_digests_accepted_in_env() -> None:
+    env = {
+        "SCRIPT_INTEGRITY": "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+        "BUNDLE_INTEGRITY": _sri("sha512"),
+        "IMAGE_DIGEST": "sha256:" + HEX_64,
+        "GIT_SHA": hashlib.sha1(b"commit").hexdigest(),  # noqa: S324 (a commit id fixture)
+    }
+    props = {"serviceConfig": {"environmentVariables": env}}
+    assert no_plaintext_secrets_in_env("gcp:cloudfunctionsv2/function:Function", props, ctx()) == []
+    env["SESSION_KEY"] = HEX_64
+    messages = no_plaintext_secrets_in_env("gcp:cloudfunctionsv2/function:Function", props, ctx())
+    assert len(messages) == 1 and "SESSION_KEY" in messages[0] and "hex-encoded random secret" in messages[0]
+    assert HEX_64 not in messages[0]

@@ -13,12 +13,15 @@ from typing import Any
 from .config import normalize_member
 from .context import RuleContext
 from .model import (
+    EVENTARC_TRIGGER,
     FUNCTION_V2,
     INVOKE_PERMISSION,
+    PUSH_SUBSCRIPTION,
     RUN_INVOKE_ROLES,
     RUN_MANAGE_ROLES,
     RUN_V1_SERVICE,
     RUN_V2_SERVICE,
+    SCHEDULER_JOB,
     WORKLOAD_TYPES,
     endpoints_of,
     env_vars,
@@ -34,9 +37,6 @@ from .roles import CUSTOM_ROLE_TYPES
 from .values import UNKNOWN, get, get_list, get_str, is_unknown
 
 _CALLABLE_TYPES = (RUN_V2_SERVICE, RUN_V1_SERVICE, FUNCTION_V2)
-PUSH_SUBSCRIPTION = "gcp:pubsub/subscription:Subscription"
-SCHEDULER_JOB = "gcp:cloudscheduler/job:Job"
-EVENTARC_TRIGGER = "gcp:eventarc/trigger:Trigger"
 
 
 @dataclass

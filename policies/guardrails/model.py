@@ -202,21 +202,39 @@ WORKLOAD_TYPES: Final = frozenset(
 )
 
 
+SCHEDULER_JOB: Final = "gcp:cloudscheduler/job:Job"
+PUSH_SUBSCRIPTION: Final = "gcp:pubsub/subscription:Subscription"
+EVENTARC_TRIGGER: Final = "gcp:eventarc/trigger:Trigger"
+# Resources that call other services as a service account (an OIDC/OAuth token minted for it).
+CALLER_TYPES: Final = frozenset({SCHEDULER_JOB, PUSH_SUBSCRIPTION, EVENTARC_TRIGGER})
+IDENTITY_TYPES: Final = WORKLOAD_TYPES | CALLER_TYPES
+
+
 @dataclass(frozen=True)
 class IdentitySlot:
-    kind: str  # runtime | trigger | build
+    kind: str  # runtime | trigger | build | scheduler | push subscription | eventarc
     path: str
     value: Any  # str | UNKNOWN | None (not set)
+    falls_back: bool = True  # unset means GCP uses a default SA (False: the token request is just incomplete)
 
 
 def identity_slots(resource_type: str, props: Mapping[str, Any]) -> list[IdentitySlot]:
     """The service-account settings a workload has; value None means not set (falls back to a default)."""
 
-    def slot(kind: str, *path: str) -> IdentitySlot:
+    def slot(kind: str, *path: str, falls_back: bool = True) -> IdentitySlot:
         value = get(props, *path)
         if value is not UNKNOWN and not (isinstance(value, str) and value.strip()):
             value = None
-        return IdentitySlot(kind, ".".join(path), value)
+        return IdentitySlot(kind, ".".join(path), value, falls_back)
+
+    def token_slots(kind: str, *token_paths: tuple[str, ...]) -> list[IdentitySlot]:
+        # Only where a token is requested: an unauthenticated push or HTTP call has no identity.
+        slots: list[IdentitySlot] = []
+        for token_path in token_paths:
+            token = get(props, *token_path)
+            if token is UNKNOWN or isinstance(token, Mapping):
+                slots.append(slot(kind, *token_path, "serviceAccountEmail", falls_back=False))
+        return slots
 
     if resource_type == FUNCTION_V2:
         slots = [slot("runtime", "serviceConfig", "serviceAccountEmail")]
@@ -233,6 +251,13 @@ def identity_slots(resource_type: str, props: Mapping[str, Any]) -> list[Identit
         return [slot("runtime", "template", "template", "serviceAccount")]
     if resource_type == RUN_V1_SERVICE:
         return [slot("runtime", "template", "spec", "serviceAccountName")]
+    if resource_type == SCHEDULER_JOB:
+        return token_slots("scheduler", ("httpTarget", "oidcToken"), ("httpTarget", "oauthToken"))
+    if resource_type == PUSH_SUBSCRIPTION:
+        return token_slots("push subscription", ("pushConfig", "oidcToken"))
+    if resource_type == EVENTARC_TRIGGER:
+        # Unset, Eventarc mints the destination's tokens for the Compute Engine default service account.
+        return [slot("eventarc", "serviceAccount")]
     return []
 
 

@@ -87,7 +87,7 @@ def _names_in(*tokens: str) -> set[str]:
         ("gcp:cloudrun/iamMember:IamMember", {"service", "member"}),
         ("gcp:cloudfunctionsv2/functionIamMember:FunctionIamMember", {"cloudFunction", "member"}),
         ("gcp:pubsub/subscription:Subscription", {"pushConfig", "pushEndpoint", "oidcToken", "serviceAccountEmail", "audience"}),
-        ("gcp:cloudscheduler/job:Job", {"httpTarget", "uri", "oidcToken", "serviceAccountEmail", "audience"}),
+        ("gcp:cloudscheduler/job:Job", {"httpTarget", "uri", "oidcToken", "oauthToken", "serviceAccountEmail", "audience"}),
         ("gcp:eventarc/trigger:Trigger", {"serviceAccount", "destination", "cloudRunService", "service"}),
     ],
 )  # fmt: skip

@@ -33,6 +33,13 @@ SPECS: Final[tuple[Spec, ...]] = (
         resource_rule=public_access.no_public_members,
     ),
     Spec(
+        "no-public-acls",
+        "No allUsers/allAuthenticatedUsers in Cloud Storage ACLs (incl. public predefined ACLs) or BigQuery "
+        "dataset access entries.",
+        MANDATORY,
+        resource_rule=public_access.no_public_acls,
+    ),
+    Spec(
         "no-broad-principals",
         "No domain: members, wildcard principalSets, or identities outside allowedMemberDomains.",
         MANDATORY,

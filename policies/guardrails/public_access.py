@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from .context import RuleContext
 from .model import (
@@ -13,7 +13,7 @@ from .model import (
     grant_scope,
     grants_of,
 )
-from .values import get, get_map, is_true, is_unknown
+from .values import get, get_list, get_map, get_str, is_true, is_unknown
 
 _INVOKER_FIX = (
     "grant roles/run.invoker on the service to serviceAccount:<caller's runtime service account email> instead"
@@ -94,3 +94,90 @@ def invoker_iam_check_enabled(resource_type: str, props: Mapping[str, Any], ctx:
                     f"anyone who can reach it can call it. Remove the annotation and {_INVOKER_FIX}."
                 )
     return out
+
+
+# --- legacy ACLs: public access that never appears in IAM ---------------------------------------------------
+
+BUCKET_ACCESS_CONTROL: Final = "gcp:storage/bucketAccessControl:BucketAccessControl"
+OBJECT_ACCESS_CONTROL: Final = "gcp:storage/objectAccessControl:ObjectAccessControl"
+DEFAULT_OBJECT_ACCESS_CONTROL: Final = "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl"
+BUCKET_ACL: Final = "gcp:storage/bucketACL:BucketACL"
+OBJECT_ACL: Final = "gcp:storage/objectACL:ObjectACL"
+DEFAULT_OBJECT_ACL: Final = "gcp:storage/defaultObjectACL:DefaultObjectACL"
+DATASET: Final = "gcp:bigquery/dataset:Dataset"
+DATASET_ACCESS: Final = "gcp:bigquery/datasetAccess:DatasetAccess"
+STORAGE_ACL_TYPES: Final = frozenset(
+    {
+        BUCKET_ACCESS_CONTROL,
+        OBJECT_ACCESS_CONTROL,
+        DEFAULT_OBJECT_ACCESS_CONTROL,
+        BUCKET_ACL,
+        OBJECT_ACL,
+        DEFAULT_OBJECT_ACL,
+    }
+)
+# Compared case-insensitively: a near-miss spelling costs a review, a missed public entity costs the data.
+_PUBLIC_ENTITIES: Final = frozenset(m.lower() for m in PUBLIC_MEMBERS)
+_PUBLIC_PREDEFINED_ACLS: Final = frozenset({"publicread", "publicreadwrite", "authenticatedread"})
+_STORAGE_FIX: Final = (
+    "enable uniformBucketLevelAccess on the bucket and grant roles/storage.objectViewer on the bucket to the "
+    "specific serviceAccount:<email of the workload that reads it> instead"
+)
+_DATASET_FIX: Final = (
+    "grant roles/bigquery.dataViewer on the dataset to the specific serviceAccount:/group: that reads it "
+    "(iamMember, userByEmail or groupByEmail) instead"
+)
+
+
+def _is_public_entity(value: object) -> bool:
+    return isinstance(value, str) and value.strip().lower() in _PUBLIC_ENTITIES
+
+
+def _storage_acl_findings(resource_type: str, props: Mapping[str, Any]) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []  # (path, what)
+    entity = get(props, "entity")
+    if _is_public_entity(entity):
+        found.append(("entity", f"{str(entity).strip()} holds {get_str(props, 'role') or 'a role'}"))
+    role_entities = get_list(props, "roleEntities")
+    for index, pair in enumerate(role_entities if isinstance(role_entities, list) else []):
+        if isinstance(pair, str) and ":" in pair:
+            role, _, who = pair.partition(":")
+            if _is_public_entity(who):
+                found.append((f"roleEntities[{index}]", f"{who.strip()} holds {role.strip()}"))
+    for key in ("predefinedAcl", "defaultAcl"):
+        predefined = get_str(props, key)
+        if isinstance(predefined, str) and predefined.strip().lower() in _PUBLIC_PREDEFINED_ACLS:
+            found.append((key, f"the predefined ACL {predefined.strip()} grants allUsers/allAuthenticatedUsers"))
+    return found
+
+
+def _dataset_access_findings(entry: object, path: str) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    role = get_str(entry, "role")
+    role_text = role if isinstance(role, str) else "a role"
+    for key in ("specialGroup", "iamMember"):
+        who = get(entry, key)
+        if _is_public_entity(who):
+            found.append((f"{path}{key}", f"{str(who).strip()} holds {role_text}"))
+    return found
+
+
+def no_public_acls(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
+    """allUsers/allAuthenticatedUsers through Cloud Storage ACLs (bucket, object, default object; entity,
+    roleEntities, public predefined ACLs) and BigQuery dataset access entries."""
+    if resource_type in STORAGE_ACL_TYPES:
+        findings, fix, noun = _storage_acl_findings(resource_type, props), _STORAGE_FIX, "Cloud Storage ACL"
+    elif resource_type == DATASET_ACCESS:
+        findings, fix, noun = _dataset_access_findings(props, ""), _DATASET_FIX, "BigQuery dataset access"
+    elif resource_type == DATASET:
+        findings, fix, noun = [], _DATASET_FIX, "BigQuery dataset access"
+        accesses = get_list(props, "accesses")
+        for index, entry in enumerate(accesses if isinstance(accesses, list) else []):
+            findings += _dataset_access_findings(entry, f"accesses[{index}].")
+    else:
+        return []
+    return [
+        f"{path}: {what} through the {noun} of {ctx.label}, which opens it to anyone (ACLs bypass IAM "
+        f"policies and org-policy reviews). Remove it; {fix}."
+        for path, what in findings
+    ]

@@ -20,6 +20,8 @@ FN2 = "gcp:cloudfunctionsv2/function:Function"
 CASES: dict[str, tuple[tuple[str, dict], tuple[str, dict]]] = {
     "no-public-members": ((MEMBER, {"role": "roles/run.invoker", "member": "allUsers"}),
                           (MEMBER, {"role": "roles/run.invoker", "member": SA})),
+    "no-public-acls": (("gcp:storage/bucketACL:BucketACL", {"roleEntities": ["READER:allUsers"]}),
+                       ("gcp:storage/bucketACL:BucketACL", {"roleEntities": ["READER:group-ops@acme.com"]})),
     "no-broad-principals": ((MEMBER, {"role": "roles/run.invoker", "member": "domain:example.com"}),
                             (MEMBER, {"role": "roles/run.invoker", "member": SA})),
     "invoker-iam-check-enabled": ((RUN, {"invokerIamDisabled": True}), (RUN, {"invokerIamDisabled": False})),

@@ -40,7 +40,8 @@ KEYS = [
     "browserKeyRestrictions", "permissions", "roleId", "uri", "urls", "customAudiences", "url", "statuses",
     "httpsTriggerUrl", "run.googleapis.com/invoker-iam-disabled", "run.googleapis.com/ingress",
     "autoscaling.knative.dev/minScale", "defaultLabels", "credentials", "pushConfig", "pushEndpoint", "oidcToken", "audience",
-    "httpTarget", "destination", "cloudRunService",
+    "httpTarget", "destination", "cloudRunService", "oauthToken", "entity", "roleEntities", "predefinedAcl",
+    "defaultAcl", "accesses", "specialGroup", "iamMember",
 ]  # fmt: skip
 STRINGS = [
     "allUsers", "allAuthenticatedUsers", "domain:example.com", "serviceAccount:a@p.iam.gserviceaccount.com",
@@ -49,7 +50,8 @@ STRINGS = [
     "run.routes.invoke", "123-compute@developer.gserviceaccount.com", "projects/p/serviceAccounts/",
     "https://w-abc-uc.a.run.app", "true", "1", "INGRESS_TRAFFIC_ALL", "AIza" + "x" * 35, "-----BEGIN PRIVATE KEY-----",
     '{"bindings": [{"role": "roles/owner", "members": ["allUsers"]}]}', '{"bindings": 5}', "{", "",
-    "urn:pulumi:dev::p::gcp:x:Y::n", "A" * 200_000, "aB3" * 5_000,
+    "urn:pulumi:dev::p::gcp:x:Y::n", "A" * 200_000, "aB3" * 5_000, "READER:allUsers", "publicRead", "a1" * 32,
+    "projects/p/roles/custom", "organizations/1/roles/custom", "key.json",
 ]  # fmt: skip
 RESOURCE_TYPES = sorted(
     {
@@ -77,6 +79,11 @@ RESOURCE_TYPES = sorted(
         "gcp:pubsub/subscription:Subscription",
         "gcp:cloudscheduler/job:Job",
         "gcp:eventarc/trigger:Trigger",
+        "gcp:storage/bucketAccessControl:BucketAccessControl",
+        "gcp:storage/bucketACL:BucketACL",
+        "gcp:storage/objectACL:ObjectACL",
+        "gcp:bigquery/datasetAccess:DatasetAccess",
+        "gcp:bigquery/dataset:Dataset",
         "pulumi:pulumi:Stack",
         "pulumi:providers:gcp",
         "",

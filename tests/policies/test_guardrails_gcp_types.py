@@ -89,6 +89,14 @@ def _names_in(*tokens: str) -> set[str]:
         ("gcp:pubsub/subscription:Subscription", {"pushConfig", "pushEndpoint", "oidcToken", "serviceAccountEmail", "audience"}),
         ("gcp:cloudscheduler/job:Job", {"httpTarget", "uri", "oidcToken", "oauthToken", "serviceAccountEmail", "audience"}),
         ("gcp:eventarc/trigger:Trigger", {"serviceAccount", "destination", "cloudRunService", "service"}),
+        ("gcp:storage/bucketAccessControl:BucketAccessControl", {"entity", "role"}),
+        ("gcp:storage/objectAccessControl:ObjectAccessControl", {"entity", "role"}),
+        ("gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl", {"entity", "role"}),
+        ("gcp:storage/bucketACL:BucketACL", {"roleEntities", "predefinedAcl", "defaultAcl"}),
+        ("gcp:storage/objectACL:ObjectACL", {"roleEntities", "predefinedAcl"}),
+        ("gcp:storage/defaultObjectACL:DefaultObjectACL", {"roleEntities"}),
+        ("gcp:bigquery/datasetAccess:DatasetAccess", {"specialGroup", "iamMember", "role"}),
+        ("gcp:bigquery/dataset:Dataset", {"accesses", "specialGroup", "iamMember", "role"}),
     ],
 )  # fmt: skip
 def test_property_names_the_rules_read_exist(token: str, properties: set[str]) -> None:

@@ -6,7 +6,12 @@ import json
 
 import pytest
 
-from policies.guardrails.public_access import invoker_iam_check_enabled, no_broad_principals, no_public_members
+from policies.guardrails.public_access import (
+    invoker_iam_check_enabled,
+    no_broad_principals,
+    no_public_acls,
+    no_public_members,
+)
 from tests.policies.guardrail_cases import UNKNOWN_ARRAY, UNKNOWN_BOOL, UNKNOWN_STRING, ctx
 
 RUN_V2_MEMBER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
@@ -159,3 +164,58 @@ def test_invoker_iam_disabled_rejected_v2_and_v1() -> None:
 )  # fmt: skip
 def test_invoker_iam_enabled_accepted(rtype: str, props: dict) -> None:
     assert invoker_iam_check_enabled(rtype, props, ctx()) == []
+
+
+# --- public access through ACLs ------------------------------------------------------------------------------
+
+ACL_REJECT = [
+    ("gcp:storage/bucketAccessControl:BucketAccessControl", {"bucket": "b", "role": "READER", "entity": "allUsers"}),
+    ("gcp:storage/bucketAccessControl:BucketAccessControl", {"bucket": "b", "role": "WRITER", "entity": "allAuthenticatedUsers"}),
+    ("gcp:storage/objectAccessControl:ObjectAccessControl", {"bucket": "b", "object": "o", "role": "READER", "entity": "allUsers"}),
+    ("gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl", {"bucket": "b", "role": "READER", "entity": "allusers"}),
+    ("gcp:storage/bucketACL:BucketACL", {"bucket": "b", "roleEntities": ["OWNER:project-owners-1", "READER:allUsers"]}),
+    ("gcp:storage/bucketACL:BucketACL", {"bucket": "b", "predefinedAcl": "publicRead"}),
+    ("gcp:storage/bucketACL:BucketACL", {"bucket": "b", "defaultAcl": "publicRead"}),
+    ("gcp:storage/objectACL:ObjectACL", {"bucket": "b", "object": "o", "roleEntities": ["READER:allAuthenticatedUsers"]}),
+    ("gcp:storage/objectACL:ObjectACL", {"bucket": "b", "object": "o", "predefinedAcl": "authenticatedRead"}),
+    ("gcp:storage/defaultObjectACL:DefaultObjectACL", {"bucket": "b", "roleEntities": ["READER:allUsers"]}),
+    ("gcp:bigquery/datasetAccess:DatasetAccess", {"datasetId": "d", "role": "READER", "specialGroup": "allAuthenticatedUsers"}),
+    ("gcp:bigquery/datasetAccess:DatasetAccess", {"datasetId": "d", "role": "roles/bigquery.dataViewer", "iamMember": "allUsers"}),
+    ("gcp:bigquery/dataset:Dataset",
+     {"datasetId": "d", "accesses": [{"role": "OWNER", "specialGroup": "projectOwners"},
+                                     {"role": "READER", "iamMember": "allAuthenticatedUsers"}]}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("rtype", "props"), ACL_REJECT)
+def test_public_acls_rejected(rtype: str, props: dict) -> None:
+    messages = no_public_acls(rtype, props, ctx())
+    assert len(messages) == 1 and "'subject'" in messages[0]
+    fix = (
+        "roles/bigquery.dataViewer on the dataset"
+        if "bigquery" in rtype
+        else "roles/storage.objectViewer on the bucket"
+    )
+    assert fix in messages[0]
+
+
+ACL_ACCEPT = [
+    ("gcp:storage/bucketAccessControl:BucketAccessControl", {"bucket": "b", "role": "READER", "entity": "user-relay@p.iam.gserviceaccount.com"}),
+    ("gcp:storage/bucketAccessControl:BucketAccessControl", {"bucket": "b", "role": "READER", "entity": UNKNOWN_STRING}),
+    ("gcp:storage/objectAccessControl:ObjectAccessControl", {"entity": "project-viewers-123"}),
+    ("gcp:storage/bucketACL:BucketACL", {"bucket": "b", "roleEntities": ["OWNER:project-owners-1", "READER:group-ops@acme.com"]}),
+    ("gcp:storage/bucketACL:BucketACL", {"bucket": "b", "predefinedAcl": "private", "roleEntities": UNKNOWN_ARRAY}),
+    ("gcp:storage/objectACL:ObjectACL", {"predefinedAcl": "projectPrivate", "roleEntities": [UNKNOWN_STRING, 5, "junk"]}),
+    ("gcp:storage/defaultObjectACL:DefaultObjectACL", {"roleEntities": ["READER:user-allUsers@acme.com"]}),
+    ("gcp:bigquery/datasetAccess:DatasetAccess", {"datasetId": "d", "role": "READER", "specialGroup": "projectReaders"}),
+    ("gcp:bigquery/datasetAccess:DatasetAccess", {"datasetId": "d", "role": "READER", "iamMember": RELAY}),
+    ("gcp:bigquery/dataset:Dataset", {"datasetId": "d", "accesses": [{"role": "READER", "userByEmail": "a@acme.com"}]}),
+    ("gcp:bigquery/dataset:Dataset", {"datasetId": "d", "accesses": UNKNOWN_ARRAY}),
+    # the same words outside an ACL resource are not ACLs
+    ("gcp:storage/bucket:Bucket", {"entity": "allUsers", "predefinedAcl": "publicRead"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("rtype", "props"), ACL_ACCEPT)
+def test_private_acls_accepted(rtype: str, props: dict) -> None:
+    assert no_public_acls(rtype, props, ctx()) == []

@@ -19,17 +19,28 @@ API_KEY: Final = "gcp:projects/apiKey:ApiKey"
 
 GCP_PROVIDER: Final = "pulumi:providers:gcp"
 _KEY_FILE_RE: Final = re.compile(r'"type"\s*:\s*"service_account"|"private_key"\s*:')
+# The provider also takes a path to the key file; the content is not visible to the pack, the path is.
+_KEY_FILE_PATH_RE: Final = re.compile(r"^\s*[^{\s][^\n]*\.json\s*$", re.IGNORECASE)
 
 
 def no_service_account_keys(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
     if resource_type == GCP_PROVIDER:
         # A key file's JSON given to the provider (gcp:credentials); WIF/external_account configs are fine.
         credentials = get(props, "credentials")
-        if isinstance(credentials, str) and not is_unknown(credentials) and _KEY_FILE_RE.search(credentials):
+        if not isinstance(credentials, str) or is_unknown(credentials):
+            return []
+        if _KEY_FILE_RE.search(credentials):
             return [
                 f"provider {ctx.label} authenticates with a service account key file (credentials). Remove "
                 "it; deploy with Application Default Credentials from Workload Identity Federation (CI) or "
                 "impersonateServiceAccount."
+            ]
+        if _KEY_FILE_PATH_RE.match(credentials):
+            return [
+                f"provider {ctx.label} reads its credentials from a key file path (credentials ends in .json). "
+                "Remove it; deploy with Application Default Credentials from Workload Identity Federation (CI) "
+                "or impersonateServiceAccount (a federation credential configuration belongs in "
+                "GOOGLE_APPLICATION_CREDENTIALS, not in the provider's credentials)."
             ]
         return []
     if resource_type != SERVICE_ACCOUNT_KEY:

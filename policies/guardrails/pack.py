@@ -121,6 +121,12 @@ SPECS: Final[tuple[Spec, ...]] = (
         stack_rule=identities.workload_identities,
     ),
     Spec(
+        "custom-roles-verifiable",
+        "Grants of a custom role defined outside the stack are noted: the pack cannot verify its permissions.",
+        ADVISORY,
+        stack_rule=roles.custom_roles_verifiable,
+    ),
+    Spec(
         "labels-present",
         "Workloads and data resources carry labels.",
         ADVISORY,

@@ -3,7 +3,8 @@ custom roles carrying dangerous permissions."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from .context import RuleContext
@@ -18,7 +19,7 @@ from .model import (
     is_admin_role,
     is_basic_role,
 )
-from .values import UNKNOWN, get_list, is_unknown
+from .values import UNKNOWN, get, get_list, get_str, is_unknown
 
 CUSTOM_ROLE_TYPES: Final = frozenset(
     {"gcp:projects/iAMCustomRole:IAMCustomRole", "gcp:organizations/iAMCustomRole:IAMCustomRole"}
@@ -115,3 +116,59 @@ def no_privileged_custom_roles(resource_type: str, props: Mapping[str, Any], ctx
         "service accounts or mint keys. Remove these permissions from the role; grant impersonation "
         "(roles/iam.serviceAccountUser / TokenCreator) on a single service account where truly needed."
     ]
+
+
+_CUSTOM_ROLE_RE: Final = re.compile(r"^(projects|organizations)/([^/]+)/roles/([^/]+)$")
+
+
+def _defined_custom_roles(resources: Sequence[Mapping[str, Any]]) -> tuple[set[str], set[tuple[str, str]], bool]:
+    """Full names, (kind, roleId) pairs of the custom roles the stack defines; flag: some roleId unknown."""
+    names: set[str] = set()
+    ids: set[tuple[str, str]] = set()
+    unknown = False
+    for resource in resources:
+        rtype = get(resource, "type")
+        if rtype not in CUSTOM_ROLE_TYPES:
+            continue
+        kind = "projects" if str(rtype).startswith("gcp:projects/") else "organizations"
+        for key in ("name", "id"):
+            value = get_str(resource, "props", key)
+            if isinstance(value, str) and _CUSTOM_ROLE_RE.match(value):
+                names.add(value)
+        role_id = get_str(resource, "props", "roleId")
+        if isinstance(role_id, str):
+            ids.add((kind, role_id))
+        else:
+            unknown = True
+    return names, ids, unknown
+
+
+def custom_roles_verifiable(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> list[tuple[str, str]]:
+    """Grants of a custom role the stack does not define: its permissions are out of the pack's sight."""
+    names, ids, unknown = _defined_custom_roles(resources)
+    if unknown:
+        return []  # a role whose id is not known yet might be the one granted
+    out: list[tuple[str, str]] = []
+    for resource in resources:
+        rtype, urn, props = get(resource, "type"), get(resource, "urn"), get(resource, "props")
+        if not isinstance(rtype, str) or not isinstance(urn, str) or not isinstance(props, Mapping):
+            continue
+        name = get_str(resource, "name")
+        label = f"'{name}'" if isinstance(name, str) else urn
+        reported: set[str] = set()
+        for grant in grants_of(rtype, props):
+            role = grant.role
+            match = _CUSTOM_ROLE_RE.match(role) if isinstance(role, str) and not is_unknown(role) else None
+            if match is None or role in reported or role in names or (match.group(1), match.group(3)) in ids:
+                continue
+            reported.add(str(role))
+            out.append(
+                (
+                    urn,
+                    f"{grant.where}: {role} granted to {_who(grant.member)} on {label} is a custom role defined "
+                    "outside this stack, so the pack cannot verify its permissions (setIamPolicy, actAs, "
+                    "getAccessToken, keys.create, run.routes.invoke). Define the role in this program "
+                    "(gcp.projects.IAMCustomRole) or review it, then exempt this URN with the review as reason.",
+                )
+            )
+    return out

@@ -206,3 +206,21 @@ def test_hex_secret_rejected_and_digests_accepted_in_env() -> None:
     messages = no_plaintext_secrets_in_env("gcp:cloudfunctionsv2/function:Function", props, ctx())
     assert len(messages) == 1 and "SESSION_KEY" in messages[0] and "hex-encoded random secret" in messages[0]
     assert HEX_64 not in messages[0]
+
+
+@pytest.mark.parametrize("path", ["key.json", "./ci/deployer-key.json", "C:\\keys\\sa.JSON", " creds/sa.json "])
+def test_provider_with_key_file_path_rejected(path: str) -> None:
+    rejected = no_service_account_keys("pulumi:providers:gcp", {"credentials": path}, ctx())
+    assert len(rejected) == 1 and "key file path" in rejected[0] and "'subject'" in rejected[0]
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        '{"type": "external_account", "credential_source": {"file": "token.json"}}',  # WIF JSON mentioning .json
+        "ya29-not-a-path",
+        "keys.json.example-notes",
+    ],
+)
+def test_provider_credentials_that_are_no_key_file_path_accepted(credentials: str) -> None:
+    assert no_service_account_keys("pulumi:providers:gcp", {"credentials": credentials}, ctx()) == []

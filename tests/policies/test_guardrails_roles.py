@@ -7,6 +7,7 @@ import json
 import pytest
 
 from policies.guardrails.roles import (
+    custom_roles_verifiable,
     no_basic_roles,
     no_high_scope_privileged_roles,
     no_key_minting_grants,
@@ -157,3 +158,51 @@ def test_dangerous_custom_roles_rejected(permissions: list[str], dangerous: str,
 )
 def test_safe_custom_roles_accepted(props: dict) -> None:
     assert no_privileged_custom_roles("gcp:projects/iAMCustomRole:IAMCustomRole", props, ctx()) == []
+
+
+# --- custom roles the pack cannot see (advisory) ---------------------------------------------------------
+
+
+def _grant(name: str, role: str, rtype: str = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember") -> dict:
+    return {"urn": f"urn:pulumi:dev::p::{rtype}::{name}", "type": rtype, "name": name,
+            "props": {"name": "worker", "role": role, "member": SA}}  # fmt: skip
+
+
+def _custom_role(role_id: object, name: object = None, rtype: str = "gcp:projects/iAMCustomRole:IAMCustomRole") -> dict:
+    props = {"roleId": role_id, "permissions": ["run.routes.invoke"]}
+    if name is not None:
+        props["name"] = name
+    return {"urn": f"urn:pulumi:dev::p::{rtype}::role", "type": rtype, "name": "role", "props": props}
+
+
+@pytest.mark.parametrize(
+    "role", ["projects/other-project/roles/invoker", "organizations/123456/roles/securityReviewer"]
+)
+def test_custom_role_from_outside_the_stack_noted(role: str) -> None:
+    grant = _grant("outside", role)
+    found = custom_roles_verifiable([grant], ctx())
+    assert [at for at, _ in found] == [grant["urn"]]
+    assert "cannot verify its permissions" in found[0][1] and role in found[0][1] and "'outside'" in found[0][1]
+    policy = {"urn": "urn:pol", "type": "gcp:projects/iAMPolicy:IAMPolicy", "name": "pol",
+              "props": {"policyData": json.dumps({"bindings": [{"role": role, "members": [SA]}]})}}  # fmt: skip
+    assert [at for at, _ in custom_roles_verifiable([policy], ctx())] == ["urn:pol"]
+
+
+@pytest.mark.parametrize(
+    "resources",
+    [
+        [_custom_role("invoker", "projects/si-dev-1234/roles/invoker"), _grant("g", "projects/si-dev-1234/roles/invoker")],
+        [_custom_role("invoker"), _grant("g", "projects/si-dev-1234/roles/invoker")],  # name not known: by roleId
+        [_custom_role("rev", rtype="gcp:organizations/iAMCustomRole:IAMCustomRole"), _grant("g", "organizations/1/roles/rev")],
+        [_custom_role(UNKNOWN_STRING), _grant("g", "projects/si-dev-1234/roles/invoker")],  # might be this one
+        [_grant("g", "roles/run.invoker")],  # predefined roles are known to the pack
+        [_grant("g", UNKNOWN_STRING)],
+    ],
+)  # fmt: skip
+def test_custom_roles_the_pack_can_see_accepted(resources: list[dict]) -> None:
+    assert custom_roles_verifiable(resources, ctx()) == []
+
+
+def test_custom_role_of_other_kind_is_not_the_defined_one() -> None:
+    resources = [_custom_role("rev"), _grant("g", "organizations/1/roles/rev")]
+    assert len(custom_roles_verifiable(resources, ctx())) == 1

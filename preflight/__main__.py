@@ -16,7 +16,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from preflight.analyzer import PackError, evaluate
+from preflight.analyzer import PackError, Packs, StackContext
+from preflight.config import ConfigError, load_project
 from preflight.grants import grants_of
 from preflight.policyconfig import PolicyConfigError
 from preflight.program import ProgramError, run_program
@@ -98,11 +99,19 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
     packs: list[Path] = args.policy_packs or [REPO_ROOT / "policies"]
 
     try:
-        run = run_program(args.program, args.stack, dict(args.overrides), preview=args.preview)
+        project = load_project(args.program, args.stack, dict(args.overrides))
+    except ConfigError as exc:
+        return _fail(err, str(exc), "", args.debug)
+    context = StackContext(project.name, args.stack, args.preview, project.config, project.secret_keys)
+    try:
+        # Packs start first and analyze resources while the program registers them, as in the engine.
+        with Packs(context, packs, args.policy_pack_configs) as sessions:
+            run = run_program(
+                args.program, args.stack, dict(args.overrides), preview=args.preview, on_register=sessions.on_register
+            )
+            reports = sessions.finish(run)
     except ProgramError as exc:
         return _fail(err, exc.args[0], exc.details, args.debug)
-    try:
-        reports = evaluate(run, packs, args.policy_pack_configs)
     except (PackError, PolicyConfigError) as exc:
         return _fail(err, str(exc), traceback.format_exc(), args.debug)
 

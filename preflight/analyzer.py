@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,8 @@ _CHANNEL_OPTIONS = [
 # Analyze calls kept in flight per pack: hides the per-call round trip without flooding the pack.
 _ANALYZE_WINDOW = 32
 _STARTUP_TIMEOUT = 60.0
+# Generous: a pack that takes longer on one call is hung, and CI should say so rather than wait forever.
+_CALL_TIMEOUT = 300.0
 
 
 class PackError(Exception):
@@ -139,15 +142,18 @@ def _pack_settings(pack_dir: Path) -> tuple[str, str | None]:
     if venv:
         venv_dir = (pack_dir / str(venv)).resolve()
         candidate = venv_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-        if not candidate.exists():
+        if candidate.exists():
+            python = str(candidate)
+        elif venv_dir.exists():
             raise PackError(f"{manifest}: virtualenv {venv} has no Python interpreter")
-        python = str(candidate)
+        # The CLI would create a missing virtualenv and pip-install into it; offline we cannot, so the
+        # pack runs on this interpreter, which has pulumi-policy since preflight itself needs it.
     version = doc.get("version")
     return python, (str(version) if version is not None else None)
 
 
 class _PackProcess:
-    def __init__(self, pack_dir: Path, engine_address: str, run: ProgramRun) -> None:
+    def __init__(self, pack_dir: Path, engine_address: str, run: StackContext) -> None:
         self.pack_dir = pack_dir
         python, self.manifest_version = _pack_settings(pack_dir)
         env = dict(os.environ)
@@ -274,51 +280,48 @@ def _options(resource: Resource) -> Any:
     )
 
 
-class _Requests:
-    """Protobuf requests shared by all packs, built once per run."""
+def analyze_request(resource: Resource, provider: Resource | None) -> Any:
+    """What the engine sends when a resource registers: its (checked) inputs."""
+    return analyzer_pb2.AnalyzeRequest(
+        type=resource.type,
+        properties=_struct(resource.wire_inputs),
+        urn=resource.urn,
+        name=resource.name,
+        options=_options(resource),
+        provider=_provider(provider),
+    )
 
-    def __init__(self, run: ProgramRun) -> None:
-        by_urn = run.by_urn()
-        self.analyze: list[Any] = []
-        stack_resources: list[Any] = []
-        for resource in run.resources:
-            provider = None
-            provider_record = by_urn.get(resource.provider_urn or "")
-            if provider_record is not None:
-                provider = analyzer_pb2.AnalyzerProviderResource(
-                    type=provider_record.type,
-                    properties=_struct(provider_record.wire_inputs),
-                    urn=provider_record.urn,
-                    name=provider_record.name,
-                )
-            options = _options(resource)
-            self.analyze.append(
-                analyzer_pb2.AnalyzeRequest(
-                    type=resource.type,
-                    properties=_struct(resource.wire_inputs),
-                    urn=resource.urn,
-                    name=resource.name,
-                    options=options,
-                    provider=provider,
-                )
+
+def _provider(provider: Resource | None) -> Any:
+    if provider is None:
+        return None
+    return analyzer_pb2.AnalyzerProviderResource(
+        type=provider.type, properties=_struct(provider.wire_inputs), urn=provider.urn, name=provider.name
+    )
+
+
+def analyze_stack_request(run: ProgramRun) -> Any:
+    """What the engine sends once the program is done: every resource's outputs and relations."""
+    by_urn = run.by_urn()
+    return analyzer_pb2.AnalyzeStackRequest(
+        resources=[
+            analyzer_pb2.AnalyzerResource(
+                type=resource.type,
+                properties=_struct(resource.wire_outputs),
+                urn=resource.urn,
+                name=resource.name,
+                options=_options(resource),
+                provider=_provider(by_urn.get(resource.provider_urn or "")),
+                parent=resource.parent or "",
+                dependencies=resource.dependencies,
+                propertyDependencies={
+                    key: analyzer_pb2.AnalyzerPropertyDependencies(urns=urns)
+                    for key, urns in resource.property_dependencies.items()
+                },
             )
-            stack_resources.append(
-                analyzer_pb2.AnalyzerResource(
-                    type=resource.type,
-                    properties=_struct(resource.wire_outputs),
-                    urn=resource.urn,
-                    name=resource.name,
-                    options=options,
-                    provider=provider,
-                    parent=resource.parent or "",
-                    dependencies=resource.dependencies,
-                    propertyDependencies={
-                        key: analyzer_pb2.AnalyzerPropertyDependencies(urns=urns)
-                        for key, urns in resource.property_dependencies.items()
-                    },
-                )
-            )
-        self.analyze_stack = analyzer_pb2.AnalyzeStackRequest(resources=stack_resources)
+            for resource in run.resources
+        ]
+    )
 
 
 def _diagnostics(response: Any, urn: str, version: str) -> list[Violation]:
@@ -342,22 +345,49 @@ def _rpc_error(pack: str, step: str, err: grpc.RpcError) -> PackError:
     return PackError(f"policy pack {pack}: {step} failed: {last[-1] if last else err}")
 
 
-def _evaluate_pack(
-    pack_dir: Path, config_file: Path | None, run: ProgramRun, requests: _Requests, engine_address: str
-) -> PackReport:
-    given = parse_config_file(config_file) if config_file is not None else None
-    process = _PackProcess(pack_dir, engine_address, run)
-    name = pack_dir.name
-    try:
-        stub = process.stub
+@dataclass
+class StackContext:
+    """What the engine tells a pack about the stack before the program runs."""
+
+    project: str
+    stack: str
+    preview: bool
+    config: dict[str, str]
+    secret_keys: set[str]
+
+    @property
+    def stack_urn(self) -> str:
+        return f"urn:pulumi:{self.stack}::{self.project}::pulumi:pulumi:Stack::{self.project}-{self.stack}"
+
+
+class PackSession:
+    """One running pack: configured up front, fed Analyze calls as resources register, then AnalyzeStack."""
+
+    def __init__(self, pack_dir: Path, config_file: Path | None, context: StackContext, engine_address: str) -> None:
+        given = parse_config_file(config_file) if config_file is not None else None
+        self.process = _PackProcess(pack_dir, engine_address, context)
+        self.name = pack_dir.name
         try:
-            info = stub.GetAnalyzerInfo(empty_pb2.Empty())
+            self._configure(pack_dir, given, context)
+        except BaseException:
+            self.process.close()
+            raise
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._results: list[tuple[str, Any]] = []
+        self._error: BaseException | None = None
+        self._worker = threading.Thread(target=self._analyze_all, name=f"analyze-{self.name}", daemon=True)
+        self._worker.start()
+
+    def _configure(self, pack_dir: Path, given: dict[str, PolicyConfig] | None, context: StackContext) -> None:
+        stub = self.process.stub
+        try:
+            info = stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=_CALL_TIMEOUT)
         except grpc.RpcError as err:
-            raise _rpc_error(name, "GetAnalyzerInfo", err) from err
-        name = info.name or name
-        version = process.manifest_version or info.version
+            raise _rpc_error(self.name, "GetAnalyzerInfo", err) from err
+        self.name = info.name or self.name
+        self.version = self.process.manifest_version or info.version
         policies = _policies(info)
-        config = reconcile(name, version, policies, _initial_config(info), given)
+        config = reconcile(self.name, self.version, policies, _initial_config(info), given)
         request = analyzer_pb2.ConfigureAnalyzerRequest()
         for policy_name, policy_config in config.items():
             entry = request.policyConfig[policy_name]
@@ -365,82 +395,165 @@ def _evaluate_pack(
             if policy_config.properties:
                 entry.properties.update(policy_config.properties)
         try:
-            stub.Configure(request)
+            stub.Configure(request, timeout=_CALL_TIMEOUT)
+        except grpc.RpcError as err:
+            raise _rpc_error(self.name, "Configure", err) from err
+        try:
             stub.ConfigureStack(
                 analyzer_pb2.AnalyzerStackConfigureRequest(
-                    stack=run.stack,
-                    project=run.project,
+                    stack=context.stack,
+                    project=context.project,
                     organization="organization",
-                    dry_run=run.preview,
-                    config=run.config,
-                    config_secret_keys=sorted(run.secret_keys),
-                    tags={"pulumi:project": run.project, "pulumi:runtime": "python"},
-                )
+                    dry_run=context.preview,
+                    config=context.config,
+                    config_secret_keys=sorted(context.secret_keys),
+                    tags={"pulumi:project": context.project, "pulumi:runtime": "python"},
+                ),
+                timeout=_CALL_TIMEOUT,
             )
         except grpc.RpcError as err:
+            # Packs built on an older pulumi-policy do not know ConfigureStack; the CLI carries on.
             if err.code() != grpc.StatusCode.UNIMPLEMENTED:  # type: ignore[attr-defined]
-                raise _rpc_error(name, "Configure", err) from err
-
-        report = PackReport(
-            name=name,
-            version=version,
+                raise _rpc_error(self.name, "ConfigureStack", err) from err
+        self.report = PackReport(
+            name=self.name,
+            version=self.version,
             directory=pack_dir,
             policies={
                 p.name: config.get(p.name, PolicyConfig(p.enforcement_level)).enforcement_level for p in policies
             },
         )
-        # Analyze every resource with a window of calls in flight; results keep registration order.
-        pending: deque[tuple[Any, Any]] = deque()
-        results: list[tuple[Any, Any]] = []
+
+    def submit(self, request: Any) -> None:
+        """Queue one Analyze call (an AnalyzeRequest, see analyze_request); returns at once."""
+        self._queue.put(request)
+
+    def _analyze_all(self) -> None:
+        # A window of calls in flight hides the round trip; results keep registration order.
+        pending: deque[tuple[str, Any]] = deque()
         try:
-            for analyze in requests.analyze:
-                pending.append((analyze, stub.Analyze.future(analyze)))
-                if len(pending) >= _ANALYZE_WINDOW:
-                    item = pending.popleft()
-                    results.append((item[0], item[1].result()))
+            while True:
+                request = self._queue.get()
+                if request is None:
+                    break
+                pending.append((request.urn, self.process.stub.Analyze.future(request, timeout=_CALL_TIMEOUT)))
+                while len(pending) >= _ANALYZE_WINDOW or (pending and pending[0][1].done()):
+                    urn, call = pending.popleft()
+                    self._results.append((urn, call.result()))
             while pending:
-                item = pending.popleft()
-                results.append((item[0], item[1].result()))
-            stack_response = stub.AnalyzeStack(requests.analyze_stack)
+                urn, call = pending.popleft()
+                self._results.append((urn, call.result()))
+        except BaseException as err:  # reported by finish(), on the caller's thread
+            self._error = err
+            while self._queue.get() is not None:
+                pass
+
+    def finish(self, stack_request: Any) -> PackReport:
+        self._queue.put(None)
+        self._worker.join()
+        if isinstance(self._error, grpc.RpcError):
+            raise _rpc_error(self.name, "Analyze", self._error) from self._error
+        if self._error is not None:
+            raise self._error
+        try:
+            stack_response = self.process.stub.AnalyzeStack(stack_request, timeout=_CALL_TIMEOUT)
         except grpc.RpcError as err:
-            raise _rpc_error(name, "Analyze", err) from err
-        for analyze, response in results:
-            report.violations.extend(_diagnostics(response, analyze.urn, version))
-            report.not_applicable.extend((n.policy_name, analyze.urn, n.reason) for n in response.not_applicable)
-        report.violations.extend(_diagnostics(stack_response, "", version))
+            raise _rpc_error(self.name, "AnalyzeStack", err) from err
+        report = self.report
+        for urn, response in self._results:
+            report.violations.extend(_diagnostics(response, urn, self.version))
+            report.not_applicable.extend((n.policy_name, urn, n.reason) for n in response.not_applicable)
+        report.violations.extend(_diagnostics(stack_response, "", self.version))
         report.not_applicable.extend((n.policy_name, "", n.reason) for n in stack_response.not_applicable)
         return report
-    finally:
-        process.close()
+
+    def close(self) -> None:
+        if self._worker.is_alive():
+            self._queue.put(None)
+        self.process.close()
 
 
-def evaluate(run: ProgramRun, packs: Sequence[Path], config_files: Sequence[Path] = ()) -> list[PackReport]:
-    """Run every pack against the recorded program, in parallel; reports in the order given."""
-    if config_files and len(config_files) != len(packs):
-        raise PolicyConfigError(
-            'the number of "--policy-pack-config" flags must match the number of "--policy-pack" flags'
-        )
-    for pack in packs:
-        if not pack.is_dir():
-            raise PackError(f"policy pack directory {pack} not found")
-    requests = _Requests(run)
-    with engine_server(run.stack_urn) as (address, engine):
+class Packs:
+    """All packs of one run, started in parallel; feed them with `on_register` while the program runs."""
+
+    def __init__(
+        self,
+        context: StackContext,
+        packs: Sequence[Path],
+        config_files: Sequence[Path] = (),
+    ) -> None:
+        if config_files and len(config_files) != len(packs):
+            raise PolicyConfigError(
+                'the number of "--policy-pack-config" flags must match the number of "--policy-pack" flags'
+            )
+        for pack in packs:
+            if not pack.is_dir():
+                raise PackError(f"policy pack directory {pack} not found")
+        self._engine = engine_server(context.stack_urn)
+        address, self.engine = self._engine.__enter__()
+        self.sessions: list[PackSession] = []
         with futures.ThreadPoolExecutor(max_workers=max(1, len(packs))) as pool:
             jobs = [
                 pool.submit(
-                    _evaluate_pack,
-                    pack.resolve(),
-                    config_files[i].resolve() if config_files else None,
-                    run,
-                    requests,
-                    address,
+                    PackSession, pack.resolve(), config_files[i].resolve() if config_files else None, context, address
                 )
                 for i, pack in enumerate(packs)
             ]
-            reports = [job.result() for job in jobs]
+            errors = []
+            for job in jobs:
+                try:
+                    self.sessions.append(job.result())
+                except BaseException as err:  # first error wins, every started pack is stopped
+                    errors.append(err)
+        if errors:
+            self.close()
+            raise errors[0]
+
+    def on_register(self, resource: Resource, provider: Resource | None) -> None:
+        request = analyze_request(resource, provider)
+        for session in self.sessions:
+            session.submit(request)
+
+    def finish(self, run: ProgramRun) -> list[PackReport]:
+        stack_request = analyze_stack_request(run)
+        with futures.ThreadPoolExecutor(max_workers=max(1, len(self.sessions))) as pool:
+            reports = list(pool.map(lambda session: session.finish(stack_request), self.sessions))
         for report in reports:
-            report.logs.extend(engine.logs)
-    return reports
+            report.logs.extend(self.engine.logs)
+        return reports
+
+    def close(self) -> None:
+        for session in self.sessions:
+            session.close()
+        self._engine.__exit__(None, None, None)
+
+    def __enter__(self) -> Packs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-__all__ = ["LEVELS", "PackError", "PackReport", "PolicyConfigError", "Violation", "evaluate"]
+def context_of(run: ProgramRun) -> StackContext:
+    return StackContext(run.project, run.stack, run.preview, run.config, run.secret_keys)
+
+
+def evaluate(run: ProgramRun, packs: Sequence[Path], config_files: Sequence[Path] = ()) -> list[PackReport]:
+    """Run every pack against an already recorded program; reports in the order given."""
+    with Packs(context_of(run), packs, config_files) as sessions:
+        by_urn = run.by_urn()
+        for resource in run.resources:
+            sessions.on_register(resource, by_urn.get(resource.provider_urn or ""))
+        return sessions.finish(run)
+
+
+__all__ = [
+    "LEVELS",
+    "PackError",
+    "PackReport",
+    "Packs",
+    "PolicyConfigError",
+    "StackContext",
+    "Violation",
+    "evaluate",
+]

@@ -61,6 +61,8 @@ class Context:
         self.project = project
         self.region = region
         self.preview = preview
+        # Inputs the provider's Check would add (autonames): the engine analyzes and stores them as inputs.
+        self.checked: dict[str, Any] = {}
 
     def autoname(self, inputs: dict[str, Any], key: str = "name", lower: bool = False) -> str:
         value = inputs.get(key)
@@ -68,7 +70,9 @@ class Context:
             return value
         # The provider autonames `<logical name>-<7 hex>` during Check, so it is known in previews too.
         generated = f"{self.name}-{digest('autoname', self.project, self.name, length=7)}"
-        return generated.lower() if lower else generated
+        generated = generated.lower() if lower else generated
+        self.checked[key] = generated
+        return generated
 
 
 Computed = dict[str, Any]

@@ -15,7 +15,7 @@ import runpy
 import sys
 import threading
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +98,10 @@ class ProgramRun:
         return f"urn:pulumi:{self.stack}::{self.project}::{STACK_TYPE}::{self.project}-{self.stack}"
 
 
+OnRegister = Callable[[Resource, "Resource | None"], None]
+"""Called with each resource (and its provider's record) as it registers, in registration order."""
+
+
 class ProgramError(Exception):
     """The program, its config or one of its apply callbacks failed; args[0] is a one-line cause."""
 
@@ -147,8 +151,16 @@ class _NoMocks(pulumi_mocks.Mocks):
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """A resource monitor that records full registrations and answers like the engine would."""
 
-    def __init__(self, project: str, stack: str, preview: bool, config: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        project: str,
+        stack: str,
+        preview: bool,
+        config: Mapping[str, str],
+        on_register: OnRegister | None = None,
+    ) -> None:
         super().__init__(_NoMocks())
+        self.on_register = on_register
         self.project = project
         self.stack = stack
         self.preview = preview
@@ -178,6 +190,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.resources[resource.urn] = pulumi_mocks.MockMonitor.ResourceRegistration(
             resource.urn, resource.id, plain(resource.wire_outputs)
         )
+        if self.on_register is not None:
+            # As the engine does: policy packs analyze each resource as it registers.
+            self.on_register(resource, self.records.get(resource.provider_urn or ""))
 
     def _qualified(self, urn: str) -> str:
         return urn.split("::")[2]
@@ -263,6 +278,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 project, region = self._provider_settings(provider_ref)
                 ctx = mocks.Context(name, project, region, self.preview)
                 resource_id, wire_outputs = mocks.new_resource(type_, wire_inputs, inputs, ctx)
+                if ctx.checked:
+                    wire_inputs = {**wire_inputs, **ctx.checked}
+                    inputs = {**inputs, **ctx.checked}
                 if import_id:
                     resource_id = import_id
             resource = Resource(
@@ -449,6 +467,7 @@ def run_program(
     stack: str,
     overrides: Mapping[str, str] | None = None,
     preview: bool = False,
+    on_register: OnRegister | None = None,
 ) -> ProgramRun:
     """Run the program in `program_dir` for `stack` under mocks; see module docstring."""
     try:
@@ -456,17 +475,17 @@ def run_program(
     except ConfigError as err:
         raise ProgramError(str(err)) from err
     with _RUN_LOCK:
-        return _run(project, stack, preview)
+        return _run(project, stack, preview, on_register)
 
 
-def _run(project: Project, stack: str, preview: bool) -> ProgramRun:
+def _run(project: Project, stack: str, preview: bool, on_register: OnRegister | None) -> ProgramRun:
     logs: list[str] = []
     logger = logging.getLogger("preflight.program.engine")
     logger.propagate = False
     logger.setLevel(logging.INFO)
     logger.addHandler(_ListHandler(logs))
 
-    monitor = RecordingMonitor(project.name, stack, preview, project.config)
+    monitor = RecordingMonitor(project.name, stack, preview, project.config, on_register)
     previous_loop = _current_loop()
     loop = asyncio.new_event_loop()
     # Outputs of a failed registration hold the same exception we report once, as ProgramError.

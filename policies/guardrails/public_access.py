@@ -7,13 +7,15 @@ from typing import Any, Final
 
 from .context import RuleContext
 from .model import (
+    BASIC_ROLES,
     PUBLIC_MEMBERS,
     RUN_V1_SERVICE,
     RUN_V2_SERVICE,
     grant_scope,
     grants_of,
+    is_admin_role,
 )
-from .values import get, get_list, get_map, get_str, is_true, is_unknown
+from .values import get, get_list, get_map, get_str, is_true, is_unknown, type_module
 
 _INVOKER_FIX = (
     "grant roles/run.invoker on the service to serviceAccount:<caller's runtime service account email> instead"
@@ -30,9 +32,61 @@ def no_public_members(resource_type: str, props: Mapping[str, Any], ctx: RuleCon
         condition = " (an IAM condition does not make a public member acceptable)" if grant.conditional else ""
         out.append(
             f"{grant.where}: {grant.member} holds {role} on {ctx.label} ({grant_scope(resource_type)} "
-            f"scope), which opens it to anyone{condition}. Remove {grant.member}; {_INVOKER_FIX}."
+            f"scope), which opens it to anyone{condition}. Remove {grant.member}; "
+            f"{public_grant_fix(resource_type, grant.role)}."
         )
     return out
+
+
+# (type module prefix, role to grant instead, on what, to whom, keep a narrow role as granted): first match wins.
+_CALLER: Final = "serviceAccount:<caller's runtime service account email>"
+
+
+def _sa_that(action: str) -> str:
+    return f"the specific serviceAccount:<email> that {action}"
+
+
+_FIXES: Final = (
+    ("cloudrunv2/job", "roles/run.invoker", "the job", "serviceAccount:<email of the scheduler that runs it>", False),
+    ("cloudrunv2/", "roles/run.invoker", "the service", _CALLER, False),
+    ("cloudrun/", "roles/run.invoker", "the service", _CALLER, False),
+    ("cloudfunctionsv2/", "roles/run.invoker", "the function's Cloud Run service", _CALLER, False),
+    ("cloudfunctions/", "roles/cloudfunctions.invoker", "the function", _CALLER, False),
+    ("storage/", "roles/storage.objectViewer", "the bucket", _sa_that("reads it"), True),
+    ("pubsub/topic", "roles/pubsub.publisher", "the topic", _sa_that("publishes to it"), True),
+    ("pubsub/subscription", "roles/pubsub.subscriber", "the subscription", _sa_that("consumes it"), True),
+    ("secretmanager/", "roles/secretmanager.secretAccessor", "the secret", _sa_that("reads it at runtime"), True),
+    ("artifactregistry/", "roles/artifactregistry.reader", "the repository", _sa_that("pulls from it"), True),
+    ("bigquery/", "roles/bigquery.dataViewer", "the dataset", _sa_that("reads it"), True),
+    ("serviceaccount/", "", "the service account", "the one serviceAccount:/group:<email> that must use it", True),
+)
+
+
+def _narrow_role(role: object, default: str) -> str:
+    """The role as granted if it is already a narrow predefined role, else the usual narrow one."""
+    if isinstance(role, str) and role.startswith("roles/") and role not in BASIC_ROLES and not is_admin_role(role):
+        return role
+    return default or "the narrow role it needs"
+
+
+def public_grant_fix(resource_type: str, role: object) -> str:
+    """The fix for a public grant, by scope and resource type (never "run.invoker" for a bucket)."""
+    scope = grant_scope(resource_type)
+    if scope != "resource":
+        return (
+            f"grant the narrow role each identity needs on the one resource it uses (e.g. roles/run.invoker on "
+            f"one service, roles/storage.objectViewer on one bucket) to its serviceAccount:<email> instead; "
+            f"nothing should be open to everyone on a whole {scope}"
+        )
+    module = type_module(resource_type)
+    for prefix, default_role, target, recipient, keep_role in _FIXES:
+        if module.startswith(prefix):
+            narrow = _narrow_role(role, default_role) if keep_role else default_role
+            return f"grant {narrow} on {target} to {recipient} instead"
+    return (
+        f"grant {_narrow_role(role, '')} on this resource only to the specific serviceAccount:<email> or "
+        "group:<email> that needs it instead"
+    )
 
 
 def no_broad_principals(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:

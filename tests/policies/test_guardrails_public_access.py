@@ -64,12 +64,59 @@ PUBLIC_CASES = [
 ]  # fmt: skip
 
 
+# The fix named in the message, by resource type and scope: never "run.invoker on the service" for a bucket.
+EXPECTED_FIX = {
+    "cloudrunv2/job": "grant roles/run.invoker on the job to serviceAccount:",
+    "cloudrunv2/": "grant roles/run.invoker on the service to serviceAccount:",
+    "cloudrun/": "grant roles/run.invoker on the service to serviceAccount:",
+    "cloudfunctionsv2/": "grant roles/run.invoker on the function's Cloud Run service to serviceAccount:",
+    "cloudfunctions/": "grant roles/cloudfunctions.invoker on the function to serviceAccount:",
+    "projects/": "on the one resource it uses",
+    "storage/": "grant roles/storage.objectViewer on the bucket to the specific serviceAccount:<email> that reads it",
+    "pubsub/": "grant roles/pubsub.publisher on the topic to the specific serviceAccount:",
+    "secretmanager/": "grant roles/secretmanager.secretAccessor on the secret to the specific serviceAccount:",
+}
+
+
 @pytest.mark.parametrize(("rtype", "props"), PUBLIC_CASES)
 def test_public_members_rejected(rtype: str, props: dict) -> None:
     messages = no_public_members(rtype, props, ctx())
     assert len(messages) == 1
     assert "subject" in messages[0]
-    assert "grant roles/run.invoker on the service to serviceAccount:" in messages[0]
+    module = rtype.split(":")[1]
+    expected = next(fix for prefix, fix in EXPECTED_FIX.items() if module.startswith(prefix))
+    assert expected in messages[0]
+    if not module.startswith(("cloudrun", "cloudfunctions", "projects/")):
+        assert "run.invoker" not in messages[0]
+
+
+@pytest.mark.parametrize(
+    ("rtype", "role", "expected"),
+    [
+        # a narrow role as granted is kept; a broad or custom one is replaced by the usual narrow role
+        ("gcp:storage/bucketIAMMember:BucketIAMMember", "roles/storage.legacyObjectReader",
+         "grant roles/storage.legacyObjectReader on the bucket"),
+        ("gcp:storage/bucketIAMMember:BucketIAMMember", "roles/storage.admin", "grant roles/storage.objectViewer on the bucket"),
+        ("gcp:storage/bucketIAMMember:BucketIAMMember", "roles/owner", "grant roles/storage.objectViewer on the bucket"),
+        ("gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember", "roles/pubsub.subscriber",
+         "grant roles/pubsub.subscriber on the subscription to the specific serviceAccount:<email> that consumes it"),
+        ("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", "roles/artifactregistry.admin",
+         "grant roles/artifactregistry.reader on the repository"),
+        ("gcp:bigquery/datasetIamMember:DatasetIamMember", "roles/bigquery.dataEditor", "grant roles/bigquery.dataEditor on the dataset"),
+        ("gcp:folder/iAMMember:IAMMember", "roles/run.invoker", "nothing should be open to everyone on a whole folder"),
+        ("gcp:organizations/iAMBinding:IAMBinding", "roles/viewer", "on a whole organization"),
+        ("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", "roles/cloudkms.cryptoKeyDecrypter",
+         "grant roles/cloudkms.cryptoKeyDecrypter on this resource only to the specific serviceAccount:"),
+        ("gcp:serviceaccount/iAMMember:IAMMember", "roles/iam.serviceAccountUser",
+         "grant roles/iam.serviceAccountUser on the service account to the one serviceAccount:/group:"),
+    ],
+)  # fmt: skip
+def test_public_fix_chosen_by_scope_and_type(rtype: str, role: str, expected: str) -> None:
+    props = {"role": role, "member": "allUsers"}
+    if "Binding" in rtype:
+        props = {"role": role, "members": ["allUsers"]}
+    messages = no_public_members(rtype, props, ctx())
+    assert len(messages) == 1 and expected in messages[0], messages
 
 
 def test_condition_is_named_in_message() -> None:

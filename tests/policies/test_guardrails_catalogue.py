@@ -47,18 +47,18 @@ CASES: dict[str, tuple[tuple[str, dict], tuple[str, dict]]] = {
     "prod-min-instances": ((RUN, {"template": {}}), (RUN, {"template": {"scaling": {"minInstanceCount": 1}}})),
     "ingress-restricted": ((RUN, {"ingress": "INGRESS_TRAFFIC_ALL"}), (RUN, {"ingress": "INGRESS_TRAFFIC_INTERNAL_ONLY"})),
 }  # fmt: skip
-RESOURCE_SPECS = {s.name: s for s in SPECS if s.resource_rule is not None}
+RESOURCE_RULES = {s.name: s.resource_rule for s in SPECS if s.resource_rule is not None}
 FIX_WORDS = re.compile(r"\b(instead|Set|Remove|Delete|Grant|grant|restrict|Store)\b")
 
 
 def test_every_resource_rule_has_a_case() -> None:
-    assert set(CASES) == set(RESOURCE_SPECS)
+    assert set(CASES) == set(RESOURCE_RULES)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_reject_case_message_contract(name: str) -> None:
     (rtype, props), _ = CASES[name]
-    messages = RESOURCE_SPECS[name].resource_rule(rtype, props, ctx(stack="prod", name="the-resource"))
+    messages = RESOURCE_RULES[name](rtype, props, ctx(stack="prod", name="the-resource"))
     assert len(messages) == 1
     message = messages[0]
     assert "'the-resource'" in message and "\n" not in message and FIX_WORDS.search(message)
@@ -67,4 +67,4 @@ def test_reject_case_message_contract(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_accept_case(name: str) -> None:
     _, (rtype, props) = CASES[name]
-    assert RESOURCE_SPECS[name].resource_rule(rtype, props, ctx(stack="prod")) == []
+    assert RESOURCE_RULES[name](rtype, props, ctx(stack="prod")) == []

@@ -135,8 +135,8 @@ def stacks(draw: st.DrawFn) -> list[dict[str, Any]]:
     return resources
 
 
-RESOURCE_SPECS = [s for s in SPECS if s.resource_rule is not None]
-STACK_SPECS = [s for s in SPECS if s.stack_rule is not None]
+RESOURCE_RULES = [(s.name, s.resource_rule) for s in SPECS if s.resource_rule is not None]
+STACK_RULES = [(s.name, s.stack_rule) for s in SPECS if s.stack_rule is not None]
 CTX = RuleContext(urn="urn:pulumi:prod::p::t::n", name="n", stack="prod")
 
 
@@ -145,17 +145,17 @@ CTX = RuleContext(urn="urn:pulumi:prod::p::t::n", name="n", stack="prod")
 @settings(FUZZ, max_examples=1000)
 @given(rtype=st.one_of(st.sampled_from(RESOURCE_TYPES), st.text(max_size=20)), props=props_dicts())
 def test_resource_rules_never_raise(rtype: str, props: dict[str, Any]) -> None:
-    for spec in RESOURCE_SPECS:
-        result = spec.resource_rule(rtype, props, CTX)
-        assert isinstance(result, list) and all(isinstance(m, str) and m for m in result), spec.name
+    for name, rule in RESOURCE_RULES:
+        result = rule(rtype, props, CTX)
+        assert isinstance(result, list) and all(isinstance(m, str) and m for m in result), name
 
 
 @settings(FUZZ, max_examples=250)
 @given(resources=stacks())
 def test_stack_rules_never_raise(resources: list[dict[str, Any]]) -> None:
-    for spec in STACK_SPECS:
-        result = spec.stack_rule(resources, CTX)
-        assert all(isinstance(urn, str) and isinstance(m, str) for urn, m in result), spec.name
+    for name, rule in STACK_RULES:
+        result = rule(resources, CTX)
+        assert all(isinstance(urn, str) and isinstance(m, str) for urn, m in result), name
 
 
 def _opts() -> PolicyResourceOptions:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import copy
 import json
 
+import jsonschema
 import pytest
 
 from policies.guardrails.config import ConfigError, parse_settings
 from policies.guardrails.invokers import only_intended_invokers
+from policies.guardrails.pack import build_policies
 from policies.guardrails.public_access import no_public_members
 from tests.policies.guardrail_cases import UNKNOWN_OBJECT, UNKNOWN_STRING, ctx, project_stack, urn
 
@@ -302,3 +304,14 @@ def test_public_member_stays_rejected_with_any_valid_config() -> None:
     found = only_intended_invokers(stack, _allowed(FRONTEND, ONCALL))
     assert [at for at, _ in found] == [extra["urn"]] and "allowedInvokers" not in found[0][1]
     assert no_public_members(extra["type"], extra["props"], ctx())  # and the public rule, which has no such key
+
+
+def test_allowed_invokers_schema_refuses_what_the_pack_refuses() -> None:
+    policy = next(p for p in build_policies() if p.name == "only-intended-invokers")
+    assert policy.config_schema is not None
+    schema = {"type": "object", "properties": policy.config_schema.properties}
+    jsonschema.validate({"allowedInvokers": [FRONTEND, ONCALL, "user:alice@acme.com"]}, schema)
+    for bad in ("allUsers", "allAuthenticatedUsers", "domain:acme.com", "serviceAccount:*@p.iam.gserviceaccount.com",
+                "serviceaccount:frontend@p.iam.gserviceaccount.com", "principalSet://iam.googleapis.com/x/*"):  # fmt: skip
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"allowedInvokers": [bad]}, schema)

@@ -239,3 +239,29 @@ def test_allowed_invokers_through_configure(analyzer) -> None:
     invalid = _analyze_stack(stub, stack)
     messages = [d.message for d in invalid.diagnostics if d.policyName == "only-intended-invokers"]
     assert len(messages) == 1 and "allowedInvokers: 'allUsers' is not one identity" in messages[0]
+
+
+def test_public_acl_mandatory_and_outside_custom_role_advisory(analyzer) -> None:
+    stub, _ = analyzer
+    _configure(stub)
+    acl_type = "gcp:storage/bucketACL:BucketACL"
+    acl_urn = f"urn:pulumi:dev::secure-invoke::{acl_type}::site-acl"
+    public = _analyze(stub, acl_type, acl_urn, {"bucket": "site", "roleEntities": ["READER:allUsers"]})
+    assert [(d.policyName, d.enforcementLevel) for d in public.diagnostics] == [("no-public-acls", MANDATORY)]
+    private = _analyze(stub, acl_type, acl_urn, {"bucket": "site", "roleEntities": ["READER:group-ops@acme.com"]})
+    assert list(private.diagnostics) == []
+
+    stack = project_stack("dev")
+    role_urn = f"urn:pulumi:dev::secure-invoke::{MEMBER_TYPE}::worker-outside-role"
+    member = "serviceAccount:relay-runtime-dev@si-dev-1234.iam.gserviceaccount.com"
+    stack.append(
+        {
+            "type": MEMBER_TYPE,
+            "urn": role_urn,
+            "name": "worker-outside-role",
+            "props": {"name": "worker-dev", "role": "organizations/1/roles/invoker", "member": member},
+        }
+    )
+    response = _analyze_stack(stub, stack)
+    noted = [(d.policyName, d.urn, d.enforcementLevel) for d in response.diagnostics if d.urn == role_urn]
+    assert noted == [("custom-roles-verifiable", role_urn, ADVISORY)]

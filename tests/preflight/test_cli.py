@@ -249,6 +249,7 @@ def test_apply_that_raises_exits_2_with_the_cause():
         (["--set", "workers=many"], "Configuration 'basic:workers' value 'many' is not a valid 'int'"),
         (["--policy-pack", str(PACKS / "broken_pack")], "failed to start: RuntimeError: this pack cannot start"),
         (["--policy-pack", str(PACKS / "missing")], "policy pack directory"),
+        (["--policy-pack", str(PACKS / "crashing_pack")], "policy pack preflight-crashing-pack: Analyze failed:"),
     ],
 )
 def test_broken_program_config_or_pack(argv, expected):

@@ -177,3 +177,23 @@ def test_basic_program_grants():
     ]
     publisher = next(g for g in grants if g.role == "roles/pubsub.publisher")
     assert publisher.member.endswith("@gcp-sa-secretmanager.iam.gserviceaccount.com")
+
+
+def test_autonames_are_checked_inputs():
+    topic = run_program(BASIC, "dev").by_urn()["urn:pulumi:dev::basic::gcp:pubsub/topic:Topic::jobs"]
+    assert topic.inputs["name"] == topic.outputs["name"]
+    assert topic.inputs["name"].startswith("jobs-")
+    assert len(topic.inputs["name"]) == len("jobs-") + 7
+
+
+def test_on_register_sees_resources_as_the_engine_registers_them():
+    seen: list[tuple[str, str | None]] = []
+    run = run_program(BASIC, "dev", on_register=lambda r, p: seen.append((r.urn, p.urn if p else None)))
+    assert [urn for urn, _ in seen] == [r.urn for r in run.resources]
+    assert seen[0] == (STACK, None)
+    provider = "urn:pulumi:dev::basic::pulumi:providers:gcp::default_10_2_0"
+    positions = {urn: i for i, (urn, _) in enumerate(seen)}
+    for urn, provider_urn in seen:
+        if provider_urn is not None:
+            assert provider_urn == provider
+            assert positions[provider] < positions[urn]

@@ -267,7 +267,7 @@ def to_mermaid(result: Result) -> str:
         return node_id
 
     for grant in result.grants:
-        edges.append(f"  {identity(grant.member)} -->|{_label(grant.role)}| {target(grant.resource)}")
+        edges.append(f'  {identity(grant.member)} -- "{_label(grant.role)}" --> {target(grant.resource)}')
     for resource in result.run.resources:
         for path in _WORKLOAD_IDENTITIES.get(resource.type, ()):
             account = _dig(resource.inputs, path)
@@ -278,7 +278,7 @@ def to_mermaid(result: Result) -> str:
             workload = target(
                 f"{kind}/{resource.type.rsplit(':', 1)[-1].lower()} {resource.outputs.get('name') or resource.name}"
             )
-            edges.append(f"  {workload} -.->|{'.'.join(path)}| {identity(f'serviceAccount:{email}')}")
+            edges.append(f'  {workload} -. "runs as: {".".join(path)}" .-> {identity(f"serviceAccount:{email}")}')
 
     lines = ["flowchart LR", "  subgraph identities"]
     lines += identity_lines

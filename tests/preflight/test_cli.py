@@ -271,8 +271,8 @@ def test_graph_shows_identities_and_grants(tmp_path):
     text = graph.read_text()
     assert text.startswith("flowchart LR\n")
     assert '(["allUsers"])' in text
-    assert "-->|roles/run.invoker|" in text
-    assert "-.->|template.serviceAccount|" in text
+    assert '-- "roles/run.invoker" -->' in text
+    assert '-. "runs as: template.serviceAccount" .->' in text
     assert "class " in text and " public" in text
 
 

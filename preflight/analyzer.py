@@ -48,7 +48,8 @@ _CHANNEL_OPTIONS = [
 _ANALYZE_WINDOW = 32
 _STARTUP_TIMEOUT = 60.0
 # Generous: a pack that takes longer on one call is hung, and CI should say so rather than wait forever.
-_CALL_TIMEOUT = 300.0
+_CALL_TIMEOUT = 120.0
+_STACK_CALL_TIMEOUT = 600.0  # AnalyzeStack sees every resource at once
 
 
 class PackError(Exception):
@@ -431,10 +432,12 @@ class PackSession:
     def _analyze_all(self) -> None:
         # A window of calls in flight hides the round trip; results keep registration order.
         pending: deque[tuple[str, Any]] = deque()
+        ended = False  # the end-of-stream marker was read
         try:
             while True:
                 request = self._queue.get()
                 if request is None:
+                    ended = True
                     break
                 pending.append((request.urn, self.process.stub.Analyze.future(request, timeout=_CALL_TIMEOUT)))
                 while len(pending) >= _ANALYZE_WINDOW or (pending and pending[0][1].done()):
@@ -445,8 +448,9 @@ class PackSession:
                 self._results.append((urn, call.result()))
         except BaseException as err:  # reported by finish(), on the caller's thread
             self._error = err
-            while self._queue.get() is not None:
-                pass
+            # Keep consuming until the end marker, so producers never block and finish() can join.
+            while not ended:
+                ended = self._queue.get() is None
 
     def finish(self, stack_request: Any) -> PackReport:
         self._queue.put(None)
@@ -456,7 +460,7 @@ class PackSession:
         if self._error is not None:
             raise self._error
         try:
-            stack_response = self.process.stub.AnalyzeStack(stack_request, timeout=_CALL_TIMEOUT)
+            stack_response = self.process.stub.AnalyzeStack(stack_request, timeout=_STACK_CALL_TIMEOUT)
         except grpc.RpcError as err:
             raise _rpc_error(self.name, "AnalyzeStack", err) from err
         report = self.report

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent import futures
@@ -187,31 +186,29 @@ class _PackProcess:
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
 
     def _read_port(self) -> int:
-        assert self.process.stdout is not None
-        found: list[str] = []
+        announced = threading.Event()
+        first: list[str] = []
 
         def read() -> None:
+            # The first stdout line is the port; the rest is the pack's own output, kept for --debug.
             assert self.process.stdout is not None
             for raw in self.process.stdout:
                 line = raw.decode(errors="replace").strip()
-                if not found:
-                    found.append(line)
+                if not first:
+                    first.append(line)
+                    announced.set()
                 else:
                     self.stdout_tail.append(line)
+            announced.set()  # EOF: the pack exited without announcing a port
 
-        threading.Thread(target=read, daemon=True).start()
-        deadline = time.monotonic() + _STARTUP_TIMEOUT
-        while not found and time.monotonic() < deadline:
-            if self.process.poll() is not None and not found:
-                time.sleep(0.05)  # let the reader pick up a last line
-                if not found:
-                    break
-            time.sleep(0.01)
-        if not found or not found[0].isdigit():
+        threading.Thread(target=read, name=f"stdout-{self.pack_dir.name}", daemon=True).start()
+        announced.wait(_STARTUP_TIMEOUT)
+        if not first or not first[0].isdigit():
+            self.process.poll()
             cause = self.last_error()
             self.close()
             raise PackError(f"policy pack {self.pack_dir.name} failed to start: {cause}")
-        return int(found[0])
+        return int(first[0])
 
     def last_error(self) -> str:
         self.stderr.seek(0)

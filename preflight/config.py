@@ -88,6 +88,10 @@ def load_project(program_dir: Path, stack: str, overrides: Mapping[str, str] | N
     if not isinstance(doc, dict) or not isinstance(doc.get("name"), str) or not doc["name"]:
         raise ConfigError(f"{project_file.name}: missing project `name`")
     name: str = doc["name"]
+    runtime = doc.get("runtime")
+    runtime_name = runtime.get("name") if isinstance(runtime, dict) else runtime
+    if runtime_name != "python":
+        raise ConfigError(f"{project_file.name}: runtime {runtime_name!r} is not supported, only Python programs")
 
     main_value = doc.get("main")
     main = program_dir

@@ -302,3 +302,11 @@ def test_module_entry_point_exit_codes_and_plain_output():
     assert passing.returncode == 0, passing.stdout + passing.stderr
     assert "✔ PASS" in passing.stdout
     assert "IAM grants (7)" in passing.stdout
+
+
+def test_json_to_stdout_replaces_the_report(capsys):
+    code, out, _ = run("--program", str(PROGRAMS / "private-service"), "--policy-pack", str(TEST_PACK), "--json", "-")
+    assert code == 0
+    assert out == ""  # no terminal report
+    document = json.loads(capsys.readouterr().out)
+    assert document["project"] == "private-service"

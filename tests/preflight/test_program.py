@@ -197,3 +197,30 @@ def test_on_register_sees_resources_as_the_engine_registers_them():
         if provider_urn is not None:
             assert provider_urn == provider
             assert positions[provider] < positions[urn]
+
+
+def _program(directory: Path, source: str, runtime: str = "python") -> Path:
+    (directory / "Pulumi.yaml").write_text(f"name: scratch\nruntime: {runtime}\n")
+    (directory / "Pulumi.dev.yaml").write_text("config:\n  gcp:project: scratch-project\n")
+    (directory / "__main__.py").write_text(source)
+    return directory
+
+
+@pytest.mark.parametrize(
+    ("source", "runtime", "expected"),
+    [
+        ("", "nodejs", "runtime 'nodejs' is not supported, only Python programs"),
+        (
+            "import pulumi_gcp as gcp\ngcp.pubsub.Topic('t')\ngcp.pubsub.Topic('t')\n",
+            "python",
+            "Duplicate resource URN 'urn:pulumi:dev::scratch::gcp:pubsub/topic:Topic::t'",
+        ),
+        ("import sys\nsys.exit(3)\n", "python", "program called sys.exit(3)"),
+        ("import missing_module_for_preflight\n", "python", "ModuleNotFoundError: No module named"),
+    ],
+)
+def test_broken_programs_are_one_line_errors(tmp_path: Path, source: str, runtime: str, expected: str):
+    with pytest.raises(ProgramError) as caught:
+        run_program(_program(tmp_path, source, runtime), "dev")
+    assert expected in caught.value.args[0]
+    assert "\n" not in caught.value.args[0]

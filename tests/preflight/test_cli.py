@@ -310,3 +310,37 @@ def test_json_to_stdout_replaces_the_report(capsys):
     assert out == ""  # no terminal report
     document = json.loads(capsys.readouterr().out)
     assert document["project"] == "private-service"
+
+
+VARIANT_CASES = [
+    ("public-acl", "no-public-acls", "gcp:storage/bucketAccessControl:BucketAccessControl::public-read"),
+    ("domain-member", "no-broad-principals", "gcp:pubsub/topicIAMMember:TopicIAMMember::domain-subscribers"),
+    ("invoker-check-off", "invoker-iam-check-enabled", "gcp:cloudrunv2/service:Service::worker"),
+    ("hmac-key", "no-hmac-keys", "gcp:storage/hmacKey:HmacKey::legacy-hmac"),
+    ("unrestricted-api-key", "api-keys-restricted", "gcp:projects/apiKey:ApiKey::maps"),
+    ("plaintext-secret", "no-plaintext-secrets-in-env", "gcp:cloudrunv2/service:Service::worker"),
+    ("no-identity", "workload-identity-set", "gcp:cloudrunv2/service:Service::worker"),
+    ("project-invoker", "no-high-scope-privileged-roles", "gcp:projects/iAMMember:IAMMember::project-wide-invoker"),
+    ("key-minting", "no-key-minting-grants", "gcp:serviceaccount/iAMMember:IAMMember::key-admin"),
+    ("privileged-custom-role", "no-privileged-custom-roles", "gcp:projects/iAMCustomRole:IAMCustomRole::deployer"),
+    (
+        "unintended-invoker",
+        "only-intended-invokers",
+        "gcp:cloudrunv2/serviceIamMember:ServiceIamMember::stranger-invoker",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "policy", "violating"), VARIANT_CASES, ids=[c[0] for c in VARIANT_CASES])
+def test_real_pack_rejects_each_variant_exactly(tmp_path, case, policy, violating):
+    code, document, output = run_json(tmp_path, "--program", str(PROGRAMS / "variants"), "--set", f"case={case}")
+    assert code == 1, output
+    # Exactly the one offending resource, under exactly the one policy: the accept case below is the
+    # same program without it.
+    assert mandatory(document) == {(policy, f"urn:pulumi:dev::variants::{violating}")}
+
+
+def test_real_pack_accepts_the_variant_baseline(tmp_path):
+    code, document, output = run_json(tmp_path, "--program", str(PROGRAMS / "variants"))
+    assert code == 0, output
+    assert document["violations"] == []

@@ -149,6 +149,14 @@ def render(result: Result, console: Console) -> None:
             console.print(Text(f"    {key:<{width}} : {value}"), soft_wrap=True)
         console.print()
 
+    diagnostics = [line for line in run.logs if line.startswith(("warning:", "error:"))]
+    if diagnostics:
+        # What the program logged through pulumi.log, as the CLI's "Diagnostics:" section shows it.
+        console.print(Text("Diagnostics:", style="bold"))
+        for line in diagnostics:
+            console.print(Text(f"    {line}", style="yellow"), soft_wrap=True)
+        console.print()
+
     console.print(Text("Resources:", style="bold"))
     custom = sum(1 for rs in by_parent.values() for r in rs if r.custom)
     console.print(

@@ -344,3 +344,16 @@ def test_real_pack_accepts_the_variant_baseline(tmp_path):
     code, document, output = run_json(tmp_path, "--program", str(PROGRAMS / "variants"))
     assert code == 0, output
     assert document["violations"] == []
+
+
+def test_report_reads_like_a_preview():
+    code, out, _ = run("--program", str(PROGRAMS / "basic"), "--policy-pack", str(TEST_PACK))
+    assert code == 0
+    assert out.startswith("Previewing update (dev)")
+    assert "+ pulumi:pulumi:Stack  basic-dev" in out
+    assert "+ gcp:cloudrunv2:Service  p0-svc" in out
+    assert "Diagnostics:\n    warning: only 2 pairs: no spare capacity" in out
+    assert "+ 12 to create (9 custom, 3 components)" in out
+    assert "key            : [secret]" in out
+    assert "IAM grants (3):" in out
+    assert out.rstrip().splitlines()[-1].startswith("✔ PASS  no mandatory violations")

@@ -24,6 +24,8 @@ if config.get_bool("extraInvoker"):
         role="roles/run.invoker",
         member=pairs[1].account.member,
     )
+if len(pairs) < 3:
+    pulumi.log.warn(f"only {len(pairs)} pairs: no spare capacity")
 pulumi.export("greeting", config.require("greeting"))
 pulumi.export("project_number", project.number)
 pulumi.export("url", pairs[0].service.uri)

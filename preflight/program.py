@@ -373,7 +373,7 @@ class _ListHandler(logging.Handler):
 def _local_module_names(directory: Path) -> set[str]:
     names: set[str] = set()
     for entry in directory.iterdir():
-        if entry.name.startswith((".", "_")) and entry.name != "__main__.py":
+        if entry.name.startswith(".") or entry.name == "__pycache__":
             continue
         if entry.is_file() and entry.suffix == ".py":
             names.add(entry.stem)
@@ -381,6 +381,7 @@ def _local_module_names(directory: Path) -> set[str]:
             names.add(entry.name)
     # Never unload ourselves when the program lives beside this package (the repository itself).
     names.discard(__name__.split(".")[0])
+    names.discard("__main__")  # runpy swaps the entry module in and out itself
     return names
 
 

@@ -1,5 +1,8 @@
 """Rules small enough to read in a test: one per kind of check preflight must carry to the pack."""
 
+import os
+
+import pulumi
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
@@ -39,6 +42,9 @@ def one_invoker_per_service(args: StackValidationArgs, report: ReportViolation) 
 
 
 def sees_the_stack(args: StackValidationArgs, report: ReportViolation) -> None:
+    # The stack's config reaches the pack through PULUMI_CONFIG, as the CLI passes it.
+    if os.environ.get("PULUMI_PROJECT") == "basic" and pulumi.Config("basic").get("greeting") != "hello":
+        report("the stack's config did not reach the pack")
     types = {r.resource_type for r in args.resources}
     if "pulumi:pulumi:Stack" not in types or not any(t.startswith("pulumi:providers:") for t in types):
         report("the stack resource or its providers are missing from AnalyzeStack")

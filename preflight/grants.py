@@ -107,7 +107,28 @@ def _condition(value: Any) -> str | None:
     return None
 
 
+_INVOKER_CHECK_OFF = "roles/run.invoker (invoker IAM check disabled)"
+
+
+def _invoker_check_disabled(resource: Resource) -> list[Grant]:
+    """A Cloud Run service without the invoker check lets anyone invoke it: show that as the grant it is."""
+    inputs = resource.inputs
+    disabled = False
+    if resource.type == "gcp:cloudrunv2/service:Service":
+        disabled = inputs.get("invokerIamDisabled") is True
+    elif resource.type == "gcp:cloudrun/service:Service":
+        annotations = (inputs.get("metadata") or {}).get("annotations") or {}
+        disabled = str(annotations.get("run.googleapis.com/invoker-iam-disabled", "")).lower() == "true"
+    if not disabled:
+        return []
+    name = resource.outputs.get("name") or inputs.get("name") or resource.name
+    kind = resource.type.split(":")[1].split("/")[0]
+    return [Grant("allUsers", _INVOKER_CHECK_OFF, f"{kind}/service {_text(name)}", resource.urn)]
+
+
 def grants_of_resource(resource: Resource) -> list[Grant]:
+    if resource.type in ("gcp:cloudrunv2/service:Service", "gcp:cloudrun/service:Service"):
+        return _invoker_check_disabled(resource)
     kind = iam_kind(resource.type)
     if kind is None or not resource.custom:
         return []

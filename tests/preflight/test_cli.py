@@ -357,3 +357,27 @@ def test_report_reads_like_a_preview():
     assert "key            : [secret]" in out
     assert "IAM grants (3):" in out
     assert out.rstrip().splitlines()[-1].startswith("✔ PASS  no mandatory violations")
+
+
+def test_disabled_invoker_check_shows_as_a_public_grant(tmp_path):
+    code, document, output = run_json(
+        tmp_path,
+        "--program",
+        str(PROGRAMS / "variants"),
+        "--set",
+        "case=invoker-check-off",
+        "--graph",
+        str(tmp_path / "graph.mmd"),
+    )
+    assert code == 1, output
+    service = next(r for r in document["resources"] if r["type"] == "gcp:cloudrunv2/service:Service")
+    assert {
+        "member": "allUsers",
+        "role": "roles/run.invoker (invoker IAM check disabled)",
+        "resource": f"cloudrunv2/service {service['outputs']['name']}",
+        "urn": service["urn"],
+    } in document["grants"]
+    assert '(["allUsers"])' in (tmp_path / "graph.mmd").read_text()
+    code, document, _ = run_json(tmp_path, "--program", str(PROGRAMS / "variants"))
+    assert code == 0
+    assert document["grants"] == []

@@ -139,6 +139,12 @@ def _to_dict(message: struct_pb2.Struct) -> dict[str, Any]:
     return json_format.MessageToDict(message)
 
 
+def _provider_id(urn: str) -> str:
+    # The engine gives providers UUIDs; a stable one keeps provider references reproducible.
+    hex_id = mocks.digest("provider", urn, length=32)
+    return "-".join((hex_id[:8], hex_id[8:12], hex_id[12:16], hex_id[16:20], hex_id[20:]))
+
+
 class _NoMocks(pulumi_mocks.Mocks):
     # RecordingMonitor answers every request itself; these are never called.
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
@@ -213,10 +219,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             inputs: dict[str, Any] = {k[len(prefix) :]: v for k, v in self.config.items() if k.startswith(prefix)}
             if version:
                 inputs["version"] = version
-            provider_id = mocks.digest("provider", urn, length=32)
-            provider_id = "-".join(
-                (provider_id[:8], provider_id[8:12], provider_id[12:16], provider_id[16:20], provider_id[20:])
-            )
+            provider_id = _provider_id(urn)
             self._remember(
                 Resource(
                     urn=urn,
@@ -272,7 +275,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             resource_id = ""
             wire_outputs: dict[str, Any] = {}
             if type_.startswith("pulumi:providers:"):
-                resource_id = mocks.digest("provider", urn, length=32)
+                resource_id = _provider_id(urn)
                 wire_outputs = dict(wire_inputs)
             elif custom:
                 project, region = self._provider_settings(provider_ref)

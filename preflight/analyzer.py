@@ -3,7 +3,7 @@
 Each pack is started exactly as the Pulumi CLI starts a Python pack (`python -u -m pulumi.policy
 <engineAddr> <packDir>`, cwd = the pack, the pack's own virtualenv) and spoken to over its gRPC
 Analyzer service: GetAnalyzerInfo → config reconciliation and validation → Configure →
-ConfigureStack → Analyze for every resource → AnalyzeStack.
+ConfigureStack → Analyze on each resource as the program registers it → AnalyzeStack.
 """
 
 from __future__ import annotations
@@ -209,6 +209,12 @@ class _PackProcess:
             self.close()
             raise PackError(f"policy pack {self.pack_dir.name} failed to start: {cause}")
         return int(first[0])
+
+    def output(self) -> list[str]:
+        """What the pack printed besides its port, for --debug."""
+        self.stderr.seek(0)
+        errors = self.stderr.read().decode(errors="replace").splitlines()[-20:]
+        return [f"stdout: {line}" for line in self.stdout_tail] + [f"stderr: {line}" for line in errors if line.strip()]
 
     def last_error(self) -> str:
         self.stderr.seek(0)
@@ -464,6 +470,7 @@ class PackSession:
         for urn, response in self._results:
             report.violations.extend(_diagnostics(response, urn, self.version))
             report.not_applicable.extend((n.policy_name, urn, n.reason) for n in response.not_applicable)
+        report.logs.extend(f"{self.name} {line}" for line in self.process.output())
         report.violations.extend(_diagnostics(stack_response, "", self.version))
         report.not_applicable.extend((n.policy_name, "", n.reason) for n in stack_response.not_applicable)
         return report

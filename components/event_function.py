@@ -11,6 +11,7 @@ import pulumi_gcp as gcp
 
 from components._hashing import directory_digest, source_files
 from components._options import inherited_depends_on
+from components._registry import docker_repository
 from components.identity import ScopedRole, ServiceIdentity, ServiceIdentityArgs
 
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
@@ -100,29 +101,14 @@ class EventFunction(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.build_repository = gcp.artifactregistry.Repository(
+        self.build_repository = docker_repository(
             f"{name}-builds",
             project=args.project,
-            location=args.region,
+            region=args.region,
             repository_id=f"{function_name}-builds",
-            format="DOCKER",
             description=f"Build images of the {function_name} function",
-            cleanup_policy_dry_run=False,
-            cleanup_policies=[
-                gcp.artifactregistry.RepositoryCleanupPolicyArgs(
-                    id="keep-recent",
-                    action="KEEP",
-                    most_recent_versions=gcp.artifactregistry.RepositoryCleanupPolicyMostRecentVersionsArgs(
-                        keep_count=args.build_images_kept
-                    ),
-                ),
-                gcp.artifactregistry.RepositoryCleanupPolicyArgs(
-                    id="delete-old",
-                    action="DELETE",
-                    condition=gcp.artifactregistry.RepositoryCleanupPolicyConditionArgs(older_than="2592000s"),
-                ),
-            ],
-            labels=dict(args.labels),
+            keep_count=args.build_images_kept,
+            labels=args.labels,
             opts=child,
         )
 

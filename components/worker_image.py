@@ -11,6 +11,7 @@ import pulumi_docker_build as docker_build
 import pulumi_gcp as gcp
 
 from components._hashing import directory_digest
+from components._registry import docker_repository
 
 
 @dataclass(frozen=True)
@@ -40,29 +41,14 @@ class WorkerImage(pulumi.ComponentResource):
             self.register_outputs({"ref": self.ref})
             return
         child = pulumi.ResourceOptions(parent=self)
-        self.repository = gcp.artifactregistry.Repository(
+        self.repository = docker_repository(
             f"{name}-repository",
             project=args.project,
-            location=args.region,
+            region=args.region,
             repository_id=args.repository_id,
-            format="DOCKER",
             description="Worker images, pushed by the deploy",
-            cleanup_policy_dry_run=False,
-            cleanup_policies=[
-                gcp.artifactregistry.RepositoryCleanupPolicyArgs(
-                    id="keep-recent",
-                    action="KEEP",
-                    most_recent_versions=gcp.artifactregistry.RepositoryCleanupPolicyMostRecentVersionsArgs(
-                        keep_count=args.keep_count
-                    ),
-                ),
-                gcp.artifactregistry.RepositoryCleanupPolicyArgs(
-                    id="delete-untagged",
-                    action="DELETE",
-                    condition=gcp.artifactregistry.RepositoryCleanupPolicyConditionArgs(tag_state="UNTAGGED"),
-                ),
-            ],
-            labels=dict(args.labels),
+            keep_count=args.keep_count,
+            labels=args.labels,
             opts=child,
         )
         host = f"{args.region}-docker.pkg.dev"

@@ -202,7 +202,7 @@ def test_image_is_built_and_pushed_by_digest_unless_prebuilt() -> None:
     ref = one(built, SERVICE).inputs["template"]["containers"][0]["image"]
     assert ref == image.outputs["ref"] and "@sha256:" in ref
     repo = one(built, "gcp:artifactregistry/repository:Repository", "worker-image-repository").inputs
-    assert {p["id"] for p in repo["cleanupPolicies"]} == {"keep-recent", "delete-untagged"}
+    assert {p["id"]: p["action"] for p in repo["cleanupPolicies"]} == {"keep-recent": "KEEP", "delete-old": "DELETE"}
 
     prebuilt = run_program(REPO, "prod", {"secure-invoke:workerImage": IMAGE})
     assert prebuilt.of_type("docker-build:index:Image") == []

@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=[],
         metavar="FILE",
-        help="JSON config for the policy pack in the same position, repeatable",
+        help="JSON config for the policy pack in the same position (alone: for the default pack), repeatable",
     )
     parser.add_argument("--preview", action="store_true", help="reproduce a real preview: computed outputs unknown")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the result as JSON ('-' for stdout)")
@@ -94,8 +94,7 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
     # plain lines beat folding long member emails at 80 columns.
     out = stdout or _console(stderr=False)
     err = stderr or _console(stderr=True)
-    if args.policy_pack_configs and not args.policy_packs:
-        return _fail(err, '"--policy-pack-config" must be specified with "--policy-pack"', "", args.debug)
+    # Unlike the CLI, --policy-pack has a default, so a lone --policy-pack-config pairs with it.
     packs: list[Path] = args.policy_packs or [REPO_ROOT / "policies"]
 
     try:

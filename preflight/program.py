@@ -460,7 +460,8 @@ def _describe(exc: BaseException, program_dir: Path) -> str:
     resource = _WHILE_PROCESSING.search(str(exc))
     context = f" while registering {resource.group(2)} '{resource.group(1)}'" if resource else ""
     if run_error is not None:
-        return f"{text.splitlines()[0].strip()}{where}"
+        # Meant for the user as written (e.g. every invalid config key, one per line): keep all of it.
+        return text
     prefix = "an apply callback raised " if in_apply else ""
     message = f"{kind}: {first_line}" if first_line else kind
     return f"{prefix}{message}{where}{context}"

@@ -381,3 +381,23 @@ def test_disabled_invoker_check_shows_as_a_public_grant(tmp_path):
     code, document, _ = run_json(tmp_path, "--program", str(PROGRAMS / "variants"))
     assert code == 0
     assert document["grants"] == []
+
+
+def test_a_lone_policy_pack_config_configures_the_default_pack(tmp_path: Path) -> None:
+    # The default pack is this repository's policies/; disabling all its policies must turn a reject into a pass.
+    program = PROGRAMS / "public-invoker"
+    code, _, _ = run("--program", str(program))
+    assert code == 1
+    disabled = tmp_path / "all-disabled.json"
+    disabled.write_text('{"all": "disabled"}')
+    code, out, err = run("--program", str(program), "--policy-pack-config", str(disabled))
+    assert code == 0, out + err
+
+
+def test_a_config_error_names_every_bad_key_and_registers_nothing() -> None:
+    code, out, err = run("--stack", "dev", "--set", "secure-invoke:workerCpu=3", "--set", "secure-invoke:bogus=1")
+    assert code == 2
+    assert "invalid stack config:" in err
+    assert 'secure-invoke:workerCpu: "3" is not one of' in err
+    assert "secure-invoke:bogus: unknown key" in err
+    assert "Traceback" not in err + out

@@ -167,7 +167,9 @@ def render(result: Result, console: Console) -> None:
     console.print(Text(f"IAM grants ({len(result.grants)}):", style="bold"))
     if result.grants:
         table = Table(show_edge=False, box=None, pad_edge=False, header_style="bold")
-        table.add_column("member", overflow="fold")
+        # Emails read badly folded: the member column gets its full width first (up to half the line).
+        widest = max(len(g.member) for g in result.grants)
+        table.add_column("member", overflow="fold", min_width=min(widest, console.width // 2))
         table.add_column("role", overflow="fold")
         table.add_column("resource", overflow="fold")
         for grant in sorted(result.grants, key=lambda g: (g.member, g.role, g.resource)):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import yaml
 
 # `secure:` values are encrypted with the stack's secrets provider; offline we cannot decrypt them.
+_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 SECRET_PLACEHOLDER = "[preflight: secret value not decrypted]"  # noqa: S105 (a marker, not a secret)
 
 # Keys of a project-level config *declaration* (Pulumi.yaml `config:` with a type/default block).
@@ -78,6 +80,11 @@ def encode_value(value: Any) -> str:
 
 def load_project(program_dir: Path, stack: str, overrides: Mapping[str, str] | None = None) -> Project:
     program_dir = program_dir.resolve()
+    if not program_dir.is_dir():
+        raise ConfigError(f"program directory {program_dir} not found")
+    # The CLI's own rule for stack names; it also keeps `Pulumi.<stack>.yaml` inside the program directory.
+    if not _STACK_NAME.fullmatch(stack):
+        raise ConfigError(f"invalid stack name {stack!r}: use letters, digits, '-', '_' and '.'")
     project_file = program_dir / "Pulumi.yaml"
     if not project_file.is_file():
         alt = program_dir / "Pulumi.yml"
@@ -122,7 +129,7 @@ def load_project(program_dir: Path, stack: str, overrides: Mapping[str, str] | N
 
     stack_file = program_dir / f"Pulumi.{stack}.yaml"
     if not stack_file.is_file():
-        raise ConfigError(f"stack config {stack_file.name} not found in {program_dir.name}/")
+        raise ConfigError(f"stack config {stack_file.name} not found in {program_dir}")
     stack_doc = _load_yaml(stack_file) or {}
     if not isinstance(stack_doc, dict):
         raise ConfigError(f"{stack_file.name}: expected a mapping")

@@ -401,3 +401,18 @@ def test_a_config_error_names_every_bad_key_and_registers_nothing() -> None:
     assert 'secure-invoke:workerCpu: "3" is not one of' in err
     assert "secure-invoke:bogus: unknown key" in err
     assert "Traceback" not in err + out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--program", "does-not-exist"], "program directory"),
+        (["--stack", "../Pulumi"], "invalid stack name '../Pulumi'"),
+        (["--stack", "staging"], "stack config Pulumi.staging.yaml not found in"),
+    ],
+)
+def test_a_bad_program_or_stack_is_named(argv: list[str], message: str) -> None:
+    code, out, err = run(*argv)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in out + err

@@ -4,7 +4,12 @@ The worker is called with a Google-signed OIDC ID token minted from the metadata
 function's own service account (no key file). Failure policy, which decides Eventarc's retries:
 
 - worker 5xx, 408, 429, timeouts, connection errors, token minting errors -> raise (retried)
-- malformed message or any other worker 4xx -> logged with the reason and acknowledged (never retried)
+- 401/403 without the worker's JSON error body -> raise (retried): Cloud Run's own invoker check
+  answered, typically while a fresh roles/run.invoker grant is still propagating after a deploy
+- any other non-2xx status (3xx, 1xx) -> raise (retried); redirects are never followed, so the
+  token is never sent to another host
+- malformed message, or any other 4xx from the worker itself -> logged with the reason and
+  acknowledged (never retried)
 
 Heavy imports (google-auth, requests) happen on the first invocation, not at import: the instance
 is ready to accept its first event sooner, and functions_framework is loaded by the host anyway.
@@ -105,6 +110,18 @@ def _get_client() -> _Client:
         return _client
 
 
+def _is_worker_error(response: requests.Response) -> bool:
+    """True when the body is the worker's own error format: a JSON object with a string `error`."""
+    media_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and isinstance(body.get("error"), str)
+
+
 def _log(severity: str, message: str, **fields: Any) -> None:
     # One JSON object per line on stdout: Cloud Logging turns it into a structured entry and
     # reads `severity` and `message` from it.
@@ -177,7 +194,11 @@ def relay(cloud_event: CloudEvent) -> None:
     }
     body = {"id": message_id, "job": job, "attributes": attributes}
     try:
-        response = client.session.post(client.jobs_url, data=json.dumps(body), headers=headers, timeout=client.timeout)
+        # Never follow a redirect: requests would drop Authorization on a cross-host hop but
+        # forward X-Serverless-Authorization, handing the token to whoever the Location names.
+        response = client.session.post(
+            client.jobs_url, data=json.dumps(body), headers=headers, timeout=client.timeout, allow_redirects=False
+        )
     except (requests.Timeout, requests.ConnectionError) as exc:
         _log(
             "WARNING",
@@ -192,16 +213,39 @@ def relay(cloud_event: CloudEvent) -> None:
     if status >= 500 or status in (408, 429):
         _log("WARNING", "worker failed transiently; will retry", message_id=message_id, worker_status=status)
         raise RetryableError(f"worker returned {status}")
-    if status >= 400:
+    if status in (401, 403) and not _is_worker_error(response):
+        # Cloud Run's front end refused the call before it reached the worker (its body is HTML or
+        # text): right after a deploy the invoker grant may still be propagating, so retry.
         _log(
-            "ERROR",
-            "worker rejected the job; acknowledged",
+            "WARNING",
+            f"Cloud Run front end refused the call with {status} (invoker IAM not yet effective?); will retry",
             message_id=message_id,
             worker_status=status,
+            rejected_by="front end",
+            reason=response.text[:300],
+        )
+        raise RetryableError(f"Cloud Run front end returned {status}")
+    if 400 <= status < 500:
+        rejected_by = "worker" if _is_worker_error(response) else "front end"
+        _log(
+            "ERROR",
+            f"{rejected_by} rejected the job with {status}; acknowledged",
+            message_id=message_id,
+            worker_status=status,
+            rejected_by=rejected_by,
             reason=response.text[:300],
             acked=True,
         )
         return
+    if not 200 <= status < 300:
+        _log(
+            "WARNING",
+            f"unexpected worker status {status} (redirects are not followed); will retry",
+            message_id=message_id,
+            worker_status=status,
+            location=response.headers.get("Location"),
+        )
+        raise RetryableError(f"worker returned {status}")
     try:
         reply = response.json()
     except ValueError:

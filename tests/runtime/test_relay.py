@@ -131,11 +131,22 @@ def test_relay_module_defers_heavy_imports() -> None:
 # --- as a process, against a stand-in for Cloud Run's front end -----------------------------------
 
 
-class FrontEnd:
-    """Answers POST /jobs with the status queued for the message id; records what arrived."""
+# What Cloud Run's Google front end sends when its own invoker check refuses a call (text/html).
+GFE_FORBIDDEN = (
+    b'<html><head>\n<meta http-equiv="content-type" content="text/html;charset=utf-8">\n'
+    b"<title>403 Forbidden</title>\n</head>\n<body text=#000000 bgcolor=#ffffff>\n"
+    b"<h1>Error: Forbidden</h1>\n<h2>Your client does not have permission to get URL "
+    b"<code>/jobs</code> from this server.</h2>\n<h2></h2>\n</body></html>\n"
+)
+
+
+class Recorder:
+    """An HTTP server on 127.0.0.1 that records every request it receives and answers as told."""
 
     def __init__(self) -> None:
         self.statuses: dict[str, int] = {}
+        # Per message id: (status, headers, body) sent verbatim instead of the default reply.
+        self.replies: dict[str, tuple[int, dict[str, str], bytes]] = {}
         self.received: list[tuple[dict[str, str], dict[str, Any]]] = []
         front = self
 
@@ -148,25 +159,42 @@ class FrontEnd:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 front.received.append((dict(self.headers.items()), body))
-                status = front.statuses.get(body.get("id"), 200)
-                payload = json.dumps({"id": body.get("id"), "caller": "front-end", "result": {}}).encode()
+                status, headers, payload = front.reply_for(body.get("id"))
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def reply_for(self, message_id: Any) -> tuple[int, dict[str, str], bytes]:
+        if message_id in self.replies:
+            return self.replies[message_id]
+        status = self.statuses.get(message_id, 200)
+        # The worker's own shape: a result on success, {"error": ...} on a refusal, always JSON.
+        body = {"id": message_id, "caller": "front-end", "result": {}} if status < 400 else {"error": "refused"}
+        return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FrontEnd(Recorder):
+    """Stand-in for Cloud Run's front end plus the worker behind it: answers POST /jobs with the
+    status queued for the message id (or a verbatim reply); records what arrived."""
 
 
 @pytest.fixture(scope="module")
 def front_end() -> Iterator[FrontEnd]:
     front = FrontEnd()
     yield front
-    front.server.shutdown()
-    front.server.server_close()
+    front.close()
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +242,69 @@ def test_retry_policy_by_worker_status(
     [line] = wait_for_records(relay_to_front_end, message_id=message_id, worker_status=status)
     assert line.get("acked", False) is acked
     assert line["severity"] == ("ERROR" if acked else "WARNING")
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body"),
+    [
+        (403, "text/html; charset=UTF-8", GFE_FORBIDDEN),
+        (401, "text/html; charset=UTF-8", GFE_FORBIDDEN.replace(b"403 Forbidden", b"401 Unauthorized")),
+        (403, "text/plain", b"Forbidden\n"),
+        # JSON, but not the worker's format: still not the worker's verdict.
+        (403, "application/json", b'{"code": 403}'),
+    ],
+)
+def test_front_end_auth_refusal_is_retried(
+    relay_to_front_end: Proc, front_end: FrontEnd, status: int, content_type: str, body: bytes
+) -> None:
+    # Right after a deploy Cloud Run's invoker check can refuse before the worker sees the call;
+    # acknowledging that would silently drop the job, so the relay raises and Eventarc redelivers.
+    message_id = f"gfe-{status}-{content_type.split(';')[0].replace('/', '-')}"
+    front_end.replies[message_id] = (status, {"Content-Type": content_type}, body)
+    assert publish(relay_to_front_end, {"task": "primes", "limit": 10}, message_id).status_code == 500
+    [line] = wait_for_records(relay_to_front_end, message_id=message_id, worker_status=status)
+    assert line["severity"] == "WARNING"
+    assert line["rejected_by"] == "front end"
+    assert "acked" not in line
+    assert "will retry" in line["message"]
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_worker_auth_verdict_is_acknowledged(relay_to_front_end: Proc, front_end: FrontEnd, status: int) -> None:
+    message_id = f"verdict-{status}"
+    front_end.replies[message_id] = (
+        status,
+        {"Content-Type": "application/json"},
+        json.dumps({"error": "caller not allowed"}).encode(),
+    )
+    assert publish(relay_to_front_end, {"task": "primes", "limit": 10}, message_id).status_code == 200
+    [line] = wait_for_records(relay_to_front_end, message_id=message_id, worker_status=status)
+    assert line["acked"] is True
+    assert line["rejected_by"] == "worker"
+    assert "caller not allowed" in line["reason"]
+
+
+@pytest.fixture(scope="module")
+def elsewhere() -> Iterator[Recorder]:
+    other = Recorder()
+    yield other
+    other.close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_redirect_is_not_followed_and_is_retried(
+    relay_to_front_end: Proc, front_end: FrontEnd, elsewhere: Recorder, status: int
+) -> None:
+    # `localhost` is another host name than the 127.0.0.1 the relay called, yet it reaches the
+    # recorder: a followed redirect would land there with X-Serverless-Authorization still set.
+    message_id = f"redirect-{status}"
+    location = f"http://localhost:{elsewhere.port}/jobs"
+    front_end.replies[message_id] = (status, {"Location": location, "Content-Type": "text/html"}, b"moved\n")
+    assert publish(relay_to_front_end, {"task": "primes", "limit": 10}, message_id).status_code == 500
+    [line] = wait_for_records(relay_to_front_end, message_id=message_id, worker_status=status)
+    assert line["severity"] == "WARNING"
+    assert str(status) in line["message"]
+    assert line["location"] == location
+    assert [b for _, b in front_end.received if b["id"] == message_id]
+    assert [b for _, b in elsewhere.received if b.get("id") == message_id] == []
+    assert not any("Bearer" in " ".join(h.values()) for h, _ in elsewhere.received)

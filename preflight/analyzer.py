@@ -85,6 +85,8 @@ class PackReport:
     violations: list[Violation] = field(default_factory=list)
     not_applicable: list[tuple[str, str, str]] = field(default_factory=list)  # (policy, urn, reason)
     logs: list[str] = field(default_factory=list)
+    # Config entries naming no policy of the pack: likely typos, which would otherwise be ignored silently.
+    unknown_config: list[str] = field(default_factory=list)
 
 
 class _Engine(engine_pb2_grpc.EngineServicer):
@@ -426,6 +428,7 @@ class PackSession:
             policies={
                 p.name: config.get(p.name, PolicyConfig(p.enforcement_level)).enforcement_level for p in policies
             },
+            unknown_config=sorted(set(given or {}) - {p.name for p in policies} - {"all"}),
         )
 
     def submit(self, request: Any) -> None:

@@ -189,6 +189,13 @@ def render(result: Result, console: Console) -> None:
         console.print(
             Text.assemble("    ", mark, f"{pack.name}@v{pack.version}", (f" ({len(pack.policies)} policies)", "dim"))
         )
+        for name in pack.unknown_config:
+            console.print(
+                Text(
+                    f"        warning: --policy-pack-config names '{name}', which is not a policy of this pack",
+                    "yellow",
+                )
+            )
         grouped: dict[tuple[str, str], list[Violation]] = defaultdict(list)
         for violation in pack.violations:
             grouped[(violation.policy, violation.enforcement_level)].append(violation)

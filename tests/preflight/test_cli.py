@@ -416,3 +416,11 @@ def test_a_bad_program_or_stack_is_named(argv: list[str], message: str) -> None:
     assert code == 2
     assert message in err
     assert "Traceback" not in out + err
+
+
+def test_a_config_entry_for_no_such_policy_is_reported_not_silently_ignored(tmp_path: Path) -> None:
+    config = tmp_path / "typo.json"
+    config.write_text('{"no-public-memberz": "disabled"}')
+    code, out, _ = run("--program", str(PROGRAMS / "public-invoker"), "--policy-pack-config", str(config))
+    assert code == 1  # the typo disabled nothing
+    assert "--policy-pack-config names 'no-public-memberz', which is not a policy of this pack" in out

@@ -117,6 +117,100 @@ def test_store_waiter_gives_up_when_the_first_attempt_is_still_running() -> None
         owner.join()
 
 
+class _Running:
+    """A job held running in its own thread until released; counts how often it was computed."""
+
+    def __init__(self, store: IdempotencyStore, key: str) -> None:
+        self.calls = 0
+        self.release = threading.Event()
+        self.started = threading.Event()
+        self.outcome: list[tuple[dict[str, Any], bool]] = []
+
+        def compute() -> dict[str, Any]:
+            self.calls += 1
+            self.started.set()
+            self.release.wait(5)
+            return {"key": key}
+
+        self.compute = compute
+        self.thread = threading.Thread(target=lambda: self.outcome.append(store.run_once(key, compute)))
+        self.thread.start()
+        assert self.started.wait(5)
+
+    def finish(self) -> None:
+        self.release.set()
+        self.thread.join(5)
+
+
+def test_store_never_evicts_a_running_job() -> None:
+    store = IdempotencyStore(max_entries=2)
+    running = _Running(store, "long")
+    try:
+        # Enough finished ids to push the cap several times over; the running one is older than all.
+        for i in range(10):
+            store.run_once(f"quick{i}", lambda: {})
+        assert len(store) == 2
+        duplicate: list[tuple[dict[str, Any], bool]] = []
+        waiter = threading.Thread(target=lambda: duplicate.append(store.run_once("long", running.compute)))
+        waiter.start()
+        time.sleep(0.05)
+        assert running.calls == 1  # the duplicate waits for the first attempt instead of running it again
+        running.finish()
+        waiter.join(5)
+    finally:
+        running.finish()
+    assert running.calls == 1
+    assert running.outcome == [({"key": "long"}, False)]
+    assert duplicate == [({"key": "long"}, True)]
+
+
+def test_store_evicts_the_oldest_finished_entry_first() -> None:
+    store = IdempotencyStore(max_entries=3)
+    running = _Running(store, "a-running")
+    try:
+        store.run_once("b", lambda: {})
+        store.run_once("c", lambda: {})
+        store.run_once("d", lambda: {})  # over the cap: "b" goes, not the older running "a-running"
+        assert len(store) == 3
+        assert store.run_once("c", lambda: {"again": True})[1] is True
+        assert store.run_once("d", lambda: {"again": True})[1] is True
+        with pytest.raises(StillProcessing):
+            store.run_once("a-running", lambda: {"again": True}, wait_seconds=0.01)
+    finally:
+        running.finish()
+    assert running.calls == 1
+    assert store.run_once("b", lambda: {"again": True}) == ({"again": True}, False)
+
+
+def test_store_exceeds_its_cap_while_every_entry_is_running_then_shrinks() -> None:
+    store = IdempotencyStore(max_entries=2)
+    jobs_running = [_Running(store, f"r{i}") for i in range(4)]
+    try:
+        assert len(store) == 4  # over the cap rather than forgetting a running job
+        for i, job in enumerate(jobs_running):
+            with pytest.raises(StillProcessing):
+                store.run_once(f"r{i}", job.compute, wait_seconds=0.01)
+    finally:
+        for job in jobs_running:
+            job.finish()
+    assert [job.calls for job in jobs_running] == [1, 1, 1, 1]
+    store.run_once("next", lambda: {})
+    assert len(store) == 2
+
+
+def test_store_expiry_is_not_held_up_by_an_older_running_entry() -> None:
+    now = [1000.0]
+    store = IdempotencyStore(ttl_seconds=60, clock=lambda: now[0])
+    running = _Running(store, "first")
+    try:
+        store.run_once("done", lambda: {"v": 1})
+        now[0] += 61
+        assert store.run_once("other", lambda: {})[1] is False
+        assert len(store) == 2  # "done" expired although the running "first" is older
+    finally:
+        running.finish()
+
+
 # --- jobs ------------------------------------------------------------------------------------------
 
 

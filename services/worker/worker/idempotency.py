@@ -5,6 +5,13 @@ even concurrently. This store makes a repeat on the same instance return the fir
 per instance and in memory: a repeat landing on another instance, or after a restart, is processed
 again. Exactly-once across instances needs a shared store (Firestore/Memorystore keyed by message
 id with a TTL), the production extension documented in the README.
+
+Bounded by `max_entries`, but an entry whose job is still running is never evicted: forgetting it
+would let a duplicate arriving meanwhile run the same job concurrently. When over the cap, the
+oldest *finished* entries go first; if every entry is still running, the store holds more than
+`max_entries` until some finish. That overshoot is bounded by the requests one instance runs at
+once (gunicorn threads, one process), and refusing new ids with 503 instead would only turn a
+burst of distinct jobs into retries.
 """
 
 from __future__ import annotations
@@ -26,7 +33,14 @@ class _Entry:
     def __init__(self) -> None:
         self.done = threading.Event()
         self.result: dict[str, Any] | None = None
-        self.expires = float("inf")
+        self.expires = _RUNNING
+
+    @property
+    def finished(self) -> bool:
+        return self.expires != _RUNNING
+
+
+_RUNNING = float("inf")  # the expiry of an entry whose job has not finished
 
 
 class IdempotencyStore:
@@ -54,14 +68,13 @@ class IdempotencyStore:
         """Returns (result, duplicate). Runs `compute` only if `key` has no live entry."""
         now = self._clock()
         with self._lock:
-            self._purge(now)
+            self._sweep(now)
             entry = self._entries.get(key)
             owner = entry is None
             if entry is None:
                 entry = _Entry()
                 self._entries[key] = entry
-                while len(self._entries) > self.max_entries:
-                    self._entries.popitem(last=False)
+                self._sweep(now)
         if not owner:
             if not entry.done.wait(wait_seconds) or entry.result is None:
                 raise StillProcessing(key)
@@ -78,14 +91,22 @@ class IdempotencyStore:
         entry.result = result
         with self._lock:
             entry.expires = self._clock() + self.ttl_seconds
+            # Finished entries sit in finishing order, which with one TTL is expiry order.
+            if self._entries.get(key) is entry:
+                self._entries.move_to_end(key)
         entry.done.set()
         return result, False
 
-    def _purge(self, now: float) -> None:
-        # Entries are kept in arrival order and share one TTL, so expired ones sit at the front
-        # (an in-flight entry never expires and stops the sweep early, which only delays it).
-        while self._entries:
-            key, entry = next(iter(self._entries.items()))
-            if entry.expires > now:
-                break
+    def _sweep(self, now: float) -> None:
+        """Drops expired entries, then the oldest finished ones while over the cap; never a running one."""
+        over = len(self._entries) - self.max_entries
+        victims: list[str] = []
+        for key, entry in self._entries.items():
+            if not entry.finished:
+                continue  # at most one per request in flight, so skipping them stays cheap
+            if entry.expires <= now or len(victims) < over:
+                victims.append(key)
+            else:
+                break  # finished entries are in expiry order: nothing later has expired
+        for key in victims:
             del self._entries[key]

@@ -8,11 +8,12 @@ the powers CI runs with). Creates, in the CI project (`gcp:project`):
 - per environment a deployer service account, a Pulumi state bucket and a KMS key for stack secrets;
 - per environment a read-only previewer for pull-request previews (state read, secrets decrypt, no write).
 And, in each environment's project, the deployer's project roles (`DEPLOYER_PROJECT_ROLES`, each with its
-reason) and `roles/iam.serviceAccountUser` on that environment's four runtime identities only.
+reason) and `roles/iam.serviceAccountUser` + `roles/iam.serviceAccountAdmin` on that environment's four
+runtime identities only (project level: `serviceAccountCreator`, which cannot touch existing accounts).
 
 Order on a new environment (README, section CI/CD): the runtime identities are created by the main stack,
 so the first `up` here runs with `grantRuntimeActAs: false`, the main stack's service accounts are then
-created, and a second `up` here adds the actAs grants.
+created, and a second `up` here adds the per-account grants (actAs, admin).
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ RUNTIME_ACCOUNT_NAMES = ("relay-runtime", "relay-trigger", "relay-build", "worke
 # broader than the stack's own least-privilege grants by nature: creating a resource type and setting
 # IAM on it needs that type's admin role. bootstrap/policy-config.json exempts exactly these grants.
 DEPLOYER_PROJECT_ROLES: dict[str, str] = {
-    "roles/iam.serviceAccountAdmin": "create the four runtime service accounts and set the Pub/Sub "
-    "agent's TokenCreator grant on the trigger account (setIamPolicy on a service account)",
+    # Create only: it carries no power over existing accounts (update, delete, setIamPolicy), which
+    # RUNTIME_ACCOUNT_ROLES grants per runtime account, so the deployer cannot take over e.g. the default
+    # compute account by granting itself TokenCreator on it.
+    "roles/iam.serviceAccountCreator": "create the four runtime service accounts",
     "roles/run.admin": "create the worker service and grant run.invoker on it and on the relay's Cloud Run "
     "service; run.developer cannot set IAM",
     "roles/cloudfunctions.developer": "create and update the gen2 relay function",
@@ -57,6 +60,12 @@ DEPLOYER_PROJECT_ROLES: dict[str, str] = {
     "roles/resourcemanager.projectIamAdmin": "grant the build account roles/logging.logWriter at project "
     "level; an IAM condition limits it to granting exactly that role",
     "roles/browser": "read the project (number) for the getProject invoke",
+}
+# The deployer's roles on each of the four runtime accounts (resource scope), granted once they exist.
+RUNTIME_ACCOUNT_ROLES: dict[str, str] = {
+    "roles/iam.serviceAccountUser": "actAs: deploy the function and the worker running as these identities",
+    "roles/iam.serviceAccountAdmin": "update and delete the account, and setIamPolicy on it for the Pub/Sub "
+    "agent's TokenCreator grant on the trigger account",
 }
 # Roles the deployer may hand out at project level through projectIamAdmin, enforced by IAM itself.
 DELEGATED_PROJECT_ROLES = ("roles/logging.logWriter",)
@@ -264,12 +273,13 @@ def main() -> None:
         if settings.grant_runtime_act_as:
             for account in RUNTIME_ACCOUNT_NAMES:
                 email = f"{account}-{env}@{project}.iam.gserviceaccount.com"
-                gcp.serviceaccount.IAMMember(
-                    f"deployer-{env}-actas-{account}",
-                    service_account_id=f"projects/{project}/serviceAccounts/{email}",
-                    role="roles/iam.serviceAccountUser",
-                    member=deployer_member,
-                )
+                for role in RUNTIME_ACCOUNT_ROLES:
+                    gcp.serviceaccount.IAMMember(
+                        f"deployer-{env}-{'actas' if role == 'roles/iam.serviceAccountUser' else 'admin'}-{account}",
+                        service_account_id=f"projects/{project}/serviceAccounts/{email}",
+                        role=role,
+                        member=deployer_member,
+                    )
 
         state = gcp.storage.Bucket(
             f"state-{env}",

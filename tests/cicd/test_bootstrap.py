@@ -17,6 +17,7 @@ from tests.cicd.paths import ROOT
 BOOTSTRAP = ROOT / "bootstrap"
 STACK = "github"
 SA_USER = "roles/iam.serviceAccountUser"
+SA_ADMIN = "roles/iam.serviceAccountAdmin"
 WIF_USER = "roles/iam.workloadIdentityUser"
 PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
 SA_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"
@@ -74,20 +75,38 @@ def test_federated_principals_are_narrow() -> None:
     )
 
 
-def test_deployer_acts_as_exactly_the_runtime_identities_the_main_stack_creates() -> None:
-    act_as: dict[str, set[str]] = {"dev": set(), "prod": set()}
+@pytest.mark.parametrize("role", [SA_USER, SA_ADMIN])
+def test_deployer_holds_per_account_roles_on_exactly_the_runtime_identities_the_main_stack_creates(
+    role: str,
+) -> None:
+    granted: dict[str, set[str]] = {"dev": set(), "prod": set()}
     for r in bootstrap_run().of_type(SA_MEMBER):
-        if r.inputs["role"] == SA_USER:
+        if r.inputs["role"] == role:
             env = "dev" if r.inputs["member"] == deployer_email("dev") else "prod"
             assert r.inputs["member"] == deployer_email(env)
-            act_as[env].add(r.inputs["serviceAccountId"])
+            granted[env].add(r.inputs["serviceAccountId"])
     for env in ("dev", "prod"):
         main = main_stack_run(env)
         created = {
             f"projects/{a.outputs['project']}/serviceAccounts/{a.outputs['email']}" for a in main.of_type(ACCOUNT)
         }
         assert len(created) == 4
-        assert act_as[env] == created, env
+        assert granted[env] == created, env
+
+
+def test_deployer_cannot_administer_other_service_accounts() -> None:
+    # serviceAccountAdmin on the project would let the deployer setIamPolicy on every account in it
+    # (e.g. grant itself TokenCreator on the default compute account): create only, admin per account.
+    project_roles: dict[str, set[str]] = {"dev": set(), "prod": set()}
+    for r in bootstrap_run().of_type(PROJECT_MEMBER):
+        for env in ("dev", "prod"):
+            if r.inputs["member"] == deployer_email(env):
+                project_roles[env].add(r.inputs["role"])
+    for env, roles in project_roles.items():
+        assert "roles/iam.serviceAccountCreator" in roles, env
+        assert not {SA_ADMIN, "roles/iam.securityAdmin", "roles/iam.serviceAccountKeyAdmin"} & roles, env
+    config = json.loads((BOOTSTRAP / "policy-config.json").read_text())
+    assert not [e for e in config["no-high-scope-privileged-roles"]["exemptions"] if "serviceaccount" in e["urn"]]
 
 
 def test_service_account_user_never_at_project_scope() -> None:
@@ -119,8 +138,9 @@ def test_previewers_hold_no_write_role() -> None:
 
 def test_act_as_grants_wait_for_the_runtime_identities() -> None:
     first = run_program(BOOTSTRAP, STACK, {"secure-invoke-bootstrap:grantRuntimeActAs": "false"})
-    assert not [r for r in first.of_type(SA_MEMBER) if r.inputs["role"] == SA_USER]
-    assert len([r for r in bootstrap_run().of_type(SA_MEMBER) if r.inputs["role"] == SA_USER]) == 8
+    assert not [r for r in first.of_type(SA_MEMBER) if r.inputs["role"] in {SA_USER, SA_ADMIN}]
+    for role in (SA_USER, SA_ADMIN):  # four accounts in each of two environments
+        assert len([r for r in bootstrap_run().of_type(SA_MEMBER) if r.inputs["role"] == role]) == 8
 
 
 @pytest.mark.parametrize(
@@ -150,6 +170,7 @@ def test_exemptions_cover_only_deployer_project_grants_with_reasons() -> None:
         assert resource.inputs["member"] in {deployer_email("dev"), deployer_email("prod")}
         assert resource.inputs["role"] in entry["reason"]
         assert len(entry["reason"]) > 60
+    assert len(exemptions) == 14  # seven admin roles at project scope, in each of two environments
 
 
 def preflight(*extra: str) -> subprocess.CompletedProcess[str]:

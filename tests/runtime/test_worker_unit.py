@@ -1,5 +1,9 @@
 """Worker units: idempotency store, jobs, settings, token verifier, and the Flask app via its test client."""
 
+# The worker package is importable from services/worker only (as in its container), which the
+# type checker cannot see from here.
+# pyright: reportMissingImports=false
+
 from __future__ import annotations
 
 import sys

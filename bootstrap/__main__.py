@@ -2,11 +2,13 @@
 
 Run by a human project owner, rarely, with their own credentials (never from CI: this program grants
 the powers CI runs with). Creates, in the CI project (`gcp:project`):
-- two workload identity pools, each with one GitHub OIDC provider. The provider's attribute condition is
-  the hard gate: `github-ci` admits only this repository; `github-ci-prod` admits only this repository's `main`
-  branch running in the GitHub environment `production` (whose required reviewers are the human gate).
+- three workload identity pools, each with one GitHub OIDC provider whose attribute condition is the hard
+  gate. All pin this repository (name and numeric id) and the workflow file (`job_workflow_ref`) and event:
+  `github-deploy-dev` / `github-deploy-prod` admit only deploy.yml on main (push or manual run) in the GitHub
+  environment `dev` / `production` (whose required reviewers are the human gate); `github-preview` admits
+  only pull-request.yml on pull requests, and deploy.yml's prod preview on main (environment `plan-prod`).
 - per environment a deployer service account, a Pulumi state bucket and a KMS key for stack secrets;
-- per environment a read-only previewer for pull-request previews (state read, secrets decrypt, no write).
+- per environment a read-only previewer for previews (state read, secrets decrypt, no write).
 And, in each environment's project, the deployer's project roles (`DEPLOYER_PROJECT_ROLES`, each with its
 reason) and `roles/iam.serviceAccountUser` + `roles/iam.serviceAccountAdmin` on that environment's four
 runtime identities only (project level: `serviceAccountCreator`, which cannot touch existing accounts).
@@ -30,7 +32,13 @@ GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 ENVIRONMENTS = ("dev", "prod")
 PROD_GITHUB_ENVIRONMENT = "production"
 PROD_PREVIEW_ENVIRONMENT = "preview-prod"
+DEV_GITHUB_ENVIRONMENT = "dev"
+# deploy.yml's read-only prod preview of the merged commit, shown to the `production` approver: an
+# environment with deployment branch `main` and no reviewers (the code is already reviewed and merged).
+PROD_PLAN_ENVIRONMENT = "plan-prod"
 DEPLOY_BRANCH_REF = "refs/heads/main"
+DEPLOY_WORKFLOW = ".github/workflows/deploy.yml"
+PREVIEW_WORKFLOW = ".github/workflows/pull-request.yml"
 LABELS = {"app": "secure-invoke", "component": "ci-bootstrap"}
 
 # The main stack's identities per environment (account ids `<name>-<env>`): the deployer may act as
@@ -143,6 +151,37 @@ def repository_condition(settings: Settings) -> str:
     return condition
 
 
+def workflow_ref(settings: Settings, workflow: str, ref: str) -> str:
+    """The `job_workflow_ref` claim of a job defined in `workflow` of this repository, run at `ref`."""
+    return f"{settings.repository}/{workflow}@{ref}"
+
+
+def main_workflow_condition(settings: Settings, environment: str) -> str:
+    """A job of deploy.yml on main, started by a push or a manual run, in the GitHub `environment`."""
+    return (
+        f"assertion.event_name in ['push', 'workflow_dispatch']"
+        f" && assertion.ref == '{DEPLOY_BRANCH_REF}'"
+        f" && assertion.job_workflow_ref == '{workflow_ref(settings, DEPLOY_WORKFLOW, DEPLOY_BRANCH_REF)}'"
+        f" && assertion.environment == '{environment}'"
+    )
+
+
+def deploy_condition(settings: Settings, environment: str) -> str:
+    return f"{repository_condition(settings)} && {main_workflow_condition(settings, environment)}"
+
+
+def preview_condition(settings: Settings) -> str:
+    """Pull-request previews (the pull-request workflow only), or deploy.yml's prod preview before the gate."""
+    pull_request = (
+        "assertion.event_name == 'pull_request'"
+        f" && assertion.job_workflow_ref.startsWith('{workflow_ref(settings, PREVIEW_WORKFLOW, 'refs/pull/')}')"
+    )
+    return (
+        f"{repository_condition(settings)}"
+        f" && (({pull_request}) || ({main_workflow_condition(settings, PROD_PLAN_ENVIRONMENT)}))"
+    )
+
+
 def github_pool(
     name: str, condition: str, description: str, project_number: pulumi.Output[str]
 ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
@@ -158,13 +197,17 @@ def github_pool(
         workload_identity_pool_id=pool.workload_identity_pool_id,
         workload_identity_pool_provider_id="github",
         display_name="GitHub Actions",
-        description=f"GitHub Actions OIDC; admits only: {condition}",
+        # The field holds at most 256 characters; the condition itself is the authoritative text.
+        description=description[:256],
         oidc=gcp.iam.WorkloadIdentityPoolProviderOidcArgs(issuer_uri=GITHUB_ISSUER),
+        # Every claim the condition reads is mapped too, so audit logs show which workflow and event got in.
         attribute_mapping={
             "google.subject": "assertion.sub",
             "attribute.repository": "assertion.repository",
             "attribute.repository_id": "assertion.repository_id",
             "attribute.ref": "assertion.ref",
+            "attribute.event_name": "assertion.event_name",
+            "attribute.job_workflow_ref": "assertion.job_workflow_ref",
         },
         # The hard gate: tokens failing it are rejected before any binding is looked at.
         attribute_condition=condition,
@@ -191,38 +234,51 @@ def subject(pool_name: pulumi.Output[str], sub: str) -> pulumi.Output[str]:
 
 def main() -> None:
     settings = load_settings()
-    repo_condition = repository_condition(settings)
 
-    # Pool ids are 4-32 characters and stay reserved for 30 days after deletion.
+    # One pool per kind of caller: principals are per pool, so a token admitted for one purpose can never
+    # match another's binding. Pool ids are 4-32 characters and stay reserved for 30 days after deletion.
     project_number = gcp.organizations.get_project_output(project_id=settings.ci_project).number
-    ci_pool, ci_provider = github_pool(
-        "github-ci", repo_condition, "GitHub Actions of this repository: previews and dev deploys", project_number
+    preview_pool, preview_provider = github_pool(
+        "github-preview",
+        preview_condition(settings),
+        "Read-only previews: pull-request.yml on pull requests, deploy.yml's prod preview on main",
+        project_number,
     )
-    ci_prod_pool, ci_prod_provider = github_pool(
-        "github-ci-prod",
-        f"{repo_condition} && assertion.ref == '{DEPLOY_BRANCH_REF}'"
-        f" && assertion.environment == '{PROD_GITHUB_ENVIRONMENT}'",
-        "GitHub Actions of this repository's main branch in the production environment: prod deploys",
+    deploy_dev_pool, deploy_dev_provider = github_pool(
+        "github-deploy-dev",
+        deploy_condition(settings, DEV_GITHUB_ENVIRONMENT),
+        "deploy.yml on main (push or manual run) in the GitHub environment dev: dev deploys",
+        project_number,
+    )
+    deploy_prod_pool, deploy_prod_provider = github_pool(
+        "github-deploy-prod",
+        deploy_condition(settings, PROD_GITHUB_ENVIRONMENT),
+        "deploy.yml on main (push or manual run) in the reviewed GitHub environment production: prod deploys",
         project_number,
     )
 
     key_ring = gcp.kms.KeyRing("pulumi-state", name="pulumi-state", location=settings.region)
 
     exports: dict[str, Any] = {
-        "workload_identity_provider": ci_provider,
-        "workload_identity_provider_prod": ci_prod_provider,
+        "workload_identity_provider_preview": preview_provider,
+        "workload_identity_provider_dev": deploy_dev_provider,
+        "workload_identity_provider_prod": deploy_prod_provider,
     }
     for env in ENVIRONMENTS:
         project = settings.projects[env]
-        # dev: any run on main of this repository; prod: only runs admitted by the strict github-ci-prod
-        # provider (main, environment `production`). Previews of prod run branch code with prod state and
-        # secrets readable, so they too need a human: only jobs in the reviewed `preview-prod` environment.
+        # Deployers: the whole deploy pool of their environment, whose condition admits only deploy.yml's job
+        # in that environment. Previewers: by subject (`repo:<r>:environment:<e>`) within the preview pool;
+        # prod's pull-request preview runs branch code with prod state and secrets readable, so its
+        # environment `preview-prod` has reviewers, and deploy.yml's preview of merged main uses `plan-prod`.
         if env == "dev":
-            deployer_principal = principal_set(ci_pool, "ref", DEPLOY_BRANCH_REF)
-            previewer_principal = principal_set(ci_pool, "repository", settings.repository)
+            deployer_principal = principal_set(deploy_dev_pool, "repository", settings.repository)
+            previewer_principals = [subject(preview_pool, f"repo:{settings.repository}:environment:preview-dev")]
         else:
-            deployer_principal = principal_set(ci_prod_pool, "repository", settings.repository)
-            previewer_principal = subject(ci_pool, f"repo:{settings.repository}:environment:{PROD_PREVIEW_ENVIRONMENT}")
+            deployer_principal = principal_set(deploy_prod_pool, "repository", settings.repository)
+            previewer_principals = [
+                subject(preview_pool, f"repo:{settings.repository}:environment:{environment}")
+                for environment in (PROD_PREVIEW_ENVIRONMENT, PROD_PLAN_ENVIRONMENT)
+            ]
 
         previewer = gcp.serviceaccount.Account(
             f"previewer-{env}",
@@ -231,12 +287,13 @@ def main() -> None:
             description=f"Pull-request `pulumi preview` of stack {env}: reads state, decrypts its secrets.",
         )
         previewer_member = previewer.email.apply(lambda e: f"serviceAccount:{e}")
-        gcp.serviceaccount.IAMMember(
-            f"previewer-{env}-wif",
-            service_account_id=previewer.name,
-            role="roles/iam.workloadIdentityUser",
-            member=previewer_principal,
-        )
+        for index, principal in enumerate(previewer_principals):
+            gcp.serviceaccount.IAMMember(
+                f"previewer-{env}-wif" + (f"-{index}" if index else ""),
+                service_account_id=previewer.name,
+                role="roles/iam.workloadIdentityUser",
+                member=principal,
+            )
         deployer = gcp.serviceaccount.Account(
             f"deployer-{env}",
             account_id=f"deployer-{env}",

@@ -43,36 +43,65 @@ def deployer_email(env: str) -> str:
     return f"serviceAccount:deployer-{env}@{stack_config()['gcp:project']}.iam.gserviceaccount.com"
 
 
-def test_providers_admit_only_this_repository() -> None:
-    repository = stack_config()["secure-invoke-bootstrap:githubRepository"]
-    repository_id = stack_config()["secure-invoke-bootstrap:githubRepositoryId"]
-    providers = {r.name: r.inputs for r in bootstrap_run().of_type(POOL_PROVIDER)}
-    assert set(providers) == {"github-ci-provider", "github-ci-prod-provider"}
-    for inputs in providers.values():
-        assert inputs["oidc"]["issuerUri"] == "https://token.actions.githubusercontent.com"
-        assert f"assertion.repository == '{repository}'" in inputs["attributeCondition"]
-        assert f"assertion.repository_id == '{repository_id}'" in inputs["attributeCondition"]
-        assert inputs["attributeMapping"]["google.subject"] == "assertion.sub"
-    prod = providers["github-ci-prod-provider"]["attributeCondition"]
-    assert "assertion.ref == 'refs/heads/main'" in prod
-    assert "assertion.environment == 'production'" in prod
+def providers() -> dict[str, dict[str, Any]]:
+    return {r.name: r.inputs for r in bootstrap_run().of_type(POOL_PROVIDER)}
+
+
+def test_providers_pin_repository_workflow_and_event_exactly() -> None:
+    # The attribute conditions are the hard gate, compared as whole strings: any widening fails here.
+    repo = "assertion.repository == 'acme/secure-invoke' && assertion.repository_id == '123456789'"
+    deploy = (
+        "assertion.event_name in ['push', 'workflow_dispatch'] && assertion.ref == 'refs/heads/main'"
+        " && assertion.job_workflow_ref == 'acme/secure-invoke/.github/workflows/deploy.yml@refs/heads/main'"
+    )
+    pull_request = (
+        "assertion.event_name == 'pull_request' && assertion.job_workflow_ref.startsWith("
+        "'acme/secure-invoke/.github/workflows/pull-request.yml@refs/pull/')"
+    )
+    conditions = {name: inputs["attributeCondition"] for name, inputs in providers().items()}
+    assert conditions == {
+        "github-deploy-dev-provider": f"{repo} && {deploy} && assertion.environment == 'dev'",
+        "github-deploy-prod-provider": f"{repo} && {deploy} && assertion.environment == 'production'",
+        "github-preview-provider": (
+            f"{repo} && (({pull_request}) || ({deploy} && assertion.environment == 'plan-prod'))"
+        ),
+    }
+    assert stack_config()["secure-invoke-bootstrap:githubRepository"] == "acme/secure-invoke"
+    assert stack_config()["secure-invoke-bootstrap:githubRepositoryId"] == "123456789"
+
+
+def test_providers_map_every_claim_their_condition_reads() -> None:
+    for name, inputs in providers().items():
+        assert inputs["oidc"]["issuerUri"] == "https://token.actions.githubusercontent.com", name
+        mapping = inputs["attributeMapping"]
+        assert mapping["google.subject"] == "assertion.sub", name
+        for claim in ("repository", "repository_id", "ref", "event_name", "job_workflow_ref"):
+            assert mapping[f"attribute.{claim}"] == f"assertion.{claim}", (name, claim)
+        assert len(inputs["attributeCondition"]) <= 4096  # the API's limit
+        assert len(inputs["description"]) <= 256
 
 
 def test_federated_principals_are_narrow() -> None:
     wif = {r.name: r.inputs["member"] for r in bootstrap_run().of_type(SA_MEMBER) if r.inputs["role"] == WIF_USER}
-    repository = stack_config()["secure-invoke-bootstrap:githubRepository"]
-    assert set(wif) == {"deployer-dev-wif", "deployer-prod-wif", "previewer-dev-wif", "previewer-prod-wif"}
-    for member in wif.values():
-        assert "*" not in member
-    assert wif["deployer-dev-wif"].endswith("/workloadIdentityPools/github-ci/attribute.ref/refs/heads/main")
-    # Only the strict pool (main + production environment) reaches the prod deployer.
-    assert wif["deployer-prod-wif"].endswith(f"/workloadIdentityPools/github-ci-prod/attribute.repository/{repository}")
-    assert wif["previewer-prod-wif"].endswith(f"/subject/repo:{repository}:environment:preview-prod")
-    assert (
-        bootstrap_run()
-        .outputs["workload_identity_provider_prod"]
-        .endswith("/workloadIdentityPools/github-ci-prod/providers/github")
-    )
+    pools = "principal{}://iam.googleapis.com/projects/{}/locations/global/workloadIdentityPools/"
+    number = bootstrap_run().outputs["workload_identity_provider_dev"].split("/")[1]
+    assert wif == {
+        # Each deploy pool admits only deploy.yml's job in its environment, so the whole pool is the principal.
+        "deployer-dev-wif": pools.format("Set", number) + "github-deploy-dev/attribute.repository/acme/secure-invoke",
+        "deployer-prod-wif": pools.format("Set", number) + "github-deploy-prod/attribute.repository/acme/secure-invoke",
+        # The preview pool admits several jobs: previewers bind one GitHub environment each.
+        "previewer-dev-wif": pools.format("", number)
+        + "github-preview/subject/repo:acme/secure-invoke:environment:preview-dev",
+        "previewer-prod-wif": pools.format("", number)
+        + "github-preview/subject/repo:acme/secure-invoke:environment:preview-prod",
+        "previewer-prod-wif-1": pools.format("", number)
+        + "github-preview/subject/repo:acme/secure-invoke:environment:plan-prod",
+    }
+    outputs = bootstrap_run().outputs
+    for kind, pool in (("preview", "github-preview"), ("dev", "github-deploy-dev"), ("prod", "github-deploy-prod")):
+        assert outputs[f"workload_identity_provider_{kind}"] == (
+            f"projects/{number}/locations/global/workloadIdentityPools/{pool}/providers/github"
+        )
 
 
 @pytest.mark.parametrize("role", [SA_USER, SA_ADMIN])

@@ -107,7 +107,7 @@ def test_id_token_write_exactly_where_federated_auth_runs(workflows: dict[str, d
             assert AUTH_ACTION in names, f"{file}:{name}: pulumi without federated credentials"
             assert names.index(AUTH_ACTION) < names.index(PULUMI_ACTION), (file, name)
         federated += authenticates
-    assert federated == 3  # the PR preview matrix job, deploy dev, deploy prod
+    assert federated == 4  # the PR preview matrix job, deploy dev, the prod preview before approval, deploy prod
 
 
 def test_checkout_never_persists_the_token(workflows: dict[str, dict[str, Any]]) -> None:
@@ -149,26 +149,62 @@ def test_deploys_only_from_main_prod_behind_an_environment(workflows: dict[str, 
     for job in (dev, prod):  # workflow_dispatch can pick any branch
         assert job["if"] == "${{ github.ref == 'refs/heads/main' }}"
     assert prod["environment"]["name"] == "production"
-    assert prod["needs"] == ["dev"]
+    assert prod["needs"] == ["dev", "preview-prod"]
     for job, stack in ((dev, "dev"), (prod, "prod")):
         (up,) = [s for s in steps(job) if action(s) == PULUMI_ACTION]
         assert up["with"]["command"] == "up"
         assert up["with"]["stack-name"] == stack
         assert up["with"]["policyPacks"] == "policies"
         assert "policyPackConfigs" not in up["with"]  # the main stacks get no exemptions
-    (prod_auth,) = [s for s in steps(prod) if action(s) == AUTH_ACTION]
-    assert prod_auth["with"]["workload_identity_provider"] == "${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER_PROD }}"
-    assert prod_auth["with"]["service_account"] == "${{ vars.GCP_DEPLOYER_PROD }}"
+    for job, env in ((dev, "DEV"), (prod, "PROD")):
+        (auth,) = [s for s in steps(job) if action(s) == AUTH_ACTION]
+        assert auth["with"]["workload_identity_provider"] == f"${{{{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER_{env} }}}}"
+        assert auth["with"]["service_account"] == f"${{{{ vars.GCP_DEPLOYER_{env} }}}}"
+    # The deploy pools admit only these GitHub environments (tests/cicd/test_bootstrap.py).
+    assert dev["environment"]["name"] == "dev"
+
+
+def test_production_approver_sees_a_prod_preview_of_the_same_commit(workflows: dict[str, dict[str, Any]]) -> None:
+    deploy = workflows["deploy.yml"]
+    preview, prod = deploy["jobs"]["preview-prod"], deploy["jobs"]["prod"]
+    assert "preview-prod" in prod["needs"]  # the approval request comes after the preview
+    assert preview["if"] == "${{ github.ref == 'refs/heads/main' }}"
+    assert "needs" not in preview  # beside dev, not after it: the approver waits for nothing extra
+    # Read-only identity through the preview pool, in the environment that pool admits from deploy.yml.
+    assert preview["environment"]["name"] == "plan-prod"
+    assert preview["permissions"] == {"contents": "read", "id-token": "write"}
+    (auth,) = [s for s in steps(preview) if action(s) == AUTH_ACTION]
+    assert auth["with"] == {
+        "workload_identity_provider": "${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER_PREVIEW }}",
+        "service_account": "${{ vars.GCP_PREVIEWER_PROD }}",
+    }
+    (pulumi,) = [s for s in steps(preview) if action(s) == PULUMI_ACTION]
+    assert pulumi["with"]["command"] == "preview"
+    assert pulumi["with"]["stack-name"] == "prod"
+    assert pulumi["with"]["policyPacks"] == "policies"
+    assert pulumi["with"]["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL_PROD }}"
+    assert "ref" not in (steps(preview)[0].get("with") or {})  # checks out the pushed commit, as prod does
+    # Both results reach the job summary, each after its step, also when that step failed.
+    names = [str(s.get("id") or s.get("name")) for s in steps(preview)]
+    summaries = [s for s in steps(preview) if "$GITHUB_STEP_SUMMARY" in str(s.get("run", ""))]
+    assert len(summaries) == 2
+    preflight_summary, preview_summary = summaries
+    assert preflight_summary["env"]["OUTCOME"] == "${{ steps.preflight.outcome }}"
+    assert preflight_summary["if"] == "${{ !cancelled() }}"
+    assert names.index("preflight") < steps(preview).index(preflight_summary) < names.index("preview")
+    assert preview_summary["env"]["PREVIEW"] == "${{ steps.preview.outputs.output }}"
+    assert "!cancelled()" in preview_summary["if"]
+    assert steps(preview).index(preview_summary) > names.index("preview")
 
 
 def test_no_two_updates_of_one_stack_overlap(workflows: dict[str, dict[str, Any]]) -> None:
     deploy = workflows["deploy.yml"]
     groups = {}
-    for name in ("dev", "prod"):
+    for name in ("dev", "preview-prod", "prod"):
         concurrency = deploy["jobs"][name]["concurrency"]
         assert concurrency["cancel-in-progress"] is False, name  # never kill an update half-way
         groups[name] = concurrency["group"]
-    assert groups == {"dev": "deploy-dev", "prod": "deploy-prod"}
+    assert groups == {"dev": "deploy-dev", "preview-prod": "preview-prod-main", "prod": "deploy-prod"}
     # Previews use their own groups: a queued preview in a deploy group would replace a pending deploy.
     preview_group = workflows["pull-request.yml"]["jobs"]["cloud-preview"]["concurrency"]["group"]
     assert "matrix.stack" in preview_group
@@ -195,11 +231,11 @@ def test_pull_request_preflight_is_the_command_ci_runs(workflows: dict[str, dict
     assert step["env"] == {"STACK": "${{ matrix.stack }}"}
     assert "for STACK in dev prod; do" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     # Deploys run the same offline gate before authenticating.
-    for name in ("dev", "prod"):
+    for name, stack in (("dev", "dev"), ("preview-prod", "prod"), ("prod", "prod")):
         deploy_job = workflows["deploy.yml"]["jobs"][name]
         (gate,) = [s for s in steps(deploy_job) if " -m preflight " in str(s.get("run", ""))]
         assert gate["run"].strip() in ci_commands
-        assert gate["env"] == {"STACK": name}
+        assert gate["env"] == {"STACK": stack}
 
 
 def test_bootstrap_preflight_uses_its_exemptions_file() -> None:
@@ -229,9 +265,12 @@ def test_every_job_has_a_timeout(workflows: dict[str, dict[str, Any]], name: str
 def test_pull_requests_never_reach_a_deployer(workflows: dict[str, dict[str, Any]]) -> None:
     text = (WORKFLOWS / "pull-request.yml").read_text(encoding="utf-8")
     assert "GCP_DEPLOYER" not in text
-    assert "GCP_WORKLOAD_IDENTITY_PROVIDER_PROD" not in text  # the strict prod pool is for deploys only
+    # The deploy pools are for deploy.yml only (and admit nothing else: tests/cicd/test_bootstrap.py).
+    assert "GCP_WORKLOAD_IDENTITY_PROVIDER_PROD" not in text
+    assert "GCP_WORKLOAD_IDENTITY_PROVIDER_DEV" not in text
     cloud = workflows["pull-request.yml"]["jobs"]["cloud-preview"]
     (auth,) = [s for s in steps(cloud) if action(s) == AUTH_ACTION]
+    assert auth["with"]["workload_identity_provider"] == "${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER_PREVIEW }}"
     assert auth["with"]["service_account"] == "${{ matrix.service_account }}"
     accounts = {m["stack"]: m["service_account"] for m in cloud["strategy"]["matrix"]["include"]}
     assert accounts == {"dev": "${{ vars.GCP_PREVIEWER_DEV }}", "prod": "${{ vars.GCP_PREVIEWER_PROD }}"}

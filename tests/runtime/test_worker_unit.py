@@ -2,7 +2,6 @@
 
 # The worker package is importable from services/worker only (as in its container), which the
 # type checker cannot see from here.
-# pyright: reportMissingImports=false
 
 from __future__ import annotations
 

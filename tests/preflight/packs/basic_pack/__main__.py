@@ -19,13 +19,13 @@ PUBLIC = {"allUsers", "allAuthenticatedUsers"}
 
 def no_public_members(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type.endswith(("IamMember", "IAMMember")) and args.props.get("member") in PUBLIC:
-        report(f"{args.props['member']} may not be granted {args.props.get('role')}")
+        report(f"{args.props['member']} may not be granted {args.props.get('role')}", None)
 
 
 def allowed_roles(args: ResourceValidationArgs, report: ReportViolation) -> None:
     allowed = args.get_config()["roles"]
     if args.resource_type.endswith(("IamMember", "IAMMember")) and args.props.get("role") not in allowed:
-        report(f"role {args.props.get('role')} is not in {sorted(allowed)}")
+        report(f"role {args.props.get('role')} is not in {sorted(allowed)}", None)
 
 
 def one_invoker_per_service(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -44,10 +44,10 @@ def one_invoker_per_service(args: StackValidationArgs, report: ReportViolation) 
 def sees_the_stack(args: StackValidationArgs, report: ReportViolation) -> None:
     # The stack's config reaches the pack through PULUMI_CONFIG, as the CLI passes it.
     if os.environ.get("PULUMI_PROJECT") == "basic" and pulumi.Config("basic").get("greeting") != "hello":
-        report("the stack's config did not reach the pack")
+        report("the stack's config did not reach the pack", None)
     types = {r.resource_type for r in args.resources}
     if "pulumi:pulumi:Stack" not in types or not any(t.startswith("pulumi:providers:") for t in types):
-        report("the stack resource or its providers are missing from AnalyzeStack")
+        report("the stack resource or its providers are missing from AnalyzeStack", None)
     for resource in args.resources:
         if resource.resource_type.endswith("IamMember") and resource.parent is None:
             report("an IAM member lost its parent", resource.urn)

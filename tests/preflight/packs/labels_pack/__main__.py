@@ -9,7 +9,7 @@ from pulumi_policy import (
 
 def topics_labelled(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type == "gcp:pubsub/topic:Topic" and not args.props.get("labels"):
-        report("topic has no labels")
+        report("topic has no labels", None)
 
 
 PolicyPack(

@@ -111,19 +111,22 @@ class ProgramError(Exception):
         self.details = details  # full traceback, for --debug
 
 
-def plain(value: Any) -> Any:
-    """Engine wire value → plain Python: secrets unwrapped, references as URNs, unknowns as the sentinel."""
+def plain(value: Any, secret_mask: str | None = None) -> Any:
+    """Engine wire value → plain Python: references as URNs, unknowns as the sentinel, and secrets unwrapped
+    or, given `secret_mask`, replaced by it."""
     if isinstance(value, dict):
         sig = value.get(SIG_KEY)
         if sig == SECRET_SIG:
-            return plain(value.get("value"))
+            return secret_mask if secret_mask is not None else plain(value.get("value"))
         if sig == RESOURCE_SIG:
             return value.get("urn")
         if sig == OUTPUT_VALUE_SIG:
-            return plain(value.get("value", UNKNOWN))
-        return {k: plain(v) for k, v in value.items()}
+            if secret_mask is not None and value.get("secret"):
+                return secret_mask
+            return plain(value.get("value", UNKNOWN), secret_mask)
+        return {k: plain(v, secret_mask) for k, v in value.items()}
     if isinstance(value, list):
-        return [plain(v) for v in value]
+        return [plain(v, secret_mask) for v in value]
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
     return value

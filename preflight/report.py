@@ -15,7 +15,7 @@ from rich.tree import Tree
 
 from preflight.analyzer import PackReport, Violation
 from preflight.grants import Grant
-from preflight.program import OUTPUT_VALUE_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, STACK_TYPE, ProgramRun, Resource
+from preflight.program import STACK_TYPE, ProgramRun, Resource, plain
 
 SECRET_MASK = "[secret]"  # noqa: S105 (what is shown instead of a secret)
 
@@ -41,20 +41,7 @@ class Result:
 
 def masked(value: Any) -> Any:
     """Wire value → JSON-safe value with secrets masked (as `pulumi preview --json` does)."""
-    if isinstance(value, dict):
-        sig = value.get(SIG_KEY)
-        if sig == SECRET_SIG:
-            return SECRET_MASK
-        if sig == RESOURCE_SIG:
-            return value.get("urn")
-        if sig == OUTPUT_VALUE_SIG:
-            return SECRET_MASK if value.get("secret") else masked(value.get("value", UNKNOWN))
-        return {k: masked(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [masked(v) for v in value]
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    return value
+    return plain(value, SECRET_MASK)
 
 
 def to_json(result: Result) -> dict[str, Any]:

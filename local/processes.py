@@ -217,15 +217,19 @@ def pubsub_event(
         },
         "subscription": "projects/local/subscriptions/eventarc-relay",
     }
-    headers = {
+    return cloudevent_headers(message_id), json.dumps(body).encode()
+
+
+def cloudevent_headers(event_id: str) -> dict[str, str]:
+    """Binary-mode CloudEvent headers of a Pub/Sub delivery, as Eventarc sends them."""
+    return {
         "Content-Type": "application/json",
-        "ce-id": message_id,
+        "ce-id": event_id,
         "ce-specversion": "1.0",
         "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
         "ce-source": "//pubsub.googleapis.com/projects/local/topics/jobs",
         "ce-time": "2026-01-01T00:00:00.000Z",
     }
-    return headers, json.dumps(body).encode()
 
 
 def get_json(url: str, headers: Mapping[str, str] | None = None) -> Any:

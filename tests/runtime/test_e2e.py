@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from local.processes import Proc, free_port, pubsub_event
+from local.processes import Proc, cloudevent_headers, free_port, pubsub_event
 from tests.runtime.helpers import (
     AUDIENCE,
     OTHER_EMAIL,
@@ -320,13 +320,7 @@ def test_malformed_message_is_acknowledged_and_logged(relay: Proc, worker: Proc,
 
 def test_event_data_without_pubsub_message_is_acknowledged(relay: Proc) -> None:
     message_id = new_id()
-    headers = {
-        "Content-Type": "application/json",
-        "ce-id": message_id,
-        "ce-specversion": "1.0",
-        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
-        "ce-source": "//pubsub.googleapis.com/projects/local/topics/jobs",
-    }
+    headers = cloudevent_headers(message_id)
     response = requests.post(relay.url + "/", data=b'{"hello": "world"}', headers=headers, timeout=10)
     assert response.status_code == 200
     [line] = wait_for_records(relay, event_id=message_id, acked=True)

@@ -25,11 +25,13 @@ from typing import IO, Any
 
 import grpc
 import yaml
-from google.protobuf import empty_pb2, json_format, struct_pb2
-from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, engine_pb2_grpc
+from google.protobuf import empty_pb2, json_format
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
 
+from preflight.engine import Engine
 from preflight.policyconfig import LEVELS, PolicyConfig, PolicyConfigError, PolicyInfo, parse_config_file, reconcile
-from preflight.program import ProgramRun, Resource, plain
+from preflight.records import ProgramRun, Resource, stack_urn
+from preflight.wire import plain, to_struct
 
 _LEVEL_NAMES = {
     analyzer_pb2.ADVISORY: "advisory",
@@ -89,30 +91,9 @@ class PackReport:
     unknown_config: list[str] = field(default_factory=list)
 
 
-class _Engine(engine_pb2_grpc.EngineServicer):
-    """The engine service a pack may log to."""
-
-    def __init__(self, stack_urn: str) -> None:
-        self.stack_urn = stack_urn
-        self.logs: list[str] = []
-        self._lock = threading.Lock()
-
-    def Log(self, request: Any, context: Any) -> Any:
-        severity = engine_pb2.LogSeverity.Name(request.severity).lower()
-        with self._lock:
-            self.logs.append(f"{severity}: {request.message}")
-        return empty_pb2.Empty()
-
-    def GetRootResource(self, request: Any, context: Any) -> Any:
-        return engine_pb2.GetRootResourceResponse(urn=self.stack_urn)
-
-    def SetRootResource(self, request: Any, context: Any) -> Any:
-        return engine_pb2.SetRootResourceResponse()
-
-
 @contextlib.contextmanager
-def engine_server(stack_urn: str) -> Iterator[tuple[str, _Engine]]:
-    engine = _Engine(stack_urn)
+def engine_server(root_urn: str) -> Iterator[tuple[str, Engine]]:
+    engine = Engine(root_urn)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=_CHANNEL_OPTIONS)
     engine_pb2_grpc.add_EngineServicer_to_server(engine, server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -240,12 +221,6 @@ class _PackProcess:
         self.stderr.close()
 
 
-def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
-    result = struct_pb2.Struct()
-    result.update(value)
-    return result
-
-
 def _policies(info: Any) -> list[PolicyInfo]:
     policies = []
     for policy in info.policies:
@@ -290,7 +265,7 @@ def analyze_request(resource: Resource, provider: Resource | None) -> Any:
     """What the engine sends when a resource registers: its (checked) inputs."""
     return analyzer_pb2.AnalyzeRequest(
         type=resource.type,
-        properties=_struct(resource.wire_inputs),
+        properties=to_struct(resource.wire_inputs),
         urn=resource.urn,
         name=resource.name,
         options=_options(resource),
@@ -302,7 +277,7 @@ def _provider(provider: Resource | None) -> Any:
     if provider is None:
         return None
     return analyzer_pb2.AnalyzerProviderResource(
-        type=provider.type, properties=_struct(provider.wire_inputs), urn=provider.urn, name=provider.name
+        type=provider.type, properties=to_struct(provider.wire_inputs), urn=provider.urn, name=provider.name
     )
 
 
@@ -313,7 +288,7 @@ def analyze_stack_request(run: ProgramRun) -> Any:
         resources=[
             analyzer_pb2.AnalyzerResource(
                 type=resource.type,
-                properties=_struct(resource.wire_outputs),
+                properties=to_struct(resource.wire_outputs),
                 urn=resource.urn,
                 name=resource.name,
                 options=_options(resource),
@@ -363,7 +338,7 @@ class StackContext:
 
     @property
     def stack_urn(self) -> str:
-        return f"urn:pulumi:{self.stack}::{self.project}::pulumi:pulumi:Stack::{self.project}-{self.stack}"
+        return stack_urn(self.project, self.stack)
 
 
 class PackSession:

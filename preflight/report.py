@@ -7,7 +7,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from pulumi.runtime.rpc import UNKNOWN
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -15,7 +14,8 @@ from rich.tree import Tree
 
 from preflight.analyzer import PackReport, Violation
 from preflight.grants import Grant
-from preflight.program import STACK_TYPE, ProgramRun, Resource, plain
+from preflight.records import STACK_TYPE, ProgramRun, Resource
+from preflight.wire import UNKNOWN, plain
 
 SECRET_MASK = "[secret]"  # noqa: S105 (what is shown instead of a secret)
 

@@ -1,0 +1,179 @@
+"""Start a Pulumi Python program against an engine, as the Pulumi CLI's Python language host does.
+
+Executed by path on the program's own interpreter (`python -u launcher.py --monitor ADDR --engine ADDR
+... PROGRAM`), never imported: it uses nothing but the standard library and the pulumi SDK the program
+has, so the program sees its own packages. Like `pulumi-language-python-exec`, it reads the stack config
+from PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS, configures the SDK with the monitor and engine addresses,
+changes to the project directory and runs the entry point with `runpy` inside `run_in_stack`.
+
+Unlike the CLI, which prints a failure as a diagnostic, it writes it to `--report FILE` as JSON — the
+exception chain with each exception's frames and the resource or invoke the SDK was working on — so
+preflight can name the cause, the program's file and line, and the resource.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import json
+import logging
+import os
+import runpy
+import sys
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+
+# Run by path, Python puts this file's directory first on sys.path; the program must not see it.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if sys.path and os.path.abspath(sys.path[0] or os.curdir) == _HERE:
+    del sys.path[0]
+
+EXIT_REPORTED = 32  # as the language host: the failure has been reported
+
+
+def _write(path: str, report: dict) -> None:
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(report, handle)
+    os.replace(temporary, path)
+
+
+def _context(tb) -> dict:
+    """The resource or invoke the SDK was handling where the exception passed (from its frames' locals)."""
+    found: dict = {}
+    while tb is not None:
+        frame = tb.tb_frame
+        filename = frame.f_code.co_filename.replace(os.sep, "/")
+        if "/pulumi/" in filename:
+            local = frame.f_locals
+            ty, name, tok = local.get("ty"), local.get("name"), local.get("tok")
+            if isinstance(ty, str) and isinstance(name, str) and "resource" not in found:
+                found["resource"] = [ty, name]
+            if isinstance(tok, str) and "invoke" not in found:
+                found["invoke"] = tok
+        tb = tb.tb_next
+    return found
+
+
+def _chain(exc: BaseException, run_error: type) -> list:
+    """exc and what caused it, outermost first (the SDK re-raises errors `from` themselves)."""
+    chain, seen = [], []
+    current = exc
+    while current is not None and all(current is not s for s in seen):
+        seen.append(current)
+        frames = [[f.filename, f.lineno, f.name] for f in traceback.extract_tb(current.__traceback__)]
+        chain.append(
+            {
+                "type": type(current).__name__,
+                "message": str(current),
+                "frames": frames,
+                "run_error": isinstance(current, run_error),
+                "context": _context(current.__traceback__),
+            }
+        )
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+class _QuietEngine:
+    """The engine client, minus the SDK's debug chatter: one synchronous Log RPC per internal step costs
+    more than the program itself, and the CLI shows them only with -v anyway."""
+
+    def __init__(self, stub, debug: int) -> None:
+        self._stub = stub
+        self._debug = debug
+
+    def Log(self, request, *args, **kwargs):
+        if request.severity == self._debug:
+            return None
+        return self._stub.Log(request, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._stub, name)
+
+
+def _engine(args):
+    import grpc
+    from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc
+
+    options = [("grpc.max_receive_message_length", 1 << 30), ("grpc.max_send_message_length", 1 << 30)]
+    stub = engine_pb2_grpc.EngineStub(grpc.insecure_channel(args.engine, options=options))
+    return _QuietEngine(stub, engine_pb2.DEBUG)
+
+
+def _settings(pulumi, args):
+    values = {
+        "monitor": args.monitor,
+        "engine": _engine(args),
+        "project": args.project,
+        "stack": args.stack,
+        "parallel": int(args.parallel),
+        "dry_run": args.dry_run == "true",
+        "organization": args.organization,
+        "root_directory": args.root_directory,
+    }
+    # Older SDKs know fewer settings: pass what this one accepts.
+    accepted = inspect.signature(pulumi.runtime.Settings.__init__).parameters
+    return pulumi.runtime.Settings(**{k: v for k, v in values.items() if k in accepted})
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Run a Pulumi Python program against an engine")
+    for name in ("project", "root_directory", "stack", "parallel", "dry_run", "pwd", "monitor", "engine"):
+        parser.add_argument(f"--{name}")
+    parser.add_argument("--organization", default="organization")
+    parser.add_argument("--report", required=True, help="where to write a failure as JSON")
+    parser.add_argument("PROGRAM")
+    parser.add_argument("ARGS", nargs="*")
+    return parser
+
+
+def main() -> int:
+    args = _parser().parse_args()
+    try:
+        import pulumi
+        import pulumi.runtime
+    except ImportError as exc:
+        _write(args.report, {"kind": "no-sdk", "python": sys.executable, "message": str(exc)})
+        return EXIT_REPORTED
+
+    config = pulumi.runtime.get_config_env()
+    if hasattr(pulumi.runtime, "set_all_config") and hasattr(pulumi.runtime, "get_config_secret_keys_env"):
+        pulumi.runtime.set_all_config(config, pulumi.runtime.get_config_secret_keys_env())
+    else:
+        for key, value in config.items():
+            pulumi.runtime.set_config(key, value)
+    settings = _settings(pulumi, args)
+    pulumi.runtime.configure(settings)
+
+    sys.argv = [args.PROGRAM, *args.ARGS]
+    if args.pwd:
+        os.chdir(args.pwd)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    executor = ThreadPoolExecutor(max_workers=max(int(args.parallel or 1), 1) * 4)
+    loop.set_default_executor(executor)
+    # A failed program leaves futures nobody awaits; asyncio's complaints about them are noise.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    try:
+        loop.run_until_complete(pulumi.runtime.run_in_stack(lambda: runpy.run_path(args.PROGRAM, run_name="__main__")))
+        return 0
+    except SystemExit as exc:
+        _write(args.report, {"kind": "exit", "code": exc.code})
+    except BaseException as exc:  # everything the program raises is reported, KeyboardInterrupt included
+        details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        _write(args.report, {"kind": "exception", "chain": _chain(exc, pulumi.RunError), "traceback": details})
+    finally:
+        executor.shutdown(wait=False)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return EXIT_REPORTED
+
+
+if __name__ == "__main__":
+    # os._exit: threads a failed program left running must not keep the process alive.
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,190 @@
+"""The ResourceMonitor gRPC service (`pulumi.runtime.proto`) a program's SDK talks to, as to the engine.
+
+Requests are converted once, handed to the registry (registrations) or the offline provider (invokes),
+and answered in the engine's wire form. What the engine refuses is answered with a gRPC error the SDK
+raises in the program, and kept in `failures` with the program's file and line for the one-line cause.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import grpc
+from google.protobuf import empty_pb2
+from pulumi.runtime.proto import provider_pb2, resource_pb2, resource_pb2_grpc
+
+from preflight.provider import OfflineProvider
+from preflight.registry import Registration, RegistrationError, Registry
+from preflight.stack_references import STACK_REFERENCE_TYPE, StackReferences
+from preflight.wire import from_struct, plain, to_struct
+
+_FEATURES = {
+    "secrets": resource_pb2.RESOURCE_MONITOR_FEATURE_SECRETS,
+    "resourceReferences": resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES,
+    "deletedWith": resource_pb2.RESOURCE_MONITOR_FEATURE_DELETED_WITH,
+    "aliasSpecs": resource_pb2.RESOURCE_MONITOR_FEATURE_ALIAS_SPECS,
+}
+
+
+class Failure:
+    """Something the engine refused, with where in the program it was asked for."""
+
+    def __init__(self, message: str, source: str, subject: str) -> None:
+        self.message, self.source, self.subject = message, source, subject
+
+
+def _options(request: Any) -> dict[str, Any]:
+    return {
+        "protect": bool(request.protect),
+        "ignoreChanges": list(request.ignoreChanges),
+        "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+        "deleteBeforeReplaceDefined": bool(request.deleteBeforeReplaceDefined),
+        "additionalSecretOutputs": list(request.additionalSecretOutputs),
+    }
+
+
+class Monitor(resource_pb2_grpc.ResourceMonitorServicer):
+    def __init__(
+        self,
+        registry: Registry,
+        provider: OfflineProvider,
+        stack_references: StackReferences,
+        deployment: dict[str, Any],
+        program_dir: Path,
+    ) -> None:
+        self.registry = registry
+        self.provider = provider
+        self.stack_references = stack_references
+        self.deployment = deployment  # project, stack, config, ... for GetDeploymentInfo
+        self.program_dir = program_dir
+        self.failures: list[Failure] = []
+        self._lock = threading.Lock()
+
+    def source(self, request: Any) -> str:
+        """`file:line` of the program statement behind a request, relative to the program directory."""
+        if not request.HasField("sourcePosition") or not request.sourcePosition.uri:
+            return ""
+        path = Path(unquote(urlparse(request.sourcePosition.uri).path))
+        try:
+            path = path.relative_to(self.program_dir)
+        except ValueError:
+            pass
+        return f"{path}:{request.sourcePosition.line}"
+
+    def _refuse(self, context: Any, message: str, source: str, subject: str) -> None:
+        with self._lock:
+            self.failures.append(Failure(message, source, subject))
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+    def SupportsFeature(self, request: Any, context: Any) -> Any:
+        return resource_pb2.SupportsFeatureResponse(hasSupport=request.id in _FEATURES)
+
+    def GetDeploymentInfo(self, request: Any, context: Any) -> Any:
+        return resource_pb2.DeploymentInfo(**self.deployment, supportedFeatures=list(_FEATURES.values()))
+
+    def SignalAndWaitForShutdown(self, request: Any, context: Any) -> Any:
+        return empty_pb2.Empty()
+
+    def RegisterPackage(self, request: Any, context: Any) -> Any:
+        return resource_pb2.RegisterPackageResponse(ref=str(uuid.uuid5(uuid.NAMESPACE_URL, request.name)))
+
+    def RegisterResource(self, request: Any, context: Any) -> Any:
+        source = self.source(request)
+        if request.remote:
+            self._refuse(
+                context,
+                f"{request.type} '{request.name}' is a multi-language (remote) component: preflight cannot run its "
+                "provider offline",
+                source,
+                f"{request.type} '{request.name}'",
+            )
+        registration = Registration(
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            custom=bool(request.custom),
+            wire_inputs=from_struct(request.object),
+            provider=request.provider,
+            version=request.version,
+            dependencies=list(request.dependencies),
+            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+            import_id=request.importId,
+            options=_options(request),
+            source=source,
+        )
+        resource = self._register(registration, context)
+        return resource_pb2.RegisterResourceResponse(
+            urn=resource.urn, id=resource.id, object=to_struct(resource.wire_outputs)
+        )
+
+    def _register(self, registration: Registration, context: Any) -> Any:
+        try:
+            return self.registry.register(registration)
+        except RegistrationError as err:
+            self._refuse(context, str(err), registration.source, f"{registration.type} '{registration.name}'")
+        except Exception as err:  # a bug of preflight's, reported with the resource, not as a hang
+            message = f"preflight could not register {registration.type} '{registration.name}': {err!r}"
+            self._refuse(context, message, registration.source, f"{registration.type} '{registration.name}'")
+        raise AssertionError("unreachable: context.abort raises")
+
+    def ReadResource(self, request: Any, context: Any) -> Any:
+        registration = Registration(
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            custom=True,
+            wire_inputs=from_struct(request.properties),
+            provider=request.provider,
+            version=request.version,
+            dependencies=list(request.dependencies),
+            import_id=request.id,
+            source=self.source(request),
+        )
+        if request.type == STACK_REFERENCE_TYPE:
+            state = self.stack_references.read(request.id or request.name)
+            try:
+                resource = self.registry.record_read(registration, state, request.id)
+            except RegistrationError as err:
+                self._refuse(context, str(err), registration.source, f"StackReference '{request.name}'")
+                raise
+        else:
+            resource = self._register(registration, context)
+        return resource_pb2.ReadResourceResponse(
+            urn=resource.urn, id=resource.id, properties=to_struct(resource.wire_outputs)
+        )
+
+    def RegisterResourceOutputs(self, request: Any, context: Any) -> Any:
+        self.registry.set_outputs(request.urn, from_struct(request.outputs))
+        return empty_pb2.Empty()
+
+    def Invoke(self, request: Any, context: Any) -> Any:
+        args = plain(from_struct(request.args))
+        response = resource_pb2.ResourceInvokeResponse()
+        if request.tok == "pulumi:pulumi:getResource":
+            record = self.registry.records.get(str(args.get("urn")))
+            if record is None:
+                self._refuse(context, f"unknown resource {args.get('urn')}", self.source(request), request.tok)
+                raise AssertionError("unreachable")
+            result = {"urn": record.urn, "id": record.id, "state": record.wire_outputs}
+        else:
+            reference = request.provider or self.registry.default_provider(request.tok, request.version)
+            try:
+                result = self.provider.invoke(request.tok, args, self.registry.provider_inputs(reference))
+            except (OSError, ValueError, TypeError, KeyError) as err:
+                reason = f"{type(err).__name__}: {err}"
+                with self._lock:
+                    self.failures.append(
+                        Failure(f"invoke of {request.tok} failed: {reason}", self.source(request), request.tok)
+                    )
+                response.failures.append(provider_pb2.CheckFailure(property="", reason=reason))
+                return response
+        getattr(response, "return").CopyFrom(to_struct(result))  # `return` is a Python keyword
+        return response
+
+    def Call(self, request: Any, context: Any) -> Any:
+        # Methods of resources (multi-language components' calls) have no offline implementation.
+        self._refuse(context, f"method call {request.tok} is not supported offline", self.source(request), request.tok)

@@ -1,0 +1,237 @@
+"""Computed outputs of Google Cloud resources in the formats Google returns them.
+
+What the generic shapes cannot guess: values derived from other properties (a service account's email
+from its account id, a Cloud SQL connection name, a Cloud Run URL from name and region), so that policies
+can correlate identities and grants exactly as they would after a real `pulumi up`. Each function returns
+(id, known, computed): known values stay known in a preview (provider defaults), computed ones do not.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+from preflight.formats import Subject, digest, ip_address, pem, project_number, run_region_code, self_link
+
+Computed = dict[str, Any]
+Outputs = tuple[str, Computed, Computed]
+_Fn = Callable[[dict[str, Any], Subject], Outputs]
+_BY_TYPE: dict[str, _Fn] = {}
+
+# Google-managed service agents whose domain is not simply gcp-sa-<service>.
+_SERVICE_AGENT_DOMAINS = {
+    "cloudfunctions": "gcf-admin-robot",
+    "run": "serverless-robot-prod",
+    "compute": "compute-system",
+    "container": "container-engine-robot",
+}
+
+
+def _for(*types: str) -> Callable[[_Fn], _Fn]:
+    def register(fn: _Fn) -> _Fn:
+        for type_ in types:
+            _BY_TYPE[type_] = fn
+        return fn
+
+    return register
+
+
+def _location(inputs: dict[str, Any], subject: Subject) -> str:
+    value = inputs.get("location") or inputs.get("region")
+    return value if isinstance(value, str) else subject.region
+
+
+def _run_uri(name: str, subject: Subject, location: str) -> str:
+    return f"https://{name}-{digest('run', subject.project, length=10)}-{run_region_code(location)}.a.run.app"
+
+
+def service_agent_email(service: str, project: str) -> str:
+    prefix = service.split(".", 1)[0]
+    domain = _SERVICE_AGENT_DOMAINS.get(prefix, f"gcp-sa-{prefix}")
+    return f"service-{project_number(project)}@{domain}.iam.gserviceaccount.com"
+
+
+@_for("gcp:serviceaccount/account:Account")
+def _service_account(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    account_id = inputs.get("accountId") or subject.name
+    email = f"{account_id}@{subject.project}.iam.gserviceaccount.com"
+    name = f"projects/{subject.project}/serviceAccounts/{email}"
+    unique_id = str(100000000000000000000 + int(digest("uid", email), 16) % 10**20)
+    computed = {"email": email, "name": name, "member": f"serviceAccount:{email}", "uniqueId": unique_id}
+    return name, {"project": subject.project}, computed
+
+
+@_for("gcp:cloudrunv2/service:Service")
+def _run_service(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    location = _location(inputs, subject)
+    uri = _run_uri(subject.name, subject, location)
+    full = f"projects/{subject.project}/locations/{location}/services/{subject.name}"
+    computed = {
+        "uri": uri,
+        "urls": [uri, f"https://{subject.name}-{project_number(subject.project)}.{location}.run.app"],
+        "uid": digest("uid", full, length=32),
+        "etag": digest("etag", full, length=16),
+    }
+    return full, {"name": subject.name, "location": location, "project": subject.project}, computed
+
+
+@_for("gcp:cloudrun/service:Service")
+def _run_service_v1(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    location = _location(inputs, subject)
+    uri = _run_uri(subject.name, subject, location)
+    status = {
+        "url": uri,
+        "latestReadyRevisionName": f"{subject.name}-00001-abc",
+        "latestCreatedRevisionName": f"{subject.name}-00001-abc",
+        "observedGeneration": 1,
+        "conditions": [{"type": "Ready", "status": "True", "reason": "", "message": ""}],
+    }
+    full = f"locations/{location}/namespaces/{subject.project}/services/{subject.name}"
+    return full, {"name": subject.name, "location": location, "project": subject.project}, {"statuses": [status]}
+
+
+@_for("gcp:cloudfunctionsv2/function:Function")
+def _function(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    location = _location(inputs, subject)
+    full = f"projects/{subject.project}/locations/{location}/functions/{subject.name}"
+    service_config = {
+        "uri": _run_uri(subject.name, subject, location),
+        "service": f"projects/{subject.project}/locations/{location}/services/{subject.name}",
+    }
+    computed = {
+        "url": f"https://{location}-{subject.project}.cloudfunctions.net/{subject.name}",
+        "serviceConfig": service_config,
+        "state": "ACTIVE",
+        "environment": "GEN_2",
+    }
+    return full, {"name": subject.name, "location": location, "project": subject.project}, computed
+
+
+@_for("gcp:cloudfunctions/function:Function")
+def _function_v1(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    region = _location(inputs, subject)
+    full = f"projects/{subject.project}/locations/{region}/functions/{subject.name}"
+    trigger = f"https://{region}-{subject.project}.cloudfunctions.net/{subject.name}"
+    computed = {"httpsTriggerUrl": trigger, "status": "ACTIVE"}
+    return full, {"name": subject.name, "region": region, "project": subject.project}, computed
+
+
+@_for("gcp:sql/databaseInstance:DatabaseInstance")
+def _sql_instance(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    region = _location(inputs, subject)
+    private, public = ip_address(subject, "private"), ip_address(subject, "public")
+    computed = {
+        "connectionName": f"{subject.project}:{region}:{subject.name}",
+        "ipAddresses": [{"ipAddress": public, "type": "PRIMARY"}, {"ipAddress": private, "type": "PRIVATE"}],
+        "publicIpAddress": public,
+        "privateIpAddress": private,
+        "firstIpAddress": public,
+        "selfLink": self_link(subject),
+        "serviceAccountEmailAddress": f"p{project_number(subject.project)}-{subject.hex(length=6)}"
+        "@gcp-sa-cloud-sql.iam.gserviceaccount.com",
+        "dnsName": f"{subject.hex(length=12)}.{region}.sql.goog.",
+    }
+    return subject.name, {"name": subject.name, "region": region, "project": subject.project}, computed
+
+
+@_for("gcp:container/cluster:Cluster")
+def _gke_cluster(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    location = _location(inputs, subject)
+    given = inputs.get("masterAuth") if isinstance(inputs.get("masterAuth"), dict) else {}
+    master_auth = {
+        "clientCertificateConfig": given.get("clientCertificateConfig") or {"issueClientCertificate": False},
+        "clusterCaCertificate": _base64_pem("CERTIFICATE", subject.hex("ca")),
+        "clientCertificate": "",
+        "clientKey": "",
+    }
+    computed = {
+        "endpoint": ip_address(subject, "endpoint"),
+        "masterAuth": master_auth,
+        "masterVersion": "1.30.5-gke.1014001",
+        "selfLink": f"https://container.googleapis.com/v1/projects/{subject.project}/locations/{location}"
+        f"/clusters/{subject.name}",
+        "labelFingerprint": subject.hex("fingerprint"),
+        "servicesIpv4Cidr": "34.118.224.0/20",
+    }
+    full = f"projects/{subject.project}/locations/{location}/clusters/{subject.name}"
+    return full, {"name": subject.name, "location": location, "project": subject.project}, computed
+
+
+def _base64_pem(label: str, seed: str) -> str:
+    return base64.b64encode(pem(label, seed).encode()).decode()
+
+
+@_for("gcp:pubsub/topic:Topic")
+def _topic(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    return f"projects/{subject.project}/topics/{subject.name}", {"name": subject.name, "project": subject.project}, {}
+
+
+@_for("gcp:pubsub/subscription:Subscription")
+def _subscription(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    full = f"projects/{subject.project}/subscriptions/{subject.name}"
+    return full, {"name": subject.name, "project": subject.project}, {}
+
+
+@_for("gcp:storage/bucket:Bucket")
+def _bucket(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    computed = {"url": f"gs://{subject.name}", "selfLink": f"https://www.googleapis.com/storage/v1/b/{subject.name}"}
+    return subject.name, {"name": subject.name, "project": subject.project}, computed
+
+
+@_for("gcp:storage/bucketObject:BucketObject")
+def _bucket_object(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    bucket = inputs.get("bucket", "")
+    computed = {
+        "md5hash": digest("md5", bucket, subject.name, length=24),
+        "mediaLink": f"https://storage.googleapis.com/download/storage/v1/b/{bucket}/o/{subject.name}",
+        "outputName": subject.name,
+        "selfLink": f"https://www.googleapis.com/storage/v1/b/{bucket}/o/{subject.name}",
+    }
+    return f"{bucket}-{subject.name}", {"name": subject.name}, computed
+
+
+@_for("gcp:artifactregistry/repository:Repository")
+def _repository(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    repository_id = inputs.get("repositoryId") or subject.name
+    location = _location(inputs, subject)
+    full = f"projects/{subject.project}/locations/{location}/repositories/{repository_id}"
+    return full, {"project": subject.project, "location": location}, {"name": repository_id}
+
+
+@_for("gcp:secretmanager/secret:Secret")
+def _secret(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    secret_id = inputs.get("secretId") or subject.name
+    computed = {"name": f"projects/{project_number(subject.project)}/secrets/{secret_id}"}
+    return f"projects/{subject.project}/secrets/{secret_id}", {"project": subject.project}, computed
+
+
+@_for("gcp:secretmanager/secretVersion:SecretVersion")
+def _secret_version(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    name = f"{inputs.get('secret', '')}/versions/1"
+    return name, {}, {"name": name, "version": "1"}
+
+
+@_for("gcp:projects/serviceIdentity:ServiceIdentity")
+def _service_identity(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    service = str(inputs.get("service") or "")
+    email = service_agent_email(service, subject.project)
+    full = f"projects/{subject.project}/services/{service}"
+    return full, {"project": subject.project}, {"email": email, "member": f"serviceAccount:{email}"}
+
+
+@_for("docker-build:index:Image")
+def _image(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    tags = inputs.get("tags") or []
+    tag = tags[0] if tags and isinstance(tags[0], str) else f"{subject.name}:latest"
+    sha = "sha256:" + digest("image", json.dumps(inputs, sort_keys=True, default=str))
+    return sha, {}, {"digest": sha, "ref": f"{tag}@{sha}"}
+
+
+def outputs(type_: str, inputs: dict[str, Any], subject: Subject) -> Outputs:
+    """(id, known, computed) for a resource of a known type; a generic id and nothing else otherwise."""
+    fn = _BY_TYPE.get(type_)
+    if fn is not None:
+        return fn(inputs, subject)
+    return f"{subject.name}-{digest('id', subject.project, subject.name, length=8)}", {}, {}

@@ -1,0 +1,139 @@
+"""Outputs of the shape the provider would give them, built from the SDK's declared types.
+
+The rule, per output property of a registered resource (known-outputs mode):
+- given as an input: echoed as given (the provider echoes its inputs);
+- output-only (not an input of the resource): a value of its declared type, in the provider's format;
+- an input left unset whose output type is not Optional (the provider computes one): its documented
+  default when the docs state one, Google's default service account for an unset workload identity, else
+  a value of its declared type;
+- an input left unset whose output type is Optional: absent, as the provider returns null.
+Objects built this way get every scalar field and their non-Optional nested objects and lists; a
+computed list gets one element, so `statuses[0].url` or `ip_addresses[0].ip_address` work.
+With `--preview`, what the provider computes is unknown; inputs, autonames and documented defaults stay known.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from preflight import formats
+from preflight.formats import Subject
+from preflight.schema import Declaration, Prop, Sdks, TypeRef
+from preflight.wire import UNKNOWN, unknown_like
+
+_MAX_DEPTH = 5
+_WORKLOAD_IDENTITY = ("service_account", "service_account_email")
+# Unset, these come from the provider's configuration: known before anything is created.
+_PROVIDER_DEFAULTS = {"project": "project", "region": "region", "zone": "zone"}
+
+
+def _documented(prop: Prop) -> Any:
+    stated = formats.documented_default(prop.doc)
+    if stated is None:
+        return None
+    kind = prop.type.kind
+    if kind == "bool" and stated.lower() in ("true", "false"):
+        return stated.lower() == "true"
+    if kind == "int" and stated.lstrip("-").isdigit():
+        return int(stated)
+    if kind == "float":
+        try:
+            return float(stated)
+        except ValueError:
+            return None
+    return stated if kind == "str" else None
+
+
+class Shapes:
+    """Values of declared types for one program's SDKs."""
+
+    def __init__(self, sdks: Sdks) -> None:
+        self.sdks = sdks
+
+    def value(self, type_: TypeRef, python: str, doc: str, subject: Subject, depth: int = 0) -> Any:
+        """A plausible value of `type_` for a property called `python`; None for `Any`."""
+        kind = type_.kind
+        if kind == "str":
+            return formats.string_value(subject, python, doc)
+        if kind == "bool":
+            return False
+        if kind == "int":
+            return 443 if "port" in python else 1
+        if kind == "float":
+            return 1.0
+        if kind == "map":
+            return {}
+        if kind == "list":
+            if type_.optional or type_.item is None or depth >= _MAX_DEPTH:
+                return []
+            item = self.value(type_.item, python, doc, subject, depth + 1)
+            return [] if item is None else [item]
+        if kind == "object":
+            return self.object(type_, subject, depth + 1)
+        return None
+
+    def object(self, type_: TypeRef, subject: Subject, depth: int) -> dict[str, Any] | None:
+        declaration = self.sdks.object(type_) if depth < _MAX_DEPTH else None
+        if declaration is None:
+            return {}
+        result: dict[str, Any] = {}
+        for prop in declaration.props.values():
+            if prop.type.optional and prop.type.kind in ("object", "list", "map"):
+                continue
+            value = self._field(prop, subject, depth)
+            if value is not None:
+                result[prop.wire] = value
+        return result
+
+    def _field(self, prop: Prop, subject: Subject, depth: int) -> Any:
+        documented = _documented(prop)
+        if documented is not None:
+            return documented
+        if prop.python in _WORKLOAD_IDENTITY and subject.package == "gcp":
+            return formats.default_compute_account(subject.project)
+        return self.value(prop.type, prop.python, prop.doc, subject, depth)
+
+    def resource_outputs(
+        self, declaration: Declaration | None, outputs: dict[str, Any], subject: Subject, preview: bool
+    ) -> dict[str, Any]:
+        """`outputs` (echoed inputs plus what the provider module computed) completed per the module rule."""
+        if declaration is None:
+            return outputs
+        for wire, prop in declaration.props.items():
+            if wire in outputs or wire == "id":
+                continue
+            if wire in declaration.inputs:
+                if prop.type.optional:
+                    continue
+                if wire in _PROVIDER_DEFAULTS and subject.package == "gcp":
+                    outputs[wire] = getattr(subject, _PROVIDER_DEFAULTS[wire]) or formats.string_value(subject, wire)
+                    continue
+                documented = _documented(prop)
+                if documented is not None:
+                    outputs[wire] = documented
+                    continue
+            value = self._field(prop, subject, 0)
+            if value is not None:
+                outputs[wire] = unknown_like(value) if preview else value
+        return outputs
+
+    def function_result(
+        self, declaration: Declaration | None, args: dict[str, Any], subject: Subject
+    ) -> dict[str, Any]:
+        """A function's declared result: arguments echoed, the rest of its declared type."""
+        if declaration is None:
+            return dict(args)
+        result: dict[str, Any] = {}
+        for wire, prop in declaration.props.items():
+            if wire in args:
+                result[wire] = args[wire]
+                continue
+            value = (
+                self._field(prop, subject, 0) if not prop.type.optional or prop.type.kind not in ("object",) else None
+            )
+            if value is not None:
+                result[wire] = value
+        return result
+
+
+__all__ = ["UNKNOWN", "Shapes"]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from preflight import stack_references
 from preflight.analyzer import PackError, Packs, StackContext
 from preflight.config import ConfigError, load_project
 from preflight.grants import grants_of
@@ -36,7 +37,7 @@ def _key_value(text: str) -> tuple[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m preflight",
-        description="Run a Pulumi Python program under the mock runtime with a stack's config and evaluate "
+        description="Run a Pulumi Python program against a local engine with a stack's config and evaluate "
         "policy packs through their real analyzer — offline.",
     )
     parser.add_argument("--program", type=Path, default=REPO_ROOT, help="program directory (default: this repository)")
@@ -70,6 +71,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a config value for this run (bare keys use the project namespace)",
     )
+    parser.add_argument(
+        "--python",
+        type=Path,
+        metavar="PATH",
+        help="the interpreter to run the program on (default: Pulumi.yaml's virtualenv/toolchain, else this one)",
+    )
+    parser.add_argument(
+        "--stack-reference",
+        dest="stack_references",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="NAME=FILE",
+        help="outputs of the stack a pulumi.StackReference names: `pulumi stack output --json` or a preflight "
+        "--json result, repeatable (without one, the reference's outputs are unknown)",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and policy pack logs")
     return parser
 
@@ -99,6 +116,7 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
 
     try:
         project = load_project(args.program, args.stack, dict(args.overrides))
+        references = stack_references.parse(args.stack_references)
     except ConfigError as exc:
         return _fail(err, str(exc), "", args.debug)
     context = StackContext(project.name, args.stack, args.preview, project.config, project.secret_keys)
@@ -106,7 +124,13 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
         # Packs start first and analyze resources while the program registers them, as in the engine.
         with Packs(context, packs, args.policy_pack_configs) as sessions:
             run = run_program(
-                args.program, args.stack, dict(args.overrides), preview=args.preview, on_register=sessions.on_register
+                args.program,
+                args.stack,
+                preview=args.preview,
+                on_register=sessions.on_register,
+                python=args.python,
+                stack_references=references,
+                project=project,
             )
             reports = sessions.finish(run)
     except ProgramError as exc:

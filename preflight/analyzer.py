@@ -31,7 +31,7 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grp
 from preflight.engine import Engine
 from preflight.policyconfig import LEVELS, PolicyConfig, PolicyConfigError, PolicyInfo, parse_config_file, reconcile
 from preflight.records import ProgramRun, Resource, stack_urn
-from preflight.wire import plain, to_struct
+from preflight.wire import plain, to_struct, without_references
 
 _LEVEL_NAMES = {
     analyzer_pb2.ADVISORY: "advisory",
@@ -265,7 +265,7 @@ def analyze_request(resource: Resource, provider: Resource | None) -> Any:
     """What the engine sends when a resource registers: its (checked) inputs."""
     return analyzer_pb2.AnalyzeRequest(
         type=resource.type,
-        properties=to_struct(resource.wire_inputs),
+        properties=to_struct(without_references(resource.wire_inputs)),
         urn=resource.urn,
         name=resource.name,
         options=_options(resource),
@@ -277,7 +277,10 @@ def _provider(provider: Resource | None) -> Any:
     if provider is None:
         return None
     return analyzer_pb2.AnalyzerProviderResource(
-        type=provider.type, properties=to_struct(provider.wire_inputs), urn=provider.urn, name=provider.name
+        type=provider.type,
+        properties=to_struct(without_references(provider.wire_inputs)),
+        urn=provider.urn,
+        name=provider.name,
     )
 
 
@@ -288,7 +291,7 @@ def analyze_stack_request(run: ProgramRun) -> Any:
         resources=[
             analyzer_pb2.AnalyzerResource(
                 type=resource.type,
-                properties=to_struct(resource.wire_outputs),
+                properties=to_struct(without_references(resource.wire_outputs)),
                 urn=resource.urn,
                 name=resource.name,
                 options=_options(resource),

@@ -56,20 +56,47 @@ def _context(tb) -> dict:
     return found
 
 
-def _chain(exc: BaseException, run_error: type) -> list:
+class _Origins:
+    """Where exceptions started, noted when an asyncio task fails: an exception re-raised from a task by
+    the SDK's shutdown can reach the top without the frames of the apply callback that raised it."""
+
+    def __init__(self) -> None:
+        self.frames: dict = {}
+
+    def task_factory(self, loop, coro, **kwargs):
+        task = asyncio.Task(coro, loop=loop, **kwargs)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and id(exc) not in self.frames:
+            self.frames[id(exc)] = (exc, _frames(exc.__traceback__), _context(exc.__traceback__))
+
+
+def _frames(tb) -> list:
+    return [[f.filename, f.lineno, f.name] for f in traceback.extract_tb(tb)]
+
+
+def _chain(exc: BaseException, run_error: type, origins: _Origins) -> list:
     """exc and what caused it, outermost first (the SDK re-raises errors `from` themselves)."""
     chain, seen = [], []
     current = exc
     while current is not None and all(current is not s for s in seen):
         seen.append(current)
-        frames = [[f.filename, f.lineno, f.name] for f in traceback.extract_tb(current.__traceback__)]
+        frames, context = _frames(current.__traceback__), _context(current.__traceback__)
+        origin = origins.frames.get(id(current))
+        if origin is not None and origin[0] is current:
+            frames, context = origin[1] + frames, {**origin[2], **context}
         chain.append(
             {
                 "type": type(current).__name__,
                 "message": str(current),
                 "frames": frames,
                 "run_error": isinstance(current, run_error),
-                "context": _context(current.__traceback__),
+                "context": context,
             }
         )
         current = current.__cause__ or current.__context__
@@ -152,6 +179,8 @@ def main() -> int:
         os.chdir(args.pwd)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    origins = _Origins()
+    loop.set_task_factory(origins.task_factory)
     executor = ThreadPoolExecutor(max_workers=max(int(args.parallel or 1), 1) * 4)
     loop.set_default_executor(executor)
     # A failed program leaves futures nobody awaits; asyncio's complaints about them are noise.
@@ -163,7 +192,7 @@ def main() -> int:
         _write(args.report, {"kind": "exit", "code": exc.code})
     except BaseException as exc:  # everything the program raises is reported, KeyboardInterrupt included
         details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        _write(args.report, {"kind": "exception", "chain": _chain(exc, pulumi.RunError), "traceback": details})
+        _write(args.report, {"kind": "exception", "chain": _chain(exc, pulumi.RunError, origins), "traceback": details})
     finally:
         executor.shutdown(wait=False)
         sys.stdout.flush()

@@ -62,6 +62,7 @@ class Monitor(resource_pb2_grpc.ResourceMonitorServicer):
         self.deployment = deployment  # project, stack, config, ... for GetDeploymentInfo
         self.program_dir = program_dir
         self.failures: list[Failure] = []
+        self.notes: list[str] = []  # what the report should say preflight could not do
         self._lock = threading.Lock()
 
     def source(self, request: Any) -> str:
@@ -69,10 +70,8 @@ class Monitor(resource_pb2_grpc.ResourceMonitorServicer):
         if not request.HasField("sourcePosition") or not request.sourcePosition.uri:
             return ""
         path = Path(unquote(urlparse(request.sourcePosition.uri).path))
-        try:
+        if path.is_relative_to(self.program_dir):
             path = path.relative_to(self.program_dir)
-        except ValueError:
-            pass
         return f"{path}:{request.sourcePosition.line}"
 
     def _refuse(self, context: Any, message: str, source: str, subject: str) -> None:
@@ -95,13 +94,11 @@ class Monitor(resource_pb2_grpc.ResourceMonitorServicer):
     def RegisterResource(self, request: Any, context: Any) -> Any:
         source = self.source(request)
         if request.remote:
-            self._refuse(
-                context,
-                f"{request.type} '{request.name}' is a multi-language (remote) component: preflight cannot run its "
-                "provider offline",
-                source,
-                f"{request.type} '{request.name}'",
-            )
+            with self._lock:
+                self.notes.append(
+                    f"{request.type} '{request.name}' is a multi-language component: its provider does not run "
+                    "offline, so the resources it would create are not registered"
+                )
         registration = Registration(
             type=request.type,
             name=request.name,
@@ -115,6 +112,7 @@ class Monitor(resource_pb2_grpc.ResourceMonitorServicer):
             import_id=request.importId,
             options=_options(request),
             source=source,
+            remote=bool(request.remote),
         )
         resource = self._register(registration, context)
         return resource_pb2.RegisterResourceResponse(
@@ -145,16 +143,24 @@ class Monitor(resource_pb2_grpc.ResourceMonitorServicer):
             source=self.source(request),
         )
         if request.type == STACK_REFERENCE_TYPE:
-            state = self.stack_references.read(request.id or request.name)
-            try:
-                resource = self.registry.record_read(registration, state, request.id)
-            except RegistrationError as err:
-                self._refuse(context, str(err), registration.source, f"StackReference '{request.name}'")
-                raise
-        else:
-            resource = self._register(registration, context)
+            return self._read_stack_reference(request, registration, context)
+        resource = self._register(registration, context)
         return resource_pb2.ReadResourceResponse(
             urn=resource.urn, id=resource.id, properties=to_struct(resource.wire_outputs)
+        )
+
+    def _read_stack_reference(self, request: Any, registration: Registration, context: Any) -> Any:
+        state, supplied = self.stack_references.read(request.id or request.name)
+        try:
+            resource = self.registry.record_read(registration, state, request.id)
+        except RegistrationError as err:
+            self._refuse(context, str(err), registration.source, f"StackReference '{request.name}'")
+            raise
+        # Without the other stack's outputs, the read is "unknown": the SDK resolves every output of the
+        # reference as unknown, even outside a preview, so the program's applies on them do not run.
+        properties = resource.wire_outputs if supplied else {"name": state["name"]}
+        return resource_pb2.ReadResourceResponse(
+            urn=resource.urn, id=resource.id, properties=to_struct(properties), unknown=not supplied
         )
 
     def RegisterResourceOutputs(self, request: Any, context: Any) -> Any:

@@ -164,7 +164,7 @@ def run_program(
     notes = [interpreter.note] if interpreter.note else []
     if any(r.type.startswith("gcp:") or r.type == "pulumi:providers:gcp" for r in resources):
         notes += settings.notes()
-    notes += references.notes()
+    notes += references.notes() + served.monitor.notes
     stack_record = served.registry.records[served.registry.stack_urn]
     logs = served.engine.logs + [f"output: {line}" for line in printed.splitlines() if line.strip()]
     return ProgramRun(

@@ -80,6 +80,13 @@ class OfflineProvider:
         outputs = self.shapes.resource_outputs(self.sdks.resource(token), outputs, subject, self.preview)
         return ("" if self.preview else resource_id), outputs
 
+    def component_outputs(
+        self, token: str, name: str, wire_inputs: dict[str, Any], inputs: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A multi-language component's outputs, from the types its SDK declares."""
+        subject = self.subject(token, name, inputs, {})
+        return self.shapes.resource_outputs(self.sdks.resource(token), dict(wire_inputs), subject, self.preview)
+
     def invoke(self, token: str, args: dict[str, Any], provider: dict[str, Any]) -> dict[str, Any]:
         """A function's result: computed where the provider's logic is known, else its declared type."""
         name = _known(args.get("name")) or _known(args.get("accountId")) or token.rsplit(":", 1)[-1]

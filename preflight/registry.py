@@ -35,6 +35,7 @@ class Registration:
     import_id: str = ""
     options: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    remote: bool = False  # a multi-language component, constructed by its provider
 
 
 def provider_id(urn: str) -> str:
@@ -137,6 +138,10 @@ class Registry:
             )
             if request.import_id:
                 resource_id = request.import_id
+        elif request.remote:
+            # Its provider would construct the children; offline, the component stands alone with the
+            # outputs its SDK declares.
+            wire_outputs = self.provider.component_outputs(type_, request.name, wire_inputs, inputs)
         return Resource(
             urn=urn,
             type=type_,

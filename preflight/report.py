@@ -14,7 +14,7 @@ from rich.tree import Tree
 
 from preflight.analyzer import PackReport, Violation
 from preflight.grants import Grant
-from preflight.records import STACK_TYPE, ProgramRun, Resource
+from preflight.records import PROVIDER_PREFIX, STACK_TYPE, ProgramRun, Resource
 from preflight.wire import UNKNOWN, plain
 
 SECRET_MASK = "[secret]"  # noqa: S105 (what is shown instead of a secret)
@@ -69,6 +69,7 @@ def to_json(result: Result) -> dict[str, Any]:
         "policyPacks": [{"name": p.name, "version": p.version, "policies": p.policies} for p in result.packs],
         "violations": [v.as_json() for v in result.violations],
         "grants": [g.as_dict() for g in result.grants],
+        "engine": run.notes,
     }
 
 
@@ -99,20 +100,16 @@ def _strip_description(violation: Violation) -> str:
     return message.strip() or violation.description
 
 
-def render(result: Result, console: Console) -> None:
-    run = result.run
-    mode = "preview: computed outputs unknown" if run.preview else "known outputs, as `pulumi up` enforces"
-    console.print(Text.assemble(("Previewing update ", "bold"), (f"({run.stack})", "bold"), f"  offline, {mode}"))
-    console.print()
-
+def _shown(run: ProgramRun) -> dict[str | None, list[Resource]]:
+    """Resources by parent URN, as the CLI's tree shows them (providers hidden)."""
     by_parent: dict[str | None, list[Resource]] = defaultdict(list)
     for resource in run.resources:
-        if resource.type.startswith("pulumi:providers:"):
-            continue  # the CLI hides providers in the tree
-        by_parent[resource.parent].append(resource)
-    shown = sum(len(v) for v in by_parent.values())
-    stack = _stack(run)
+        if not resource.type.startswith(PROVIDER_PREFIX):
+            by_parent[resource.parent].append(resource)
+    return by_parent
 
+
+def _tree(run: ProgramRun, by_parent: dict[str | None, list[Resource]], console: Console) -> None:
     def label(resource: Resource) -> Text:
         return Text.assemble(("+ ", "green"), (display_type(resource.type), "bold"), "  ", resource.name)
 
@@ -120,22 +117,29 @@ def render(result: Result, console: Console) -> None:
         for child in sorted(by_parent.get(resource.urn, []), key=lambda r: (r.type, r.name)):
             grow(node.add(label(child)), child)
 
+    stack = _stack(run)
     if stack is not None:
         tree = Tree(label(stack), guide_style="dim")
         grow(tree, stack)
         console.print(tree)
     console.print()
 
-    outputs = stack.outputs if stack is not None else {}
-    if outputs:
-        console.print(Text("Outputs:", style="bold"))
-        secret_outputs = {k for k, v in (stack.wire_outputs if stack else {}).items() if masked(v) == SECRET_MASK}
-        width = max(len(k) for k in outputs)
-        for key in sorted(outputs):
-            value = SECRET_MASK if key in secret_outputs else _short(outputs[key])
-            console.print(Text(f"    {key:<{width}} : {value}"), soft_wrap=True)
-        console.print()
 
+def _outputs(run: ProgramRun, console: Console) -> None:
+    stack = _stack(run)
+    outputs = stack.outputs if stack is not None else {}
+    if not outputs:
+        return
+    console.print(Text("Outputs:", style="bold"))
+    secret_outputs = {k for k, v in (stack.wire_outputs if stack else {}).items() if masked(v) == SECRET_MASK}
+    width = max(len(k) for k in outputs)
+    for key in sorted(outputs):
+        value = SECRET_MASK if key in secret_outputs else _short(outputs[key])
+        console.print(Text(f"    {key:<{width}} : {value}"), soft_wrap=True)
+    console.print()
+
+
+def _diagnostics(run: ProgramRun, console: Console) -> None:
     diagnostics = [line for line in run.logs if line.startswith(("warning:", "error:"))]
     if diagnostics:
         # What the program logged through pulumi.log, as the CLI's "Diagnostics:" section shows it.
@@ -144,76 +148,109 @@ def render(result: Result, console: Console) -> None:
             console.print(Text(f"    {line}", style="yellow"), soft_wrap=True)
         console.print()
 
-    console.print(Text("Resources:", style="bold"))
+
+def _assumptions(run: ProgramRun, console: Console) -> None:
+    if run.notes:
+        # Where preflight stood in for what the CLI and the cloud would know: the provider config's
+        # source, stack references without outputs, an interpreter preflight could not use.
+        console.print(Text("Engine:", style="bold"))
+        for note in run.notes:
+            console.print(Text(f"    {note}", style="dim"), soft_wrap=True)
+        console.print()
+
+
+def _resources(by_parent: dict[str | None, list[Resource]], console: Console) -> None:
+    shown = sum(len(v) for v in by_parent.values())
     custom = sum(1 for rs in by_parent.values() for r in rs if r.custom)
+    console.print(Text("Resources:", style="bold"))
     console.print(
         Text.assemble("    ", ("+ ", "green"), f"{shown} to create ({custom} custom, {shown - custom} components)")
     )
     console.print()
 
+
+def _grants(result: Result, console: Console) -> None:
     console.print(Text(f"IAM grants ({len(result.grants)}):", style="bold"))
-    if result.grants:
-        table = Table(show_edge=False, box=None, pad_edge=False, header_style="bold")
-        # Emails read badly folded: the member column gets its full width first (up to half the line).
-        widest = max(len(g.member) for g in result.grants)
-        table.add_column("member", overflow="fold", min_width=min(widest, console.width // 2))
-        table.add_column("role", overflow="fold")
-        table.add_column("resource", overflow="fold")
-        for grant in sorted(result.grants, key=lambda g: (g.member, g.role, g.resource)):
-            member_style = "red bold" if grant.member in ("allUsers", "allAuthenticatedUsers") else ""
-            condition = f" (if {grant.condition})" if grant.condition else ""
-            table.add_row(Text(grant.member, style=member_style), grant.role + condition, grant.resource)
-        console.print(table)
-    else:
+    if not result.grants:
         console.print("    none")
+        console.print()
+        return
+    table = Table(show_edge=False, box=None, pad_edge=False, header_style="bold")
+    # Emails read badly folded: the member column gets its full width first (up to half the line).
+    widest = max(len(g.member) for g in result.grants)
+    table.add_column("member", overflow="fold", min_width=min(widest, console.width // 2))
+    table.add_column("role", overflow="fold")
+    table.add_column("resource", overflow="fold")
+    for grant in sorted(result.grants, key=lambda g: (g.member, g.role, g.resource)):
+        member_style = "red bold" if grant.member in ("allUsers", "allAuthenticatedUsers") else ""
+        condition = f" (if {grant.condition})" if grant.condition else ""
+        table.add_row(Text(grant.member, style=member_style), grant.role + condition, grant.resource)
+    console.print(table)
     console.print()
 
-    by_urn = run.by_urn()
-    console.print(Text("Policies:", style="bold"))
-    for pack in result.packs:
-        failed = any(v.enforcement_level in ("mandatory", "remediate") for v in pack.violations)
-        mark = ("✘ ", "red bold") if failed else ("✔ ", "green bold")
-        console.print(
-            Text.assemble("    ", mark, f"{pack.name}@v{pack.version}", (f" ({len(pack.policies)} policies)", "dim"))
-        )
-        for name in pack.unknown_config:
-            console.print(
-                Text(
-                    f"        warning: --policy-pack-config names '{name}', which is not a policy of this pack",
-                    "yellow",
-                )
-            )
-        grouped: dict[tuple[str, str], list[Violation]] = defaultdict(list)
-        for violation in pack.violations:
-            grouped[(violation.policy, violation.enforcement_level)].append(violation)
-        order = {"mandatory": 0, "remediate": 0, "advisory": 1, "disabled": 2}
-        for (policy, level), violations in sorted(grouped.items(), key=lambda kv: (order.get(kv[0][1], 3), kv[0][0])):
-            style = "red" if level in ("mandatory", "remediate") else "yellow"
-            console.print(Text.assemble("        - ", (f"[{level}]", style), "  ", (policy, "bold")))
-            console.print(Text(f"          {violations[0].description}", style="dim"), soft_wrap=True)
-            entries = []
-            for violation in violations:
-                resource = by_urn.get(violation.urn)
-                where = f"{display_type(resource.type)}: {resource.name}" if resource else (violation.urn or "stack")
-                entries.append(Text.assemble("          ", (where, "cyan"), "  ", _strip_description(violation)))
-            console.print(Group(*entries), soft_wrap=True)
-    console.print()
 
+def _pack(pack: PackReport, by_urn: dict[str, Resource], console: Console) -> None:
+    failed = any(v.enforcement_level in ("mandatory", "remediate") for v in pack.violations)
+    mark = ("✘ ", "red bold") if failed else ("✔ ", "green bold")
+    console.print(
+        Text.assemble("    ", mark, f"{pack.name}@v{pack.version}", (f" ({len(pack.policies)} policies)", "dim"))
+    )
+    for name in pack.unknown_config:
+        warning = f"        warning: --policy-pack-config names '{name}', which is not a policy of this pack"
+        console.print(Text(warning, "yellow"))
+    grouped: dict[tuple[str, str], list[Violation]] = defaultdict(list)
+    for violation in pack.violations:
+        grouped[(violation.policy, violation.enforcement_level)].append(violation)
+    order = {"mandatory": 0, "remediate": 0, "advisory": 1, "disabled": 2}
+    for (policy, level), violations in sorted(grouped.items(), key=lambda kv: (order.get(kv[0][1], 3), kv[0][0])):
+        style = "red" if level in ("mandatory", "remediate") else "yellow"
+        console.print(Text.assemble("        - ", (f"[{level}]", style), "  ", (policy, "bold")))
+        console.print(Text(f"          {violations[0].description}", style="dim"), soft_wrap=True)
+        entries = []
+        for violation in violations:
+            resource = by_urn.get(violation.urn)
+            where = f"{display_type(resource.type)}: {resource.name}" if resource else (violation.urn or "stack")
+            entries.append(Text.assemble("          ", (where, "cyan"), "  ", _strip_description(violation)))
+        console.print(Group(*entries), soft_wrap=True)
+
+
+def _verdict(result: Result, shown: int, console: Console) -> None:
     mandatory = result.mandatory
     advisory = len(result.violations) - len(mandatory)
-    counts = f"{len(run.resources)} resources, {len(result.grants)} grants, {len(result.packs)} policy pack(s)"
+    providers = sum(1 for r in result.run.resources if r.type.startswith(PROVIDER_PREFIX))
+    # The same count as "to create" above; providers are counted apart, as the CLI hides them.
+    counts = (
+        f"{shown} resources + {providers} provider(s), {len(result.grants)} grants, {len(result.packs)} policy pack(s)"
+    )
     if mandatory:
-        console.print(
-            Text.assemble(
-                ("✘ FAIL", "red bold"),
-                f"  {len(mandatory)} mandatory violation(s), {advisory} advisory"
-                f" — `pulumi up` would be blocked ({counts})",
-            )
+        text = (
+            f"  {len(mandatory)} mandatory violation(s), {advisory} advisory — `pulumi up` would be blocked ({counts})"
         )
+        console.print(Text.assemble(("✘ FAIL", "red bold"), text))
     else:
-        console.print(
-            Text.assemble(("✔ PASS", "green bold"), f"  no mandatory violations, {advisory} advisory ({counts})")
-        )
+        text = f"  no mandatory violations, {advisory} advisory ({counts})"
+        console.print(Text.assemble(("✔ PASS", "green bold"), text))
+
+
+def render(result: Result, console: Console) -> None:
+    """The report, section by section, in the order `pulumi preview` prints them."""
+    run = result.run
+    mode = "preview: computed outputs unknown" if run.preview else "known outputs, as `pulumi up` enforces"
+    console.print(Text.assemble(("Previewing update ", "bold"), (f"({run.stack})", "bold"), f"  offline, {mode}"))
+    console.print()
+    by_parent = _shown(run)
+    _tree(run, by_parent, console)
+    _outputs(run, console)
+    _diagnostics(run, console)
+    _assumptions(run, console)
+    _resources(by_parent, console)
+    _grants(result, console)
+    console.print(Text("Policies:", style="bold"))
+    by_urn = run.by_urn()
+    for pack in result.packs:
+        _pack(pack, by_urn, console)
+    console.print()
+    _verdict(result, sum(len(v) for v in by_parent.values()), console)
 
 
 _WORKLOAD_IDENTITIES = {

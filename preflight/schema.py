@@ -31,7 +31,8 @@ _CLASS = re.compile(r"^class (\w+)\b[^\n]*:", re.M)
 _TOP_LEVEL = re.compile(r"^(?:class |def |@)", re.M)
 _REGISTRY = re.compile(r'resource_modules\s*=\s*"""(.*?)"""', re.S)
 _CONFIG_GETTER = re.compile(
-    r"def (\w+)\(self\)[^\n]*:\s*\n\s*return __config__\.get\w*\('([^']+)'\)(?:\s+or\s+_utilities\.get_env\w*\(([^)]*)\))?"
+    r"def (\w+)\(self\)[^\n]*:\s*\n\s*return __config__\.get\w*\('([^']+)'\)"
+    r"(?:\s+or\s+_utilities\.get_env\w*\(([^)]*)\))?"
 )
 
 

@@ -50,8 +50,9 @@ class Shapes:
     def __init__(self, sdks: Sdks) -> None:
         self.sdks = sdks
 
-    def value(self, type_: TypeRef, python: str, doc: str, subject: Subject, depth: int = 0) -> Any:
-        """A plausible value of `type_` for a property called `python`; None for `Any`."""
+    def value(self, type_: TypeRef, python: str, doc: str, subject: Subject, depth: int = 0, full: bool = False) -> Any:
+        """A plausible value of `type_` for a property called `python`; None for `Any`. `full`: Optional
+        nested objects and lists too (all of an output-only value is the provider's)."""
         kind = type_.kind
         if kind == "str":
             return formats.string_value(subject, python, doc)
@@ -64,34 +65,34 @@ class Shapes:
         if kind == "map":
             return {}
         if kind == "list":
-            if type_.optional or type_.item is None or depth >= _MAX_DEPTH:
+            if (type_.optional and not full) or type_.item is None or depth >= _MAX_DEPTH:
                 return []
-            item = self.value(type_.item, python, doc, subject, depth + 1)
+            item = self.value(type_.item, python, doc, subject, depth + 1, full)
             return [] if item is None else [item]
         if kind == "object":
-            return self.object(type_, subject, depth + 1)
+            return self.object(type_, subject, depth + 1, full)
         return None
 
-    def object(self, type_: TypeRef, subject: Subject, depth: int) -> dict[str, Any] | None:
+    def object(self, type_: TypeRef, subject: Subject, depth: int, full: bool = False) -> dict[str, Any] | None:
         declaration = self.sdks.object(type_) if depth < _MAX_DEPTH else None
         if declaration is None:
             return {}
         result: dict[str, Any] = {}
         for prop in declaration.props.values():
-            if prop.type.optional and prop.type.kind in ("object", "list", "map"):
+            if prop.type.optional and prop.type.kind in ("object", "list", "map") and not full:
                 continue
-            value = self._field(prop, subject, depth)
+            value = self._field(prop, subject, depth, full)
             if value is not None:
                 result[prop.wire] = value
         return result
 
-    def _field(self, prop: Prop, subject: Subject, depth: int) -> Any:
+    def _field(self, prop: Prop, subject: Subject, depth: int, full: bool = False) -> Any:
         documented = _documented(prop)
         if documented is not None:
             return documented
         if prop.python in _WORKLOAD_IDENTITY and subject.package == "gcp":
             return formats.default_compute_account(subject.project)
-        return self.value(prop.type, prop.python, prop.doc, subject, depth)
+        return self.value(prop.type, prop.python, prop.doc, subject, depth, full)
 
     def resource_outputs(
         self, declaration: Declaration | None, outputs: dict[str, Any], subject: Subject, preview: bool
@@ -100,7 +101,11 @@ class Shapes:
         if declaration is None:
             return outputs
         for wire, prop in declaration.props.items():
-            if wire in outputs or wire == "id":
+            if wire in outputs:
+                if wire in declaration.inputs:
+                    outputs[wire] = self._complete(outputs[wire], prop.type, subject, 0, preview)
+                continue
+            if wire == "id":
                 continue
             if wire in declaration.inputs:
                 if prop.type.optional:
@@ -112,10 +117,33 @@ class Shapes:
                 if documented is not None:
                     outputs[wire] = documented
                     continue
-            value = self._field(prop, subject, 0)
+            # All of an output-only value is the provider's; of an unset input, only what it must return.
+            value = self._field(prop, subject, 0, full=wire not in declaration.inputs)
             if value is not None:
                 outputs[wire] = unknown_like(value) if preview else value
         return outputs
+
+    def _complete(self, given: Any, type_: TypeRef, subject: Subject, depth: int, preview: bool) -> Any:
+        """An input block as the provider returns it: what was given, plus the members its docs mark
+        `(Output)` (computed inside a block the program wrote, e.g. a connection's service account)."""
+        if depth >= _MAX_DEPTH:
+            return given
+        if isinstance(given, list) and type_.kind == "list" and type_.item is not None:
+            return [self._complete(item, type_.item, subject, depth + 1, preview) for item in given]
+        if not isinstance(given, dict) or type_.kind != "object":
+            return given
+        declaration = self.sdks.object(type_)
+        if declaration is None:
+            return given
+        completed = dict(given)
+        for prop in declaration.props.values():
+            if prop.wire in completed:
+                completed[prop.wire] = self._complete(completed[prop.wire], prop.type, subject, depth + 1, preview)
+            elif prop.doc.startswith("(Output)"):
+                value = self._field(prop, subject, depth + 1, full=True)
+                if value is not None:
+                    completed[prop.wire] = unknown_like(value) if preview else value
+        return completed
 
     def function_result(
         self, declaration: Declaration | None, args: dict[str, Any], subject: Subject

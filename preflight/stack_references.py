@@ -51,13 +51,14 @@ class StackReferences:
                 return outputs
         return None
 
-    def read(self, name: str) -> dict[str, Any]:
-        """The StackReference resource's state: `outputs`, `secretOutputNames`, `name`."""
+    def read(self, name: str) -> tuple[dict[str, Any], bool]:
+        """The StackReference resource's state (`name`, `outputs`, `secretOutputNames`), and whether the
+        outputs were supplied."""
         outputs = self._lookup(name)
         if outputs is None:
             self.assumed.append(name)
-            return {"name": name, "outputs": UNKNOWN, "secretOutputNames": UNKNOWN}
-        return {"name": name, "outputs": outputs, "secretOutputNames": []}
+            return {"name": name, "outputs": UNKNOWN, "secretOutputNames": UNKNOWN}, False
+        return {"name": name, "outputs": outputs, "secretOutputNames": []}, True
 
     def notes(self) -> list[str]:
         return [

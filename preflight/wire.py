@@ -48,6 +48,20 @@ def is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG
 
 
+def without_references(value: Any) -> Any:
+    """Resource references as the engine marshals them for a policy pack (which cannot read them): the
+    resource's id when it has one, else its URN. Returns `value` itself when it holds no reference."""
+    if isinstance(value, dict):
+        if value.get(SIG_KEY) == RESOURCE_SIG:
+            return value.get("id") or value.get("urn")
+        changed = {k: without_references(v) for k, v in value.items()}
+        return changed if any(changed[k] is not value[k] for k in value) else value
+    if isinstance(value, list):
+        items = [without_references(v) for v in value]
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    return value
+
+
 def to_struct(value: dict[str, Any]) -> struct_pb2.Struct:
     result = struct_pb2.Struct()
     result.update(value)

@@ -145,6 +145,10 @@ def _settings(pulumi, args):
     return pulumi.runtime.Settings(**{k: v for k, v in values.items() if k in accepted})
 
 
+def _run_program(path: str) -> None:
+    runpy.run_path(path, run_name="__main__")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Run a Pulumi Python program against an engine")
     for name in ("project", "root_directory", "stack", "parallel", "dry_run", "pwd", "monitor", "engine"):
@@ -186,7 +190,7 @@ def main() -> int:
     # A failed program leaves futures nobody awaits; asyncio's complaints about them are noise.
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     try:
-        loop.run_until_complete(pulumi.runtime.run_in_stack(lambda: runpy.run_path(args.PROGRAM, run_name="__main__")))
+        loop.run_until_complete(pulumi.runtime.run_in_stack(lambda: _run_program(args.PROGRAM)))
         return 0
     except SystemExit as exc:
         _write(args.report, {"kind": "exit", "code": exc.code})

@@ -139,7 +139,8 @@ def _sql_instance(inputs: dict[str, Any], subject: Subject) -> Outputs:
 @_for("gcp:container/cluster:Cluster")
 def _gke_cluster(inputs: dict[str, Any], subject: Subject) -> Outputs:
     location = _location(inputs, subject)
-    given = inputs.get("masterAuth") if isinstance(inputs.get("masterAuth"), dict) else {}
+    given = inputs.get("masterAuth")
+    given = given if isinstance(given, dict) else {}
     master_auth = {
         "clientCertificateConfig": given.get("clientCertificateConfig") or {"issueClientCertificate": False},
         "clusterCaCertificate": _base64_pem("CERTIFICATE", subject.hex("ca")),

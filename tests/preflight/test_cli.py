@@ -1,15 +1,13 @@
 """`python -m preflight` end to end: real programs, the real analyzer processes, exit codes, JSON."""
 
-import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
-from preflight.__main__ import main
+from tests.preflight.running import run, run_json
 
 HERE = Path(__file__).parent
 PROGRAMS = HERE / "programs"
@@ -17,22 +15,6 @@ PACKS = HERE / "packs"
 CONFIGS = HERE / "configs"
 REPO = HERE.parents[1]
 TEST_PACK = PACKS / "basic_pack"
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(
-        list(argv),
-        stdout=Console(file=out, width=240, highlight=False),
-        stderr=Console(file=err, width=240, highlight=False),
-    )
-    return code, out.getvalue(), err.getvalue()
-
-
-def run_json(tmp_path: Path, *argv: str) -> tuple[int, dict, str]:
-    target = tmp_path / "result.json"
-    code, out, err = run(*argv, "--json", str(target))
-    return code, (json.loads(target.read_text()) if target.exists() else {}), out + err
 
 
 def mandatory(document: dict) -> set[tuple[str, str]]:

@@ -1,0 +1,3 @@
+from .legacy_bucket import LegacyBucket, LegacyBucketArgs
+
+__all__ = ["LegacyBucket", "LegacyBucketArgs"]

@@ -1,0 +1,27 @@
+"""`python -m preflight` in-process, as the tests call it: exit code, report and stderr."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from preflight.__main__ import main
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        list(argv),
+        stdout=Console(file=out, width=240, highlight=False),
+        stderr=Console(file=err, width=240, highlight=False),
+    )
+    return code, out.getvalue(), err.getvalue()
+
+
+def run_json(tmp_path: Path, *argv: str) -> tuple[int, dict, str]:
+    target = tmp_path / "result.json"
+    code, out, err = run(*argv, "--json", str(target))
+    return code, (json.loads(target.read_text()) if target.exists() else {}), out + err

@@ -6,12 +6,15 @@ bucket for the source, a build service account), then measures, in child process
 
 - bare: the program under the SDK's stock mocks (`set_mocks` with echoing mocks), as a unit test runs it;
 - preflight: `python -m preflight` on the same program with a policy pack (default: this repository's),
-  i.e. the program under recording mocks + the pack's analyzer process + the report.
+  i.e. preflight's engine + the program in its own process over gRPC + the pack's analyzer process + the report.
+
+Then this repository's dev and prod stacks, checked one after the other and concurrently (two
+`python -m preflight` processes at once), as CI's preflight jobs would.
 
 Seconds are wall-clock (median of several repetitions for the small sizes); peak memory is the
-child's ru_maxrss from wait4 (for preflight: the largest process of its tree — itself or the pack).
+child's ru_maxrss from wait4 (RUSAGE of the largest process of its tree: preflight, the program or the pack).
 
-    python benchmarks/preflight.py [--sizes 10 100 1000] [--policy-pack DIR] [--repeat N]
+    python benchmarks/preflight.py [--sizes 10 100 1000] [--policy-pack DIR] [--repeat N] [--stacks-repeat N]
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent import futures
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,11 +144,28 @@ def measure(argv: list[str]) -> tuple[float, float, int]:
     return seconds, usage.ru_maxrss / 1024, code
 
 
+def stacks(repeat: int) -> tuple[float, float]:
+    """(median seconds for dev then prod, median seconds for dev and prod at once) on this repository."""
+
+    def one(stack: str) -> float:
+        return measure([sys.executable, "-m", "preflight", "--stack", stack, "--json", os.devnull])[0]
+
+    sequential, together = [], []
+    for _ in range(repeat):
+        sequential.append(one("dev") + one("prod"))
+        start = time.perf_counter()
+        with futures.ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(one, ["dev", "prod"]))
+        together.append(time.perf_counter() - start)
+    return statistics.median(sequential), statistics.median(together)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--policy-pack", type=Path, default=ROOT / "policies")
     parser.add_argument("--repeat", type=int, default=5, help="repetitions below 1,000 pairs (median reported)")
+    parser.add_argument("--stacks-repeat", type=int, default=5, help="repetitions of the dev+prod figure")
     parser.add_argument("--bare", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare is not None:
@@ -194,6 +215,12 @@ def main() -> None:
         print(
             f"{pairs:>6} {resources:>9} | {bare_s:>7.2f} {bare_mib:>8.0f} | {pf_s:>11.2f} {pf_mib:>6.0f} {code:>4} | "
             f"{pf_s / bare_s:>6.2f} {pf_mib / bare_mib:>5.2f} | {1000 * pf_s / pairs:>7.1f}"
+        )
+    if args.stacks_repeat > 0:
+        sequential, together = stacks(args.stacks_repeat)
+        print(
+            f"dev + prod one after the other: {sequential:.2f} s; at once: {together:.2f} s "
+            f"({together / sequential:.2f}x)"
         )
 
 

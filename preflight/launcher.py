@@ -29,7 +29,9 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if sys.path and os.path.abspath(sys.path[0] or os.curdir) == _HERE:
     del sys.path[0]
 
-EXIT_REPORTED = 32  # as the language host: the failure has been reported
+EXIT_REPORTED = 32
+_MAX_PAUSE = float(os.environ.get("PREFLIGHT_MAX_PAUSE", "0.05"))
+_MIN_PAUSE = 0.0005  # as the language host: the failure has been reported
 
 
 def _write(path: str, report: dict) -> None:
@@ -145,8 +147,12 @@ def _settings(pulumi, args):
     return pulumi.runtime.Settings(**{k: v for k, v in values.items() if k in accepted})
 
 
-def _run_program(path: str) -> None:
+async def _run_program(path: str) -> None:
     runpy.run_path(path, run_name="__main__")
+    # Let the registrations the program scheduled start before the SDK's shutdown wait begins: it then
+    # awaits them one by one. Otherwise it finds no RPC yet and waits on every pending output at once,
+    # re-arming thousands of callbacks per reply: quadratic in the program's size.
+    await asyncio.sleep(0)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -64,6 +64,7 @@ class _Origins:
 
     def __init__(self) -> None:
         self.frames: dict = {}
+        self.by_text: dict = {}  # the SDK re-creates some exceptions, wrapping their message
 
     def task_factory(self, loop, coro, **kwargs):
         task = asyncio.Task(coro, loop=loop, **kwargs)
@@ -75,7 +76,27 @@ class _Origins:
             return
         exc = task.exception()
         if exc is not None and id(exc) not in self.frames:
-            self.frames[id(exc)] = (exc, _frames(exc.__traceback__), _context(exc.__traceback__))
+            origin = (exc, _frames(exc.__traceback__), _context(exc.__traceback__))
+            self.frames[id(exc)] = origin
+            self.by_text.setdefault(_text_key(exc), origin)
+
+    def of(self, exc: BaseException) -> list:
+        """Where `exc` passed through failing tasks, outermost first: its own task, then where an
+        exception with its text started."""
+        found = []
+        own = self.frames.get(id(exc))
+        if own is not None and own[0] is exc:
+            found.append(own)
+        first = self.by_text.get(_text_key(exc))
+        if first is not None and first[0] is not exc:
+            found.append(first)
+        return found
+
+
+def _text_key(exc: BaseException) -> tuple:
+    # The SDK wraps an input's error as "While processing ...\nValueError has risen: <message>".
+    lines = str(exc).strip().splitlines() or [""]
+    return type(exc).__name__, lines[-1].split("has risen: ")[-1]
 
 
 def _frames(tb) -> list:
@@ -89,9 +110,9 @@ def _chain(exc: BaseException, run_error: type, origins: _Origins) -> list:
     while current is not None and all(current is not s for s in seen):
         seen.append(current)
         frames, context = _frames(current.__traceback__), _context(current.__traceback__)
-        origin = origins.frames.get(id(current))
-        if origin is not None and origin[0] is current:
-            frames, context = origin[1] + frames, {**origin[2], **context}
+        for origin in origins.of(current):
+            # Deeper than where `current` was re-raised: the innermost frames come last.
+            frames, context = frames + origin[1], {**origin[2], **context}
         chain.append(
             {
                 "type": type(current).__name__,

@@ -10,6 +10,8 @@ import pulumi_gcp as gcp
 
 import settings as stack_settings
 from components import (
+    DeadLetterTopic,
+    DeadLetterTopicArgs,
     EventFunction,
     EventFunctionArgs,
     PrivateService,
@@ -28,6 +30,10 @@ cfg = stack_settings.load()
 env = cfg.environment
 
 jobs = gcp.pubsub.Topic("jobs", project=cfg.project, name=f"jobs-{env}", labels=cfg.labels)
+# What the relay gives up on (poison, rejected, or out of retries) is kept here with the reason.
+dead_letters = DeadLetterTopic(
+    "jobs-dead", DeadLetterTopicArgs(project=cfg.project, topic_name=f"jobs-{env}-dead", labels=cfg.labels)
+)
 
 relay_identity = ServiceIdentity(
     "relay-runtime",
@@ -98,6 +104,8 @@ worker = PrivateService(
             "ALLOWED_INVOKERS": relay_identity.email,
             # One gunicorn thread per request Cloud Run may send at once.
             "WORKER_THREADS": str(cfg.worker.concurrency),
+            # For the audit line's trace field (projects/<project>/traces/<id>).
+            "GOOGLE_CLOUD_PROJECT": cfg.project,
         },
         secret_env={"UPSTREAM_API_KEY": upstream_api_key.secret_id},
         labels=cfg.labels,
@@ -105,6 +113,7 @@ worker = PrivateService(
     opts=pulumi.ResourceOptions(depends_on=upstream_api_key.ready),
 )
 invoker_grant = worker.grant_invoker(relay_identity)
+dead_letter_grant = dead_letters.grant_publisher(relay_identity)
 
 project_number = (
     gcp.organizations.get_project_output(project_id=cfg.project).number if cfg.legacy_pubsub_service_agent else None
@@ -129,19 +138,22 @@ relay = EventFunction(
             "WORKER_URL": worker.uri,
             "WORKER_AUDIENCE": worker.audience,
             "WORKER_TIMEOUT_SECONDS": str(cfg.relay.worker_timeout_seconds),
+            "DEAD_LETTER_TOPIC": dead_letters.topic_id,
         },
         vpc_egress=VpcEgress(cfg.vpc.network, cfg.vpc.subnetwork) if cfg.vpc else None,
         legacy_pubsub_agent_project_number=project_number,
         force_destroy_source=not cfg.is_prod,
         labels=cfg.labels,
     ),
-    # The relay's first call should find its invoker grant in place.
-    opts=pulumi.ResourceOptions(depends_on=[invoker_grant]),
+    # The relay's first call should find its invoker grant in place, its first dead letter its publisher grant.
+    opts=pulumi.ResourceOptions(depends_on=[invoker_grant, dead_letter_grant]),
 )
 
 pulumi.export("worker_url", worker.uri)
 pulumi.export("worker_audience", worker.audience)
 pulumi.export("jobs_topic", jobs.id)
+pulumi.export("dead_letter_topic", dead_letters.topic_id)
+pulumi.export("dead_letter_subscription", dead_letters.subscription_name)
 pulumi.export("relay_function", relay.name)
 pulumi.export("relay_runtime_email", relay_identity.email)
 pulumi.export("relay_trigger_email", relay.trigger_identity.email)

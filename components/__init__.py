@@ -1,5 +1,6 @@
 """Reusable ComponentResources for event-driven functions that call private Cloud Run services."""
 
+from components.dead_letter import DeadLetterTopic, DeadLetterTopicArgs
 from components.event_function import EventFunction, EventFunctionArgs, VpcEgress
 from components.identity import ScopedRole, ServiceIdentity, ServiceIdentityArgs
 from components.private_service import PrivateService, PrivateServiceArgs
@@ -7,6 +8,8 @@ from components.rotated_secret import RotatedSecret, RotatedSecretArgs
 from components.worker_image import WorkerImage, WorkerImageArgs
 
 __all__ = [
+    "DeadLetterTopic",
+    "DeadLetterTopicArgs",
     "EventFunction",
     "EventFunctionArgs",
     "PrivateService",

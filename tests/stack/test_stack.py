@@ -57,6 +57,8 @@ def test_complete_iam_is_exactly_the_design_table(run: ProgramRun) -> None:
             f"secretmanager/secret upstream-api-key-{env}",
         ),
         (agent.outputs["member"], "roles/pubsub.publisher", f"pubsub/topic {rotation_topic}"),
+        # The relay keeps what it gives up on in its dead-letter topic, and may publish nowhere else.
+        (sa("relay-runtime", env), "roles/pubsub.publisher", f"pubsub/topic jobs-{env}-dead"),
     }
     grants = [(g.member, g.role, g.resource) for g in grants_of(run.resources)]
     assert len(grants) == len(set(grants)), "a grant is made twice"
@@ -127,9 +129,12 @@ def test_worker_is_private_and_the_relay_is_wired_to_it(run: ProgramRun) -> None
     secret_ref = envs["UPSTREAM_API_KEY"]["valueSource"]["secretKeyRef"]
     assert secret_ref == {"secret": f"upstream-api-key-{run.stack}", "version": "latest"}
     assert "value" not in envs["UPSTREAM_API_KEY"]
+    assert envs["GOOGLE_CLOUD_PROJECT"]["value"] == PROJECTS[run.stack]
     relay_env = fn["serviceConfig"]["environmentVariables"]
     assert relay_env["WORKER_URL"] == svc.outputs["uri"]
     assert relay_env["WORKER_AUDIENCE"] == audience
+    assert relay_env["DEAD_LETTER_TOPIC"] == f"projects/{PROJECTS[run.stack]}/topics/jobs-{run.stack}-dead"
+    assert "PUBSUB_ENDPOINT" not in relay_env  # the real API; the override exists for local mode only
     assert float(relay_env["WORKER_TIMEOUT_SECONDS"]) < fn["serviceConfig"]["timeoutSeconds"]
     assert fn["serviceConfig"]["timeoutSeconds"] <= int(svc.inputs["template"]["timeout"].removesuffix("s"))
     assert fn["serviceConfig"]["ingressSettings"] == "ALLOW_INTERNAL_ONLY"
@@ -164,8 +169,23 @@ def test_function_waits_for_its_build_grants(run: ProgramRun) -> None:
     assert set(build_grants) <= set(fn.dependencies)
     worker_invoker = one(run, "gcp:cloudrunv2/serviceIamMember:ServiceIamMember", "worker-invoker-relay-runtime")
     assert worker_invoker.urn in fn.dependencies, "the relay's first call should find its invoker grant"
+    publisher = one(run, "gcp:pubsub/topicIAMMember:TopicIAMMember", "relay-runtime-pubsub-publisher-topic")
+    assert publisher.urn in fn.dependencies, "the relay's first dead letter should find its publisher grant"
     trigger_grant = next(r for r in run.resources if r.name == "relay-trigger-run-invoker-run_service")
     assert fn.urn in trigger_grant.dependencies, "the trigger's invoker grant must follow the function"
+
+
+def test_dead_letters_are_kept_seven_days_by_a_subscription_that_never_expires(run: ProgramRun) -> None:
+    env = run.stack
+    topic = one(run, "gcp:pubsub/topic:Topic", "jobs-dead")
+    assert topic.inputs["name"] == f"jobs-{env}-dead"
+    subscription = one(run, "gcp:pubsub/subscription:Subscription").inputs
+    assert subscription["topic"] == f"jobs-{env}-dead"
+    assert subscription["messageRetentionDuration"] == f"{7 * 24 * 3600}s"
+    assert subscription["retainAckedMessages"] is True
+    assert subscription["expirationPolicy"] == {"ttl": ""}  # never deleted for inactivity
+    assert "pushConfig" not in subscription  # pulled by an operator, never pushed anywhere
+    assert topic.inputs["labels"] and subscription["labels"]
 
 
 def test_every_resource_but_the_topic_sits_in_a_component(run: ProgramRun) -> None:
@@ -180,6 +200,7 @@ def test_every_resource_but_the_topic_sits_in_a_component(run: ProgramRun) -> No
         "secure-invoke:serverless:EventFunction",
         "secure-invoke:secrets:RotatedSecret",
         "secure-invoke:images:WorkerImage",
+        "secure-invoke:messaging:DeadLetterTopic",
     }
 
 
@@ -241,3 +262,19 @@ def test_invalid_config_stops_the_program_before_any_resource(rule: str) -> None
         run_program(REPO, stack, as_text)
     assert fragment in str(caught.value) or fragment in caught.value.details
     assert [r.type for r in caught.value.resources if r.type != "pulumi:pulumi:Stack"] == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"topic_name": "goog-dead"}, "DeadLetterTopicArgs.topic_name: 'goog-dead' is not a Pub/Sub topic name"),
+        ({"topic_name": "a b"}, "DeadLetterTopicArgs.topic_name: 'a b' is not a Pub/Sub topic name"),
+        ({"topic_name": "jobs-dead", "retention_days": 0}, "DeadLetterTopicArgs.retention_days: 0 is outside 1..31"),
+        ({"topic_name": "jobs-dead", "retention_days": 32}, "DeadLetterTopicArgs.retention_days: 32 is outside 1..31"),
+    ],
+)
+def test_dead_letter_args_name_the_bad_field(kwargs: dict, message: str) -> None:
+    from components import DeadLetterTopicArgs
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        DeadLetterTopicArgs(project="acme", **kwargs)

@@ -69,13 +69,15 @@ def read_body(environ: dict[str, Any], content_length: int | None) -> bytes:
     the limit without complaint, and the truncated JSON would be answered as a 400."""
     if content_length is not None and content_length > MAX_BODY_BYTES:
         raise RequestEntityTooLarge()
-    stream = environ["wsgi.input"]
     if content_length is None and not environ.get("wsgi.input_terminated"):
         return b""  # neither a length nor a server that ends the stream: nothing safe to read
+    # With a length, read exactly that much; without (chunked), until the server ends the stream.
+    limit = content_length if content_length is not None else MAX_BODY_BYTES + 1
+    stream = environ["wsgi.input"]
     chunks: list[bytes] = []
     size = 0
-    while size <= MAX_BODY_BYTES:
-        chunk = stream.read(min(64 * 1024, MAX_BODY_BYTES + 1 - size))
+    while size < limit:
+        chunk = stream.read(min(64 * 1024, limit - size))
         if not chunk:
             break
         chunks.append(chunk)

@@ -106,9 +106,7 @@ worker = PrivateService(
 )
 invoker_grant = worker.grant_invoker(relay_identity)
 
-project_number = (
-    gcp.organizations.get_project_output(project_id=cfg.project).number if cfg.legacy_pubsub_service_agent else None
-)
+project_number = gcp.organizations.get_project_output(project_id=cfg.project).number
 relay = EventFunction(
     "relay",
     EventFunctionArgs(
@@ -131,7 +129,8 @@ relay = EventFunction(
             "WORKER_TIMEOUT_SECONDS": str(cfg.relay.worker_timeout_seconds),
         },
         vpc_egress=VpcEgress(cfg.vpc.network, cfg.vpc.subnetwork) if cfg.vpc else None,
-        legacy_pubsub_agent_project_number=project_number,
+        project_number=project_number,
+        legacy_pubsub_agent=cfg.legacy_pubsub_service_agent,
         force_destroy_source=not cfg.is_prod,
         labels=cfg.labels,
     ),

@@ -63,10 +63,11 @@ DEPLOYER_PROJECT_ROLES: dict[str, str] = {
     "roles/artifactregistry.admin": "create both repositories with cleanup policies, grant writer to the "
     "build account, push the worker image",
     "roles/secretmanager.admin": "create secrets with rotation and grant secretAccessor per secret",
-    "roles/serviceusage.serviceUsageAdmin": "generate the Secret Manager service agent "
-    "(gcp:projects/serviceIdentity); no narrower predefined role carries generateServiceIdentity",
-    "roles/resourcemanager.projectIamAdmin": "grant the build account roles/logging.logWriter at project "
-    "level; an IAM condition limits it to granting exactly that role",
+    # Nothing for gcp:projects/serviceIdentity (the Secret Manager agent): Service Usage's
+    # generateServiceIdentity needs no IAM permission and answers with a finished operation (README, CI/CD).
+    "roles/resourcemanager.projectIamAdmin": "grant the build account roles/logging.logWriter and its "
+    "conditioned roles/storage.objectViewer at project level; an IAM condition limits it to granting exactly "
+    "those roles",
     "roles/browser": "read the project (number) for the getProject invoke",
 }
 # The deployer's roles on each of the four runtime accounts (resource scope), granted once they exist.
@@ -75,8 +76,10 @@ RUNTIME_ACCOUNT_ROLES: dict[str, str] = {
     "roles/iam.serviceAccountAdmin": "update and delete the account, and setIamPolicy on it for the Pub/Sub "
     "agent's TokenCreator grant on the trigger account",
 }
-# Roles the deployer may hand out at project level through projectIamAdmin, enforced by IAM itself.
-DELEGATED_PROJECT_ROLES = ("roles/logging.logWriter",)
+# Roles the deployer may hand out at project level through projectIamAdmin, enforced by IAM itself. IAM
+# cannot see the condition of the binding being added, so objectViewer could also be granted unconditioned;
+# the deployer holds storage.admin on the project already, so that would give it nothing it lacks.
+DELEGATED_PROJECT_ROLES = ("roles/logging.logWriter", "roles/storage.objectViewer")
 
 _REPOSITORY = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
 _REPOSITORY_ID = re.compile(r"^[0-9]{1,20}$")

@@ -1,12 +1,13 @@
 """Reusable ComponentResources for event-driven functions that call private Cloud Run services."""
 
 from components.event_function import EventFunction, EventFunctionArgs, VpcEgress
-from components.identity import ScopedRole, ServiceIdentity, ServiceIdentityArgs
+from components.identity import Condition, ScopedRole, ServiceIdentity, ServiceIdentityArgs
 from components.private_service import PrivateService, PrivateServiceArgs
 from components.rotated_secret import RotatedSecret, RotatedSecretArgs
 from components.worker_image import WorkerImage, WorkerImageArgs
 
 __all__ = [
+    "Condition",
     "EventFunction",
     "EventFunctionArgs",
     "PrivateService",

@@ -150,7 +150,8 @@ def test_project_iam_admin_is_limited_to_the_roles_the_stack_grants() -> None:
     (grant, *_) = [r for r in bootstrap_run().of_type(PROJECT_MEMBER) if "projectIamAdmin" in r.inputs["role"]]
     expression = grant.inputs["condition"]["expression"]
     assert expression == (
-        "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(['roles/logging.logWriter'])"
+        "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', [])"
+        ".hasOnly(['roles/logging.logWriter', 'roles/storage.objectViewer'])"
     )
 
 
@@ -199,7 +200,7 @@ def test_exemptions_cover_only_deployer_project_grants_with_reasons() -> None:
         assert resource.inputs["member"] in {deployer_email("dev"), deployer_email("prod")}
         assert resource.inputs["role"] in entry["reason"]
         assert len(entry["reason"]) > 60
-    assert len(exemptions) == 14  # seven admin roles at project scope, in each of two environments
+    assert len(exemptions) == 12  # six admin roles at project scope, in each of two environments
 
 
 def preflight(*extra: str) -> subprocess.CompletedProcess[str]:

@@ -301,7 +301,7 @@ def test_module_entry_point_exit_codes_and_plain_output():
     )
     assert passing.returncode == 0, passing.stdout + passing.stderr
     assert "✔ PASS" in passing.stdout
-    assert "IAM grants (7)" in passing.stdout
+    assert "IAM grants (8)" in passing.stdout
 
 
 def test_json_to_stdout_replaces_the_report(capsys):

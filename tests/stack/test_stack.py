@@ -51,6 +51,8 @@ def test_complete_iam_is_exactly_the_design_table(run: ProgramRun) -> None:
         (sa("relay-build", env), "roles/logging.logWriter", f"project {project}"),
         (sa("relay-build", env), "roles/artifactregistry.writer", f"artifactregistry/repository relay-{env}-builds"),
         (sa("relay-build", env), "roles/storage.objectViewer", f"storage/bucket {bucket}"),
+        # Conditioned to Google's gcf-v2-sources bucket: see test_build_reads_googles_source_copy_only.
+        (sa("relay-build", env), "roles/storage.objectViewer", f"project {project}"),
         (
             sa("worker-runtime", env),
             "roles/secretmanager.secretAccessor",
@@ -79,6 +81,28 @@ def test_legacy_pubsub_agent_adds_only_token_creator_on_the_trigger_identity() -
     assert number, member
     # Same project number as Secret Manager's agent: both come from the one project.
     assert f"service-{number.group(1)}@" in one(legacy, "gcp:projects/serviceIdentity:ServiceIdentity").outputs["email"]
+
+
+def test_build_reads_googles_source_copy_only(run: ProgramRun) -> None:
+    """Cloud Functions copies the archive into `gcf-v2-sources-<number>-<region>` and the build fetches it from
+    there as the build identity: a project grant narrowed by a condition to exactly that bucket."""
+    project_grants = [
+        r for r in run.of_type("gcp:projects/iAMMember:IAMMember") if r.inputs["role"] == "roles/storage.objectViewer"
+    ]
+    assert len(project_grants) == 1
+    grant = project_grants[0].inputs
+    assert grant["member"] == sa("relay-build", run.stack)
+    assert grant["project"] == PROJECTS[run.stack]
+    agent = one(run, "gcp:projects/serviceIdentity:ServiceIdentity").outputs["email"]
+    number = re.fullmatch(r"service-(\d+)@gcp-sa-secretmanager\.iam\.gserviceaccount\.com", agent)
+    assert number, agent
+    assert grant["condition"] == {
+        "title": "gcf-v2-sources-only",
+        "expression": f'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-{number.group(1)}-europe-west1")',
+        "description": "Only the function source bucket that Cloud Functions creates for builds in this region.",
+    }
+    # The build must find it in place, like its other grants.
+    assert project_grants[0].urn in one(run, FUNCTION).dependencies
 
 
 def workload_identities(run: ProgramRun) -> dict[str, str]:
@@ -160,7 +184,7 @@ def test_function_waits_for_its_build_grants(run: ProgramRun) -> None:
         for r in run.resources
         if r.parent and r.parent.endswith("::relay-build") and r.type.endswith(("IAMMember", "IamMember"))
     ]
-    assert len(build_grants) == 3
+    assert len(build_grants) == 4
     assert set(build_grants) <= set(fn.dependencies)
     worker_invoker = one(run, "gcp:cloudrunv2/serviceIamMember:ServiceIamMember", "worker-invoker-relay-runtime")
     assert worker_invoker.urn in fn.dependencies, "the relay's first call should find its invoker grant"

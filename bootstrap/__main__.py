@@ -10,7 +10,7 @@ the powers CI runs with). Creates, in the CI project (`gcp:project`):
 - per environment a deployer service account, a Pulumi state bucket and a KMS key for stack secrets;
 - per environment a read-only previewer for previews (state read, secrets decrypt, no write).
 And, in each environment's project, the deployer's project roles (`DEPLOYER_PROJECT_ROLES`, each with its
-reason) and `roles/iam.serviceAccountUser` + `roles/iam.serviceAccountAdmin` on that environment's four
+reason) and `roles/iam.serviceAccountUser` + `roles/iam.serviceAccountAdmin` on that environment's
 runtime identities only (project level: `serviceAccountCreator`, which cannot touch existing accounts).
 
 Order on a new environment (README, section CI/CD): the runtime identities are created by the main stack,
@@ -41,9 +41,18 @@ DEPLOY_WORKFLOW = ".github/workflows/deploy.yml"
 PREVIEW_WORKFLOW = ".github/workflows/pull-request.yml"
 LABELS = {"app": "secure-invoke", "component": "ci-bootstrap"}
 
-# The main stack's identities per environment (account ids `<name>-<env>`): the deployer may act as
-# these and nothing else. tests/cicd checks this list against what the main stack registers.
-RUNTIME_ACCOUNT_NAMES = ("relay-runtime", "relay-trigger", "relay-build", "worker-runtime")
+SA_USER = "roles/iam.serviceAccountUser"
+SA_ADMIN = "roles/iam.serviceAccountAdmin"
+# The main stack's identities per environment (account ids `<name>-<env>`) and the deployer's roles on each:
+# it may act as the workloads' identities and nothing else; the operator account runs nothing, so it only
+# administers it (its just-in-time grants). tests/cicd checks this against what the main stack registers.
+RUNTIME_ACCOUNTS: dict[str, tuple[str, ...]] = {
+    "relay-runtime": (SA_USER, SA_ADMIN),
+    "relay-trigger": (SA_USER, SA_ADMIN),
+    "relay-build": (SA_USER, SA_ADMIN),
+    "worker-runtime": (SA_USER, SA_ADMIN),
+    "worker-operator": (SA_ADMIN,),
+}
 
 # Project roles a deployer needs to create and update one environment of the main stack. Each is
 # broader than the stack's own least-privilege grants by nature: creating a resource type and setting
@@ -52,7 +61,7 @@ DEPLOYER_PROJECT_ROLES: dict[str, str] = {
     # Create only: it carries no power over existing accounts (update, delete, setIamPolicy), which
     # RUNTIME_ACCOUNT_ROLES grants per runtime account, so the deployer cannot take over e.g. the default
     # compute account by granting itself TokenCreator on it.
-    "roles/iam.serviceAccountCreator": "create the four runtime service accounts",
+    "roles/iam.serviceAccountCreator": "create the runtime and operator service accounts",
     "roles/run.admin": "create the worker service and grant run.invoker on it and on the relay's Cloud Run "
     "service; run.developer cannot set IAM",
     "roles/cloudfunctions.developer": "create and update the gen2 relay function",
@@ -66,16 +75,27 @@ DEPLOYER_PROJECT_ROLES: dict[str, str] = {
     # Nothing for gcp:projects/serviceIdentity (the Secret Manager agent): Service Usage's
     # generateServiceIdentity needs no IAM permission and answers with a finished operation (README, CI/CD).
     "roles/resourcemanager.projectIamAdmin": "grant the build account roles/logging.logWriter and its "
-    "conditioned roles/storage.objectViewer at project level; an IAM condition limits it to granting exactly "
-    "those roles",
+    "conditioned roles/storage.objectViewer at project level, and set the IAM Data Access audit config; an IAM "
+    "condition limits it to granting exactly those roles",
+    "roles/monitoring.alertPolicyEditor": "create the prod alert on operator token mints (alert policies only)",
     "roles/browser": "read the project (number) for the getProject invoke",
 }
-# The deployer's roles on each of the four runtime accounts (resource scope), granted once they exist.
+# The deployer's roles on each of the runtime accounts (resource scope), granted once they exist.
 RUNTIME_ACCOUNT_ROLES: dict[str, str] = {
-    "roles/iam.serviceAccountUser": "actAs: deploy the function and the worker running as these identities",
-    "roles/iam.serviceAccountAdmin": "update and delete the account, and setIamPolicy on it for the Pub/Sub "
-    "agent's TokenCreator grant on the trigger account",
+    SA_USER: "actAs: deploy the function and the worker running as these identities",
+    SA_ADMIN: "update and delete the account, and setIamPolicy on it for the Pub/Sub agent's TokenCreator "
+    "grant on the trigger account and the operator account's just-in-time grants",
 }
+# No predefined role writes log-based metrics without also writing sinks and exclusions (logging.configWriter),
+# which could route or drop the very audit logs the metrics count. A custom role per environment project.
+LOG_METRICS_ROLE_ID = "secureInvokeLogMetricsWriter"
+LOG_METRICS_PERMISSIONS = (
+    "logging.logMetrics.create",
+    "logging.logMetrics.delete",
+    "logging.logMetrics.get",
+    "logging.logMetrics.list",
+    "logging.logMetrics.update",
+)
 # Roles the deployer may hand out at project level through projectIamAdmin, enforced by IAM itself. IAM
 # cannot see the condition of the binding being added, so objectViewer could also be granted unconditioned;
 # the deployer holds storage.admin on the project already, so that would give it nothing it lacks.
@@ -330,12 +350,29 @@ def main() -> None:
                 condition=condition,
             )
 
+        log_metrics_role = gcp.projects.IAMCustomRole(
+            f"log-metrics-writer-{env}",
+            project=project,
+            role_id=LOG_METRICS_ROLE_ID,
+            title="secure-invoke log-based metrics writer",
+            description="Create and update log-based metrics; no sinks, exclusions or buckets.",
+            permissions=list(LOG_METRICS_PERMISSIONS),
+        )
+        gcp.projects.IAMMember(
+            f"deployer-{env}-log-metrics-writer",
+            project=project,
+            # Spelled out (the role's `name` output has this form) so the grant reads the same in every preview.
+            role=f"projects/{project}/roles/{LOG_METRICS_ROLE_ID}",
+            member=deployer_member,
+            opts=pulumi.ResourceOptions(depends_on=[log_metrics_role]),
+        )
+
         if settings.grant_runtime_act_as:
-            for account in RUNTIME_ACCOUNT_NAMES:
+            for account, roles in RUNTIME_ACCOUNTS.items():
                 email = f"{account}-{env}@{project}.iam.gserviceaccount.com"
-                for role in RUNTIME_ACCOUNT_ROLES:
+                for role in roles:
                     gcp.serviceaccount.IAMMember(
-                        f"deployer-{env}-{'actas' if role == 'roles/iam.serviceAccountUser' else 'admin'}-{account}",
+                        f"deployer-{env}-{'actas' if role == SA_USER else 'admin'}-{account}",
                         service_account_id=f"projects/{project}/serviceAccounts/{email}",
                         role=role,
                         member=deployer_member,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,8 @@ def test_complete_iam_is_exactly_the_design_table(run: ProgramRun) -> None:
             f"secretmanager/secret upstream-api-key-{env}",
         ),
         (agent.outputs["member"], "roles/pubsub.publisher", f"pubsub/topic {rotation_topic}"),
+        # People borrow this account just in time (operatorAccess); on its own it may only invoke the worker.
+        (sa("worker-operator", env), "roles/run.invoker", f"cloudrunv2/service worker-{env}"),
     }
     grants = [(g.member, g.role, g.resource) for g in grants_of(run.resources)]
     assert len(grants) == len(set(grants)), "a grant is made twice"
@@ -125,7 +128,9 @@ def test_every_workload_has_its_own_dedicated_non_default_identity(run: ProgramR
         assert not DEFAULT_SA.search(email), f"{what} runs as a default service account"
         assert email in accounts, f"{what} identity {email} is not a service account of this stack"
     assert len(set(identities.values())) == len(identities), "an identity is shared between workloads"
-    assert len(accounts) == len(identities), "a service account exists that no workload uses"
+    # Every account is a workload's, but the operator account, which no workload runs as.
+    operator = sa("worker-operator", run.stack).removeprefix("serviceAccount:")
+    assert accounts == {*identities.values(), operator}
     # Cloud Build wants the account's full resource name, not its email.
     build = one(run, FUNCTION).inputs["buildConfig"]["serviceAccount"]
     assert build == one(run, ACCOUNT, "relay-build").id
@@ -147,7 +152,9 @@ def test_worker_is_private_and_the_relay_is_wired_to_it(run: ProgramRun) -> None
     assert envs["INVOKER_AUDIENCE"]["value"] == audience
     concurrency = svc.inputs["template"]["maxInstanceRequestConcurrency"]
     assert envs["WORKER_THREADS"]["value"] == str(concurrency)
-    assert envs["ALLOWED_INVOKERS"]["value"] == sa("relay-runtime", run.stack).removeprefix("serviceAccount:")
+    relay, operator = (sa(n, run.stack).removeprefix("serviceAccount:") for n in ("relay-runtime", "worker-operator"))
+    assert envs["ALLOWED_INVOKERS"]["value"] == f"{relay},{operator}"
+    assert envs["OPERATOR_INVOKERS"]["value"] == operator
     secret_ref = envs["UPSTREAM_API_KEY"]["valueSource"]["secretKeyRef"]
     assert secret_ref == {"secret": f"upstream-api-key-{run.stack}", "version": "latest"}
     assert "value" not in envs["UPSTREAM_API_KEY"]
@@ -204,6 +211,8 @@ def test_every_resource_but_the_topic_sits_in_a_component(run: ProgramRun) -> No
         "secure-invoke:serverless:EventFunction",
         "secure-invoke:secrets:RotatedSecret",
         "secure-invoke:images:WorkerImage",
+        "secure-invoke:identity:OperatorAccess",
+        "secure-invoke:observability:AccessAudit",
     }
 
 
@@ -265,3 +274,78 @@ def test_invalid_config_stops_the_program_before_any_resource(rule: str) -> None
         run_program(REPO, stack, as_text)
     assert fragment in str(caught.value) or fragment in caught.value.details
     assert [r.type for r in caught.value.resources if r.type != "pulumi:pulumi:Stack"] == []
+
+
+def _in(days: int) -> str:
+    return (datetime.now(UTC) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+POOL_GROUP = "principalSet://iam.googleapis.com/locations/global/workforcePools/acme-okta/group/sre"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_operator_access_adds_one_conditional_id_token_grant_per_entry_and_nothing_else(stack: str) -> None:
+    entries = [
+        {"principal": "group:oncall@acme.com", "expires": _in(2), "reason": "INC-42 replay failed jobs"},
+        {"principal": POOL_GROUP, "expires": _in(7), "reason": "CHG-7 verify the fix"},
+    ]
+    base = {(g.member, g.role, g.resource) for g in grants_of(run_program(REPO, stack).resources)}
+    run = run_program(REPO, stack, {"secure-invoke:operatorAccess": json.dumps(entries)})
+    added = {(g.member, g.role, g.resource) for g in grants_of(run.resources)} - base
+    operator = one(run, ACCOUNT, "worker-operator")
+    assert added == {
+        (e["principal"], "roles/iam.serviceAccountOpenIdTokenCreator", f"serviceaccount {operator.outputs['name']}")
+        for e in entries
+    }
+    grants = {
+        r.inputs["member"]: r.inputs
+        for r in run.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+        if r.inputs["role"] == "roles/iam.serviceAccountOpenIdTokenCreator"
+    }
+    for entry in entries:
+        grant = grants[entry["principal"]]
+        assert grant["serviceAccountId"] == operator.outputs["name"]  # the operator account, nothing else
+        assert grant["condition"] == {
+            "title": f"operator access until {entry['expires']}",
+            "description": entry["reason"],
+            "expression": f'request.time < timestamp("{entry["expires"]}")',
+        }
+    # The operator account itself can only invoke the worker: exactly one grant names it as member.
+    assert [g.role for g in grants_of(run.resources) if g.member == operator.outputs["member"]] == ["roles/run.invoker"]
+
+
+def test_expired_operator_access_is_dropped_and_said() -> None:
+    entries = [{"principal": "user:dev@acme.com", "expires": "2020-01-01T00:00:00Z"}]
+    run = run_program(REPO, "dev", {"secure-invoke:operatorAccess": json.dumps(entries)})
+    assert not [r for r in run.of_type("gcp:serviceaccount/iAMMember:IAMMember") if "dev@acme.com" in str(r.inputs)]
+    assert any("user:dev@acme.com expired at 2020-01-01T00:00:00Z; dropped" in line for line in run.logs)
+
+
+def test_impersonation_is_audited_counted_and_alerted_in_prod(run: ProgramRun) -> None:
+    audit = one(run, "gcp:projects/iAMAuditConfig:IAMAuditConfig").inputs
+    assert audit["service"] == "iam.googleapis.com"  # covers the Service Account Credentials API
+    assert audit["project"] == PROJECTS[run.stack]
+    assert sorted(c["logType"] for c in audit["auditLogConfigs"]) == ["ADMIN_READ", "DATA_READ"]
+    operator = one(run, ACCOUNT, "worker-operator").outputs["email"]
+    metrics = {r.inputs["name"]: r.inputs for r in run.of_type("gcp:logging/metric:Metric")}
+    assert set(metrics) == {f"operator-token-mints-{run.stack}", f"worker-{run.stack}-denials"}
+    mints = metrics[f"operator-token-mints-{run.stack}"]["filter"]
+    assert 'protoPayload.methodName="GenerateIdToken"' in mints
+    assert f'resource.labels.email_id="{operator}"' in mints
+    denials = metrics[f"worker-{run.stack}-denials"]
+    assert f'resource.labels.service_name="worker-{run.stack}"' in denials["filter"]
+    assert "jsonPayload.status=401 OR jsonPayload.status=403" in denials["filter"]
+    assert denials["labelExtractors"] == {"status": "EXTRACT(jsonPayload.status)"}
+    alerts = run.of_type("gcp:monitoring/alertPolicy:AlertPolicy")
+    if run.stack == "prod":
+        (alert,) = alerts
+        assert alert.inputs["conditions"][0]["conditionMatchedLog"]["filter"] == mints
+        assert alert.inputs["alertStrategy"]["notificationRateLimit"]["period"] == "300s"
+    else:
+        assert alerts == []
+
+
+def test_alert_channels_reach_the_prod_alert() -> None:
+    channel = "projects/acme-secure-invoke-prod/notificationChannels/1234567890"
+    run = run_program(REPO, "prod", {"secure-invoke:operatorAlertChannels": json.dumps([channel])})
+    assert one(run, "gcp:monitoring/alertPolicy:AlertPolicy").inputs["notificationChannels"] == [channel]

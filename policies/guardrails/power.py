@@ -124,7 +124,16 @@ RESOURCE_KINDS: Final[tuple[ResourceKind, ...]] = (
         ("bigquery.datasets", "bigquery.tables", "bigquery.routines", "bigquery.models"),
         "bigquery.datasets",
         "gcp.bigquery.DatasetIamMember",
-        frozenset({"bigquery.tables.getData", "bigquery.tables.export", "bigquery.models.getData"}),
+        frozenset(
+            {
+                "bigquery.tables.getData",
+                "bigquery.tables.export",
+                "bigquery.tables.createSnapshot",
+                "bigquery.tables.replicateData",
+                "bigquery.models.getData",
+                "bigquery.models.export",
+            }
+        ),
     ),
     ResourceKind(
         "KMS key",
@@ -187,7 +196,9 @@ RESOURCE_KINDS: Final[tuple[ResourceKind, ...]] = (
     ResourceKind("Dataproc cluster", ("dataproc.clusters",), "dataproc.clusters", "gcp.dataproc.ClusterIAMMember"),
 )
 _KIND_BY_TYPE: Final = {prefix: kind for kind in RESOURCE_KINDS for prefix in kind.prefixes}
-_METADATA_VERBS: Final = frozenset({"get", "list", "getIamPolicy", "listEffectiveTags", "listTagBindings"})
+_METADATA_VERBS: Final = frozenset(
+    {"get", "getMetadata", "list", "getIamPolicy", "listEffectiveTags", "listTagBindings"}
+)
 INVOKE_PERMISSIONS: Final = frozenset(
     {"run.routes.invoke", "cloudfunctions.functions.invoke", "cloudfunctions.functions.call"}
 )

@@ -346,3 +346,49 @@ def test_allowed_invokers_schema_refuses_what_the_pack_refuses() -> None:
                 "serviceaccount:frontend@p.iam.gserviceaccount.com", "principalSet://iam.googleapis.com/x/*"):  # fmt: skip
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate({"allowedInvokers": [bad]}, schema)
+
+
+# --- operator accounts: created here, borrowed only by people through time-bound grants -----------------------
+
+OPERATOR = "worker-operator-dev@si-dev-1234.iam.gserviceaccount.com"
+
+
+def _with_operator(*borrowers: tuple[str, str]) -> list[dict]:
+    stack = project_stack()
+    stack.append({"urn": urn("dev", "gcp:serviceaccount/account:Account", "worker-operator"),
+                  "type": "gcp:serviceaccount/account:Account", "name": "worker-operator",
+                  "props": {"accountId": "worker-operator-dev", "email": OPERATOR,
+                            "name": f"projects/si-dev-1234/serviceAccounts/{OPERATOR}"}})  # fmt: skip
+    for index, (member, role) in enumerate(borrowers):
+        rtype = "gcp:serviceaccount/iAMMember:IAMMember"
+        stack.append({"urn": urn("dev", rtype, f"borrow-{index}"), "type": rtype, "name": f"borrow-{index}",
+                      "props": {"serviceAccountId": f"projects/si-dev-1234/serviceAccounts/{OPERATOR}",
+                                "role": role, "member": member,
+                                "condition": {"title": "t", "expression": 'request.time < timestamp("2030-01-01T00:00:00Z")'}}})  # fmt: skip
+    stack.append(grant("worker-invoker-operator", "worker-dev", f"serviceAccount:{OPERATOR}"))
+    return stack
+
+
+@pytest.mark.parametrize(
+    "borrowers",
+    [
+        [("group:oncall@acme.com", "roles/iam.serviceAccountOpenIdTokenCreator")],
+        [("principalSet://iam.googleapis.com/locations/global/workforcePools/acme/group/oncall",
+          "roles/iam.serviceAccountOpenIdTokenCreator"),
+         ("user:alice@acme.com", "roles/iam.serviceAccountTokenCreator")],
+    ],
+)  # fmt: skip
+def test_operator_account_borrowed_only_by_people_is_a_caller_by_design(borrowers) -> None:
+    stack = _with_operator(*borrowers)
+    assert only_intended_invokers(stack, ctx()) == [] and unverified_invokers(stack, ctx()) == []
+    assert only_intended_invokers(stack, _allowed(FRONTEND)) == []  # whatever the outside list says
+
+
+def test_operator_account_borrowed_by_a_workload_or_by_nobody_cannot_be_placed() -> None:
+    workload = _with_operator(
+        ("serviceAccount:ci@other.iam.gserviceaccount.com", "roles/iam.serviceAccountTokenCreator")
+    )
+    assert [at.rsplit("::", 1)[1] for at, _ in unverified_invokers(workload, ctx())] == ["worker-invoker-operator"]
+    nobody = _with_operator()
+    found = unverified_invokers(nobody, ctx())
+    assert len(found) == 1 and "created here but nothing here runs as it or may borrow it" in found[0][1]

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import conditions, members
 from .context import RuleContext
-from .model import Grant, grant_scope, grants_of
+from .model import KEY_MINTING_ROLES, Grant, grant_scope, grants_of
 from .power import predefined
 from .values import is_unknown
 
@@ -30,8 +30,8 @@ def _human_power_grants(resource_type: str, props: Mapping[str, Any]) -> Iterato
         if scope != "resource" and not conditions.resource_names(grant.condition):
             continue
         power = predefined(role)
-        if power is None:
-            continue
+        if power is None or role in KEY_MINTING_ROLES:
+            continue  # unknown, or no-key-minting-grants' finding at any scope
         if power.escalation:
             yield grant, member, f"act as a service account ({', '.join(power.escalation)})"
         elif power.invoke:

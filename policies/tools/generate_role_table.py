@@ -3,9 +3,8 @@
     python -m policies.tools.generate_role_table [--data FILE] [--check]
 
 The input is the predefined-roles data set (`{"source": ..., "roles": {"roles/x": {"permissions": [...],
-"title": ..., "stage": ...}}}`, gzip or plain JSON). By default it is looked up as
-`shared/data/gcp-predefined-roles.json.gz` beside this repository or one of its parent folders, or taken
-from $GCP_PREDEFINED_ROLES. Every role is classified by `policies.guardrails.power.classify`, the same
+"title": ..., "stage": ...}}}`, gzip or plain JSON): by default the copy committed in
+`policies/tools/data/`, or the file $GCP_PREDEFINED_ROLES names (to regenerate from newer data). Every role is classified by `policies.guardrails.power.classify`, the same
 function that judges custom roles, and written one line per role so a data update diffs by role.
 `--check` exits 1 if the committed table differs from what the data gives.
 """
@@ -25,6 +24,8 @@ from policies.guardrails.power import PROJECT_SCOPED_BY_NATURE, TABLE_FORMAT, TA
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_NAME = "gcp-predefined-roles.json.gz"
+# A copy of the data set (MIT licence; source and licence inside the file), so the table's test runs anywhere.
+COMMITTED_DATA = Path(__file__).resolve().parent / "data" / DATA_NAME
 ENV_VAR = "GCP_PREDEFINED_ROLES"
 
 
@@ -32,14 +33,9 @@ class DataError(Exception):
     """The roles data is missing or not in the expected shape (one line)."""
 
 
-def find_data() -> Path | None:
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR])
-    for folder in (REPO_ROOT, *REPO_ROOT.parents):
-        candidate = folder / "shared" / "data" / DATA_NAME
-        if candidate.is_file():
-            return candidate
-    return None
+def find_data() -> Path:
+    """$GCP_PREDEFINED_ROLES, else the copy committed beside this tool (`policies/tools/data/`)."""
+    return Path(os.environ[ENV_VAR]) if os.environ.get(ENV_VAR) else COMMITTED_DATA
 
 
 def load_data(path: Path) -> tuple[dict[str, Any], str]:
@@ -97,13 +93,12 @@ def render(document: dict[str, Any], digest: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m policies.tools.generate_role_table", description=__doc__)
-    parser.add_argument("--data", type=Path, help=f"roles data (default: ${ENV_VAR} or shared/data/{DATA_NAME})")
+    parser.add_argument(
+        "--data", type=Path, help=f"roles data (default: ${ENV_VAR}, else policies/tools/data/{DATA_NAME})"
+    )
     parser.add_argument("--check", action="store_true", help="compare with the committed table instead of writing")
     args = parser.parse_args(argv)
     path = args.data or find_data()
-    if path is None:
-        print(f"error: no roles data: pass --data or set {ENV_VAR}", file=sys.stderr)
-        return 2
     try:
         text = render(*load_data(path))
     except DataError as error:

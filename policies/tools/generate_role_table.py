@@ -3,9 +3,10 @@
     python -m policies.tools.generate_role_table [--data FILE] [--check]
 
 The input is the predefined-roles data set (`{"source": ..., "roles": {"roles/x": {"permissions": [...],
-"title": ..., "stage": ...}}}`, gzip or plain JSON): by default the copy committed in
-`policies/tools/data/`, or the file $GCP_PREDEFINED_ROLES names (to regenerate from newer data). Every role is classified by `policies.guardrails.power.classify`, the same
-function that judges custom roles, and written one line per role so a data update diffs by role.
+"title": ..., "stage": ...}}}`, gzip or plain JSON): by default the copy committed in `policies/tools/data/`,
+or the file $GCP_PREDEFINED_ROLES names (to regenerate from newer data). Every role is classified by
+`policies.guardrails.power.classify`, the same function that judges custom roles, and written one line per
+role so a data update diffs by role.
 `--check` exits 1 if the committed table differs from what the data gives.
 """
 

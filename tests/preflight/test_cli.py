@@ -50,7 +50,6 @@ def urn(program: str, qualified_type: str, name: str) -> str:
     ("program", "policy", "violating"),
     [
         ("public-invoker", "no-public-members", "gcp:cloudrunv2/serviceIamMember:ServiceIamMember::public"),
-        ("public-invoker", "only-intended-invokers", "gcp:cloudrunv2/serviceIamMember:ServiceIamMember::public"),
         ("service-account-key", "no-service-account-keys", "gcp:serviceaccount/key:Key::ci-key"),
         # roles/editor hidden in policyData that came from organizations.get_iam_policy
         ("basic-role-policy", "no-basic-roles", "gcp:projects/iAMPolicy:IAMPolicy::project-policy"),

@@ -20,13 +20,14 @@ import jsonschema
 import jsonschema.exceptions
 import pulumi
 
+# The pack's `maxHumanAccessDays` default: the stack refuses operator access the pack would reject.
+from policies.guardrails.config import DEFAULT_MAX_HUMAN_ACCESS_DAYS
+
 NAMESPACE = "secure-invoke"
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 _CPU_BELOW_ONE = {"0.5"}
 _RESERVED_LABELS = {"app", "environment"}
 
-# The policy pack's `maxHumanAccessDays` default: operator access further out than this would be rejected.
-DEFAULT_MAX_HUMAN_ACCESS_DAYS = 7
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 # People as Google sees them: a Cloud Identity user or group, or a workforce identity federation group or user.
 _OPERATOR_PRINCIPAL = re.compile(

@@ -5,6 +5,7 @@ token to it, an Eventarc trigger targeting it — or, for a gen2 function, that 
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -78,6 +79,16 @@ class _Callee:
     names: set[str] = field(default_factory=set)
     triggers: set[str] = field(default_factory=set)
     triggers_unknown: bool = False
+    # Emails the service names in its own env (an allow-list it enforces itself, e.g. ALLOWED_INVOKERS).
+    named: set[str] = field(default_factory=set)
+
+
+def _named_emails(rtype: str, props: Mapping[str, Any]) -> set[str]:
+    named: set[str] = set()
+    for env in env_vars(rtype, props):
+        if isinstance(env.value, str):
+            named |= {t.lower() for t in re.split(r"[\s,;]+", env.value) if t.count("@") == 1}
+    return named
 
 
 def _calls(caller: _Caller, callee: _Callee) -> bool:
@@ -221,6 +232,7 @@ def judge_invokers(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> 
         if rtype in _CALLABLE_TYPES:
             endpoints, endpoints_unknown = endpoints_of(rtype, props)
             callee = _Callee(urn, name, rtype, endpoints, endpoints_unknown, service_names(rtype, props))
+            callee.named = _named_emails(rtype, props)
             if rtype == FUNCTION_V2:
                 for slot in identity_slots(rtype, props):
                     if slot.kind == "trigger":
@@ -261,6 +273,10 @@ def unverified_invokers(resources: Sequence[Mapping[str, Any]], ctx: RuleContext
     return [(urn, message) for urn, message, mandatory in judge_invokers(resources, ctx) if not mandatory]
 
 
+def _named(email: str, targets: list[_Callee]) -> bool:
+    return any(email in callee.named for callee in targets)
+
+
 def _judge(
     grant_urn: str,
     where: str,
@@ -295,7 +311,10 @@ def _judge(
     fix_member = (
         f"serviceAccount:{known_callers[0]}" if len(known_callers) == 1 else "serviceAccount:<caller runtime email>"
     )
-    operator = email is not None and _is_operator(email, stack)
+    # By design: an account created here that people borrow, or that the service itself names as a caller.
+    operator = email is not None and (
+        _is_operator(email, stack) or (email in stack.created and email not in stack.placed and _named(email, targets))
+    )
     if configured or operator or (email and email in allowed):
         if role in RUN_MANAGE_ROLES:
             return (

@@ -392,3 +392,29 @@ def test_operator_account_borrowed_by_a_workload_or_by_nobody_cannot_be_placed()
     nobody = _with_operator()
     found = unverified_invokers(nobody, ctx())
     assert len(found) == 1 and "created here but nothing here runs as it or may borrow it" in found[0][1]
+
+
+def _name_in_worker_env(stack: list[dict], *emails: str) -> list[dict]:
+    worker = named(stack, "worker")
+    envs = worker["props"]["template"]["containers"][0].setdefault("envs", [])
+    envs.append({"name": "ALLOWED_INVOKERS", "value": ",".join(emails)})
+    return stack
+
+
+def test_an_account_the_service_names_as_its_caller_is_a_caller_by_design() -> None:
+    # No borrower yet (operator access is just in time), but the worker's own allow-list names it.
+    stack = _name_in_worker_env(_with_operator(), "relay@x.iam.gserviceaccount.com", OPERATOR.upper())
+    assert only_intended_invokers(stack, ctx()) == [] and unverified_invokers(stack, ctx()) == []
+
+
+def test_being_named_does_not_excuse_a_workload_identity_or_another_service() -> None:
+    # A workload of this stack that does not call the worker stays provably wrong, named or not.
+    stack = project_stack()
+    worker_identity = emails(stack)["worker"]
+    stack.append(grant("worker-invoker-itself", "worker-dev", f"serviceAccount:{worker_identity}"))
+    _name_in_worker_env(stack, worker_identity)
+    assert [at.rsplit("::", 1)[1] for at, _ in only_intended_invokers(stack, ctx())] == ["worker-invoker-itself"]
+    # Named by one service, granted on another: still unplaced there.
+    other = _name_in_worker_env(_with_operator(), OPERATOR)
+    other[-1] = grant("relay-invoker-operator", "relay-dev", f"serviceAccount:{OPERATOR}")
+    assert [at.rsplit("::", 1)[1] for at, _ in unverified_invokers(other, ctx())] == ["relay-invoker-operator"]

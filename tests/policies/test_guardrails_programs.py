@@ -40,6 +40,8 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("mandatory", "human-access-expires", "reject-standing-person"),
         ("mandatory", "human-access-expires", "reject-far-off-person"),
         ("mandatory", "no-high-scope-privileged-roles", "reject-project-token-creator"),
+        ("mandatory", "human-access-expires", "reject-borrow-operator-for-good"),
+        ("mandatory", "human-access-expires", "reject-borrow-operator-for-a-month"),
         ("mandatory", "only-intended-invokers", "reject-batch-calls-nothing"),
         ("advisory", "unverified-invokers", "note-caller-in-another-stack"),
         ("advisory", "human-access-expired", "note-lapsed-grant"),

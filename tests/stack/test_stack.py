@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -349,3 +351,22 @@ def test_alert_channels_reach_the_prod_alert() -> None:
     channel = "projects/acme-secure-invoke-prod/notificationChannels/1234567890"
     run = run_program(REPO, "prod", {"secure-invoke:operatorAlertChannels": json.dumps([channel])})
     assert one(run, "gcp:monitoring/alertPolicy:AlertPolicy").inputs["notificationChannels"] == [channel]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_pack_accepts_the_stack_with_operator_access(stack: str, tmp_path: Path) -> None:
+    entries = [
+        {"principal": "group:oncall@acme.com", "expires": _in(3), "reason": "INC-42"},
+        {"principal": POOL_GROUP, "expires": _in(6), "reason": "CHG-7"},
+    ]
+    report = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "preflight", "--stack", stack, "--json", str(report),
+         "--set", f"secure-invoke:operatorAccess={json.dumps(entries)}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    violations = json.loads(report.read_text())["violations"]
+    # Only the documented advisory (ingress ALL with IAM as the gate); nothing about the operator path.
+    assert [(v["enforcementLevel"], v["policy"]) for v in violations] == [("advisory", "ingress-restricted")]

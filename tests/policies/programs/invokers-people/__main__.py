@@ -77,5 +77,18 @@ invoker("note-lapsed-grant", "user:bob@acme.com", until(-1))
 invoker("reject-batch-calls-nothing", batch_sa.member)
 invoker("reject-standing-person", "user:mallory@acme.com")
 invoker("reject-far-off-person", "group:devs@acme.com", until(30))
+gcp.serviceaccount.IAMMember(
+    "reject-borrow-operator-for-good",
+    service_account_id=operator.name,
+    role="roles/iam.serviceAccountOpenIdTokenCreator",
+    member="group:devs@acme.com",
+)
+gcp.serviceaccount.IAMMember(
+    "reject-borrow-operator-for-a-month",
+    service_account_id=operator.name,
+    role="roles/iam.serviceAccountOpenIdTokenCreator",
+    member="user:carol@acme.com",
+    condition=gcp.serviceaccount.IAMMemberConditionArgs(title="month", expression=until(30)),
+)
 gcp.projects.IAMMember("reject-project-token-creator", project="si-pack-1234",
                        role="roles/iam.serviceAccountTokenCreator", member="group:oncall@acme.com")  # fmt: skip

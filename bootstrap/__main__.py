@@ -255,6 +255,143 @@ def subject(pool_name: pulumi.Output[str], sub: str) -> pulumi.Output[str]:
     return pool_name.apply(lambda name: f"principal://iam.googleapis.com/{name}/subject/{sub}")
 
 
+def federated_account(
+    name: str, display_name: str, description: str, principals: list[pulumi.Output[str]]
+) -> tuple[gcp.serviceaccount.Account, pulumi.Output[str]]:
+    """A CI service account that the given federated principals may act as; returns (account, member)."""
+    account = gcp.serviceaccount.Account(name, account_id=name, display_name=display_name, description=description)
+    for index, principal in enumerate(principals):
+        gcp.serviceaccount.IAMMember(
+            f"{name}-wif" + (f"-{index}" if index else ""),
+            service_account_id=account.name,
+            role="roles/iam.workloadIdentityUser",
+            member=principal,
+        )
+    return account, account.email.apply(lambda e: f"serviceAccount:{e}")
+
+
+def deployer_grants(env: str, project: str, member: pulumi.Output[str], settings: Settings) -> None:
+    """The deployer's roles in its environment's project: the project roles, the log-metrics custom role,
+    and (second pass) its roles on each runtime account."""
+    for role in DEPLOYER_PROJECT_ROLES:
+        condition = None
+        if role == "roles/resourcemanager.projectIamAdmin":
+            allowed = ", ".join(f"'{r}'" for r in DELEGATED_PROJECT_ROLES)
+            condition = gcp.projects.IAMMemberConditionArgs(
+                title="only-delegated-roles",
+                description="May grant or revoke only the project roles the main stack itself grants.",
+                expression=f"api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([{allowed}])",
+            )
+        gcp.projects.IAMMember(
+            f"deployer-{env}-{role.removeprefix('roles/').replace('.', '-').lower()}",
+            project=project,
+            role=role,
+            member=member,
+            condition=condition,
+        )
+
+    log_metrics_role = gcp.projects.IAMCustomRole(
+        f"log-metrics-writer-{env}",
+        project=project,
+        role_id=LOG_METRICS_ROLE_ID,
+        title="secure-invoke log-based metrics writer",
+        description="Create and update log-based metrics; no sinks, exclusions or buckets.",
+        permissions=list(LOG_METRICS_PERMISSIONS),
+    )
+    gcp.projects.IAMMember(
+        f"deployer-{env}-log-metrics-writer",
+        project=project,
+        # Spelled out (the role's `name` output has this form) so the grant reads the same in every preview.
+        role=f"projects/{project}/roles/{LOG_METRICS_ROLE_ID}",
+        member=member,
+        opts=pulumi.ResourceOptions(depends_on=[log_metrics_role]),
+    )
+
+    if settings.grant_runtime_act_as:
+        for account, roles in RUNTIME_ACCOUNTS.items():
+            email = f"{account}-{env}@{project}.iam.gserviceaccount.com"
+            for role in roles:
+                gcp.serviceaccount.IAMMember(
+                    f"deployer-{env}-{'actas' if role == SA_USER else 'admin'}-{account}",
+                    service_account_id=f"projects/{project}/serviceAccounts/{email}",
+                    role=role,
+                    member=member,
+                )
+
+
+def state_and_secrets(
+    env: str, settings: Settings, key_ring: gcp.kms.KeyRing, deployer: pulumi.Output[str], previewer: pulumi.Output[str]
+) -> tuple[gcp.storage.Bucket, gcp.kms.CryptoKey]:
+    """The environment's Pulumi state bucket and stack-secrets key: the deployer writes, the previewer reads."""
+    state = gcp.storage.Bucket(
+        f"state-{env}",
+        name=f"{settings.ci_project}-pulumi-{env}",
+        location=settings.region,
+        uniform_bucket_level_access=True,
+        public_access_prevention="enforced",
+        versioning=gcp.storage.BucketVersioningArgs(enabled=True),
+        force_destroy=False,
+        labels=LABELS,
+    )
+    for who, member, role in (("deployer", deployer, "objectAdmin"), ("previewer", previewer, "objectViewer")):
+        gcp.storage.BucketIAMMember(
+            f"state-{env}-{who}", bucket=state.name, role=f"roles/storage.{role}", member=member
+        )
+
+    key = gcp.kms.CryptoKey(
+        f"secrets-{env}",
+        name=f"stack-secrets-{env}",
+        key_ring=key_ring.id,
+        rotation_period="7776000s",
+        labels=LABELS,
+        # Losing this key makes every stack secret unreadable; a `destroy` here must not take it along.
+        opts=pulumi.ResourceOptions(protect=True),
+    )
+    for who, member, role in (
+        ("deployer", deployer, "cryptoKeyEncrypterDecrypter"),
+        ("previewer", previewer, "cryptoKeyDecrypter"),
+    ):
+        gcp.kms.CryptoKeyIAMMember(
+            f"secrets-{env}-{who}", crypto_key_id=key.id, role=f"roles/cloudkms.{role}", member=member
+        )
+    return state, key
+
+
+def environment(
+    env: str, settings: Settings, preview_pool: pulumi.Output[str], deploy_pool: pulumi.Output[str],
+    key_ring: gcp.kms.KeyRing,
+) -> dict[str, Any]:  # fmt: skip
+    """One environment's previewer and deployer, their grants, state and key; returns its stack outputs."""
+    project = settings.projects[env]
+    # Deployers: the whole deploy pool of their environment, whose condition admits only deploy.yml's job
+    # in that environment. Previewers: by subject (`repo:<r>:environment:<e>`) within the preview pool;
+    # prod's pull-request preview runs branch code with prod state and secrets readable, so its
+    # environment `preview-prod` has reviewers, and deploy.yml's preview of merged main uses `plan-prod`.
+    preview_environments = ["preview-dev"] if env == "dev" else [PROD_PREVIEW_ENVIRONMENT, PROD_PLAN_ENVIRONMENT]
+    previewer, previewer_member = federated_account(
+        f"previewer-{env}",
+        f"CI previewer ({env}, read-only)",
+        f"Pull-request `pulumi preview` of stack {env}: reads state, decrypts its secrets.",
+        [subject(preview_pool, f"repo:{settings.repository}:environment:{e}") for e in preview_environments],
+    )
+    deployer, deployer_member = federated_account(
+        f"deployer-{env}",
+        f"CI deployer ({env})",
+        f"`pulumi up` of stack {env} from GitHub Actions via workload identity federation.",
+        [principal_set(deploy_pool, "repository", settings.repository)],
+    )
+    deployer_grants(env, project, deployer_member, settings)
+    state, key = state_and_secrets(env, settings, key_ring, deployer_member, previewer_member)
+    gcp.projects.IAMMember(f"previewer-{env}-browser", project=project, role="roles/browser", member=previewer_member)
+    key_path = f"gcpkms://projects/{settings.ci_project}/locations/{settings.region}/keyRings/pulumi-state/cryptoKeys"
+    return {
+        f"deployer_{env}_email": deployer.email,
+        f"previewer_{env}_email": previewer.email,
+        f"backend_url_{env}": state.name.apply(lambda b: f"gs://{b}"),
+        f"secrets_provider_{env}": key.name.apply(lambda k: f"{key_path}/{k}"),
+    }
+
+
 def main() -> None:
     settings = load_settings()
 
@@ -267,171 +404,27 @@ def main() -> None:
         "Read-only previews: pull-request.yml on pull requests, deploy.yml's prod preview on main",
         project_number,
     )
-    deploy_dev_pool, deploy_dev_provider = github_pool(
-        "github-deploy-dev",
-        deploy_condition(settings, DEV_GITHUB_ENVIRONMENT),
-        "deploy.yml on main (push or manual run) in the GitHub environment dev: dev deploys",
-        project_number,
-    )
-    deploy_prod_pool, deploy_prod_provider = github_pool(
-        "github-deploy-prod",
-        deploy_condition(settings, PROD_GITHUB_ENVIRONMENT),
-        "deploy.yml on main (push or manual run) in the reviewed GitHub environment production: prod deploys",
-        project_number,
-    )
-
+    deploy_pools = {
+        "dev": github_pool(
+            "github-deploy-dev",
+            deploy_condition(settings, DEV_GITHUB_ENVIRONMENT),
+            "deploy.yml on main (push or manual run) in the GitHub environment dev: dev deploys",
+            project_number,
+        ),
+        "prod": github_pool(
+            "github-deploy-prod",
+            deploy_condition(settings, PROD_GITHUB_ENVIRONMENT),
+            "deploy.yml on main (push or manual run) in the reviewed GitHub environment production: prod deploys",
+            project_number,
+        ),
+    }
     key_ring = gcp.kms.KeyRing("pulumi-state", name="pulumi-state", location=settings.region)
 
-    exports: dict[str, Any] = {
-        "workload_identity_provider_preview": preview_provider,
-        "workload_identity_provider_dev": deploy_dev_provider,
-        "workload_identity_provider_prod": deploy_prod_provider,
-    }
+    exports: dict[str, Any] = {"workload_identity_provider_preview": preview_provider}
     for env in ENVIRONMENTS:
-        project = settings.projects[env]
-        # Deployers: the whole deploy pool of their environment, whose condition admits only deploy.yml's job
-        # in that environment. Previewers: by subject (`repo:<r>:environment:<e>`) within the preview pool;
-        # prod's pull-request preview runs branch code with prod state and secrets readable, so its
-        # environment `preview-prod` has reviewers, and deploy.yml's preview of merged main uses `plan-prod`.
-        if env == "dev":
-            deployer_principal = principal_set(deploy_dev_pool, "repository", settings.repository)
-            previewer_principals = [subject(preview_pool, f"repo:{settings.repository}:environment:preview-dev")]
-        else:
-            deployer_principal = principal_set(deploy_prod_pool, "repository", settings.repository)
-            previewer_principals = [
-                subject(preview_pool, f"repo:{settings.repository}:environment:{environment}")
-                for environment in (PROD_PREVIEW_ENVIRONMENT, PROD_PLAN_ENVIRONMENT)
-            ]
-
-        previewer = gcp.serviceaccount.Account(
-            f"previewer-{env}",
-            account_id=f"previewer-{env}",
-            display_name=f"CI previewer ({env}, read-only)",
-            description=f"Pull-request `pulumi preview` of stack {env}: reads state, decrypts its secrets.",
-        )
-        previewer_member = previewer.email.apply(lambda e: f"serviceAccount:{e}")
-        for index, principal in enumerate(previewer_principals):
-            gcp.serviceaccount.IAMMember(
-                f"previewer-{env}-wif" + (f"-{index}" if index else ""),
-                service_account_id=previewer.name,
-                role="roles/iam.workloadIdentityUser",
-                member=principal,
-            )
-        deployer = gcp.serviceaccount.Account(
-            f"deployer-{env}",
-            account_id=f"deployer-{env}",
-            display_name=f"CI deployer ({env})",
-            description=f"`pulumi up` of stack {env} from GitHub Actions via workload identity federation.",
-        )
-        deployer_member = deployer.email.apply(lambda e: f"serviceAccount:{e}")
-        gcp.serviceaccount.IAMMember(
-            f"deployer-{env}-wif",
-            service_account_id=deployer.name,
-            role="roles/iam.workloadIdentityUser",
-            member=deployer_principal,
-        )
-
-        for role in DEPLOYER_PROJECT_ROLES:
-            condition = None
-            if role == "roles/resourcemanager.projectIamAdmin":
-                allowed = ", ".join(f"'{r}'" for r in DELEGATED_PROJECT_ROLES)
-                condition = gcp.projects.IAMMemberConditionArgs(
-                    title="only-delegated-roles",
-                    description="May grant or revoke only the project roles the main stack itself grants.",
-                    expression=(
-                        f"api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([{allowed}])"
-                    ),
-                )
-            gcp.projects.IAMMember(
-                f"deployer-{env}-{role.removeprefix('roles/').replace('.', '-').lower()}",
-                project=project,
-                role=role,
-                member=deployer_member,
-                condition=condition,
-            )
-
-        log_metrics_role = gcp.projects.IAMCustomRole(
-            f"log-metrics-writer-{env}",
-            project=project,
-            role_id=LOG_METRICS_ROLE_ID,
-            title="secure-invoke log-based metrics writer",
-            description="Create and update log-based metrics; no sinks, exclusions or buckets.",
-            permissions=list(LOG_METRICS_PERMISSIONS),
-        )
-        gcp.projects.IAMMember(
-            f"deployer-{env}-log-metrics-writer",
-            project=project,
-            # Spelled out (the role's `name` output has this form) so the grant reads the same in every preview.
-            role=f"projects/{project}/roles/{LOG_METRICS_ROLE_ID}",
-            member=deployer_member,
-            opts=pulumi.ResourceOptions(depends_on=[log_metrics_role]),
-        )
-
-        if settings.grant_runtime_act_as:
-            for account, roles in RUNTIME_ACCOUNTS.items():
-                email = f"{account}-{env}@{project}.iam.gserviceaccount.com"
-                for role in roles:
-                    gcp.serviceaccount.IAMMember(
-                        f"deployer-{env}-{'actas' if role == SA_USER else 'admin'}-{account}",
-                        service_account_id=f"projects/{project}/serviceAccounts/{email}",
-                        role=role,
-                        member=deployer_member,
-                    )
-
-        state = gcp.storage.Bucket(
-            f"state-{env}",
-            name=f"{settings.ci_project}-pulumi-{env}",
-            location=settings.region,
-            uniform_bucket_level_access=True,
-            public_access_prevention="enforced",
-            versioning=gcp.storage.BucketVersioningArgs(enabled=True),
-            force_destroy=False,
-            labels=LABELS,
-        )
-        gcp.storage.BucketIAMMember(
-            f"state-{env}-deployer", bucket=state.name, role="roles/storage.objectAdmin", member=deployer_member
-        )
-        gcp.storage.BucketIAMMember(
-            f"state-{env}-previewer", bucket=state.name, role="roles/storage.objectViewer", member=previewer_member
-        )
-
-        key = gcp.kms.CryptoKey(
-            f"secrets-{env}",
-            name=f"stack-secrets-{env}",
-            key_ring=key_ring.id,
-            rotation_period="7776000s",
-            labels=LABELS,
-            # Losing this key makes every stack secret unreadable; a `destroy` here must not take it along.
-            opts=pulumi.ResourceOptions(protect=True),
-        )
-        gcp.kms.CryptoKeyIAMMember(
-            f"secrets-{env}-deployer",
-            crypto_key_id=key.id,
-            role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
-            member=deployer_member,
-        )
-        gcp.kms.CryptoKeyIAMMember(
-            f"secrets-{env}-previewer",
-            crypto_key_id=key.id,
-            role="roles/cloudkms.cryptoKeyDecrypter",
-            member=previewer_member,
-        )
-        gcp.projects.IAMMember(
-            f"previewer-{env}-browser",
-            project=project,
-            role="roles/browser",
-            member=previewer_member,
-        )
-
-        exports[f"deployer_{env}_email"] = deployer.email
-        exports[f"previewer_{env}_email"] = previewer.email
-        exports[f"backend_url_{env}"] = state.name.apply(lambda b: f"gs://{b}")
-        exports[f"secrets_provider_{env}"] = key.name.apply(
-            lambda k: (
-                f"gcpkms://projects/{settings.ci_project}/locations/{settings.region}/keyRings/pulumi-state/cryptoKeys/{k}"
-            )
-        )
-
+        pool, provider = deploy_pools[env]
+        exports[f"workload_identity_provider_{env}"] = provider
+        exports |= environment(env, settings, preview_pool, pool, key_ring)
     for name, value in exports.items():
         pulumi.export(name, value)
 

@@ -141,7 +141,13 @@ class Identity:
 
     @property
     def kid(self) -> str:
+        """The key id tokens are signed with now."""
         return self._keys[-1].kid
+
+    @property
+    def signer(self) -> crypt.RSASigner:
+        """The signer tokens are signed with now (the newest key, published or not yet)."""
+        return self._keys[-1].signer
 
     def count(self, name: str) -> None:
         with self._lock:
@@ -155,7 +161,9 @@ class Identity:
         now = time.time()
         return [k.kid for k in self._keys if k.published_at <= now]
 
+    @property
     def certs_body(self) -> str:
+        """What /oauth2/v1/certs serves now: every key already published, as {kid: PEM certificate}."""
         now = time.time()
         with self._lock:
             return json.dumps({k.kid: k.cert for k in self._keys if k.published_at <= now})
@@ -181,7 +189,7 @@ class Identity:
             "exp": now + self.token_lifetime,
         }
         with self._lock:
-            signer = self._keys[-1].signer
+            signer = self.signer
         return jwt.encode(signer, claims).decode()
 
     def access_token(self, scopes: str) -> dict[str, Any]:
@@ -239,9 +247,7 @@ def make_handler(identity: Identity) -> type[BaseHTTPRequestHandler]:
             if url.path == CERTS_PATH:
                 identity.count("certs_served")
                 cache = f"public, max-age={identity.certs_max_age}, must-revalidate, no-transform"
-                return self._send(
-                    200, identity.certs_body(), "application/json; charset=UTF-8", {"Cache-Control": cache}
-                )
+                return self._send(200, identity.certs_body, "application/json; charset=UTF-8", {"Cache-Control": cache})
             if url.path == TOKENINFO_PATH:
                 info = identity.token_info(query.get("access_token", ""))
                 if info is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pulumi_policy import (
@@ -24,6 +25,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import _DictProxy, _ListProxy
 from pulumi_policy.secret import _DictSecretsProxy, _ListSecretsProxy
 
+from . import clock
 from .config import EXEMPTIONS_SCHEMA, EXTRA_SCHEMAS, ConfigError, PolicySettings, parse_settings
 from .context import RuleContext
 from .values import get, parse_json, stack_of_urn
@@ -66,6 +68,8 @@ def _context(
         production_stacks=settings.production_stacks,
         provider_default_labels=default_labels,
         allowed_invokers=settings.allowed_invokers,
+        max_human_access_days=settings.max_human_access_days,
+        now=clock.now(),
     )
 
 
@@ -122,12 +126,19 @@ def plain_resources(args: StackValidationArgs) -> list[dict[str, Any]]:
     ]
 
 
+# Settings a stack policy parsed in this analysis, for a later policy that reads them (Spec.settings_from).
+# The SDK runs a pack's stack policies in order within one AnalyzeStack call; a source that did not run
+# (disabled) leaves nothing, and the reader falls back to its own (default) settings.
+_SHARED_SETTINGS: dict[str, PolicySettings] = {}
+
+
 def stack_policy(
     name: str,
     description: str,
     rule: StackRule,
     level: EnforcementLevel,
     config_keys: Sequence[str] = (),
+    settings_from: str | None = None,
 ) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
         try:
@@ -135,6 +146,11 @@ def stack_policy(
         except ConfigError as error:
             report(f"invalid policy config: {error}", None)
             return
+        _SHARED_SETTINGS[name] = settings
+        if settings_from is not None:
+            source = _SHARED_SETTINGS.pop(settings_from, None)
+            if source is not None:
+                settings = replace(settings, allowed_invokers=source.allowed_invokers)
         resources = plain_resources(args)
         stack = next((s for s in (stack_of_urn(r["urn"]) for r in resources) if s), "")
         ctx = _context(settings, stack=stack)

@@ -79,6 +79,7 @@ class Grant:
     role: str | _Unknown
     conditional: bool
     where: str
+    condition: Any = None  # the condition block ({title, expression, ...}) when there is one
 
 
 def is_grant_type(resource_type: object) -> bool:
@@ -103,21 +104,23 @@ def grants_of(resource_type: str, props: Mapping[str, Any]) -> list[Grant]:
     if not is_grant_type(resource_type):
         return []
     kind = grant_kind(resource_type)
-    conditional = isinstance(get(props, "condition"), Mapping)
+    condition = get(props, "condition")
+    conditional = isinstance(condition, Mapping)
+    condition = condition if conditional else None
     if kind == "member":
         member = get_str(props, "member")
         role = get_str(props, "role")
         if member is None:
             return []
-        return [Grant(member, role if role is not None else UNKNOWN, conditional, "member")]
+        return [Grant(member, role if role is not None else UNKNOWN, conditional, "member", condition)]
     if kind == "binding":
         role = get_str(props, "role")
         role = role if role is not None else UNKNOWN
         members = get_list(props, "members")
         if isinstance(members, _Unknown):
-            return [Grant(UNKNOWN, role, conditional, "members")]
+            return [Grant(UNKNOWN, role, conditional, "members", condition)]
         return [
-            Grant(m if isinstance(m, str) else UNKNOWN, role, conditional, f"members[{i}]")
+            Grant(m if isinstance(m, str) else UNKNOWN, role, conditional, f"members[{i}]", condition)
             for i, m in enumerate(members or [])
             if isinstance(m, str) or is_unknown(m)
         ]
@@ -132,15 +135,17 @@ def _policy_grants(policy_data: object) -> list[Grant]:
     for b_index, binding in enumerate(elements(get(doc, "bindings"))):
         role = get_str(binding, "role")
         role = role if role is not None else UNKNOWN
-        conditional = isinstance(get(binding, "condition"), Mapping)
+        condition = get(binding, "condition")
+        conditional = isinstance(condition, Mapping)
+        condition = condition if conditional else None
         members = get_list(binding, "members")
         where = f"policyData.bindings[{b_index}]"
         if isinstance(members, _Unknown):
-            grants.append(Grant(UNKNOWN, role, conditional, f"{where}.members"))
+            grants.append(Grant(UNKNOWN, role, conditional, f"{where}.members", condition))
             continue
         for m_index, member in enumerate(members or []):
             if isinstance(member, str):
-                grants.append(Grant(member, role, conditional, f"{where}.members[{m_index}]"))
+                grants.append(Grant(member, role, conditional, f"{where}.members[{m_index}]", condition))
     return grants
 
 

@@ -137,17 +137,38 @@ def _run_stack(name: str, resources: list[dict], config: dict | None = None) -> 
 
 def test_stack_policy_reports_urn_of_grant_and_honours_exemption() -> None:
     stack = project_stack()
+    worker_sa = next(r for r in stack if r["name"] == "worker")["props"]["template"]["serviceAccount"]
     intruder = {
         "urn": "urn:pulumi:dev::secure-invoke::gcp:cloudrunv2/serviceIamMember:ServiceIamMember::intruder",
         "type": MEMBER_TYPE,
         "name": "intruder",
-        "props": {"name": "worker-dev", "role": "roles/run.invoker", "member": "user:mallory@example.com"},
+        # The worker's own identity: placed in this stack, and it does not call itself.
+        "props": {"name": "worker-dev", "role": "roles/run.invoker", "member": f"serviceAccount:{worker_sa}"},
     }
     stack.append(intruder)
     found = _run_stack("only-intended-invokers", stack)
     assert [u for _, u in found] == [intruder["urn"]]
     exempt = {"exemptions": [{"urn": intruder["urn"], "reason": "break-glass until 2027-01-01"}]}
     assert _run_stack("only-intended-invokers", stack, exempt) == []
+
+
+def test_advisory_invoker_policy_reads_the_outside_callers_of_the_mandatory_one() -> None:
+    stack = project_stack()
+    outside = {
+        "urn": "urn:pulumi:dev::secure-invoke::gcp:cloudrunv2/serviceIamMember:ServiceIamMember::outside",
+        "type": MEMBER_TYPE,
+        "name": "outside",
+        "props": {"name": "worker-dev", "role": "roles/run.invoker",
+                  "member": "serviceAccount:frontend@other-project.iam.gserviceaccount.com"},
+    }  # fmt: skip
+    stack.append(outside)
+    # No list: the mandatory policy is silent, the advisory one notes the caller it cannot place.
+    assert _run_stack("only-intended-invokers", stack) == []
+    assert [u for _, u in _run_stack("unverified-invokers", stack)] == [outside["urn"]]
+    # A list without it, set on the mandatory policy only: mandatory there, and the advisory stays quiet.
+    listed = {"allowedInvokers": ["serviceAccount:backend@other-project.iam.gserviceaccount.com"]}
+    assert [u for _, u in _run_stack("only-intended-invokers", stack, listed)] == [outside["urn"]]
+    assert _run_stack("unverified-invokers", stack) == []
 
 
 def test_stack_policy_with_unknown_outputs_does_not_raise() -> None:

@@ -225,8 +225,15 @@ def test_allowed_invokers_through_configure(analyzer) -> None:
         }
     )
     _configure(stub)
-    rejected = _analyze_stack(stub, stack)
-    assert [(d.policyName, d.urn) for d in rejected.diagnostics if d.enforcementLevel == MANDATORY] == [
+    # Without a list the pack cannot tell an outside caller from a stray grant: advisory, not a block.
+    noted = _analyze_stack(stub, stack)
+    assert [(d.policyName, d.urn, d.enforcementLevel) for d in noted.diagnostics if d.urn == outside_urn] == [
+        ("unverified-invokers", outside_urn, ADVISORY)
+    ]
+    other = "serviceAccount:backend@other-project.iam.gserviceaccount.com"
+    _configure(stub, {"only-intended-invokers": {"allowedInvokers": [other]}})
+    rejected = _analyze_stack(stub, stack)  # a list that does not name it: mandatory, once
+    assert [(d.policyName, d.urn) for d in rejected.diagnostics if d.urn == outside_urn] == [
         ("only-intended-invokers", outside_urn)
     ]
     _configure(
@@ -234,7 +241,7 @@ def test_allowed_invokers_through_configure(analyzer) -> None:
         {"only-intended-invokers": {"allowedInvokers": [frontend.upper().replace("SERVICEACCOUNT", "serviceAccount")]}},
     )
     accepted = _analyze_stack(stub, stack)
-    assert [d for d in accepted.diagnostics if d.enforcementLevel == MANDATORY] == []
+    assert [d for d in accepted.diagnostics if d.urn == outside_urn] == []
     _configure(stub, {"only-intended-invokers": {"allowedInvokers": ["allUsers"]}})
     invalid = _analyze_stack(stub, stack)
     messages = [d.message for d in invalid.diagnostics if d.policyName == "only-intended-invokers"]

@@ -327,6 +327,11 @@ def test_config_reads_the_stack_contract() -> None:
         ({"CERTS_REFRESH_INTERVAL_SECONDS": "nan"}, "CERTS_REFRESH_INTERVAL_SECONDS must be a number of seconds"),
         ({"CERTS_MAX_STALE_SECONDS": "-1"}, "CERTS_MAX_STALE_SECONDS must be a number of seconds within 0..86400"),
         ({"GOOGLE_CLOUD_PROJECT": "Not A Project"}, "GOOGLE_CLOUD_PROJECT is not a project id"),
+        (
+            {"OPERATOR_INVOKERS": "op@x.iam.gserviceaccount.com"},
+            "OPERATOR_INVOKERS has entries that are not in ALLOWED_INVOKERS: op@x.iam.gserviceaccount.com",
+        ),
+        ({"OPERATOR_INVOKERS": "operator"}, "OPERATOR_INVOKERS has entries that are not emails: operator"),
     ],
 )
 def test_config_errors_name_the_variable(change: dict[str, str], message: str) -> None:
@@ -576,6 +581,30 @@ def test_app_answers_a_crash_with_json_500_and_one_audit_line(
     monkeypatch.undo()
     again = client.post("/jobs", json={"id": "boom", "job": {"task": "primes", "limit": 10}}, headers=headers)
     assert again.status_code == 200 and again.get_json()["duplicate"] is False
+
+
+def test_config_marks_operator_invokers_apart_from_relays() -> None:
+    config = load_config({**BASE_ENV, "OPERATOR_INVOKERS": " Other@x.iam.gserviceaccount.com "})
+    assert config.operator_invokers == {"other@x.iam.gserviceaccount.com"}
+    assert config.caller_kinds() == {RELAY_EMAIL: "relay", "other@x.iam.gserviceaccount.com": "operator"}
+
+
+def test_app_audit_line_tells_an_operator_call_from_the_relays(
+    identity: Proc, forge: TokenForge, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = WorkerConfig(
+        AUDIENCE,
+        frozenset({RELAY_EMAIL, OTHER_EMAIL}),
+        identity.url + "/oauth2/v1/certs",
+        operator_invokers=frozenset({OTHER_EMAIL}),
+    )
+    client = create_app(config).test_client()
+    for email, message_id in ((RELAY_EMAIL, "from-relay"), (OTHER_EMAIL, "from-operator")):
+        headers = {"Authorization": f"Bearer {forge.sign(forge.claims(email=email))}"}
+        job = {"id": message_id, "job": {"task": "primes", "limit": 10}}
+        assert client.post("/jobs", json=job, headers=headers).status_code == 200
+    kinds = {r["message_id"]: (r["caller"], r["caller_kind"]) for r in _audit_lines(capsys.readouterr().out)}
+    assert kinds == {"from-relay": (RELAY_EMAIL, "relay"), "from-operator": (OTHER_EMAIL, "operator")}
 
 
 def test_app_without_verification_in_the_harness(identity: Proc) -> None:

@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from worker import jobs
 from worker.audit import AUDIT_KEY, Audit, AuditMiddleware, log
-from worker.auth import RELAY, CallerNotAllowed, CertsUnavailable, InvalidToken, TokenVerifier, normalise_email
+from worker.auth import CallerNotAllowed, CertsUnavailable, InvalidToken, TokenVerifier, normalise_email
 from worker.certs import CertsCache, HttpCertsSource
 from worker.config import WorkerConfig, load_config
 from worker.idempotency import Conflict, IdempotencyStore, StillProcessing
@@ -102,8 +102,8 @@ def create_app(
         refresh_interval_seconds=config.certs_refresh_interval_seconds,
         max_stale_seconds=config.certs_max_stale_seconds,
     )
-    # Every allowed invoker today is a relay; another kind of caller gets its own list and kind.
-    verifier = TokenVerifier(config.audience, dict.fromkeys(config.allowed_invokers, RELAY), certs)
+    # Each allowed invoker is a relay, or the operator account people borrow (OPERATOR_INVOKERS).
+    verifier = TokenVerifier(config.audience, config.caller_kinds(), certs)
     store = store or IdempotencyStore()
     app = Flask("worker")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -114,6 +114,7 @@ def create_app(
         "worker configured",
         audience=config.audience,
         allowed_invokers=sorted(config.allowed_invokers),
+        operator_invokers=sorted(config.operator_invokers),
         certs_url=config.certs_url,
         certs_policy={
             "fetch_deadline_s": config.certs_fetch_deadline_seconds,

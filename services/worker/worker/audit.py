@@ -45,7 +45,7 @@ class Audit:
     decision: str = "not_checked"  # allow | deny | unverifiable | not_checked | off
     reason: str = ""
     caller: str | None = None
-    caller_kind: str | None = None  # "relay" for the relay's identity; None when unverified
+    caller_kind: str | None = None  # "relay" or "operator" (OPERATOR_INVOKERS); None when unverified or refused
     sub: str | None = None
     aud: str | None = None
     message_id: str | None = None

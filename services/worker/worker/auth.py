@@ -30,8 +30,6 @@ CLOCK_SKEW_SECONDS = 10
 # Google ID tokens live exactly one hour; anything longer was not minted by Google's token service.
 MAX_TOKEN_LIFETIME_SECONDS = 3600 + CLOCK_SKEW_SECONDS
 MAX_TOKEN_BYTES = 8192
-# What the worker calls each kind of allowed caller in its audit line (`caller_kind`).
-RELAY = "relay"
 
 __all__ = ["Caller", "CallerNotAllowed", "CertsUnavailable", "InvalidToken", "TokenVerifier", "bearer_token"]
 
@@ -53,7 +51,7 @@ class Caller:
     email: str
     subject: str
     audience: str
-    kind: str | None = None  # RELAY for an allowed invoker; None when not allowed
+    kind: str | None = None  # "relay" or "operator" for an allowed invoker; None when not allowed
 
 
 def is_number(value: Any) -> TypeGuard[int | float]:
@@ -102,7 +100,7 @@ class TokenVerifier:
         allowed_invokers: Mapping[str, str],
         certs: CertsCache | str,
     ) -> None:
-        """`allowed_invokers` maps each allowed email (ASCII, lowercase) to its kind (e.g. RELAY)."""
+        """`allowed_invokers` maps each allowed email (ASCII, lowercase) to its kind ("relay", "operator")."""
         self.audience = audience
         self.allowed_invokers = {normalise_email(e) or "": kind for e, kind in allowed_invokers.items()}
         self.allowed_invokers.pop("", None)

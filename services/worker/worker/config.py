@@ -38,6 +38,12 @@ class WorkerConfig:
     certs_max_stale_seconds: float = 3600.0
     # For the audit line's logging.googleapis.com/trace (projects/<id>/traces/<trace>).
     project: str | None = None
+    # Allowed invokers that are the operator account people borrow (audit `caller_kind: operator`);
+    # every other allowed invoker is a relay.
+    operator_invokers: frozenset[str] = frozenset()
+
+    def caller_kinds(self) -> dict[str, str]:
+        return {email: "operator" if email in self.operator_invokers else "relay" for email in self.allowed_invokers}
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
@@ -45,17 +51,13 @@ def load_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
     audience = env.get("INVOKER_AUDIENCE", "").strip()
     if not audience:
         raise ConfigError("INVOKER_AUDIENCE is not set (the audience callers mint their ID tokens for)")
-    entries = [e.strip() for e in env.get("ALLOWED_INVOKERS", "").split(",") if e.strip()]
-    if not entries:
+    allowed = _emails(env, "ALLOWED_INVOKERS")
+    if not allowed:
         raise ConfigError("ALLOWED_INVOKERS is empty (comma-separated service-account emails)")
-    # Compared exactly after ASCII lowercasing; a non-ASCII address could only match by Unicode folding.
-    non_ascii = [e for e in entries if not e.isascii()]
-    if non_ascii:
-        raise ConfigError(f"ALLOWED_INVOKERS has non-ASCII entries: {', '.join(ascii(e) for e in non_ascii)}")
-    allowed = frozenset(e.lower() for e in entries)
-    bad = sorted(e for e in allowed if e.count("@") != 1 or e.startswith("@") or e.endswith("@"))
-    if bad:
-        raise ConfigError(f"ALLOWED_INVOKERS has entries that are not emails: {', '.join(bad)}")
+    operators = _emails(env, "OPERATOR_INVOKERS")
+    strays = sorted(operators - allowed)
+    if strays:
+        raise ConfigError(f"OPERATOR_INVOKERS has entries that are not in ALLOWED_INVOKERS: {', '.join(strays)}")
     certs_url = env.get("GOOGLE_CERTS_URL", "").strip() or GOOGLE_CERTS_URL
     if not certs_url.startswith(("https://", "http://")):
         raise ConfigError(f"GOOGLE_CERTS_URL is not an http(s) URL: {certs_url!r}")
@@ -89,7 +91,22 @@ def load_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
         certs_refresh_interval_seconds=interval,
         certs_max_stale_seconds=max_stale,
         project=project,
+        operator_invokers=operators,
     )
+
+
+def _emails(env: Mapping[str, str], name: str) -> frozenset[str]:
+    """A comma-separated list of emails, ASCII-lowercased; ConfigError naming `name` for a bad entry."""
+    entries = [e.strip() for e in env.get(name, "").split(",") if e.strip()]
+    # Compared exactly after ASCII lowercasing; a non-ASCII address could only match by Unicode folding.
+    non_ascii = [e for e in entries if not e.isascii()]
+    if non_ascii:
+        raise ConfigError(f"{name} has non-ASCII entries: {', '.join(ascii(e) for e in non_ascii)}")
+    emails = frozenset(e.lower() for e in entries)
+    bad = sorted(e for e in emails if e.count("@") != 1 or e.startswith("@") or e.endswith("@"))
+    if bad:
+        raise ConfigError(f"{name} has entries that are not emails: {', '.join(bad)}")
+    return emails
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:

@@ -299,7 +299,7 @@ def test_module_entry_point_exit_codes_and_plain_output():
     )
     assert passing.returncode == 0, passing.stdout + passing.stderr
     assert "✔ PASS" in passing.stdout
-    assert "IAM grants (9)" in passing.stdout
+    assert "IAM grants (10)" in passing.stdout
 
 
 def test_json_to_stdout_replaces_the_report(capsys):

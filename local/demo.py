@@ -3,8 +3,11 @@
 Starts the metadata-server stand-in, the Pub/Sub publish stand-in (the dead-letter topic), the
 worker (the Dockerfile's CMD) and the relay (functions-framework), publishes a few jobs as Pub/Sub
 CloudEvents, prints what became of each (the result and the caller the worker verified, or the
-dead-letter record and its reason), the worker's audit lines, then stops everything. The signing
-key lives in a temporary directory and is deleted at the end.
+dead-letter record and its reason). Then the operator path: a person signs in, mints an ID token as
+the operator account through google-auth's impersonation code against the IAM Credentials stand-in,
+and replays a job; a person whose grant has lapsed is refused. Last, the audit lines of the worker and
+of the credentials API, then everything stops. The signing key lives in a temporary directory and is
+deleted at the end.
 """
 
 from __future__ import annotations
@@ -14,17 +17,21 @@ import json
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import requests
+from google.auth import exceptions
 
+from local.operator import operator_id_token, sign_in
 from local.processes import (
     LOCAL_AUDIENCE,
     Proc,
     StartupError,
     get_json,
     pubsub_event,
+    start_iam_credentials,
     start_identity,
     start_pubsub,
     start_relay,
@@ -32,6 +39,7 @@ from local.processes import (
 )
 
 RELAY_EMAIL = "relay-runtime-local@secure-invoke-local.iam.gserviceaccount.com"
+OPERATOR_EMAIL = "worker-operator-local@secure-invoke-local.iam.gserviceaccount.com"
 LEGAL_ATTRIBUTES = {f"attribute-{i:03d}": "x" * 1024 for i in range(100)}  # Pub/Sub's maximum
 SAMPLE_JOBS: list[tuple[str, str, Any, dict[str, str]]] = [
     ("1001", "a new job", {"task": "primes", "limit": 1_000_000}, {}),
@@ -50,6 +58,47 @@ def publish(relay: Proc, message_id: str, job: Any, attributes: dict[str, str]) 
     return requests.post(relay.url + "/", data=body, headers=headers, timeout=30).status_code
 
 
+def write_operator_access(workdir: Path) -> Path:
+    """The stack config's operatorAccess, as the credentials stand-in reads it, plus who is in which group."""
+    now = datetime.now(UTC)
+    access = {
+        "operator": OPERATOR_EMAIL,
+        "grants": [
+            {"principal": "group:oncall@acme.local", "expires": f"{now + timedelta(hours=4):%Y-%m-%dT%H:%M:%SZ}",
+             "reason": "INC-42 replay job 1002"},
+            {"principal": "user:bob@acme.local", "expires": f"{now - timedelta(days=1):%Y-%m-%dT%H:%M:%SZ}",
+             "reason": "INC-17 (lapsed)"},
+        ],
+        "groups": {"oncall@acme.local": ["alice@acme.local"]},
+    }  # fmt: skip
+    path = workdir / "operator-access.json"
+    path.write_text(json.dumps(access))
+    return path
+
+
+def operator_calls(iam: Proc, worker: Proc) -> None:
+    print("\nOperator access (just in time, ID tokens only, as worker-operator):")
+    for person in ("alice@acme.local", "bob@acme.local"):
+        try:
+            token = operator_id_token(sign_in(iam.url, person), OPERATOR_EMAIL, LOCAL_AUDIENCE, iam.url)
+        except exceptions.RefreshError:
+            print(f"  {person}: the credentials API refused to mint (no live grant: bob's expired yesterday)")
+            continue
+        body = {"id": "1002", "job": {"task": "hash", "input": "hello", "iterations": 200_000}}
+        answer = requests.post(
+            worker.url + "/jobs", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        print(f"  {person}: minted an operator token, replayed job 1002 → {answer.status_code} {answer.json()}")
+    for line in iam.log_records():
+        payload = line.get("protoPayload", {})
+        if payload.get("methodName") == "GenerateIdToken":
+            print(
+                f"  credentials API audit: {line['message']} to {payload['authenticationInfo']['principalEmail']} "
+                f"as {payload['resourceName'].rsplit('/', 1)[-1]}"
+                + (f" (grant {line['granted_by']}: {line['reason']})" if line.get("granted_by") else "")
+            )
+
+
 def run(workdir: Path) -> int:
     procs: list[Proc] = []
     try:
@@ -57,7 +106,15 @@ def run(workdir: Path) -> int:
         procs.append(identity)
         pubsub = start_pubsub(identity.url + "/tokeninfo", RELAY_EMAIL, workdir)
         procs.append(pubsub)
-        worker = start_worker(LOCAL_AUDIENCE, RELAY_EMAIL, identity.url + "/oauth2/v1/certs", workdir)
+        iam = start_iam_credentials(workdir / "signing-key.pem", write_operator_access(workdir), workdir)
+        procs.append(iam)
+        worker = start_worker(
+            LOCAL_AUDIENCE,
+            f"{RELAY_EMAIL},{OPERATOR_EMAIL}",
+            identity.url + "/oauth2/v1/certs",
+            workdir,
+            extra_env={"OPERATOR_INVOKERS": OPERATOR_EMAIL},
+        )
         procs.append(worker)
         relay = start_relay(worker.url, LOCAL_AUDIENCE, identity.url, workdir, pubsub_url=pubsub.url)
         procs.append(relay)
@@ -85,18 +142,22 @@ def run(workdir: Path) -> int:
                 f"{len(original.get('attributes', {}))} attributes"
             )
 
+        operator_calls(iam, worker)
+
         print("\nThe worker's audit lines (one per request):")
         for line in worker.log_records():
             if line.get("message") == "request" and line.get("path") == "/jobs":
                 print(
-                    f"  {line['status']} {line['decision']:<6} {line.get('caller_kind') or '-':<5} "
+                    f"  {line['status']} {line['decision']:<6} {line.get('caller_kind') or '-':<8} "
                     f"{line.get('message_id')}  {line['reason']}  ({line['latency_ms']} ms)"
                 )
 
         stats = get_json(identity.url + "/_stats")
+        operator_stats = get_json(iam.url + "/_stats")
         computed = sum(1 for r in worker.log_records() if r.get("reason") == "processed")
         print(
-            f"\nID tokens minted: {stats['identity_tokens']}, access tokens: {stats['access_tokens']}, "
+            f"\nID tokens minted: {stats['identity_tokens']} (relay) + {operator_stats['id_tokens']} (operator, "
+            f"{operator_stats['denied']} refused), access tokens: {stats['access_tokens']}, "
             f"certs served: {stats['certs_served']}, jobs computed by the worker: {computed} "
             f"(of {len(SAMPLE_JOBS)} deliveries)"
         )

@@ -2,8 +2,9 @@
 
 Used by `make local` (local.demo), the end-to-end tests and the benchmarks, so all of them run the
 components exactly the same way: the worker by the Dockerfile's CMD from services/worker/, the
-relay by the functions-framework CLI, as on Cloud Functions; the metadata server and the Pub/Sub
-publish API by their stand-ins (local.identity, local.pubsub).
+relay by the functions-framework CLI, as on Cloud Functions; the metadata server, the Pub/Sub
+publish API and the IAM Credentials API by their stand-ins (local.identity, local.pubsub,
+local.iam_credentials).
 """
 
 from __future__ import annotations
@@ -150,6 +151,16 @@ def start_pubsub(tokeninfo_url: str, publisher: str, log_dir: Path, topic: str =
     cmd = [sys.executable, "-m", "local.pubsub", "--port", str(port), "--tokeninfo", tokeninfo_url]
     cmd += ["--topic", topic, "--publisher", publisher]
     proc = _spawn("pubsub", cmd, base_env({}), ROOT, log_dir, f"http://127.0.0.1:{port}")
+    wait_ready(proc, "/_stats")
+    return proc
+
+
+def start_iam_credentials(key: Path, access_file: Path, log_dir: Path, name: str = "iam-credentials") -> Proc:
+    """The IAM Credentials API stand-in: operator ID tokens for people with a live grant of `access_file`."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "local.iam_credentials", "--port", str(port), "--key", str(key)]
+    cmd += ["--access", str(access_file)]
+    proc = _spawn(name, cmd, base_env({}), ROOT, log_dir, f"http://127.0.0.1:{port}")
     wait_ready(proc, "/_stats")
     return proc
 

@@ -25,6 +25,7 @@ from local.processes import (
     LOCAL_AUDIENCE,
     Proc,
     pubsub_event,
+    start_iam_credentials,
     start_identity,
     start_pubsub,
     start_relay,
@@ -53,6 +54,10 @@ class Launcher:
 
     def pubsub(self, identity: Proc, publisher: str = RELAY_EMAIL) -> Proc:
         return self._keep(start_pubsub(identity.url + "/tokeninfo", publisher, self.workdir))
+
+    def iam_credentials(self, access_file: Path) -> Proc:
+        """The IAM Credentials stand-in, signing with the same key as the metadata stand-ins."""
+        return self._keep(start_iam_credentials(self.key, access_file, self.workdir))
 
     def worker(self, certs_url: str, name: str, allowed: str = RELAY_EMAIL, **kwargs: Any) -> Proc:
         return self._keep(start_worker(AUDIENCE, allowed, certs_url, self.workdir, name=name, **kwargs))

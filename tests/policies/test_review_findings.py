@@ -119,8 +119,8 @@ def test_controls_behave_as_the_pack_documents(findings: dict[str, set[str]]) ->
 
 
 @pytest.mark.slow
-@_xfail("a misspelt policy config key (allowedInvoker) is silently ignored: the mandatory list never applies")
 def test_misspelt_config_key_is_an_error(tmp_path: Path) -> None:
+    """Fixed: a misspelt policy config key (allowedInvoker) is an error, not a silently unset list."""
     config = tmp_path / "config.json"
     config.write_text(
         json.dumps({"only-intended-invokers": {"allowedInvoker": ["serviceAccount:a@b.iam.gserviceaccount.com"]}})

@@ -3,10 +3,16 @@
 The SDK hands rules proxies that raise UnknownValueError on reading an unknown value (even `in`), which
 would turn every policy into an advisory "can't run" during preview. The adapter unwraps the proxies into
 plain values (unknowns stay as the engine's sentinel strings), so rules check everything that is known.
+
+A broken policy config stops the run (the analyzer call fails with the one-line ConfigError): reported as one
+more violation, it would be advisory on an advisory policy and easy to miss on any. The analyzer protocol
+carries only a schema's properties and required keys (no `additionalProperties`), so the pack itself rejects
+keys a policy does not take.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -47,6 +53,23 @@ def to_plain(value: Any, _depth: int = 0) -> Any:
     if isinstance(value, list | tuple):
         return [to_plain(v, _depth + 1) for v in value]
     return value
+
+
+class _QuietConfigErrors(logging.Filter):
+    """gRPC logs every exception a servicer raises with its traceback; a ConfigError is a one-line message the
+    engine shows from the call's status, so its traceback is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        info = record.exc_info
+        return not (info and isinstance(info[1], ConfigError))
+
+
+logging.getLogger("grpc._server").addFilter(_QuietConfigErrors())
+
+
+def _settings(name: str, config: object, keys: Sequence[str]) -> PolicySettings:
+    """The policy's settings; a ConfigError (a one-line cause naming the policy and key) stops the run."""
+    return parse_settings(name, config, keys)
 
 
 def _schema(keys: Sequence[str]) -> PolicyConfigSchema:
@@ -91,11 +114,7 @@ def resource_policy(
     config_keys: Sequence[str] = (),
 ) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        try:
-            settings = parse_settings(name, args.get_config())
-        except ConfigError as error:
-            report(f"invalid policy config: {error}", None)
-            return
+        settings = _settings(name, args.get_config(), config_keys)
         reason = settings.exemptions.get(args.urn)
         if reason is not None:
             args.not_applicable(f"exempted: {reason}")
@@ -141,11 +160,7 @@ def stack_policy(
     settings_from: str | None = None,
 ) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-        try:
-            settings = parse_settings(name, args.get_config())
-        except ConfigError as error:
-            report(f"invalid policy config: {error}", None)
-            return
+        settings = _settings(name, args.get_config(), config_keys)
         _SHARED_SETTINGS[name] = settings
         if settings_from is not None:
             source = _SHARED_SETTINGS.pop(settings_from, None)

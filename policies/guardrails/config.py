@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -129,11 +130,30 @@ def _allowed_invokers(raw: Mapping[str, Any], policy: str) -> frozenset[str] | N
     return frozenset(normalized)
 
 
-def parse_settings(policy: str, raw: object) -> PolicySettings:
+# Keys every policy takes (besides enforcementLevel, which the engine reads itself).
+COMMON_KEYS: Final = ("exemptions",)
+
+
+def check_keys(policy: str, raw: Mapping[str, Any], allowed: Collection[str]) -> None:
+    """A key the policy does not take is an error, not a silent no-op: a misspelt `allowedInvoker` would
+    otherwise leave the list that makes unlisted callers mandatory unset."""
+    valid = sorted({*COMMON_KEYS, *allowed, "enforcementLevel"})
+    for key in raw:
+        if key in valid:
+            continue
+        close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else f"{policy} takes {', '.join(k for k in valid)}"
+        raise ConfigError(f"{policy}: unknown config key {str(key)!r:.60} ({hint})")
+
+
+def parse_settings(policy: str, raw: object, allowed_keys: Collection[str] | None = None) -> PolicySettings:
+    """The settings of one policy; with `allowed_keys` (the policy's own keys), any other key is an error."""
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
         raise ConfigError(f"config of {policy} must be an object, got {type(raw).__name__}")
+    if allowed_keys is not None:
+        check_keys(policy, raw, allowed_keys)
     defaults = PolicySettings()
     domains = _string_list(raw, "allowedMemberDomains", policy)
     roles = _string_list(raw, "extraAllowedRoles", policy)

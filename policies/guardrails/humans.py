@@ -1,10 +1,13 @@
 """People with invoke or impersonation power: on one resource, through a grant that expires.
 
-A person (user:, group:, a workforce identity federation principal) may hold a role that invokes services
-or acts as service accounts only on one resource and only with a condition that ends it
+A person (user:, group:, a whole domain, a workforce identity federation principal) may hold a role that
+invokes services or acts as service accounts only on one resource and only with a condition that ends it
 (`request.time < timestamp("...")`, read strictly by conditions.py) at most `maxHumanAccessDays` ahead of
 the pack's clock. Standing access is a finding; so is an expiry too far out. An expiry that has passed is
 harmless but stale: advisory. On a whole project such a role is `no-high-scope-privileged-roles`'s finding.
+On a service account, a role that sets its IAM is impersonation power too: the holder can grant itself the
+token roles at any time, so just-in-time access is only as good as who may edit the account's policy.
+Grants on a default service account are `no-default-identity-grants`' finding.
 """
 
 from __future__ import annotations
@@ -14,9 +17,21 @@ from typing import Any
 
 from . import conditions, members
 from .context import RuleContext
-from .model import KEY_MINTING_ROLES, Grant, grant_scope, grants_of
+from .model import KEY_MINTING_ROLES, Grant, grant_scope, grants_of, is_default_service_account, service_account_email
 from .power import predefined
-from .values import is_unknown
+from .roles import impersonation_power
+from .values import get, is_unknown, type_module
+
+
+def _on_service_accounts(resource_type: str, props: Mapping[str, Any], grant: Grant) -> tuple[bool, bool]:
+    """(the grant applies to service accounts only, one of them is a default account)."""
+    if type_module(resource_type).startswith("serviceaccount/"):
+        email = service_account_email(get(props, "serviceAccountId"))
+        return True, bool(email and is_default_service_account(email))
+    scope = conditions.resource_scope(grant.condition) if grant_scope(resource_type) != "resource" else []
+    if scope and all(named.collection == "serviceAccounts" for named in scope):
+        return True, any(is_default_service_account(named.name) for named in scope)
+    return False, False
 
 
 def _human_power_grants(resource_type: str, props: Mapping[str, Any]) -> Iterator[tuple[Grant, str, str]]:
@@ -27,13 +42,20 @@ def _human_power_grants(resource_type: str, props: Mapping[str, Any]) -> Iterato
         member, role = members.known(grant.member), grant.role
         if member is None or not members.is_human(member) or not isinstance(role, str) or is_unknown(role):
             continue
-        if scope != "resource" and not conditions.resource_names(grant.condition):
+        if grant.condition_unknown:
+            continue  # not known yet (preview): judged once known
+        if scope != "resource" and not conditions.resource_scope(grant.condition):
             continue
         power = predefined(role)
         if power is None or role in KEY_MINTING_ROLES:
             continue  # unknown, or no-key-minting-grants' finding at any scope
+        on_accounts, on_default = _on_service_accounts(resource_type, props, grant)
+        if on_default:
+            continue  # no-default-identity-grants
         if power.escalation:
             yield grant, member, f"act as a service account ({', '.join(power.escalation)})"
+        elif impersonation_power(power, on_service_account=on_accounts):
+            yield grant, member, "grant itself any role on the service account, token roles included (setIamPolicy)"
         elif power.invoke:
             yield grant, member, "invoke the service"
 
@@ -48,7 +70,7 @@ def human_access_expires(resource_type: str, props: Mapping[str, Any], ctx: Rule
         )
         if verdict.state == "none":
             why = (
-                "with no expiry the pack can prove (a condition with || or ?, or none at all, never ends)"
+                "with no expiry the pack can prove (a condition with || or ?, or one it cannot read, never ends)"
                 if grant.conditional
                 else "with no expiry"
             )

@@ -6,17 +6,21 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from . import members
+from . import conditions, members
 from .context import RuleContext
 from .model import (
     IDENTITY_TYPES,
+    KEY_MINTING_ROLES,
+    RUNS_AS_TYPES,
+    Grant,
     grant_scope,
     grants_of,
     identity_slots,
     is_default_service_account,
     service_account_email,
 )
-from .values import UNKNOWN, _Unknown, elements, get, get_list, get_str, is_true, is_unknown
+from .power import RolePower, predefined
+from .values import UNKNOWN, _Unknown, elements, get, get_list, get_str, is_true, is_unknown, type_module
 
 _SETTERS = {
     "runtime": "a dedicated service account created for this workload",
@@ -26,6 +30,9 @@ _SETTERS = {
     "push subscription": "a dedicated service account for this subscription (roles/run.invoker on its endpoint only)",
     "eventarc": "a dedicated service account for this trigger (roles/eventarc.eventReceiver, and roles/run.invoker "
     "on its destination only)",
+    "workflow": "a dedicated service account for this workflow (roles/run.invoker on the services it calls, and "
+    "what its steps need, on those resources only)",
+    "worker": "a dedicated service account for its workers, holding only what the job or environment reads and writes",
 }
 
 
@@ -34,17 +41,14 @@ def workload_identity_set(resource_type: str, props: Mapping[str, Any], ctx: Rul
     (scheduler jobs, push subscriptions, Eventarc triggers) wherever they request a token; for VMs, instance
     templates and GKE nodes wherever they run as one."""
     out: list[str] = _machine_identities(resource_type, props, ctx)
-    if resource_type not in IDENTITY_TYPES:
+    if resource_type not in RUNS_AS_TYPES:
         return out
     for slot in identity_slots(resource_type, props):
         if slot.value is UNKNOWN:
             continue
         if slot.value is None:
             if slot.falls_back:
-                why = (
-                    f"so its {slot.kind} identity falls back to the Compute Engine default service account "
-                    "(broad project access)"
-                )
+                why = f"so its {slot.kind} identity falls back to {slot.default} (broad project access)"
             else:
                 why = "although it requests a token: the identity that token is minted for must be named"
             out.append(f"{slot.path} is not set on {ctx.label}, {why}. Set {slot.path} to {_SETTERS[slot.kind]}.")
@@ -124,10 +128,12 @@ def _machine_slots(resource_type: str, props: Mapping[str, Any]) -> list[tuple[s
             slots.append(("serviceAccount.email", get(block, "email"), get(block, "scopes")))
     elif resource_type == GKE_CLUSTER:
         autopilot = is_true(get(props, "enableAutopilot"))
-        if not autopilot and not is_true(get(props, "removeDefaultNodePool")):
+        pools = get_list(props, "nodePools")
+        # GKE creates a default pool from nodeConfig only when no pools are given inline and it is not removed.
+        default_pool = not autopilot and not is_true(get(props, "removeDefaultNodePool")) and not pools
+        if default_pool and not isinstance(pools, _Unknown):
             slots.append(("nodeConfig.serviceAccount", get(props, "nodeConfig", "serviceAccount"),
                           get(props, "nodeConfig", "oauthScopes")))  # fmt: skip
-        pools = get_list(props, "nodePools")
         for index, pool in enumerate(pools if isinstance(pools, list) else []):
             slots.append((f"nodePools[{index}].nodeConfig.serviceAccount", get(pool, "nodeConfig", "serviceAccount"),
                           get(pool, "nodeConfig", "oauthScopes")))  # fmt: skip
@@ -167,20 +173,52 @@ def _machine_identities(resource_type: str, props: Mapping[str, Any], ctx: RuleC
     return out
 
 
+# Roles on a default account itself that let the member act as it or administer it.
+def _powers_over_account(power: RolePower) -> bool:
+    return bool(power.escalation or power.sets_service_account_iam or "service account" in power.writes)
+
+
+def _default_accounts_granted_on(resource_type: str, props: Mapping[str, Any], grant: Grant) -> list[str]:
+    """Default accounts a grant applies to: a grant on the account itself, or a project-level grant whose
+    condition names it (`.../serviceAccounts/<default email>`)."""
+    if type_module(resource_type).startswith("serviceaccount/"):
+        email = service_account_email(get(props, "serviceAccountId"))
+        return [email] if email and is_default_service_account(email) else []
+    if grant_scope(resource_type) == "resource" or grant.condition_unknown:
+        return []
+    return [
+        named.name.lower()
+        for named in conditions.resource_scope(grant.condition)
+        if named.collection == "serviceAccounts" and is_default_service_account(named.name)
+    ]
+
+
 def no_default_identity_grants(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
     """Roles granted to the Compute Engine, App Engine or legacy Cloud Build default service account: every
-    workload left on defaults gets them too."""
+    workload left on defaults gets them too. And roles that let anyone act as or administer a default account,
+    granted on that account: acting as it is acting as whatever it holds (often roles/editor)."""
     out: list[str] = []
     for grant in grants_of(resource_type, props):
         member = members.known(grant.member)
         email = members.service_account(member) if member is not None else None
-        if email is None or not members.is_default_account(email):
-            continue
         role = grant.role if isinstance(grant.role, str) and not is_unknown(grant.role) else "a role"
-        out.append(
-            f"{grant.where}: {role} is granted to the default service account {email} on {ctx.label} "
-            f"({grant_scope(resource_type)} scope), so every workload left on the default identity gets it. "
-            "Create a dedicated service account for the workload that needs it and grant the role to that account, "
-            "on the one resource it uses, instead."
-        )
+        if email is not None and members.is_default_account(email):
+            out.append(
+                f"{grant.where}: {role} is granted to the default service account {email} on {ctx.label} "
+                f"({grant_scope(resource_type)} scope), so every workload left on the default identity gets it. "
+                "Create a dedicated service account for the workload that needs it and grant the role to that "
+                "account, on the one resource it uses, instead."
+            )
+            continue
+        power = predefined(role) if role.startswith("roles/") else None
+        if member is None or power is None or role in KEY_MINTING_ROLES or not _powers_over_account(power):
+            continue  # (key minting is no-key-minting-grants' finding, on any account)
+        for account in _default_accounts_granted_on(resource_type, props, grant):
+            out.append(
+                f"{grant.where}: {role} lets {member} act as or administer the default service account {account} "
+                f"({ctx.label}), which is shared by every workload left on defaults and usually holds "
+                "roles/editor: acting as it is acting as an editor of the project. Create a dedicated service "
+                "account with only what is needed and grant this role on that account instead."
+            )
+            break
     return out

@@ -7,7 +7,18 @@ from typing import Final
 
 from pulumi_policy import EnforcementLevel, Policy
 
-from . import credentials, federation, humans, hygiene, identities, invokers, public_access, roles, storage
+from . import (
+    credentials,
+    federation,
+    humans,
+    hygiene,
+    identities,
+    invokers,
+    prefixes,
+    public_access,
+    roles,
+    storage,
+)
 from .adapter import ResourceRule, StackRule, resource_policy, stack_policy
 
 PACK_NAME: Final = "secure-invoke-guardrails"
@@ -45,7 +56,8 @@ SPECS: Final[tuple[Spec, ...]] = (
     ),
     Spec(
         "no-broad-principals",
-        "No domain: members, wildcard principalSets, or identities outside allowedMemberDomains.",
+        "No domain: members, whole Workspace customers, wildcard principalSets, or identities outside "
+        "allowedMemberDomains (which waives only this finding, never the judgement of the role a domain holds).",
         MANDATORY,
         resource_rule=public_access.no_broad_principals,
         config_keys=("allowedMemberDomains",),
@@ -83,16 +95,17 @@ SPECS: Final[tuple[Spec, ...]] = (
     ),
     Spec(
         "workload-identity-set",
-        "Every workload sets its runtime, trigger and build service accounts, and VMs, instance templates and GKE "
-        "nodes theirs, none of them a default one (worst with the cloud-platform scope). checkov CKV_GCP_30, "
-        "CKV_GCP_31, CKV2_GCP_1; CIS GCP 4.1, 4.2.",
+        "Every workload sets its runtime, trigger and build service accounts (functions, Cloud Run, workflows, "
+        "build triggers, Dataflow, Dataproc, Composer, Workbench, App Engine, callers), and VMs, instance templates "
+        "and GKE nodes theirs, none of them a default one (worst with the cloud-platform scope). checkov "
+        "CKV_GCP_30, CKV_GCP_31, CKV2_GCP_1; CIS GCP 4.1, 4.2.",
         MANDATORY,
         resource_rule=identities.workload_identity_set,
     ),
     Spec(
         "no-default-identity-grants",
-        "No role is granted to the Compute Engine, App Engine or legacy Cloud Build default service account. "
-        "checkov CKV_GCP_46, CKV_GCP_47, CKV_GCP_48.",
+        "No role is granted to the Compute Engine, App Engine or legacy Cloud Build default service account, and "
+        "nobody may act as or administer one. checkov CKV_GCP_46, CKV_GCP_47, CKV_GCP_48.",
         MANDATORY,
         resource_rule=identities.no_default_identity_grants,
     ),
@@ -106,8 +119,9 @@ SPECS: Final[tuple[Spec, ...]] = (
     Spec(
         "no-high-scope-privileged-roles",
         "On a whole project, folder or organization: no role that acts as service accounts, changes IAM (unless "
-        "a condition limits the grantable roles), runs code as other identities, or reads/writes resources that "
-        "can be granted one by one (unless a condition names them); judged by permissions, custom roles too. "
+        "a condition limits the grantable roles), runs code as other identities, changes organization policies, "
+        "or reads/writes resources that can be granted one by one (unless a condition names them); judged by "
+        "permissions, custom roles too. "
         "checkov CKV_GCP_41, CKV_GCP_42, CKV_GCP_44, CKV_GCP_45, CKV_GCP_49; CIS GCP 1.5, 1.6.",
         MANDATORY,
         stack_rule=roles.high_scope_privileged_roles,
@@ -134,23 +148,25 @@ SPECS: Final[tuple[Spec, ...]] = (
     ),
     Spec(
         "no-privileged-custom-roles",
-        "Custom roles carry no setIamPolicy, actAs, getAccessToken, signBlob/signJwt, keys.create, role editing "
-        "or code-running permissions.",
+        "Custom roles carry no setIamPolicy, actAs, getAccessToken, signBlob/signJwt, keys.create, role editing, "
+        "code-running or organization-policy permissions.",
         MANDATORY,
         resource_rule=roles.no_privileged_custom_roles,
     ),
     Spec(
         "human-access-expires",
-        "People (user:, group:, workforce principals) hold invoke or impersonation roles only on one resource "
-        "and only until an expiry at most maxHumanAccessDays ahead. CIS GCP 1.6.",
+        "People (user:, group:, domain:, workforce principals) hold invoke or impersonation roles (on a service "
+        "account, setting its IAM is one) only on one resource and only until an expiry at most "
+        "maxHumanAccessDays ahead. CIS GCP 1.6.",
         MANDATORY,
         resource_rule=humans.human_access_expires,
         config_keys=("maxHumanAccessDays",),
     ),
     Spec(
         "federation-pinned",
-        "Workload identity providers have an attribute condition; on GitHub, GitLab.com or Terraform Cloud it "
-        "pins a claim only the owner can produce. checkov CKV_GCP_118, CKV_GCP_125.",
+        "Workload identity providers have a readable attribute condition that is not always true; on GitHub, "
+        "GitLab.com, Terraform Cloud or Buildkite it pins a claim only the owner can produce. checkov "
+        "CKV_GCP_118, CKV_GCP_125.",
         MANDATORY,
         resource_rule=federation.federation_pinned,
     ),
@@ -162,8 +178,9 @@ SPECS: Final[tuple[Spec, ...]] = (
     ),
     Spec(
         "only-intended-invokers",
-        "Only the workloads that call a Cloud Run service (or a gen2 function's trigger), operator accounts "
-        "people borrow, and allowedInvokers can invoke it; provably wrong identities are rejected.",
+        "Only the workloads that call a Cloud Run service or function (or a gen2 function's trigger), operator "
+        "accounts people borrow, and allowedInvokers can invoke it, judged by the role's invoke permissions; "
+        "provably wrong identities are rejected.",
         MANDATORY,
         stack_rule=invokers.only_intended_invokers,
         config_keys=("allowedInvokers",),
@@ -177,7 +194,8 @@ SPECS: Final[tuple[Spec, ...]] = (
     Spec(
         "unverified-invokers",
         "Invokers the stack cannot place (callers in other stacks or projects) are noted while "
-        "only-intended-invokers has no allowedInvokers list.",
+        "only-intended-invokers has no allowedInvokers list, and so are identities of workloads whose "
+        "configuration comes partly from Secret Manager.",
         ADVISORY,
         stack_rule=invokers.unverified_invokers,
         settings_from="only-intended-invokers",
@@ -187,6 +205,14 @@ SPECS: Final[tuple[Spec, ...]] = (
         "People's time-bound grants whose expiry has passed (harmless, stale).",
         ADVISORY,
         resource_rule=humans.human_access_expired,
+    ),
+    Spec(
+        "resource-prefix-bounded",
+        "Project grants confined by resource.name.startsWith to a prefix that ends mid-name (also matching other "
+        "resources whose names start with it), unless it is the name of a resource of this stack or a "
+        "Google-managed naming idiom.",
+        ADVISORY,
+        stack_rule=prefixes.resource_prefix_bounded,
     ),
     Spec(
         "bucket-public-access-prevention",

@@ -2,15 +2,18 @@
 roles (`role_table.json`, built by `policies/tools/generate_role_table.py`) and behind custom roles.
 
 Classes, most severe first:
-- escalation: acts as or mints credentials for service accounts (`ESCALATION_PERMISSIONS`);
+- escalation: acts as or mints credentials for service accounts (`ESCALATION_PERMISSIONS`, each with why);
 - iam: changes IAM (`*.setIamPolicy`, editing roles that may already be granted);
 - runs-code: runs code as an identity the caller does not otherwise hold (`RUNS_CODE_PERMISSIONS`, each with
   the reason);
+- org-policy: changes or switches off organization policy constraints (`ORG_POLICY_PERMISSIONS`), the
+  guardrails above this pack;
 - writes / reads: writes, manages or reads the contents of resources that Google lets you grant on one by one
   (`RESOURCE_KINDS`): a grant of such a role on the whole project reaches every one of them.
 Metadata reads (get, list, getIamPolicy, ...) and creating top-level resources (only ever granted on a
 project) carry no class. A role with none of these is judged harmless at any scope: that is what makes log
 writer, metric writer, trace agent and event receiver project-scoped by nature (`PROJECT_SCOPED_BY_NATURE`).
+Invoke permissions are recorded by name (`invoke`): the invoker rule asks which ones a role carries.
 """
 
 from __future__ import annotations
@@ -23,19 +26,24 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
-ESCALATION_PERMISSIONS: Final = frozenset(
-    {
-        "iam.serviceAccounts.actAs",
-        "iam.serviceAccounts.getAccessToken",
-        "iam.serviceAccounts.getOpenIdToken",
-        "iam.serviceAccounts.signJwt",
-        "iam.serviceAccounts.signBlob",
-        "iam.serviceAccounts.implicitDelegation",
-        "iam.serviceAccountKeys.create",
-    }
-)
+# Acting as a service account, or minting a credential that acts as one. Each entry says why.
+ESCALATION_PERMISSIONS: Final[Mapping[str, str]] = {
+    "iam.serviceAccounts.actAs": "attaches service accounts to resources that then run as them",
+    "iam.serviceAccounts.getAccessToken": "mints OAuth access tokens for service accounts",
+    "iam.serviceAccounts.getOpenIdToken": "mints OIDC ID tokens for service accounts",
+    "iam.serviceAccounts.signJwt": "signs JWTs as service accounts",
+    "iam.serviceAccounts.signBlob": "signs data as service accounts",
+    "iam.serviceAccounts.implicitDelegation": "mints credentials through a chain of service accounts",
+    "iam.serviceAccountKeys.create": "creates long-lived keys for service accounts",
+    "storage.hmacKeys.create": "creates long-lived HMAC keys for service accounts (Cloud Storage as that account)",
+    "container.serviceAccounts.createToken": "mints Kubernetes service account tokens, which Workload Identity "
+    "exchanges for tokens of the Google service accounts they are bound to",
+}
 # Editing a role changes what everyone already holding it may do; creating one is the first half of that.
 IAM_ROLE_PERMISSIONS: Final = frozenset({"iam.roles.create", "iam.roles.update"})
+# Setting IAM on a service account is impersonation power over it: the holder can grant itself the token
+# roles. Kept first in the table's (truncated) evidence so rules can ask for it.
+SET_SERVICE_ACCOUNT_IAM: Final = "iam.serviceAccounts.setIamPolicy"
 
 # Permissions that run code as an identity without the caller needing actAs on it: holding one on a
 # project means acting as every identity it reaches there. Each entry says why.
@@ -54,6 +62,20 @@ RUNS_CODE_PERMISSIONS: Final[Mapping[str, str]] = {
     "dataproc.jobs.create": "submits jobs that run on existing Dataproc clusters as their identities",
     "compute.instances.setMetadata": "sets startup scripts and SSH keys of VMs, which run as their identities",
     "compute.projects.setCommonInstanceMetadata": "sets project-wide startup scripts and SSH keys for every VM",
+    "container.pods.create": "starts pods in GKE clusters as any Kubernetes service account, and so as any Google "
+    "service account bound to one through Workload Identity",
+    "container.pods.exec": "runs commands in running pods, as their Kubernetes and Workload Identity accounts",
+    "composer.environments.update": "changes Composer environments (PyPI packages, environment variables, "
+    "Airflow configuration), whose code runs as the environment's service account",
+}
+
+# Changing organization policy switches off the constraints that stand behind every grant (no keys, allowed
+# member domains, ...). Only ever granted on a project, folder or organization.
+ORG_POLICY_PERMISSIONS: Final[Mapping[str, str]] = {
+    "orgpolicy.policy.set": "sets organization policies (legacy API)",
+    "orgpolicy.policies.create": "creates organization policies",
+    "orgpolicy.policies.update": "changes organization policies",
+    "orgpolicy.policies.delete": "deletes organization policies, restoring the parent's",
 }
 
 
@@ -231,19 +253,27 @@ class RolePower:
     escalation: tuple[str, ...] = ()
     iam: tuple[str, ...] = ()
     runs_code: tuple[str, ...] = ()
+    org_policy: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()  # resource kind names
     reads: tuple[str, ...] = ()  # resource kind names
-    invoke: bool = False
+    invoke: tuple[str, ...] = ()  # the INVOKE_PERMISSIONS it carries
     service_agent: bool = False
 
     @property
     def identity_level(self) -> bool:
-        """Power over identities or IAM: never acceptable on a whole project."""
-        return bool(self.escalation or self.iam or self.runs_code)
+        """Power over identities, IAM or the organization's policies: never acceptable on a whole project."""
+        return bool(self.escalation or self.iam or self.runs_code or self.org_policy)
 
     @property
     def harmless(self) -> bool:
         return not (self.identity_level or self.writes or self.reads or self.service_agent)
+
+    @property
+    def sets_service_account_iam(self) -> bool:
+        return SET_SERVICE_ACCOUNT_IAM in self.iam
+
+    def invokes(self, *permissions: str) -> bool:
+        return any(p in self.invoke for p in permissions)
 
 
 def _kind_of(permission: str) -> tuple[ResourceKind, str] | None:
@@ -259,9 +289,10 @@ def classify(permissions: Iterable[str], role_id: str = "", title: str = "") -> 
     escalation: set[str] = set()
     iam: set[str] = set()
     runs_code: set[str] = set()
+    org_policy: set[str] = set()
     writes: set[str] = set()
     reads: set[str] = set()
-    invoke = False
+    invoke: set[str] = set()
     for permission in permissions:
         if not isinstance(permission, str):
             continue
@@ -271,7 +302,10 @@ def classify(permissions: Iterable[str], role_id: str = "", title: str = "") -> 
             iam.add(permission)
         if permission in RUNS_CODE_PERMISSIONS:
             runs_code.add(permission)
-        invoke |= permission in INVOKE_PERMISSIONS
+        if permission in ORG_POLICY_PERMISSIONS:
+            org_policy.add(permission)
+        if permission in INVOKE_PERMISSIONS:
+            invoke.add(permission)
         found = _kind_of(permission)
         if found is None:
             continue
@@ -290,11 +324,12 @@ def classify(permissions: Iterable[str], role_id: str = "", title: str = "") -> 
     service_agent = bool(_SERVICE_AGENT_ID.search(last)) or "service agent" in title.lower()
     return RolePower(
         escalation=tuple(sorted(escalation)),
-        iam=tuple(sorted(iam)),
+        iam=tuple(sorted(iam, key=lambda p: (p != SET_SERVICE_ACCOUNT_IAM, p))),
         runs_code=tuple(sorted(runs_code)),
+        org_policy=tuple(sorted(org_policy)),
         writes=tuple(sorted(writes)),
         reads=tuple(sorted(reads - writes)),
-        invoke=invoke,
+        invoke=tuple(sorted(invoke)),
         service_agent=service_agent,
     )
 
@@ -302,7 +337,7 @@ def classify(permissions: Iterable[str], role_id: str = "", title: str = "") -> 
 # --- the generated table ------------------------------------------------------------------------------------
 
 TABLE_PATH: Final = Path(__file__).with_name("role_table.json")
-TABLE_FORMAT: Final = 1
+TABLE_FORMAT: Final = 2
 # Evidence kept per class in the table: enough to name why in a message, small enough to diff.
 EVIDENCE_LIMIT: Final = 4
 
@@ -313,13 +348,13 @@ def to_record(power: RolePower) -> dict[str, Any]:
         ("escalation", power.escalation),
         ("iam", power.iam),
         ("runsCode", power.runs_code),
+        ("orgPolicy", power.org_policy),
         ("writes", power.writes),
         ("reads", power.reads),
+        ("invoke", power.invoke),
     ):
         if values:
             record[key] = list(values[:EVIDENCE_LIMIT]) if key in ("iam",) else list(values)
-    if power.invoke:
-        record["invoke"] = True
     if power.service_agent:
         record["serviceAgent"] = True
     return record
@@ -334,9 +369,10 @@ def from_record(record: Mapping[str, Any]) -> RolePower:
         escalation=strings("escalation"),
         iam=strings("iam"),
         runs_code=strings("runsCode"),
+        org_policy=strings("orgPolicy"),
         writes=strings("writes"),
         reads=strings("reads"),
-        invoke=record.get("invoke") is True,
+        invoke=strings("invoke"),
         service_agent=record.get("serviceAgent") is True,
     )
 

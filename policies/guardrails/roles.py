@@ -6,12 +6,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Final
 
 from . import conditions, members
 from .context import RuleContext
 from .model import BASIC_ROLES, KEY_MINTING_ROLES, Grant, grant_scope, grants_of, is_basic_role
-from .power import RUNS_CODE_PERMISSIONS, RolePower, classify, kind_named, predefined, table_version
+from .power import (
+    ESCALATION_PERMISSIONS,
+    ORG_POLICY_PERMISSIONS,
+    RUNS_CODE_PERMISSIONS,
+    RolePower,
+    classify,
+    kind_named,
+    predefined,
+    table_version,
+)
 from .values import UNKNOWN, get, get_list, get_str, is_unknown
 
 CUSTOM_ROLE_TYPES: Final = frozenset(
@@ -66,12 +76,19 @@ def custom_roles_of(resources: Sequence[Mapping[str, Any]]) -> dict[str, RolePow
 
 
 def power_of(role: str, custom: CustomRoles) -> RolePower | None:
+    """A predefined role's power from the table, a custom role's from the stack's definition; None if unseen."""
     if role.startswith("roles/"):
         return predefined(role)
     if role in custom:
         return custom[role]
     match = _CUSTOM_ROLE_RE.match(role)
     return custom.get(f"*/roles/{match.group(3)}") if match else None
+
+
+def impersonation_power(power: RolePower, on_service_account: bool) -> bool:
+    """Acting as a service account; on a service account itself, setting its IAM is the same power (the holder
+    can grant itself the token roles at any time)."""
+    return bool(power.escalation) or (on_service_account and power.sets_service_account_iam)
 
 
 # --- class x scope ------------------------------------------------------------------------------------------
@@ -85,8 +102,22 @@ _SCOPE_FIX: Final = (
 def _why_and_fix(role: str, power: RolePower, grant: Grant, scope: str, custom: CustomRoles) -> tuple[str, str] | None:
     """(what the grant can do across the scope, the fix) — the most severe reason only; None if acceptable."""
     if power.escalation:
+        if set(power.escalation) <= {"storage.hmacKeys.create", "iam.serviceAccountKeys.create"}:
+            return (
+                f"can create long-lived keys for every service account in the {scope} "
+                f"({_reasons(power.escalation, ESCALATION_PERMISSIONS)})",
+                "remove it: workloads use their own service account's short-lived tokens, and no key is needed",
+            )
+        if any(p.startswith("container.") for p in power.escalation):
+            return (
+                f"can act as every service account in the {scope} that GKE workloads are bound to "
+                f"({_reasons(power.escalation, ESCALATION_PERMISSIONS)})",
+                "grant roles/container.clusterViewer on the project and give the member Kubernetes RBAC in the one "
+                "namespace it deploys to instead",
+            )
         return (
-            f"can act as or mint credentials for every service account in the {scope} ({', '.join(power.escalation)})",
+            f"can act as or mint credentials for every service account in the {scope} "
+            f"({_reasons(power.escalation, ESCALATION_PERMISSIONS)})",
             "grant it on the one service account to be used (gcp.serviceaccount.IAMMember) instead",
         )
     if power.iam:
@@ -105,12 +136,20 @@ def _why_and_fix(role: str, power: RolePower, grant: Grant, scope: str, custom: 
                 "limit the grantable roles to ones without identity or IAM power",
             )
     if power.runs_code:
-        reasons = "; ".join(
-            f"{p}: {RUNS_CODE_PERMISSIONS[p]}" for p in power.runs_code[:2] if p in RUNS_CODE_PERMISSIONS
-        )
+        fix = "grant it on the one service, function or job it deploys instead"
+        if any(p.startswith(("container.", "composer.")) for p in power.runs_code):
+            fix = (
+                "GKE and Composer have no per-resource grants: keep such roles for the platform's own automation "
+                "(exempt that URN with a reason) and give people Kubernetes RBAC in one namespace instead"
+            )
+        reasons = _reasons(power.runs_code, RUNS_CODE_PERMISSIONS)
+        return (f"can run code as identities across the {scope} ({reasons})", fix)
+    if power.org_policy:
         return (
-            f"can run code as identities across the {scope} ({reasons})",
-            "grant it on the one service, function or job it deploys instead",
+            f"can change or switch off organization policy constraints in the {scope} "
+            f"({_reasons(power.org_policy, ORG_POLICY_PERMISSIONS)}), the guardrails behind every other grant "
+            "(no service account keys, allowed member domains, ...)",
+            "leave organization policies to the organization's administrators: remove this grant",
         )
     kinds = power.writes or power.reads
     if kinds:
@@ -122,6 +161,10 @@ def _why_and_fix(role: str, power: RolePower, grant: Grant, scope: str, custom: 
             "an IAM condition on resource.name naming it",
         )
     return None
+
+
+def _reasons(permissions: Sequence[str], why: Mapping[str, str]) -> str:
+    return "; ".join(f"{p}: {why[p]}" if p in why else p for p in permissions[:2])
 
 
 def _delegation_unsafe(role: str, custom: CustomRoles) -> bool:
@@ -151,8 +194,10 @@ def judge_high_scope(
         power = power_of(role, custom or {})
         if power is None or power.service_agent:
             continue  # custom-roles-verifiable / service-agent-roles-for-agents report these
-        if conditions.resource_names(grant.condition):
-            continue  # confined to named resources: resource scope
+        if grant.condition_unknown:
+            continue  # what the condition allows is not known yet (preview): judged once known
+        if conditions.resource_scope(grant.condition):
+            continue  # confined to named resources: resource scope (partial prefixes: resource-prefix-bounded)
         found = _why_and_fix(role, power, grant, scope, custom or {})
         if found is None:
             continue
@@ -165,8 +210,9 @@ def judge_high_scope(
 
 
 def _owned_elsewhere(member: str) -> bool:
-    """Members whose grants other policies judge as a whole (one finding per root cause)."""
-    if members.is_broad(member) or members.is_convenience(member):
+    """Members whose grants other policies judge as a whole (one finding per root cause). A whole customer
+    (`domain:`) is not one of them: allowedMemberDomains may accept the member, never the role at this scope."""
+    if (members.is_broad(member) and not members.is_whole_customer(member)) or members.is_convenience(member):
         return True
     email = members.service_account(member)
     return email is not None and (members.is_default_account(email) or members.is_service_agent(email))
@@ -186,12 +232,7 @@ def high_scope_privileged_roles(resources: Sequence[Mapping[str, Any]], ctx: Rul
         if not isinstance(rtype, str) or not isinstance(urn, str) or not isinstance(props, Mapping):
             continue
         name = get_str(resource, "name")
-        label_ctx = RuleContext(
-            urn=urn,
-            name=name if isinstance(name, str) else "",
-            stack=ctx.stack,
-            extra_allowed_roles=ctx.extra_allowed_roles,
-        )
+        label_ctx = replace(ctx, urn=urn, name=name if isinstance(name, str) else "")
         out.extend((urn, message) for message in judge_high_scope(rtype, props, label_ctx, custom))
     return out
 
@@ -211,8 +252,8 @@ def service_agent_roles_for_agents(resource_type: str, props: Mapping[str, Any],
         if power is None or not power.service_agent:
             continue
         email = members.service_account(member)
-        if email is not None and members.is_service_agent(email):
-            continue
+        if email is not None and (members.is_service_agent(email) or members.is_default_account(email)):
+            continue  # Google's own agent, or a default account (no-default-identity-grants)
         out.append(
             f"{grant.where}: {role} is a service-agent role, made for Google's own agents, but is granted to "
             f"{member} on {ctx.label}; it carries the service's full power"
@@ -261,7 +302,7 @@ def dangerous_permissions(permissions: object) -> list[str]:
     if not isinstance(permissions, list | tuple):
         return []
     power = classify(p for p in permissions if isinstance(p, str) and not is_unknown(p))
-    return sorted({*power.escalation, *power.iam, *power.runs_code})
+    return sorted({*power.escalation, *power.iam, *power.runs_code, *power.org_policy})
 
 
 def no_privileged_custom_roles(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
@@ -275,7 +316,8 @@ def no_privileged_custom_roles(resource_type: str, props: Mapping[str, Any], ctx
         return []
     return [
         f"custom role {ctx.label} carries {', '.join(found)}, which let a holder change IAM, impersonate "
-        "service accounts, mint keys or run code as other identities. Remove these permissions from the role; "
+        "service accounts, mint keys, run code as other identities or change organization policies. Remove these "
+        "permissions from the role; "
         "grant impersonation (roles/iam.serviceAccountUser / TokenCreator) on a single service account where "
         "truly needed."
     ]

@@ -5,7 +5,7 @@ dedicated service account, in a throwaway program run through `python -m preflig
 
 FILE holds the roles to try: one per line, or a Python file whose first list/tuple of `roles/...` strings
 is taken (e.g. a peer's check module, read in place, never copied here). Prints, per pack, how many grants
-draw a mandatory finding and which roles pass.
+draw a mandatory finding, which roles pass, and which draw more than one (one finding per root cause).
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def read_roles(path: Path) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip().startswith("roles/")]
 
 
-def rejected_roles(roles: list[str], pack: Path) -> set[str]:
+def rejected_roles(roles: list[str], pack: Path) -> dict[str, int]:
+    """Role -> number of mandatory findings its grant draws (roles that draw none are absent)."""
     with tempfile.TemporaryDirectory() as tmp:
         program = Path(tmp)
         (program / "Pulumi.yaml").write_text("name: measure-roles\nruntime: python\n")
@@ -55,9 +56,12 @@ def rejected_roles(roles: list[str], pack: Path) -> set[str]:
         if not report.exists():
             raise SystemExit(f"error: preflight wrote no report for pack {pack}")
         document = json.loads(report.read_text())
-    hit = {int(v["urn"].rsplit("::grant-", 1)[1]) for v in document["violations"]
-           if v["enforcementLevel"] == "mandatory" and "::grant-" in v["urn"]}  # fmt: skip
-    return {roles[i] for i in hit}
+    hits: dict[str, int] = {}
+    for violation in document["violations"]:
+        if violation["enforcementLevel"] == "mandatory" and "::grant-" in violation["urn"]:
+            role = roles[int(violation["urn"].rsplit("::grant-", 1)[1])]
+            hits[role] = hits.get(role, 0) + 1
+    return hits
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,10 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     roles = read_roles(args.roles)
     for pack in args.packs or [REPO_ROOT / "policies"]:
         rejected = rejected_roles(roles, pack)
-        print(f"{pack}: {len(rejected)} of {len(roles)} project-level grants rejected")
+        twice = sorted(role for role, count in rejected.items() if count > 1)
+        print(f"{pack}: {len(rejected)} of {len(roles)} project-level grants rejected, {len(twice)} more than once")
         for role in roles:
             if role not in rejected:
                 print(f"  passes: {role}")
+        for role in twice:
+            print(f"  {rejected[role]} findings: {role}")
     return 0
 
 

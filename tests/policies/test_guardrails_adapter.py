@@ -103,8 +103,40 @@ def test_bad_config_is_a_one_line_error(config: dict, error: str) -> None:
     with pytest.raises(ConfigError) as raised:
         parse_settings("no-public-members", config)
     assert error in str(raised.value) and "\n" not in str(raised.value)
-    messages = _run_resource("no-public-members", {"member": "user:a@example.com", "role": "r"}, config)
-    assert len(messages) == 1 and messages[0].startswith("invalid policy config: no-public-members.")
+    # The policy stops the run with it (a violation would be easy to miss, and advisory on advisory policies).
+    policy = "no-broad-principals" if "Domains" in error else "no-public-members"
+    if "extraAllowedRoles" in error:
+        policy = "no-high-scope-privileged-roles"
+        with pytest.raises(ConfigError, match="extraAllowedRoles must be a list"):
+            _run_stack(policy, project_stack(), config)
+        return
+    with pytest.raises(ConfigError) as stopped:
+        _run_resource(policy, {"member": "user:a@example.com", "role": "r"}, config)
+    assert error in str(stopped.value)
+
+
+@pytest.mark.parametrize(
+    ("policy", "config", "hint"),
+    [
+        ("only-intended-invokers", {"allowedInvoker": ["serviceAccount:a@b.iam.gserviceaccount.com"]},
+         "unknown config key 'allowedInvoker' (did you mean 'allowedInvokers'?)"),
+        ("no-public-members", {"exemption": []}, "unknown config key 'exemption' (did you mean 'exemptions'?)"),
+        ("no-public-members", {"allowedMemberDomains": ["acme.com"]},  # another policy's key
+         "unknown config key 'allowedMemberDomains' (no-public-members takes enforcementLevel, exemptions)"),
+        ("human-access-expires", {"maxHumanAccesDays": 3}, "did you mean 'maxHumanAccessDays'?"),
+    ],
+)  # fmt: skip
+def test_unknown_config_key_stops_the_run_naming_the_key_and_the_closest_valid_one(
+    policy: str, config: dict, hint: str
+) -> None:
+    runs_on_stack = isinstance(_policy(policy), StackValidationPolicy)
+    with pytest.raises(ConfigError) as raised:
+        if runs_on_stack:
+            _run_stack(policy, project_stack(), config)
+        else:
+            _run_resource(policy, {"member": "user:a@example.com", "role": "r"}, config)
+    assert str(raised.value) == f"{policy}: {hint}" or hint in str(raised.value)
+    assert str(raised.value).startswith(f"{policy}: unknown config key")
 
 
 def test_defaults_are_strict() -> None:

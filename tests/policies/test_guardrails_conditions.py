@@ -3,11 +3,12 @@ limit), project grants confined to named resources, setIamPolicy limited to gran
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from policies.guardrails import conditions
+from policies.guardrails import cel, conditions
 from policies.guardrails.config import DEFAULT_MAX_HUMAN_ACCESS_DAYS, ConfigError, parse_settings
 from policies.guardrails.humans import human_access_expired, human_access_expires
 from policies.guardrails.roles import judge_high_scope
@@ -197,3 +198,143 @@ def test_max_human_access_days_config_errors(value: object) -> None:
     with pytest.raises(ConfigError, match=r"human-access-expires\.maxHumanAccessDays must be a whole number"):
         parse_settings("human-access-expires", {"maxHumanAccessDays": value})
     assert parse_settings("human-access-expires", {"maxHumanAccessDays": 14.0}).max_human_access_days == 14
+
+
+# --- CEL read as CEL: literals, escapes, comments ---------------------------------------------------------------
+
+EXPIRY = 'request.time < timestamp("2026-03-03T00:00:00Z")'
+
+
+@pytest.mark.parametrize(
+    ("expression", "readable", "or_outside_literals"),
+    [
+        (EXPIRY, True, False),
+        ('resource.name == "a\\"||b" && ' + EXPIRY, True, False),  # an escaped quote stays inside the literal
+        ("resource.name == 'it\\'s || fine' && " + EXPIRY, True, False),
+        ('resource.name == "a//b" && ' + EXPIRY, True, False),  # // inside a literal is no comment
+        ('resource.name == """x\n|| y""" && ' + EXPIRY, True, False),  # triple-quoted: newlines allowed
+        ("resource.name == r'\\' || true", True, True),  # raw: the backslash does not escape the quote
+        ('resource.name == b"\\x00" && ' + EXPIRY, True, False),
+        (EXPIRY + ' && true // "\n|| true', False, True),  # the comment: unreadable, whatever follows
+        (EXPIRY + " // expires friday", False, False),  # any comment outside literals: unreadable
+        ('resource.name == "unclosed && ' + EXPIRY, False, False),
+        ('resource.name == "a\nb" && ' + EXPIRY, False, False),  # a newline in a one-line literal
+        ("(" + EXPIRY, False, False),  # unbalanced
+        (EXPIRY + " && ()", False, False),  # an empty operand
+    ],
+)
+def test_conditions_are_lexed_as_cel_lexes_them(expression: str, readable: bool, or_outside_literals: bool) -> None:
+    parsed = cel.parse(expression)
+    assert parsed.readable is readable
+    if readable:
+        assert parsed.has_or is or_outside_literals
+        assert (conditions.expiry({"expression": expression}) is not None) is (not or_outside_literals)
+    else:
+        assert conditions.expiry({"expression": expression}) is None
+        assert conditions.resource_scope({"expression": expression}) == []
+        assert conditions.grantable_roles({"expression": expression}) is None
+
+
+def test_nested_conjunctions_are_one_conjunction_and_nesting_is_bounded() -> None:
+    nested = f'(resource.type == "t" && ({EXPIRY} && resource.service == "s"))'
+    assert conditions.expiry({"expression": nested}) == datetime(2026, 3, 3, tzinfo=UTC)
+    deep = "(" * (cel.MAX_DEPTH + 5) + "a && b" + ")" * (cel.MAX_DEPTH + 5)
+    assert cel.parse(deep).readable  # brackets around the whole are stripped, not nested
+    too_deep = "a && (" * (cel.MAX_DEPTH + 5) + "b" + ")" * (cel.MAX_DEPTH + 5)
+    assert not cel.parse(too_deep).readable
+
+
+def test_each_condition_is_parsed_once() -> None:
+    expression = EXPIRY + ' && resource.name.startsWith("projects/_/buckets/once/")'
+    cel.parse.cache_clear()
+    conditions.expiry({"expression": expression})
+    conditions.resource_scope({"expression": expression})
+    conditions.grantable_roles({"expression": expression})
+    info = cel.parse.cache_info()
+    assert (info.misses, info.hits) == (1, 2)
+
+
+# --- resource scope: a resource of a documented collection, below a project -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "named"),
+    [
+        ('resource.name == "projects/p/secrets/s"', [("secrets", "s", False)]),
+        ('resource.name.startsWith("projects/p/secrets/s/")', [("secrets", "s", False)]),
+        ('resource.name.startsWith("projects/p/secrets/s/versions/")', [("secrets", "s", False)]),
+        ('resource.name.startsWith("projects/p/secrets/s")', [("secrets", "s", True)]),  # also s2, s-old
+        ('resource.name.startsWith("projects/_/buckets/b/objects/logs/2026/")', [("objects", "logs/2026", False)]),
+        ('resource.name == "projects/p/locations/l/services/worker"', [("services", "worker", False)]),
+        ('resource.name == "projects/p/zones/z/instances/vm"', [("instances", "vm", False)]),
+        ('resource.name.startsWith("projects/p/zones/us-central1-a")', []),  # a zone
+        ('resource.name.startsWith("projects/p/zones/us-central1-a/")', []),
+        ('resource.name.startsWith("projects/p/regions/us-central1/")', []),
+        ('resource.name.startsWith("projects/p/locations/global")', []),
+        ('resource.name.startsWith("projects/p/locations/l/services")', []),  # every service of a location
+        ('resource.name == "projects/p/widgets/w"', []),  # not a documented collection
+        ('resource.name == "folders/1/secrets/s"', []),  # not below a project
+        ('resource.name == "projects/p//secrets/s"', []),
+    ],
+)  # fmt: skip
+def test_resource_scope_names_a_resource_of_a_documented_collection(expression: str, named: list) -> None:
+    scope = conditions.resource_scope({"expression": expression})
+    assert [(n.collection, n.name, n.partial) for n in scope] == named
+
+
+def test_a_bucket_and_its_objects_by_disjunction_is_resource_scope_but_not_an_expiry() -> None:
+    both = 'resource.name == "projects/_/buckets/b" || resource.name.startsWith("projects/_/buckets/b/objects/")'
+    assert conditions.resource_names({"expression": both}) == ["projects/_/buckets/b", "projects/_/buckets/b"]
+    assert conditions.resource_scope({"expression": both + " || true"}) == []  # one alternative is unconfined
+    assert conditions.expiry({"expression": f"({EXPIRY} && a) || ({EXPIRY} && b)"}) is None  # strict, as before
+    assert conditions.resource_scope({"expression": 'x ? resource.name == "projects/p/secrets/s" : true'}) == []
+
+
+def test_a_12k_character_condition_is_read_well_under_a_second() -> None:
+    """Linear reading: a long conjunction, deep brackets, many literals with escapes and `||` inside them."""
+    terms = [f'resource.type != "t{i}\\" || x"' for i in range(360)]
+    expression = " && ".join([*terms, EXPIRY, 'resource.name.startsWith("projects/_/buckets/big/")'])
+    expression = "(" * 40 + expression + ")" * 40
+    assert 12_000 <= len(expression) <= 13_000
+    variants = [expression, expression + " || true", expression.replace("&&", "||"), "(" * 6000 + ")" * 6000]
+    cel.parse.cache_clear()
+    started = time.perf_counter()
+    for text in variants:
+        conditions.expiry({"expression": text})
+        conditions.resource_scope({"expression": text})
+        conditions.grantable_roles({"expression": text})
+    elapsed = time.perf_counter() - started
+    assert conditions.expiry({"expression": expression}) == datetime(2026, 3, 3, tzinfo=UTC)
+    assert conditions.resource_names({"expression": expression}) == ["projects/_/buckets/big"]
+    assert elapsed < 0.5, elapsed
+
+
+# --- people who may edit a service account's IAM can impersonate it -----------------------------------------
+
+OPERATOR_ID = "projects/si-dev-1234/serviceAccounts/worker-operator-dev@si-dev-1234.iam.gserviceaccount.com"
+
+
+@pytest.mark.parametrize("role", ["roles/iam.serviceAccountAdmin", "roles/iam.securityAdmin"])
+def test_a_person_who_can_set_a_service_accounts_iam_needs_the_same_expiry(role: str) -> None:
+    props: dict[str, object] = {"serviceAccountId": OPERATOR_ID, "role": role, "member": "user:dev@acme.com"}
+    found = human_access_expires(SA_MEMBER, props, people_ctx())
+    assert len(found) == 1 and "setIamPolicy" in found[0] and "with no expiry" in found[0]
+    props["condition"] = until(2)
+    assert human_access_expires(SA_MEMBER, props, people_ctx()) == []
+    # on a bucket, the same kind of role sets the bucket's IAM only: no impersonation power
+    assert human_access_expires("gcp:storage/bucketIAMMember:BucketIAMMember",
+                                {"role": "roles/storage.admin", "member": "user:dev@acme.com"}, people_ctx()) == []  # fmt: skip
+
+
+def test_a_whole_domain_with_impersonation_power_is_people_and_needs_an_expiry() -> None:
+    props = {"serviceAccountId": OPERATOR_ID, "role": "roles/iam.serviceAccountOpenIdTokenCreator",
+             "member": "domain:acme.com"}  # fmt: skip
+    assert len(human_access_expires(SA_MEMBER, props, people_ctx())) == 1
+    assert human_access_expires(SA_MEMBER, {**props, "condition": until(1)}, people_ctx()) == []
+
+
+def test_a_domain_member_keeps_its_scope_judgement_whatever_allowedMemberDomains_says() -> None:
+    props = {"role": "roles/iam.serviceAccountTokenCreator", "member": "domain:acme.com"}
+    allowed = people_ctx(allowed_member_domains=frozenset({"acme.com"}))
+    found = judge_high_scope("gcp:organizations/iAMMember:IAMMember", props, allowed)
+    assert len(found) == 1 and "every service account in the organization" in found[0]

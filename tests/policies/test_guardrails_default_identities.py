@@ -3,9 +3,14 @@ default accounts; service-agent roles and convenience members; bucket access."""
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import pytest
 
+from policies.guardrails.humans import human_access_expires
 from policies.guardrails.identities import no_default_identity_grants, workload_identity_set
+from policies.guardrails.members import is_service_agent
 from policies.guardrails.roles import no_convenience_members, service_agent_roles_for_agents
 from policies.guardrails.storage import bucket_public_access_prevention, bucket_uniform_access
 from tests.policies.guardrail_cases import UNKNOWN_STRING, ctx
@@ -129,3 +134,137 @@ def test_buckets_uniform_access_and_public_access_prevention() -> None:
     assert len(bucket_public_access_prevention(BUCKET, {}, ctx())) == 1
     assert len(bucket_public_access_prevention(BUCKET, {"publicAccessPrevention": "inherited"}, ctx())) == 1
     assert bucket_public_access_prevention(BUCKET, {"publicAccessPrevention": "enforced"}, ctx()) == []
+
+
+# --- service agents: by Google's documented domains, never by the account id alone ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("email", "agent"),
+    [
+        ("service-123@gcp-sa-pubsub.iam.gserviceaccount.com", True),
+        ("service-org-99@gcp-sa-scc-notification.iam.gserviceaccount.com", True),
+        ("p123-abc@gcp-sa-cloud-sql.iam.gserviceaccount.com", True),  # per-instance accounts in a gcp-sa project
+        ("service-123@compute-system.iam.gserviceaccount.com", True),
+        ("service-123@container-engine-robot.iam.gserviceaccount.com", True),
+        ("service-123@gcf-admin-robot.iam.gserviceaccount.com", True),
+        ("service-123@gae-api-prod.google.com.iam.gserviceaccount.com", True),
+        ("service-123@gs-project-accounts.iam.gserviceaccount.com", True),
+        ("123@cloudservices.gserviceaccount.com", True),
+        ("bq-123@bigquery-encryption.iam.gserviceaccount.com", True),
+        ("service-104729@si-pack-1234.iam.gserviceaccount.com", False),  # an account id anyone may choose
+        ("service-1@gcp-sa-pubsub.evil.iam.gserviceaccount.com", False),
+        ("service-1@compute-system-x.iam.gserviceaccount.com", False),  # not a documented legacy domain
+        ("app@compute-system.iam.gserviceaccount.com", False),  # legacy domains hold service-<number> only
+        ("service-1@gcp-sa-pubsub.example.com", False),
+        ("123456789012@cloudbuild.gserviceaccount.com", False),  # the legacy Cloud Build account: a default one
+    ],
+)  # fmt: skip
+def test_service_agents_are_recognised_by_documented_domain(email: str, agent: bool) -> None:
+    assert is_service_agent(email) is agent
+
+
+def test_a_look_alike_agent_gets_no_service_agent_role_and_is_judged_by_scope() -> None:
+    member = "serviceAccount:service-104729@si-dev-1234.iam.gserviceaccount.com"
+    props = {"role": "roles/run.serviceAgent", "member": member}
+    assert len(service_agent_roles_for_agents("gcp:projects/iAMMember:IAMMember", props, ctx())) == 1
+
+
+# --- more workloads that fall back to a default account ------------------------------------------------------
+
+WORKLOADS = [
+    ("gcp:workflows/workflow:Workflow", {"sourceContents": "main: {}"}, ("serviceAccount",), "Compute Engine"),
+    ("gcp:cloudbuild/trigger:Trigger", {"filename": "cloudbuild.yaml"}, ("serviceAccount",), "legacy Cloud Build"),
+    ("gcp:dataflow/job:Job", {"templateGcsPath": "gs://t"}, ("serviceAccountEmail",), "Compute Engine"),
+    ("gcp:dataflow/flexTemplateJob:FlexTemplateJob", {"containerSpecGcsPath": "gs://t"}, ("serviceAccountEmail",),
+     "Compute Engine"),
+    ("gcp:dataproc/cluster:Cluster", {"clusterConfig": {"gceClusterConfig": {}}},
+     ("clusterConfig", "gceClusterConfig", "serviceAccount"), "Compute Engine"),
+    ("gcp:composer/environment:Environment", {"config": {"nodeConfig": {}}}, ("config", "nodeConfig", "serviceAccount"),
+     "Compute Engine"),
+    ("gcp:workbench/instance:Instance", {"gceSetup": {"serviceAccounts": [{}]}}, ("gceSetup", "serviceAccounts", 0, "email"),
+     "Compute Engine"),
+    ("gcp:appengine/flexibleAppVersion:FlexibleAppVersion", {"runtime": "python"}, ("serviceAccount",), "App Engine"),
+    ("gcp:appengine/standardAppVersion:StandardAppVersion", {"runtime": "python312"}, ("serviceAccount",), "App Engine"),
+    ("gcp:cloudfunctions/function:Function", {"buildServiceAccount": f"projects/p/serviceAccounts/{OWN}"},
+     ("serviceAccountEmail",), "App Engine"),  # 1st gen functions run as the App Engine default
+]  # fmt: skip
+
+
+def _with(props: dict, path: tuple, value: object) -> dict:
+    """A copy of props with the value at path (dict keys and list indexes; missing dicts created)."""
+    out = copy.deepcopy(props)
+    node: Any = out
+    for step in path[:-1]:
+        node = node[step] if isinstance(step, int) else node.setdefault(step, {})
+    node[path[-1]] = value
+    return out
+
+
+@pytest.mark.parametrize(("rtype", "props", "path", "default"), WORKLOADS)
+def test_more_workloads_on_a_default_account_rejected_and_on_their_own_accepted(
+    rtype: str, props: dict, path: tuple, default: str
+) -> None:
+    unset = workload_identity_set(rtype, props, ctx(name="w"))
+    assert len(unset) == 1 and "is not set on 'w'" in unset[0] and default in unset[0]
+    set_default = workload_identity_set(rtype, _with(props, path, COMPUTE), ctx(name="w"))
+    assert len(set_default) == 1 and "is the default service account" in set_default[0]
+    assert workload_identity_set(rtype, _with(props, path, OWN), ctx()) == []
+    assert workload_identity_set(rtype, _with(props, path, UNKNOWN_STRING), ctx()) == []
+
+
+def test_dataproc_on_gke_has_no_vm_identity_here() -> None:
+    props = {"virtualClusterConfig": {"kubernetesClusterConfig": {}}}
+    assert workload_identity_set("gcp:dataproc/cluster:Cluster", props, ctx()) == []
+
+
+# --- GKE: inline node pools replace the default pool ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("props", "paths"),
+    [
+        ({"nodePools": [{"nodeConfig": {"serviceAccount": OWN}}]}, []),  # no default pool: its pools are judged
+        ({"nodePools": [{"nodeConfig": {"serviceAccount": OWN}}, {"nodeConfig": {"oauthScopes": FULL}}]},
+         ["nodePools[1].nodeConfig.serviceAccount"]),
+        ({"nodePools": [{"nodeConfig": {"serviceAccount": OWN}}], "nodeConfig": {"serviceAccount": "default"}}, []),
+        ({"nodePools": UNKNOWN_STRING}, []),  # not known yet
+        ({"nodePools": []}, ["nodeConfig.serviceAccount"]),  # no pools given: the default pool exists
+    ],
+)  # fmt: skip
+def test_cluster_with_inline_node_pools_is_judged_by_its_pools(props: dict, paths: list[str]) -> None:
+    found = workload_identity_set(CLUSTER, props, ctx())
+    assert [message.split(" of ", 1)[0] for message in found] == paths
+
+
+# --- acting as or administering a default account ------------------------------------------------------------
+
+SA_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"
+ON_DEFAULT = f"projects/si-dev-1234/serviceAccounts/{COMPUTE}"
+
+
+@pytest.mark.parametrize(
+    ("rtype", "props", "rejected"),
+    [
+        (SA_MEMBER, {"serviceAccountId": ON_DEFAULT, "role": "roles/iam.serviceAccountUser"}, True),
+        (SA_MEMBER, {"serviceAccountId": ON_DEFAULT, "role": "roles/iam.serviceAccountTokenCreator"}, True),
+        (SA_MEMBER, {"serviceAccountId": ON_DEFAULT, "role": "roles/iam.serviceAccountAdmin"}, True),
+        (SA_MEMBER, {"serviceAccountId": "projects/p/serviceAccounts/p@appspot.gserviceaccount.com",
+                     "role": "roles/iam.workloadIdentityUser"}, True),
+        (SA_MEMBER, {"serviceAccountId": ON_DEFAULT, "role": "roles/iam.serviceAccountViewer"}, False),  # reads
+        (SA_MEMBER, {"serviceAccountId": f"projects/p/serviceAccounts/{OWN}", "role": "roles/iam.serviceAccountUser"},
+         False),
+        ("gcp:projects/iAMMember:IAMMember", {"role": "roles/iam.serviceAccountUser", "condition": {
+            "title": "t", "expression": f'resource.name == "projects/-/serviceAccounts/{COMPUTE}"'}}, True),
+    ],
+)  # fmt: skip
+def test_acting_as_or_administering_a_default_account_is_rejected_once(rtype: str, props: dict, rejected: bool) -> None:
+    props = {**props, "member": "serviceAccount:ci@si-dev-1234.iam.gserviceaccount.com"}
+    found = no_default_identity_grants(rtype, props, ctx())
+    assert len(found) == int(rejected)
+    if rejected:
+        assert "act as or administer the default service account" in found[0]
+    person = {**props, "member": "user:alice@acme.com",
+              "condition": {"title": "t", "expression": 'request.time < timestamp("2099-01-01T00:00:00Z")'}}  # fmt: skip
+    if rtype == SA_MEMBER and rejected:
+        assert human_access_expires(rtype, person, ctx()) == []  # one finding for a person too: this rule's

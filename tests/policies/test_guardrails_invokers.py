@@ -418,3 +418,126 @@ def test_being_named_does_not_excuse_a_workload_identity_or_another_service() ->
     other = _name_in_worker_env(_with_operator(), OPERATOR)
     other[-1] = grant("relay-invoker-operator", "relay-dev", f"serviceAccount:{OPERATOR}")
     assert [at.rsplit("::", 1)[1] for at, _ in unverified_invokers(other, ctx())] == ["relay-invoker-operator"]
+
+
+# --- "can invoke" by permission; project grants confined to one service ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("role", "judged"),
+    [
+        ("roles/run.editor", True),  # carries run.routes.invoke (and redeploys)
+        ("roles/run.sourceDeveloper", True),
+        ("roles/cloudfunctions.developer", True),
+        ("roles/run.viewer", False),  # no invoke permission
+        ("roles/cloudfunctions.invoker", False),  # invokes functions, not Cloud Run services
+    ],
+)
+def test_invoke_power_is_read_from_the_role_permissions(role: str, judged: bool) -> None:
+    stack = project_stack()
+    extra = grant("by-permission", "worker-dev", "serviceAccount:" + emails(stack)["worker"], role)
+    stack.append(extra)
+    assert [at for at, _ in only_intended_invokers(stack, ctx())] == ([extra["urn"]] if judged else [])
+
+
+PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
+
+
+def _confined(name: str, member: str, expression: str, role: str = "roles/run.invoker") -> dict:
+    return {"urn": urn("dev", PROJECT_MEMBER, name), "type": PROJECT_MEMBER, "name": name,
+            "props": {"project": "si-dev-1234", "role": role, "member": member,
+                      "condition": {"title": "t", "expression": expression}}}  # fmt: skip
+
+
+def test_a_project_grant_confined_to_one_service_is_judged_as_a_grant_on_it() -> None:
+    stack = project_stack()
+    on_worker = 'resource.name == "projects/si-dev-1234/locations/europe-west1/services/worker-dev"'
+    stray = _confined("stray", "serviceAccount:" + emails(stack)["worker"], on_worker)
+    caller = _confined("caller", "serviceAccount:" + emails(stack)["relay"], on_worker)
+    elsewhere = _confined("elsewhere", "serviceAccount:" + emails(stack)["worker"],
+                          'resource.name == "projects/p/locations/l/services/not-in-this-stack"')  # fmt: skip
+    unknown = _confined("unknown", "serviceAccount:" + emails(stack)["worker"], UNKNOWN_STRING)
+    stack += [stray, caller, elsewhere, unknown]
+    assert [at for at, _ in only_intended_invokers(stack, ctx())] == [stray["urn"]]
+
+
+def _caller(containers: list[dict], account: str = "api@p.iam.gserviceaccount.com") -> dict:
+    return {"urn": urn("dev", "gcp:cloudrunv2/service:Service", "api"), "type": "gcp:cloudrunv2/service:Service",
+            "name": "api", "props": {"name": "api", "uri": "https://api-xyz-ew.a.run.app",
+                                     "template": {"serviceAccount": account, "containers": containers}}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "containers",
+    [
+        lambda url: [{"args": ["--worker-url", url]}],
+        lambda url: [{"commands": ["/app", f"--worker={url}/jobs"]}],
+        lambda url: [{"envs": [{"name": "CONFIG", "value": json.dumps({"upstreams": {"worker": url}})}]}],
+        lambda url: [{"envs": [{"name": "UPSTREAMS", "value": f"a=https://x.example,worker={url}"}]}],
+    ],
+)
+def test_a_workload_naming_the_url_anywhere_in_its_config_is_a_caller(containers) -> None:
+    stack = project_stack()
+    worker_url = named(stack, "worker")["props"]["uri"]
+    stack.append(_caller(containers(worker_url)))
+    extra = grant("api-invoker", "worker-dev", "serviceAccount:api@p.iam.gserviceaccount.com")
+    stack.append(extra)
+    assert only_intended_invokers(stack, ctx()) == [] and unverified_invokers(stack, ctx()) == []
+    # the same workload naming another service only (a longer host is another host): provably not a caller
+    stack[-2] = _caller(containers(worker_url + ".evil.example"))
+    assert [at for at, _ in only_intended_invokers(stack, ctx())] == [extra["urn"]]
+
+
+def test_a_workload_with_configuration_from_secret_manager_is_advisory_not_mandatory() -> None:
+    stack = project_stack()
+    secret_env = {"name": "WORKER_URL", "valueSource": {"secretKeyRef": {"secret": "worker-url", "version": "1"}}}
+    stack.append(_caller([{"envs": [secret_env]}]))
+    extra = grant("api-invoker", "worker-dev", "serviceAccount:api@p.iam.gserviceaccount.com")
+    stack.append(extra)
+    assert only_intended_invokers(stack, ctx()) == []
+    noted = unverified_invokers(stack, ctx())
+    assert [at for at, _ in noted] == [extra["urn"]] and "Secret Manager" in noted[0][1]
+    # fully known and naming the worker nowhere: provably wrong
+    stack[-2] = _caller([{"envs": [{"name": "WORKER_URL", "value": "https://elsewhere.example"}]}])
+    assert [at for at, _ in only_intended_invokers(stack, ctx())] == [extra["urn"]]
+
+
+def test_a_workflow_calling_the_service_is_a_caller() -> None:
+    stack = project_stack()
+    worker_url = named(stack, "worker")["props"]["uri"]
+    source = f"main:\n  steps:\n  - call:\n      call: http.post\n      args:\n        url: {worker_url}/jobs\n        auth:\n          type: OIDC\n"
+    wf_sa = "wf@si-dev-1234.iam.gserviceaccount.com"
+    stack.append({"urn": "urn:wf", "type": "gcp:workflows/workflow:Workflow", "name": "wf",
+                  "props": {"serviceAccount": wf_sa, "sourceContents": source}})  # fmt: skip
+    stack.append(grant("wf-invoker", "worker-dev", f"serviceAccount:{wf_sa}"))
+    assert only_intended_invokers(stack, ctx()) == [] and unverified_invokers(stack, ctx()) == []
+
+
+FUNCTION_V1_MEMBER = "gcp:cloudfunctions/functionIamMember:FunctionIamMember"
+
+
+def test_first_gen_functions_are_judged_by_their_invoke_permission() -> None:
+    caller_sa, other_sa = "caller@p.iam.gserviceaccount.com", "other@p.iam.gserviceaccount.com"
+    url = "https://europe-west1-p.cloudfunctions.net/hook"
+    stack = [
+        {"urn": "urn:hook", "type": "gcp:cloudfunctions/function:Function", "name": "hook",
+         "props": {"name": "hook", "httpsTriggerUrl": url, "serviceAccountEmail": "hook@p.iam.gserviceaccount.com"}},
+        {"urn": "urn:caller", "type": "gcp:cloudrunv2/job:Job", "name": "caller",
+         "props": {"template": {"template": {"serviceAccount": caller_sa,
+                                             "containers": [{"envs": [{"name": "HOOK", "value": url}]}]}}}},
+        {"urn": "urn:other", "type": "gcp:cloudrunv2/job:Job", "name": "other",
+         "props": {"template": {"template": {"serviceAccount": other_sa}}}},
+    ]  # fmt: skip
+
+    def on_hook(name: str, member: str, role: str) -> dict:
+        return {"urn": urn("dev", FUNCTION_V1_MEMBER, name), "type": FUNCTION_V1_MEMBER, "name": name,
+                "props": {"cloudFunction": "hook", "role": role, "member": member}}  # fmt: skip
+
+    stack += [
+        on_hook("intended", f"serviceAccount:{caller_sa}", "roles/cloudfunctions.invoker"),
+        on_hook("stray", f"serviceAccount:{other_sa}", "roles/cloudfunctions.invoker"),
+        on_hook("no-invoke", f"serviceAccount:{other_sa}", "roles/cloudfunctions.viewer"),
+    ]
+    found = only_intended_invokers(stack, ctx())
+    assert [at.rsplit("::", 1)[1] for at, _ in found] == ["stray"]
+    assert "roles/cloudfunctions.invoker on the function" in found[0][1]

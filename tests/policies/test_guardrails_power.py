@@ -138,3 +138,52 @@ def test_sweep_project_scoped_by_nature_roles_accepted() -> None:
 def test_issue_misses_now_rejected_on_a_project_with_the_reason(role: str, words: str) -> None:
     messages = judge_high_scope(PROJECT_MEMBER, {"role": role, "member": SA}, ctx())
     assert len(messages) == 1 and words in messages[0] and "instead" in messages[0], messages
+
+
+@pytest.mark.parametrize(
+    ("permission", "attribute"),
+    [
+        ("container.serviceAccounts.createToken", "escalation"),
+        ("storage.hmacKeys.create", "escalation"),
+        ("container.pods.create", "runs_code"),
+        ("container.pods.exec", "runs_code"),
+        ("composer.environments.update", "runs_code"),
+        ("orgpolicy.policy.set", "org_policy"),
+        ("orgpolicy.policies.update", "org_policy"),
+    ],
+)
+def test_credential_code_and_org_policy_permissions_have_a_class_and_a_documented_reason(
+    permission: str, attribute: str
+) -> None:
+    found = classify([permission])
+    assert getattr(found, attribute) == (permission,) and found.identity_level
+    reasons = {
+        "escalation": power.ESCALATION_PERMISSIONS,
+        "runs_code": power.RUNS_CODE_PERMISSIONS,
+        "org_policy": power.ORG_POLICY_PERMISSIONS,
+    }[attribute]
+    assert len(reasons[permission]) > 20
+
+
+ORG_POLICY_ROLES = sorted(role for role, record in TABLE["roles"].items() if record.get("orgPolicy"))
+
+
+def test_org_policy_roles_are_rejected_on_a_project_once_each() -> None:
+    assert "roles/orgpolicy.policyAdmin" in ORG_POLICY_ROLES
+    found = mandatory(evaluate(_project_grants(ORG_POLICY_ROLES)))
+    assert sorted(at.rsplit("::", 1)[1] for _, at, _ in found) == [f"g{i}" for i in range(len(ORG_POLICY_ROLES))]
+    messages = judge_high_scope(PROJECT_MEMBER, {"role": "roles/orgpolicy.policyAdmin", "member": SA}, ctx())
+    assert len(messages) == 1 and "organization policy constraints" in messages[0]
+
+
+def test_invoke_permissions_are_recorded_by_name() -> None:
+    assert predefined("roles/run.invoker").invoke == ("run.routes.invoke",)  # type: ignore[union-attr]
+    assert predefined("roles/cloudfunctions.invoker").invoke == ("cloudfunctions.functions.invoke",)  # type: ignore[union-attr]
+    assert predefined("roles/run.editor").invokes("run.routes.invoke")  # type: ignore[union-attr]
+    assert not predefined("roles/run.viewer").invoke  # type: ignore[union-attr]
+
+
+def test_the_table_keeps_the_service_account_iam_evidence_rules_ask_for() -> None:
+    for role in ("roles/iam.serviceAccountAdmin", "roles/iam.securityAdmin", "roles/iam.admin"):
+        assert predefined(role).sets_service_account_iam, role  # type: ignore[union-attr]
+    assert not predefined("roles/storage.admin").sets_service_account_iam  # type: ignore[union-attr]

@@ -24,17 +24,25 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("mandatory", "no-high-scope-privileged-roles", "reject-custom-reader"),
         ("mandatory", "service-agent-roles-for-agents", "reject-serverless-agent"),
         ("mandatory", "no-convenience-members", "reject-convenience"),
+        ("mandatory", "no-high-scope-privileged-roles", "reject-org-policy-admin"),
+        ("mandatory", "no-high-scope-privileged-roles", "reject-gke-developer"),
+        ("advisory", "resource-prefix-bounded", "note-partial-prefix"),
     },
     "default-identities": {
         ("mandatory", "workload-identity-set", "reject-vm-default"),
         ("mandatory", "workload-identity-set", "reject-cluster-default"),
         ("mandatory", "no-default-identity-grants", "reject-grant-to-default"),
+        ("mandatory", "workload-identity-set", "reject-workflow-default"),
+        ("mandatory", "workload-identity-set", "reject-dataflow-default"),
+        ("mandatory", "no-default-identity-grants", "reject-act-as-default"),
     },
     "federation-buckets": {
         ("mandatory", "federation-pinned", "reject-no-condition"),
         ("mandatory", "federation-pinned", "reject-sub-pattern"),
         ("mandatory", "bucket-uniform-access", "reject-acl-bucket"),
         ("advisory", "bucket-public-access-prevention", "reject-acl-bucket"),
+        ("mandatory", "federation-pinned", "reject-buildkite-pipeline-only"),
+        ("mandatory", "federation-pinned", "reject-always-true"),
     },
     "invokers-people": {
         ("mandatory", "human-access-expires", "reject-standing-person"),
@@ -45,6 +53,8 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("mandatory", "only-intended-invokers", "reject-batch-calls-nothing"),
         ("advisory", "unverified-invokers", "note-caller-in-another-stack"),
         ("advisory", "human-access-expired", "note-lapsed-grant"),
+        ("advisory", "unverified-invokers", "note-caller-with-secret-config"),
+        ("mandatory", "only-intended-invokers", "reject-project-invoker-for-batch"),
     },
 }
 

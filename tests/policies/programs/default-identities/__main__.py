@@ -31,3 +31,30 @@ cluster = gcp.container.Cluster("accept-cluster", location="us-central1", initia
 gcp.container.NodePool("accept-pool", cluster=cluster.id, node_count=1,
                        node_config=gcp.container.NodePoolNodeConfigArgs(service_account=nodes.email, oauth_scopes=FULL))  # fmt: skip
 gcp.projects.IAMMember("accept-node-logs", project="si-pack-1234", role="roles/logging.logWriter", member=nodes.member)
+
+# More workloads that fall back to a default account: rejected unset, accepted with their own account.
+gcp.workflows.Workflow("reject-workflow-default", region="us-central1", deletion_protection=False,
+                       source_contents="main:\n  steps:\n  - done:\n      return: ok\n")  # fmt: skip
+wf = gcp.serviceaccount.Account("wf", account_id="wf-runtime")
+gcp.workflows.Workflow("accept-workflow-own", region="us-central1", deletion_protection=False, service_account=wf.id,
+                       source_contents="main:\n  steps:\n  - done:\n      return: ok\n")  # fmt: skip
+gcp.dataflow.Job("reject-dataflow-default", template_gcs_path="gs://dataflow-templates/latest/Word_Count",
+                 temp_gcs_location="gs://tmp-bucket/tmp", region="us-central1")  # fmt: skip
+dataproc_sa = gcp.serviceaccount.Account("dataproc", account_id="dataproc-workers")
+gcp.dataproc.Cluster(
+    "accept-dataproc-own", region="us-central1",
+    cluster_config=gcp.dataproc.ClusterClusterConfigArgs(
+        gce_cluster_config=gcp.dataproc.ClusterClusterConfigGceClusterConfigArgs(service_account=dataproc_sa.email)),
+)  # fmt: skip
+
+# Inline node pools with their own account: no default pool exists, the pools are judged.
+gcp.container.Cluster(
+    "accept-cluster-inline-pools", location="us-central1", deletion_protection=False,
+    node_pools=[gcp.container.ClusterNodePoolArgs(
+        name="main", initial_node_count=1,
+        node_config=gcp.container.ClusterNodePoolNodeConfigArgs(service_account=nodes.email, oauth_scopes=FULL))],
+)  # fmt: skip
+
+# Acting as the default account on the account itself.
+gcp.serviceaccount.IAMMember("reject-act-as-default", service_account_id=f"projects/si-pack-1234/serviceAccounts/{DEFAULT}",
+                             role="roles/iam.serviceAccountUser", member=vm_sa.member)  # fmt: skip

@@ -26,3 +26,21 @@ provider("accept-repository-id", "assertion.repository_id == '123456789' && asse
 gcp.storage.Bucket("reject-acl-bucket", location="US", labels={"app": "t"})
 gcp.storage.Bucket("accept-iam-bucket", location="US", uniform_bucket_level_access=True,
                    public_access_prevention="enforced", labels={"app": "t"})  # fmt: skip
+
+# Buildkite's agents of every organization share one issuer; a GitHub subject pinned up to its repository.
+gcp.iam.WorkloadIdentityPoolProvider(
+    "accept-buildkite-organization", workload_identity_pool_id=pool.workload_identity_pool_id,
+    workload_identity_pool_provider_id="buildkite",
+    oidc=gcp.iam.WorkloadIdentityPoolProviderOidcArgs(issuer_uri="https://agent.buildkite.com"),
+    attribute_mapping={"google.subject": "assertion.sub"},
+    attribute_condition="assertion.organization_id == '0184990a-477b-4fa8-9968-496074483cee'",
+)  # fmt: skip
+gcp.iam.WorkloadIdentityPoolProvider(
+    "reject-buildkite-pipeline-only", workload_identity_pool_id=pool.workload_identity_pool_id,
+    workload_identity_pool_provider_id="buildkite-pipeline",
+    oidc=gcp.iam.WorkloadIdentityPoolProviderOidcArgs(issuer_uri="https://agent.buildkite.com"),
+    attribute_mapping={"google.subject": "assertion.sub"},
+    attribute_condition="assertion.pipeline_slug == 'deploy'",  # every organization has a pipeline named deploy
+)  # fmt: skip
+provider("accept-subject-prefix", "google.subject.startsWith('repo:acme/app:') && assertion.ref == 'refs/heads/main'")
+provider("reject-always-true", "assertion.repository_id == '1' || 1 == 1")

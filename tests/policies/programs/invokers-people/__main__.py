@@ -92,3 +92,34 @@ gcp.serviceaccount.IAMMember(
 )
 gcp.projects.IAMMember("reject-project-token-creator", project="si-pack-1234",
                        role="roles/iam.serviceAccountTokenCreator", member="group:oncall@acme.com")  # fmt: skip
+
+# A workflow that calls the service (its source names the URL) and a job that reads its config from Secret
+# Manager (the pack cannot see whether the URL is there: noted, not rejected).
+flow_sa = gcp.serviceaccount.Account("flow", account_id="flow-runtime")
+gcp.workflows.Workflow(
+    "flow", region="us-central1", deletion_protection=False, service_account=flow_sa.id,
+    source_contents=api.uri.apply(lambda uri: f"main:\n  steps:\n  - call:\n      call: http.get\n      args:\n"
+                                              f"        url: {uri}/health\n        auth:\n          type: OIDC\n"),
+)  # fmt: skip
+invoker("accept-workflow-caller", flow_sa.member)
+secret_job_sa = gcp.serviceaccount.Account("secret-job", account_id="secret-job")
+gcp.cloudrunv2.Job(
+    "secret-job", name="secret-job", location="us-central1", deletion_protection=False, labels={"app": "t"},
+    template=gcp.cloudrunv2.JobTemplateArgs(template=gcp.cloudrunv2.JobTemplateTemplateArgs(
+        service_account=secret_job_sa.email,
+        containers=[gcp.cloudrunv2.JobTemplateTemplateContainerArgs(
+            image="us-docker.pkg.dev/cloudrun/container/job",
+            envs=[gcp.cloudrunv2.JobTemplateTemplateContainerEnvArgs(
+                name="API_URL", value_source=gcp.cloudrunv2.JobTemplateTemplateContainerEnvValueSourceArgs(
+                    secret_key_ref=gcp.cloudrunv2.JobTemplateTemplateContainerEnvValueSourceSecretKeyRefArgs(
+                        secret="api-url", version="latest")))])],
+    )),
+)  # fmt: skip
+invoker("note-caller-with-secret-config", secret_job_sa.member)
+# A project-wide run.invoker that its condition confines to the service: judged as a grant on the service.
+gcp.projects.IAMMember(
+    "reject-project-invoker-for-batch", project="si-pack-1234", role="roles/run.invoker", member=batch_sa.member,
+    condition=gcp.projects.IAMMemberConditionArgs(
+        title="api-only",
+        expression=api.name.apply(lambda n: f'resource.name == "projects/si-pack-1234/locations/us-central1/services/{n}"')),
+)  # fmt: skip

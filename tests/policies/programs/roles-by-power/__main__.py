@@ -57,3 +57,21 @@ gcp.projects.IAMMember(
     role="roles/run.serviceAgent",
     member="serviceAccount:service-123456789012@serverless-robot-prod.iam.gserviceaccount.com",
 )
+
+# rejected: switching off organization policy constraints; minting Kubernetes tokens (and so Workload Identity
+# bound service accounts' tokens) across the project
+project_grant("reject-org-policy-admin", "roles/orgpolicy.policyAdmin")
+project_grant("reject-gke-developer", "roles/container.developer")
+
+# accepted: one bucket and its objects by name (a disjunction whose alternatives each name it), a secret's
+# versions below a path boundary
+project_grant(
+    "accept-bucket-and-objects",
+    "roles/storage.objectAdmin",
+    'resource.name == "projects/_/buckets/reports" || resource.name.startsWith("projects/_/buckets/reports/objects/")',
+)
+project_grant("accept-secret-versions", "roles/secretmanager.secretAccessor",
+              'resource.name.startsWith("projects/123456789012/secrets/api-token/")')  # fmt: skip
+
+# noted: a prefix that ends mid-name also covers every bucket whose name starts with it
+project_grant("note-partial-prefix", "roles/storage.objectViewer", 'resource.name.startsWith("projects/_/buckets/rep")')

@@ -33,6 +33,7 @@ local: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/preflight.py
 	$(PY) benchmarks/auth.py
+	$(PY) benchmarks/load.py
 
 # Re-resolve requirements.in into the fully pinned requirements.txt.
 lock:

@@ -10,14 +10,21 @@ import pulumi_gcp as gcp
 
 import settings as stack_settings
 from components import (
+    AccessAudit,
+    AccessAuditArgs,
+    DeadLetterTopic,
+    DeadLetterTopicArgs,
     EventFunction,
     EventFunctionArgs,
+    OperatorAccess,
+    OperatorAccessArgs,
     PrivateService,
     PrivateServiceArgs,
     RotatedSecret,
     RotatedSecretArgs,
     ServiceIdentity,
     ServiceIdentityArgs,
+    TimeBoundGrant,
     VpcEgress,
     WorkerImage,
     WorkerImageArgs,
@@ -26,8 +33,14 @@ from components import (
 HERE = Path(__file__).resolve().parent
 cfg = stack_settings.load()
 env = cfg.environment
+for warning in cfg.warnings:
+    pulumi.log.warn(warning)
 
 jobs = gcp.pubsub.Topic("jobs", project=cfg.project, name=f"jobs-{env}", labels=cfg.labels)
+# What the relay gives up on (poison, rejected, or out of retries) is kept here with the reason.
+dead_letters = DeadLetterTopic(
+    "jobs-dead", DeadLetterTopicArgs(project=cfg.project, topic_name=f"jobs-{env}-dead", labels=cfg.labels)
+)
 
 relay_identity = ServiceIdentity(
     "relay-runtime",
@@ -39,6 +52,17 @@ worker_identity = ServiceIdentity(
     "worker-runtime",
     ServiceIdentityArgs(
         account_id=f"worker-runtime-{env}", display_name=f"worker-{env} runtime identity", project=cfg.project
+    ),
+)
+
+# People reach the worker only as this account, each for a few days, through an ID-token-only grant.
+operator = OperatorAccess(
+    "worker-operator",
+    OperatorAccessArgs(
+        project=cfg.project,
+        account_id=f"worker-operator-{env}",
+        display_name=f"worker-{env} operator access",
+        grants=tuple(TimeBoundGrant(a.principal, a.expires, a.reason) for a in cfg.operator_access),
     ),
 )
 
@@ -95,9 +119,13 @@ worker = PrivateService(
         custom_audience=audience,
         env={
             "INVOKER_AUDIENCE": audience,
-            "ALLOWED_INVOKERS": relay_identity.email,
+            "ALLOWED_INVOKERS": pulumi.Output.concat(relay_identity.email, ",", operator.email),
+            # Marks operator calls in the worker's audit line, apart from the relay's.
+            "OPERATOR_INVOKERS": operator.email,
             # One gunicorn thread per request Cloud Run may send at once.
             "WORKER_THREADS": str(cfg.worker.concurrency),
+            # For the audit line's trace field (projects/<project>/traces/<id>).
+            "GOOGLE_CLOUD_PROJECT": cfg.project,
         },
         secret_env={"UPSTREAM_API_KEY": upstream_api_key.secret_id},
         labels=cfg.labels,
@@ -105,10 +133,22 @@ worker = PrivateService(
     opts=pulumi.ResourceOptions(depends_on=upstream_api_key.ready),
 )
 invoker_grant = worker.grant_invoker(relay_identity)
+worker.grant_invoker(operator.identity)
+dead_letter_grant = dead_letters.grant_publisher(relay_identity)
 
-project_number = (
-    gcp.organizations.get_project_output(project_id=cfg.project).number if cfg.legacy_pubsub_service_agent else None
+AccessAudit(
+    "access-audit",
+    AccessAuditArgs(
+        project=cfg.project,
+        operator_email=operator.email,
+        service_name=f"worker-{env}",
+        suffix=env,
+        alert_on_operator_tokens=cfg.is_prod,
+        notification_channels=cfg.operator_alert_channels,
+    ),
 )
+
+project_number = gcp.organizations.get_project_output(project_id=cfg.project).number
 relay = EventFunction(
     "relay",
     EventFunctionArgs(
@@ -129,24 +169,29 @@ relay = EventFunction(
             "WORKER_URL": worker.uri,
             "WORKER_AUDIENCE": worker.audience,
             "WORKER_TIMEOUT_SECONDS": str(cfg.relay.worker_timeout_seconds),
+            "DEAD_LETTER_TOPIC": dead_letters.topic_id,
         },
         vpc_egress=VpcEgress(cfg.vpc.network, cfg.vpc.subnetwork) if cfg.vpc else None,
-        legacy_pubsub_agent_project_number=project_number,
+        project_number=project_number,
+        legacy_pubsub_agent=cfg.legacy_pubsub_service_agent,
         force_destroy_source=not cfg.is_prod,
         labels=cfg.labels,
     ),
-    # The relay's first call should find its invoker grant in place.
-    opts=pulumi.ResourceOptions(depends_on=[invoker_grant]),
+    # The relay's first call should find its invoker grant in place, its first dead letter its publisher grant.
+    opts=pulumi.ResourceOptions(depends_on=[invoker_grant, dead_letter_grant]),
 )
 
 pulumi.export("worker_url", worker.uri)
 pulumi.export("worker_audience", worker.audience)
 pulumi.export("jobs_topic", jobs.id)
+pulumi.export("dead_letter_topic", dead_letters.topic_id)
+pulumi.export("dead_letter_subscription", dead_letters.subscription_name)
 pulumi.export("relay_function", relay.name)
 pulumi.export("relay_runtime_email", relay_identity.email)
 pulumi.export("relay_trigger_email", relay.trigger_identity.email)
 pulumi.export("relay_build_email", relay.build_identity.email)
 pulumi.export("worker_runtime_email", worker_identity.email)
+pulumi.export("worker_operator_email", operator.email)
 pulumi.export(
     "invoker_grant",
     pulumi.Output.all(relay_identity.member, worker.name).apply(lambda a: f"{a[0]} → roles/run.invoker → {a[1]}"),

@@ -13,16 +13,29 @@ import json
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import jsonschema
 import jsonschema.exceptions
 import pulumi
 
+# The pack's `maxHumanAccessDays` default: the stack refuses operator access the pack would reject.
+from policies.guardrails.config import DEFAULT_MAX_HUMAN_ACCESS_DAYS
+
 NAMESPACE = "secure-invoke"
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 _CPU_BELOW_ONE = {"0.5"}
 _RESERVED_LABELS = {"app", "environment"}
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+# People as Google sees them: a Cloud Identity user or group, or a workforce identity federation group or user.
+_OPERATOR_PRINCIPAL = re.compile(
+    r"^(user|group):[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
+    r"|^principalSet://iam\.googleapis\.com/locations/global/workforcePools/[a-z0-9-]{4,63}/group/[^/*\s]+$"
+    r"|^principal://iam\.googleapis\.com/locations/global/workforcePools/[a-z0-9-]{4,63}/subject/[^/*\s]+$"
+)
+_PUBLIC_PRINCIPALS = ("allUsers", "allAuthenticatedUsers", "principalSet://goog/public:all")
 
 _LABEL_KEY = r"^[a-z][a-z0-9_-]{0,62}$"
 _LABEL_VALUE = r"^[a-z0-9_-]{0,63}$"
@@ -56,6 +69,36 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "secretRotationDays": {"type": "integer", "minimum": 1, "maximum": 3650, "default": 90},
     "upstreamApiKey": {"type": "string", "minLength": 1},
     "imageKeepCount": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+    "operatorAccess": {
+        "type": "array",
+        "maxItems": 50,
+        "items": {
+            "type": "object",
+            "required": ["principal", "expires"],
+            "additionalProperties": False,
+            "properties": {
+                "principal": {"type": "string", "minLength": 1},
+                "expires": {"type": "string", "minLength": 1},
+                "reason": {"type": "string", "minLength": 1, "maxLength": 256},
+            },
+        },
+        "default": [],
+        "description": "Just-in-time operator access: who may act as worker-operator-<env>, until when, why.",
+    },
+    "operatorAccessMaxDays": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 90,
+        "default": DEFAULT_MAX_HUMAN_ACCESS_DAYS,
+        "description": "How far ahead operatorAccess may expire; equal to the pack's maxHumanAccessDays.",
+    },
+    "operatorAlertChannels": {
+        "type": "array",
+        "uniqueItems": True,
+        "items": {"type": "string", "pattern": r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/notificationChannels/[0-9]+$"},
+        "default": [],
+        "description": "Notification channels of the prod alert on operator token mints.",
+    },
     "labels": {
         "type": "object",
         "propertyNames": {"pattern": _LABEL_KEY},
@@ -107,6 +150,13 @@ class VpcSettings:
 
 
 @dataclass(frozen=True)
+class OperatorAccessEntry:
+    principal: str
+    expires: datetime  # UTC, whole seconds
+    reason: str
+
+
+@dataclass(frozen=True)
 class Settings:
     project: str
     region: str
@@ -118,17 +168,25 @@ class Settings:
     secret_rotation_days: int
     upstream_api_key: str | None
     labels: dict[str, str] = field(default_factory=dict)
+    operator_access: tuple[OperatorAccessEntry, ...] = ()
+    operator_alert_channels: tuple[str, ...] = ()
+    # Not errors, but worth a line in the deploy output (expired operator access, dropped).
+    warnings: tuple[str, ...] = ()
 
     @property
     def is_prod(self) -> bool:
         return self.environment == "prod"
 
     @classmethod
-    def from_config(cls, config: Mapping[str, str], secret_keys: Collection[str] = ()) -> Settings:
+    def from_config(
+        cls, config: Mapping[str, str], secret_keys: Collection[str] = (), now: datetime | None = None
+    ) -> Settings:
         """Build settings from the engine's flat config map (`namespace:key` → string value).
 
-        `secret_keys` names the keys stored encrypted (`pulumi config set --secret`).
+        `secret_keys` names the keys stored encrypted (`pulumi config set --secret`); `now` is the clock
+        operator access expiries are judged against (default: the current time).
         """
+        now = now or datetime.now(UTC)
         values, errors = _parse(config)
         for key in SECRET_ONLY:
             full = f"{NAMESPACE}:{key}"
@@ -137,8 +195,12 @@ class Settings:
                     f"{full}: must be stored encrypted, not in plaintext in Pulumi.<stack>.yaml; "
                     f"set it with `pulumi config set --secret {full} <value>`"
                 )
+        operator_access: list[OperatorAccessEntry] = []
+        warnings: list[str] = []
         if not errors:
             errors = _combination_errors(values)
+            operator_access, access_errors, warnings = _operator_access(values, now)
+            errors += access_errors
         if errors:
             raise ConfigError("invalid stack config:\n" + "\n".join(f"  - {e}" for e in sorted(set(errors))))
         env = values["environment"]
@@ -180,6 +242,9 @@ class Settings:
             secret_rotation_days=get("secretRotationDays"),
             upstream_api_key=get("upstreamApiKey"),
             labels=labels,
+            operator_access=tuple(operator_access),
+            operator_alert_channels=tuple(get("operatorAlertChannels")),
+            warnings=tuple(warnings),
         )
 
 
@@ -226,7 +291,7 @@ def _parse(config: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
             errors.append(f"{full_key}: unknown key; {hint}allowed keys: {', '.join(sorted(SCHEMA))}")
             continue
         value: Any = raw
-        if schema.get("type") in ("integer", "boolean", "object") and isinstance(raw, str):
+        if schema.get("type") in ("integer", "boolean", "object", "array") and isinstance(raw, str):
             try:
                 value = json.loads(raw)
             except json.JSONDecodeError:
@@ -347,3 +412,70 @@ def _combination_errors(values: Mapping[str, Any]) -> list[str]:
         if not get("workerStartupCpuBoost"):
             errors.append(f"{p}workerStartupCpuBoost: prod must keep startup CPU boost on (true)")
     return errors
+
+
+def _operator_access(
+    values: Mapping[str, Any], now: datetime
+) -> tuple[list[OperatorAccessEntry], list[str], list[str]]:
+    """(live entries, errors, warnings). An entry is a person or group of the team's identity provider, an
+    RFC 3339 expiry within operatorAccessMaxDays, and (in prod) a reason. Lapsed entries are dropped with a
+    warning: an old grant must not block every later deploy."""
+    key = f"{NAMESPACE}:operatorAccess"
+    max_days = _value(values, "operatorAccessMaxDays")
+    entries, errors, warnings = [], [], []
+    seen: dict[tuple[str, datetime], int] = {}
+    for index, raw in enumerate(_value(values, "operatorAccess")):
+        where = f"{key}[{index}]"
+        principal, expires_text, reason = raw["principal"], raw["expires"], raw.get("reason", "")
+        problem = _principal_problem(principal)
+        if problem:
+            errors.append(f"{where}.principal: {principal!r} {problem}")
+        expires = _rfc3339(expires_text)
+        if expires is None:
+            errors.append(f"{where}.expires: {expires_text!r} is not an RFC 3339 time such as 2030-01-31T18:00:00Z")
+        elif expires - now > timedelta(days=max_days):
+            errors.append(
+                f"{where}.expires: {expires_text} is more than {max_days} days ahead "
+                f"({NAMESPACE}:operatorAccessMaxDays); grant access for days, not for good"
+            )
+        if values["environment"] == "prod" and not reason:
+            errors.append(f"{where}.reason: required in prod (the ticket or incident the access is for)")
+        if problem or expires is None:
+            continue
+        if (principal, expires) in seen:
+            errors.append(f"{where}: repeats {key}[{seen[(principal, expires)]}]")
+            continue
+        seen[(principal, expires)] = index
+        if expires <= now:
+            warnings.append(f"{where}: access of {principal} expired at {expires_text}; dropped (remove the entry)")
+            continue
+        entries.append(OperatorAccessEntry(principal, expires, reason))
+    return entries, errors, warnings
+
+
+def _principal_problem(principal: str) -> str | None:
+    if principal in _PUBLIC_PRINCIPALS:
+        return "is public; name a group or user of your identity provider"
+    if "*" in principal or principal.startswith("domain:") or principal.endswith("/*"):
+        return "is a wildcard; name one group or user of your identity provider"
+    if principal.startswith("serviceAccount:"):
+        return (
+            "is a service account; operator access is for people. A workload gets its own identity and "
+            "its own invoker grant"
+        )
+    if not _OPERATOR_PRINCIPAL.match(principal):
+        return (
+            "is not a person or group: use group:<email>, user:<email>, or a workforce pool group "
+            "principalSet://iam.googleapis.com/locations/global/workforcePools/<pool>/group/<group>"
+        )
+    return None
+
+
+def _rfc3339(text: str) -> datetime | None:
+    if not _RFC3339.match(text):
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC).replace(microsecond=0)

@@ -35,6 +35,7 @@ from local.processes import (  # noqa: E402
     Proc,
     pubsub_event,
     start_identity,
+    start_pubsub,
     start_relay,
     start_worker,
 )
@@ -102,13 +103,17 @@ def main() -> int:
         try:
             identity = start_identity(EMAIL, workdir / "key.pem", workdir, certs_max_age=3600)
             procs.append(identity)
+            pubsub = start_pubsub(identity.url + "/tokeninfo", EMAIL, workdir)  # the relays' dead-letter topic
+            procs.append(pubsub)
             certs = identity.url + "/oauth2/v1/certs"
             worker_on = start_worker(LOCAL_AUDIENCE, EMAIL, certs, workdir, name="worker-auth")
             worker_off = start_worker(LOCAL_AUDIENCE, EMAIL, certs, workdir, HARNESS_ENV, name="worker-noauth")
             procs += [worker_on, worker_off]
             relays = {
-                "auth": start_relay(worker_on.url, LOCAL_AUDIENCE, identity.url, workdir, name="relay-auth"),
-                "no-auth": start_relay(worker_off.url, LOCAL_AUDIENCE, identity.url, workdir, name="relay-noauth"),
+                name: start_relay(
+                    target.url, LOCAL_AUDIENCE, identity.url, workdir, name=f"relay-{name}", pubsub_url=pubsub.url
+                )
+                for name, target in (("auth", worker_on), ("no-auth", worker_off))
             }
             procs += relays.values()
             if not any(r.get("token_verification", "").startswith("OFF") for r in worker_off.log_records()):

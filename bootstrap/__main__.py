@@ -10,7 +10,7 @@ the powers CI runs with). Creates, in the CI project (`gcp:project`):
 - per environment a deployer service account, a Pulumi state bucket and a KMS key for stack secrets;
 - per environment a read-only previewer for previews (state read, secrets decrypt, no write).
 And, in each environment's project, the deployer's project roles (`DEPLOYER_PROJECT_ROLES`, each with its
-reason) and `roles/iam.serviceAccountUser` + `roles/iam.serviceAccountAdmin` on that environment's four
+reason) and `roles/iam.serviceAccountUser` + `roles/iam.serviceAccountAdmin` on that environment's
 runtime identities only (project level: `serviceAccountCreator`, which cannot touch existing accounts).
 
 Order on a new environment (README, section CI/CD): the runtime identities are created by the main stack,
@@ -41,9 +41,18 @@ DEPLOY_WORKFLOW = ".github/workflows/deploy.yml"
 PREVIEW_WORKFLOW = ".github/workflows/pull-request.yml"
 LABELS = {"app": "secure-invoke", "component": "ci-bootstrap"}
 
-# The main stack's identities per environment (account ids `<name>-<env>`): the deployer may act as
-# these and nothing else. tests/cicd checks this list against what the main stack registers.
-RUNTIME_ACCOUNT_NAMES = ("relay-runtime", "relay-trigger", "relay-build", "worker-runtime")
+SA_USER = "roles/iam.serviceAccountUser"
+SA_ADMIN = "roles/iam.serviceAccountAdmin"
+# The main stack's identities per environment (account ids `<name>-<env>`) and the deployer's roles on each:
+# it may act as the workloads' identities and nothing else; the operator account runs nothing, so it only
+# administers it (its just-in-time grants). tests/cicd checks this against what the main stack registers.
+RUNTIME_ACCOUNTS: dict[str, tuple[str, ...]] = {
+    "relay-runtime": (SA_USER, SA_ADMIN),
+    "relay-trigger": (SA_USER, SA_ADMIN),
+    "relay-build": (SA_USER, SA_ADMIN),
+    "worker-runtime": (SA_USER, SA_ADMIN),
+    "worker-operator": (SA_ADMIN,),
+}
 
 # Project roles a deployer needs to create and update one environment of the main stack. Each is
 # broader than the stack's own least-privilege grants by nature: creating a resource type and setting
@@ -52,7 +61,7 @@ DEPLOYER_PROJECT_ROLES: dict[str, str] = {
     # Create only: it carries no power over existing accounts (update, delete, setIamPolicy), which
     # RUNTIME_ACCOUNT_ROLES grants per runtime account, so the deployer cannot take over e.g. the default
     # compute account by granting itself TokenCreator on it.
-    "roles/iam.serviceAccountCreator": "create the four runtime service accounts",
+    "roles/iam.serviceAccountCreator": "create the runtime and operator service accounts",
     "roles/run.admin": "create the worker service and grant run.invoker on it and on the relay's Cloud Run "
     "service; run.developer cannot set IAM",
     "roles/cloudfunctions.developer": "create and update the gen2 relay function",
@@ -63,20 +72,34 @@ DEPLOYER_PROJECT_ROLES: dict[str, str] = {
     "roles/artifactregistry.admin": "create both repositories with cleanup policies, grant writer to the "
     "build account, push the worker image",
     "roles/secretmanager.admin": "create secrets with rotation and grant secretAccessor per secret",
-    "roles/serviceusage.serviceUsageAdmin": "generate the Secret Manager service agent "
-    "(gcp:projects/serviceIdentity); no narrower predefined role carries generateServiceIdentity",
-    "roles/resourcemanager.projectIamAdmin": "grant the build account roles/logging.logWriter at project "
-    "level; an IAM condition limits it to granting exactly that role",
+    # Nothing for gcp:projects/serviceIdentity (the Secret Manager agent): Service Usage's
+    # generateServiceIdentity needs no IAM permission and answers with a finished operation (README, CI/CD).
+    "roles/resourcemanager.projectIamAdmin": "grant the build account roles/logging.logWriter and its "
+    "conditioned roles/storage.objectViewer at project level, and set the IAM Data Access audit config; an IAM "
+    "condition limits it to granting exactly those roles",
+    "roles/monitoring.alertPolicyEditor": "create the prod alert on operator token mints (alert policies only)",
     "roles/browser": "read the project (number) for the getProject invoke",
 }
-# The deployer's roles on each of the four runtime accounts (resource scope), granted once they exist.
+# The deployer's roles on each of the runtime accounts (resource scope), granted once they exist.
 RUNTIME_ACCOUNT_ROLES: dict[str, str] = {
-    "roles/iam.serviceAccountUser": "actAs: deploy the function and the worker running as these identities",
-    "roles/iam.serviceAccountAdmin": "update and delete the account, and setIamPolicy on it for the Pub/Sub "
-    "agent's TokenCreator grant on the trigger account",
+    SA_USER: "actAs: deploy the function and the worker running as these identities",
+    SA_ADMIN: "update and delete the account, and setIamPolicy on it for the Pub/Sub agent's TokenCreator "
+    "grant on the trigger account and the operator account's just-in-time grants",
 }
-# Roles the deployer may hand out at project level through projectIamAdmin, enforced by IAM itself.
-DELEGATED_PROJECT_ROLES = ("roles/logging.logWriter",)
+# No predefined role writes log-based metrics without also writing sinks and exclusions (logging.configWriter),
+# which could route or drop the very audit logs the metrics count. A custom role per environment project.
+LOG_METRICS_ROLE_ID = "secureInvokeLogMetricsWriter"
+LOG_METRICS_PERMISSIONS = (
+    "logging.logMetrics.create",
+    "logging.logMetrics.delete",
+    "logging.logMetrics.get",
+    "logging.logMetrics.list",
+    "logging.logMetrics.update",
+)
+# Roles the deployer may hand out at project level through projectIamAdmin, enforced by IAM itself. IAM
+# cannot see the condition of the binding being added, so objectViewer could also be granted unconditioned;
+# the deployer holds storage.admin on the project already, so that would give it nothing it lacks.
+DELEGATED_PROJECT_ROLES = ("roles/logging.logWriter", "roles/storage.objectViewer")
 
 _REPOSITORY = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
 _REPOSITORY_ID = re.compile(r"^[0-9]{1,20}$")
@@ -232,6 +255,143 @@ def subject(pool_name: pulumi.Output[str], sub: str) -> pulumi.Output[str]:
     return pool_name.apply(lambda name: f"principal://iam.googleapis.com/{name}/subject/{sub}")
 
 
+def federated_account(
+    name: str, display_name: str, description: str, principals: list[pulumi.Output[str]]
+) -> tuple[gcp.serviceaccount.Account, pulumi.Output[str]]:
+    """A CI service account that the given federated principals may act as; returns (account, member)."""
+    account = gcp.serviceaccount.Account(name, account_id=name, display_name=display_name, description=description)
+    for index, principal in enumerate(principals):
+        gcp.serviceaccount.IAMMember(
+            f"{name}-wif" + (f"-{index}" if index else ""),
+            service_account_id=account.name,
+            role="roles/iam.workloadIdentityUser",
+            member=principal,
+        )
+    return account, account.email.apply(lambda e: f"serviceAccount:{e}")
+
+
+def deployer_grants(env: str, project: str, member: pulumi.Output[str], settings: Settings) -> None:
+    """The deployer's roles in its environment's project: the project roles, the log-metrics custom role,
+    and (second pass) its roles on each runtime account."""
+    for role in DEPLOYER_PROJECT_ROLES:
+        condition = None
+        if role == "roles/resourcemanager.projectIamAdmin":
+            allowed = ", ".join(f"'{r}'" for r in DELEGATED_PROJECT_ROLES)
+            condition = gcp.projects.IAMMemberConditionArgs(
+                title="only-delegated-roles",
+                description="May grant or revoke only the project roles the main stack itself grants.",
+                expression=f"api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([{allowed}])",
+            )
+        gcp.projects.IAMMember(
+            f"deployer-{env}-{role.removeprefix('roles/').replace('.', '-').lower()}",
+            project=project,
+            role=role,
+            member=member,
+            condition=condition,
+        )
+
+    log_metrics_role = gcp.projects.IAMCustomRole(
+        f"log-metrics-writer-{env}",
+        project=project,
+        role_id=LOG_METRICS_ROLE_ID,
+        title="secure-invoke log-based metrics writer",
+        description="Create and update log-based metrics; no sinks, exclusions or buckets.",
+        permissions=list(LOG_METRICS_PERMISSIONS),
+    )
+    gcp.projects.IAMMember(
+        f"deployer-{env}-log-metrics-writer",
+        project=project,
+        # Spelled out (the role's `name` output has this form) so the grant reads the same in every preview.
+        role=f"projects/{project}/roles/{LOG_METRICS_ROLE_ID}",
+        member=member,
+        opts=pulumi.ResourceOptions(depends_on=[log_metrics_role]),
+    )
+
+    if settings.grant_runtime_act_as:
+        for account, roles in RUNTIME_ACCOUNTS.items():
+            email = f"{account}-{env}@{project}.iam.gserviceaccount.com"
+            for role in roles:
+                gcp.serviceaccount.IAMMember(
+                    f"deployer-{env}-{'actas' if role == SA_USER else 'admin'}-{account}",
+                    service_account_id=f"projects/{project}/serviceAccounts/{email}",
+                    role=role,
+                    member=member,
+                )
+
+
+def state_and_secrets(
+    env: str, settings: Settings, key_ring: gcp.kms.KeyRing, deployer: pulumi.Output[str], previewer: pulumi.Output[str]
+) -> tuple[gcp.storage.Bucket, gcp.kms.CryptoKey]:
+    """The environment's Pulumi state bucket and stack-secrets key: the deployer writes, the previewer reads."""
+    state = gcp.storage.Bucket(
+        f"state-{env}",
+        name=f"{settings.ci_project}-pulumi-{env}",
+        location=settings.region,
+        uniform_bucket_level_access=True,
+        public_access_prevention="enforced",
+        versioning=gcp.storage.BucketVersioningArgs(enabled=True),
+        force_destroy=False,
+        labels=LABELS,
+    )
+    for who, member, role in (("deployer", deployer, "objectAdmin"), ("previewer", previewer, "objectViewer")):
+        gcp.storage.BucketIAMMember(
+            f"state-{env}-{who}", bucket=state.name, role=f"roles/storage.{role}", member=member
+        )
+
+    key = gcp.kms.CryptoKey(
+        f"secrets-{env}",
+        name=f"stack-secrets-{env}",
+        key_ring=key_ring.id,
+        rotation_period="7776000s",
+        labels=LABELS,
+        # Losing this key makes every stack secret unreadable; a `destroy` here must not take it along.
+        opts=pulumi.ResourceOptions(protect=True),
+    )
+    for who, member, role in (
+        ("deployer", deployer, "cryptoKeyEncrypterDecrypter"),
+        ("previewer", previewer, "cryptoKeyDecrypter"),
+    ):
+        gcp.kms.CryptoKeyIAMMember(
+            f"secrets-{env}-{who}", crypto_key_id=key.id, role=f"roles/cloudkms.{role}", member=member
+        )
+    return state, key
+
+
+def environment(
+    env: str, settings: Settings, preview_pool: pulumi.Output[str], deploy_pool: pulumi.Output[str],
+    key_ring: gcp.kms.KeyRing,
+) -> dict[str, Any]:  # fmt: skip
+    """One environment's previewer and deployer, their grants, state and key; returns its stack outputs."""
+    project = settings.projects[env]
+    # Deployers: the whole deploy pool of their environment, whose condition admits only deploy.yml's job
+    # in that environment. Previewers: by subject (`repo:<r>:environment:<e>`) within the preview pool;
+    # prod's pull-request preview runs branch code with prod state and secrets readable, so its
+    # environment `preview-prod` has reviewers, and deploy.yml's preview of merged main uses `plan-prod`.
+    preview_environments = ["preview-dev"] if env == "dev" else [PROD_PREVIEW_ENVIRONMENT, PROD_PLAN_ENVIRONMENT]
+    previewer, previewer_member = federated_account(
+        f"previewer-{env}",
+        f"CI previewer ({env}, read-only)",
+        f"Pull-request `pulumi preview` of stack {env}: reads state, decrypts its secrets.",
+        [subject(preview_pool, f"repo:{settings.repository}:environment:{e}") for e in preview_environments],
+    )
+    deployer, deployer_member = federated_account(
+        f"deployer-{env}",
+        f"CI deployer ({env})",
+        f"`pulumi up` of stack {env} from GitHub Actions via workload identity federation.",
+        [principal_set(deploy_pool, "repository", settings.repository)],
+    )
+    deployer_grants(env, project, deployer_member, settings)
+    state, key = state_and_secrets(env, settings, key_ring, deployer_member, previewer_member)
+    gcp.projects.IAMMember(f"previewer-{env}-browser", project=project, role="roles/browser", member=previewer_member)
+    key_path = f"gcpkms://projects/{settings.ci_project}/locations/{settings.region}/keyRings/pulumi-state/cryptoKeys"
+    return {
+        f"deployer_{env}_email": deployer.email,
+        f"previewer_{env}_email": previewer.email,
+        f"backend_url_{env}": state.name.apply(lambda b: f"gs://{b}"),
+        f"secrets_provider_{env}": key.name.apply(lambda k: f"{key_path}/{k}"),
+    }
+
+
 def main() -> None:
     settings = load_settings()
 
@@ -244,154 +404,27 @@ def main() -> None:
         "Read-only previews: pull-request.yml on pull requests, deploy.yml's prod preview on main",
         project_number,
     )
-    deploy_dev_pool, deploy_dev_provider = github_pool(
-        "github-deploy-dev",
-        deploy_condition(settings, DEV_GITHUB_ENVIRONMENT),
-        "deploy.yml on main (push or manual run) in the GitHub environment dev: dev deploys",
-        project_number,
-    )
-    deploy_prod_pool, deploy_prod_provider = github_pool(
-        "github-deploy-prod",
-        deploy_condition(settings, PROD_GITHUB_ENVIRONMENT),
-        "deploy.yml on main (push or manual run) in the reviewed GitHub environment production: prod deploys",
-        project_number,
-    )
-
+    deploy_pools = {
+        "dev": github_pool(
+            "github-deploy-dev",
+            deploy_condition(settings, DEV_GITHUB_ENVIRONMENT),
+            "deploy.yml on main (push or manual run) in the GitHub environment dev: dev deploys",
+            project_number,
+        ),
+        "prod": github_pool(
+            "github-deploy-prod",
+            deploy_condition(settings, PROD_GITHUB_ENVIRONMENT),
+            "deploy.yml on main (push or manual run) in the reviewed GitHub environment production: prod deploys",
+            project_number,
+        ),
+    }
     key_ring = gcp.kms.KeyRing("pulumi-state", name="pulumi-state", location=settings.region)
 
-    exports: dict[str, Any] = {
-        "workload_identity_provider_preview": preview_provider,
-        "workload_identity_provider_dev": deploy_dev_provider,
-        "workload_identity_provider_prod": deploy_prod_provider,
-    }
+    exports: dict[str, Any] = {"workload_identity_provider_preview": preview_provider}
     for env in ENVIRONMENTS:
-        project = settings.projects[env]
-        # Deployers: the whole deploy pool of their environment, whose condition admits only deploy.yml's job
-        # in that environment. Previewers: by subject (`repo:<r>:environment:<e>`) within the preview pool;
-        # prod's pull-request preview runs branch code with prod state and secrets readable, so its
-        # environment `preview-prod` has reviewers, and deploy.yml's preview of merged main uses `plan-prod`.
-        if env == "dev":
-            deployer_principal = principal_set(deploy_dev_pool, "repository", settings.repository)
-            previewer_principals = [subject(preview_pool, f"repo:{settings.repository}:environment:preview-dev")]
-        else:
-            deployer_principal = principal_set(deploy_prod_pool, "repository", settings.repository)
-            previewer_principals = [
-                subject(preview_pool, f"repo:{settings.repository}:environment:{environment}")
-                for environment in (PROD_PREVIEW_ENVIRONMENT, PROD_PLAN_ENVIRONMENT)
-            ]
-
-        previewer = gcp.serviceaccount.Account(
-            f"previewer-{env}",
-            account_id=f"previewer-{env}",
-            display_name=f"CI previewer ({env}, read-only)",
-            description=f"Pull-request `pulumi preview` of stack {env}: reads state, decrypts its secrets.",
-        )
-        previewer_member = previewer.email.apply(lambda e: f"serviceAccount:{e}")
-        for index, principal in enumerate(previewer_principals):
-            gcp.serviceaccount.IAMMember(
-                f"previewer-{env}-wif" + (f"-{index}" if index else ""),
-                service_account_id=previewer.name,
-                role="roles/iam.workloadIdentityUser",
-                member=principal,
-            )
-        deployer = gcp.serviceaccount.Account(
-            f"deployer-{env}",
-            account_id=f"deployer-{env}",
-            display_name=f"CI deployer ({env})",
-            description=f"`pulumi up` of stack {env} from GitHub Actions via workload identity federation.",
-        )
-        deployer_member = deployer.email.apply(lambda e: f"serviceAccount:{e}")
-        gcp.serviceaccount.IAMMember(
-            f"deployer-{env}-wif",
-            service_account_id=deployer.name,
-            role="roles/iam.workloadIdentityUser",
-            member=deployer_principal,
-        )
-
-        for role in DEPLOYER_PROJECT_ROLES:
-            condition = None
-            if role == "roles/resourcemanager.projectIamAdmin":
-                allowed = ", ".join(f"'{r}'" for r in DELEGATED_PROJECT_ROLES)
-                condition = gcp.projects.IAMMemberConditionArgs(
-                    title="only-delegated-roles",
-                    description="May grant or revoke only the project roles the main stack itself grants.",
-                    expression=(
-                        f"api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([{allowed}])"
-                    ),
-                )
-            gcp.projects.IAMMember(
-                f"deployer-{env}-{role.removeprefix('roles/').replace('.', '-').lower()}",
-                project=project,
-                role=role,
-                member=deployer_member,
-                condition=condition,
-            )
-
-        if settings.grant_runtime_act_as:
-            for account in RUNTIME_ACCOUNT_NAMES:
-                email = f"{account}-{env}@{project}.iam.gserviceaccount.com"
-                for role in RUNTIME_ACCOUNT_ROLES:
-                    gcp.serviceaccount.IAMMember(
-                        f"deployer-{env}-{'actas' if role == 'roles/iam.serviceAccountUser' else 'admin'}-{account}",
-                        service_account_id=f"projects/{project}/serviceAccounts/{email}",
-                        role=role,
-                        member=deployer_member,
-                    )
-
-        state = gcp.storage.Bucket(
-            f"state-{env}",
-            name=f"{settings.ci_project}-pulumi-{env}",
-            location=settings.region,
-            uniform_bucket_level_access=True,
-            public_access_prevention="enforced",
-            versioning=gcp.storage.BucketVersioningArgs(enabled=True),
-            force_destroy=False,
-            labels=LABELS,
-        )
-        gcp.storage.BucketIAMMember(
-            f"state-{env}-deployer", bucket=state.name, role="roles/storage.objectAdmin", member=deployer_member
-        )
-        gcp.storage.BucketIAMMember(
-            f"state-{env}-previewer", bucket=state.name, role="roles/storage.objectViewer", member=previewer_member
-        )
-
-        key = gcp.kms.CryptoKey(
-            f"secrets-{env}",
-            name=f"stack-secrets-{env}",
-            key_ring=key_ring.id,
-            rotation_period="7776000s",
-            labels=LABELS,
-            # Losing this key makes every stack secret unreadable; a `destroy` here must not take it along.
-            opts=pulumi.ResourceOptions(protect=True),
-        )
-        gcp.kms.CryptoKeyIAMMember(
-            f"secrets-{env}-deployer",
-            crypto_key_id=key.id,
-            role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
-            member=deployer_member,
-        )
-        gcp.kms.CryptoKeyIAMMember(
-            f"secrets-{env}-previewer",
-            crypto_key_id=key.id,
-            role="roles/cloudkms.cryptoKeyDecrypter",
-            member=previewer_member,
-        )
-        gcp.projects.IAMMember(
-            f"previewer-{env}-browser",
-            project=project,
-            role="roles/browser",
-            member=previewer_member,
-        )
-
-        exports[f"deployer_{env}_email"] = deployer.email
-        exports[f"previewer_{env}_email"] = previewer.email
-        exports[f"backend_url_{env}"] = state.name.apply(lambda b: f"gs://{b}")
-        exports[f"secrets_provider_{env}"] = key.name.apply(
-            lambda k: (
-                f"gcpkms://projects/{settings.ci_project}/locations/{settings.region}/keyRings/pulumi-state/cryptoKeys/{k}"
-            )
-        )
-
+        pool, provider = deploy_pools[env]
+        exports[f"workload_identity_provider_{env}"] = provider
+        exports |= environment(env, settings, preview_pool, pool, key_ring)
     for name, value in exports.items():
         pulumi.export(name, value)
 

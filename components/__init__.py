@@ -1,14 +1,24 @@
 """Reusable ComponentResources for event-driven functions that call private Cloud Run services."""
 
+from components.access_audit import AccessAudit, AccessAuditArgs
+from components.dead_letter import DeadLetterTopic, DeadLetterTopicArgs
 from components.event_function import EventFunction, EventFunctionArgs, VpcEgress
-from components.identity import ScopedRole, ServiceIdentity, ServiceIdentityArgs
+from components.identity import Condition, ScopedRole, ServiceIdentity, ServiceIdentityArgs
+from components.operator_access import OperatorAccess, OperatorAccessArgs, TimeBoundGrant
 from components.private_service import PrivateService, PrivateServiceArgs
 from components.rotated_secret import RotatedSecret, RotatedSecretArgs
 from components.worker_image import WorkerImage, WorkerImageArgs
 
 __all__ = [
+    "AccessAudit",
+    "AccessAuditArgs",
+    "Condition",
+    "DeadLetterTopic",
+    "DeadLetterTopicArgs",
     "EventFunction",
     "EventFunctionArgs",
+    "OperatorAccess",
+    "OperatorAccessArgs",
     "PrivateService",
     "PrivateServiceArgs",
     "RotatedSecret",
@@ -16,6 +26,7 @@ __all__ = [
     "ScopedRole",
     "ServiceIdentity",
     "ServiceIdentityArgs",
+    "TimeBoundGrant",
     "VpcEgress",
     "WorkerImage",
     "WorkerImageArgs",

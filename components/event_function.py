@@ -12,9 +12,22 @@ import pulumi_gcp as gcp
 from components._hashing import directory_digest, source_files
 from components._options import inherited_depends_on
 from components._registry import docker_repository
-from components.identity import ScopedRole, ServiceIdentity, ServiceIdentityArgs
+from components.identity import Condition, ScopedRole, ServiceIdentity, ServiceIdentityArgs
 
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
+
+
+def gcf_sources_condition(project_number: pulumi.Input[str], region: str) -> Condition:
+    """Objects in `gcf-v2-sources-<project number>-<region>`, the Google-created bucket a gen2 function's build
+    fetches its source from (Cloud Functions copies the uploaded archive there). Being a condition on a
+    project grant, it works before the bucket exists and needs no IAM on a bucket we don't create."""
+    return Condition(
+        title="gcf-v2-sources-only",
+        expression=pulumi.Output.concat(
+            'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-', project_number, f'-{region}")'
+        ),
+        description="Only the function source bucket that Cloud Functions creates for builds in this region.",
+    )
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,8 @@ class EventFunctionArgs:
     # Account ids of the three identities: <base>-runtime-<suffix>, <base>-trigger-<suffix>, <base>-build-<suffix>.
     identity_base: str
     identity_suffix: str
+    # Names Google's per-project buckets and service agents (`gcf-v2-sources-<number>-<region>`, ...).
+    project_number: pulumi.Input[str]
     function_name: str | None = None
     runtime: str = "python312"
     memory: str = "256Mi"
@@ -45,7 +60,7 @@ class EventFunctionArgs:
     vpc_egress: VpcEgress | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     # Projects whose Pub/Sub service agent was created before 2021-04-08 need it to mint tokens for the trigger.
-    legacy_pubsub_agent_project_number: pulumi.Input[str] | None = None
+    legacy_pubsub_agent: bool = False
     force_destroy_source: bool = False
     build_images_kept: int = 5
     # Pass one in when another resource must know the caller before the function exists (its invokee's
@@ -66,7 +81,8 @@ class EventFunction(pulumi.ComponentResource):
     """Source bucket and archive, a build repository, the function, and its runtime/trigger/build identities.
 
     Grants, exactly: build → logging.logWriter (project), artifactregistry.writer (its repository),
-    storage.objectViewer (its source bucket); trigger → run.invoker on the function's own Cloud Run service.
+    storage.objectViewer (its source bucket, and Google's `gcf-v2-sources-<number>-<region>` bucket through a
+    conditioned project grant); trigger → run.invoker on the function's own Cloud Run service.
     The runtime identity gets nothing here: whatever it calls grants it access (see PrivateService).
     Outputs: `function`, `name`, `url`, `runtime_identity`, `trigger_identity`, `build_identity`.
     """
@@ -139,6 +155,14 @@ class EventFunction(pulumi.ComponentResource):
                     project=args.project,
                 ),
                 ScopedRole("roles/storage.objectViewer", "bucket", self.source_bucket.name),
+                # The build reads the archive from Google's copy, not from our bucket: without this it fails
+                # with "Access to bucket gcf-v2-sources-… denied", on every run, not only the first.
+                ScopedRole(
+                    "roles/storage.objectViewer",
+                    "project",
+                    args.project,
+                    condition=gcf_sources_condition(args.project_number, args.region),
+                ),
             ),
         )
 
@@ -197,14 +221,14 @@ class EventFunction(pulumi.ComponentResource):
                 "roles/run.invoker", "run_service", self.function.name, location=args.region, project=args.project
             )
         )
-        if args.legacy_pubsub_agent_project_number is not None:
+        if args.legacy_pubsub_agent:
             self.pubsub_agent_token_creator = gcp.serviceaccount.IAMMember(
                 f"{name}-pubsub-agent-token-creator",
                 service_account_id=self.trigger_identity.account.name,
                 role="roles/iam.serviceAccountTokenCreator",
                 member=pulumi.Output.concat(
                     "serviceAccount:service-",
-                    args.legacy_pubsub_agent_project_number,
+                    args.project_number,
                     "@gcp-sa-pubsub.iam.gserviceaccount.com",
                 ),
                 opts=child,

@@ -17,20 +17,43 @@ Scope = Literal["project", "bucket", "artifact_repository", "secret", "topic", "
 
 
 @dataclass(frozen=True)
+class Condition:
+    """An IAM condition; on a project grant it narrows the grant to the resources its expression names."""
+
+    title: str
+    expression: pulumi.Input[str]
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.title or len(self.title) > 100:
+            raise ValueError(f"Condition.title: {self.title!r} must be 1-100 characters")
+
+
+@dataclass(frozen=True)
 class ScopedRole:
-    """A role on one resource. `resource` is that resource's name or id; `location` where the type needs one."""
+    """A role on one resource. `resource` is that resource's name or id; `location` where the type needs one.
+
+    `condition` is for project grants only: a resource that does not exist yet, or that Google owns (so it
+    has no IAM of its own to grant on), is reached through the project with a condition naming it.
+    """
 
     role: str
     scope: Scope
     resource: pulumi.Input[str]
     location: pulumi.Input[str] | None = None
     project: pulumi.Input[str] | None = None
+    condition: Condition | None = None
 
     def __post_init__(self) -> None:
         if not self.role.startswith(("roles/", "projects/", "organizations/")):
             raise ValueError(f"ScopedRole.role: {self.role!r} is not a role name (roles/… or a custom role path)")
         if self.scope in ("artifact_repository", "run_service") and self.location is None:
             raise ValueError(f"ScopedRole({self.role}, {self.scope}): location is required for this scope")
+        if self.condition is not None and self.scope != "project":
+            raise ValueError(
+                f"ScopedRole({self.role}, {self.scope}): condition is only for project grants; "
+                "grant on the resource itself instead"
+            )
 
 
 @dataclass(frozen=True)
@@ -79,7 +102,19 @@ class ServiceIdentity(pulumi.ComponentResource):
         member = self.member
         match role.scope:
             case "project":
-                return gcp.projects.IAMMember(name, project=role.resource, role=role.role, member=member, opts=child)
+                condition = role.condition
+                return gcp.projects.IAMMember(
+                    f"{name}-{condition.title}" if condition else name,
+                    project=role.resource,
+                    role=role.role,
+                    member=member,
+                    condition=gcp.projects.IAMMemberConditionArgs(
+                        title=condition.title, expression=condition.expression, description=condition.description
+                    )
+                    if condition
+                    else None,
+                    opts=child,
+                )
             case "bucket":
                 return gcp.storage.BucketIAMMember(
                     name, bucket=role.resource, role=role.role, member=member, opts=child

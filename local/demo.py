@@ -1,43 +1,102 @@
 """`make local`: the whole flow on one machine, with google-auth's real token paths.
 
-Starts the metadata-server stand-in, the worker (the Dockerfile's CMD) and the relay
-(functions-framework), publishes a few jobs as Pub/Sub CloudEvents, prints each job's result and
-the caller the worker verified, then stops everything. The signing key lives in a temporary
-directory and is deleted at the end.
+Starts the metadata-server stand-in, the Pub/Sub publish stand-in (the dead-letter topic), the
+worker (the Dockerfile's CMD) and the relay (functions-framework), publishes a few jobs as Pub/Sub
+CloudEvents, prints what became of each (the result and the caller the worker verified, or the
+dead-letter record and its reason). Then the operator path: a person signs in, mints an ID token as
+the operator account through google-auth's impersonation code against the IAM Credentials stand-in,
+and replays a job; a person whose grant has lapsed is refused. Last, the audit lines of the worker and
+of the credentials API, then everything stops. The signing key lives in a temporary directory and is
+deleted at the end.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import requests
+from google.auth import exceptions
 
+from local.operator import operator_id_token, sign_in
 from local.processes import (
     LOCAL_AUDIENCE,
     Proc,
     StartupError,
     get_json,
     pubsub_event,
+    start_iam_credentials,
     start_identity,
+    start_pubsub,
     start_relay,
     start_worker,
 )
 
 RELAY_EMAIL = "relay-runtime-local@secure-invoke-local.iam.gserviceaccount.com"
-SAMPLE_JOBS = [
-    ("job-1", {"task": "primes", "limit": 1_000_000}),
-    ("job-2", {"task": "hash", "input": "hello", "iterations": 200_000}),
-    ("job-1", {"task": "primes", "limit": 1_000_000}),  # a redelivery: must not be processed again
-    ("job-3", {"task": "primes", "limit": -5}),  # rejected by the worker: acknowledged, not retried
+OPERATOR_EMAIL = "worker-operator-local@secure-invoke-local.iam.gserviceaccount.com"
+LEGAL_ATTRIBUTES = {f"attribute-{i:03d}": "x" * 1024 for i in range(100)}  # Pub/Sub's maximum
+SAMPLE_JOBS: list[tuple[str, str, Any, dict[str, str]]] = [
+    ("1001", "a new job", {"task": "primes", "limit": 1_000_000}, {}),
+    ("1002", "a new job", {"task": "hash", "input": "hello", "iterations": 200_000}, {}),
+    ("1001", "a redelivery: not computed again", {"task": "primes", "limit": 1_000_000}, {}),
+    ("1003", "100 attributes of 1 KiB: legal, so processed", {"task": "primes", "limit": 1000}, LEGAL_ATTRIBUTES),
+    ("1004", "invalid: the worker says 400, kept as a dead letter", {"task": "primes", "limit": -5}, {}),
+    ("1005", "poison: a lone surrogate, kept as a dead letter", b'{"task": "hash", "input": "\\ud800"}', {}),
+    ("1001", "the id of job 1001 with another job: 409, kept", {"task": "primes", "limit": 7}, {}),
 ]
 
 
-def publish(relay: Proc, message_id: str, job: object) -> int:
-    headers, body = pubsub_event(job, message_id=message_id)
+def publish(relay: Proc, message_id: str, job: Any, attributes: dict[str, str]) -> int:
+    raw = job if isinstance(job, bytes) else None
+    headers, body = pubsub_event(None if raw else job, message_id=message_id, attributes=attributes, raw_data=raw)
     return requests.post(relay.url + "/", data=body, headers=headers, timeout=30).status_code
+
+
+def write_operator_access(workdir: Path) -> Path:
+    """The stack config's operatorAccess, as the credentials stand-in reads it, plus who is in which group."""
+    now = datetime.now(UTC)
+    access = {
+        "operator": OPERATOR_EMAIL,
+        "grants": [
+            {"principal": "group:oncall@acme.local", "expires": f"{now + timedelta(hours=4):%Y-%m-%dT%H:%M:%SZ}",
+             "reason": "INC-42 replay job 1002"},
+            {"principal": "user:bob@acme.local", "expires": f"{now - timedelta(days=1):%Y-%m-%dT%H:%M:%SZ}",
+             "reason": "INC-17 (lapsed)"},
+        ],
+        "groups": {"oncall@acme.local": ["alice@acme.local"]},
+    }  # fmt: skip
+    path = workdir / "operator-access.json"
+    path.write_text(json.dumps(access))
+    return path
+
+
+def operator_calls(iam: Proc, worker: Proc) -> None:
+    print("\nOperator access (just in time, ID tokens only, as worker-operator):")
+    for person in ("alice@acme.local", "bob@acme.local"):
+        try:
+            token = operator_id_token(sign_in(iam.url, person), OPERATOR_EMAIL, LOCAL_AUDIENCE, iam.url)
+        except exceptions.RefreshError:
+            print(f"  {person}: the credentials API refused to mint (no live grant: bob's expired yesterday)")
+            continue
+        body = {"id": "1002", "job": {"task": "hash", "input": "hello", "iterations": 200_000}}
+        answer = requests.post(
+            worker.url + "/jobs", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        print(f"  {person}: minted an operator token, replayed job 1002 → {answer.status_code} {answer.json()}")
+    for line in iam.log_records():
+        payload = line.get("protoPayload", {})
+        if payload.get("methodName") == "GenerateIdToken":
+            print(
+                f"  credentials API audit: {line['message']} to {payload['authenticationInfo']['principalEmail']} "
+                f"as {payload['resourceName'].rsplit('/', 1)[-1]}"
+                + (f" (grant {line['granted_by']}: {line['reason']})" if line.get("granted_by") else "")
+            )
 
 
 def run(workdir: Path) -> int:
@@ -45,30 +104,62 @@ def run(workdir: Path) -> int:
     try:
         identity = start_identity(RELAY_EMAIL, workdir / "signing-key.pem", workdir)
         procs.append(identity)
-        worker = start_worker(LOCAL_AUDIENCE, RELAY_EMAIL, identity.url + "/oauth2/v1/certs", workdir)
+        pubsub = start_pubsub(identity.url + "/tokeninfo", RELAY_EMAIL, workdir)
+        procs.append(pubsub)
+        iam = start_iam_credentials(workdir / "signing-key.pem", write_operator_access(workdir), workdir)
+        procs.append(iam)
+        worker = start_worker(
+            LOCAL_AUDIENCE,
+            f"{RELAY_EMAIL},{OPERATOR_EMAIL}",
+            identity.url + "/oauth2/v1/certs",
+            workdir,
+            extra_env={"OPERATOR_INVOKERS": OPERATOR_EMAIL},
+        )
         procs.append(worker)
-        relay = start_relay(worker.url, LOCAL_AUDIENCE, identity.url, workdir)
+        relay = start_relay(worker.url, LOCAL_AUDIENCE, identity.url, workdir, pubsub_url=pubsub.url)
         procs.append(relay)
-        print(f"stand-in {identity.url}  worker {worker.url}  relay {relay.url}")
+        print(f"metadata {identity.url}  pubsub {pubsub.url}  worker {worker.url}  relay {relay.url}")
 
-        for message_id, job in SAMPLE_JOBS:
-            status = publish(relay, message_id, job)
-            delivered = [
-                r for r in relay.log_records() if r.get("message_id") == message_id and r.get("component") == "relay"
-            ]
-            last = delivered[-1] if delivered else {}
-            print(f"\n{message_id} {job}\n  relay answered {status} ({last.get('message', 'no log line')})")
+        for message_id, what, job, attributes in SAMPLE_JOBS:
+            status = publish(relay, message_id, job, attributes)
+            outcome = [r for r in relay.log_records() if r.get("message_id") == message_id][-1:]
+            last = outcome[0] if outcome else {}
+            shown = job.decode() if isinstance(job, bytes) else json.dumps(job)
+            print(f"\n{message_id}  {what}\n  job {shown}\n  relay answered {status}: {last.get('message', '?')}")
             if last.get("message") == "job delivered":
-                print(f"  verified caller: {last.get('verified_caller')}")
-                print(f"  duplicate: {last.get('duplicate')}  result: {last.get('result')}")
-            else:
-                print(f"  worker status {last.get('worker_status')}: {last.get('reason')}")
+                print(f"  verified caller {last.get('verified_caller')}, duplicate {last.get('duplicate')}")
+                print(f"  result {last.get('result')}")
+            elif last.get("acked"):
+                print(f"  dead-letter message {last.get('dead_letter_message_id')} on {last.get('dead_letter_topic')}")
+
+        print("\nThe dead-letter subscription, as an operator pulls it:")
+        for message in get_json(pubsub.url + "/_messages")["messages"]:
+            record = json.loads(base64.b64decode(message["data"]))
+            original = record.get("message", {})
+            print(
+                f"  [{message['messageId']}] {record['reason_code']}: {record['reason']}\n"
+                f"      original message {original.get('messageId')}, data {original.get('data', '')[:48]}…, "
+                f"{len(original.get('attributes', {}))} attributes"
+            )
+
+        operator_calls(iam, worker)
+
+        print("\nThe worker's audit lines (one per request):")
+        for line in worker.log_records():
+            if line.get("message") == "request" and line.get("path") == "/jobs":
+                print(
+                    f"  {line['status']} {line['decision']:<6} {line.get('caller_kind') or '-':<8} "
+                    f"{line.get('message_id')}  {line['reason']}  ({line['latency_ms']} ms)"
+                )
 
         stats = get_json(identity.url + "/_stats")
-        processed = sum(1 for r in worker.log_records() if r.get("message") == "job processed")
+        operator_stats = get_json(iam.url + "/_stats")
+        computed = sum(1 for r in worker.log_records() if r.get("reason") == "processed")
         print(
-            f"\nID tokens minted: {stats['identity_tokens']}, certs served: {stats['certs_served']}, "
-            f"jobs computed by the worker: {processed} (of {len(SAMPLE_JOBS)} deliveries)"
+            f"\nID tokens minted: {stats['identity_tokens']} (relay) + {operator_stats['id_tokens']} (operator, "
+            f"{operator_stats['denied']} refused), access tokens: {stats['access_tokens']}, "
+            f"certs served: {stats['certs_served']}, jobs computed by the worker: {computed} "
+            f"(of {len(SAMPLE_JOBS)} deliveries)"
         )
         return 0
     except StartupError as exc:

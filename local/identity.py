@@ -1,4 +1,4 @@
-"""A local stand-in for the GCE/Cloud Run metadata server and Google's OAuth2 certs endpoint.
+"""A local stand-in for the GCE/Cloud Run metadata server and Google's OAuth2 endpoints.
 
 google-auth talks to it unchanged when GCE_METADATA_HOST and GCE_METADATA_IP point here (and
 GOOGLE_APPLICATION_CREDENTIALS is unset). It mints RS256 ID tokens for `--email`, signed with the
@@ -6,9 +6,17 @@ RSA key in `--key` (created if absent), and serves that key's certificate at /oa
 Cache-Control, the way https://www.googleapis.com/oauth2/v1/certs does. Several instances may share
 one key file with different emails: that is how a second caller is simulated.
 
+It also hands out opaque OAuth2 access tokens at `.../service-accounts/default/token` (what
+google-auth's compute_engine.Credentials asks for) and answers `/tokeninfo?access_token=...` in the
+shape of https://oauth2.googleapis.com/tokeninfo, so another stand-in (local.pubsub) can tell who
+holds a token.
+
     python -m local.identity --port PORT --email EMAIL --key FILE
 
-GET /_stats returns counters (tokens minted, certs served, ...) so tests can prove caching.
+Control paths, not part of any Google API: GET /_stats returns counters (tokens minted, certs
+served, ...) so tests can prove caching; POST /_rotate?publish_after=SECONDS switches signing to a
+fresh key at once and adds it to the certs only after that delay (the old key stays published),
+which is how a rotation that reaches a verifier late is simulated.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import datetime
 import hashlib
 import json
 import os
+import secrets
 import sys
 import tempfile
 import threading
@@ -37,6 +46,9 @@ ISSUER = "https://accounts.google.com"
 SA_PATH = "/computeMetadata/v1/instance/service-accounts/default/"
 IDENTITY_PATH = SA_PATH + "identity"
 CERTS_PATH = "/oauth2/v1/certs"
+TOKENINFO_PATH = "/tokeninfo"
+UNIVERSE_PATH = "/computeMetadata/v1/universe/universe-domain"
+DEFAULT_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 
 
 class IdentityError(Exception):
@@ -96,23 +108,73 @@ def subject_for(email: str) -> str:
     return str(int(hashlib.sha256(email.encode()).hexdigest(), 16))[:21]
 
 
-class Identity:
-    def __init__(self, email: str, key: rsa.RSAPrivateKey, token_lifetime: int, certs_max_age: int) -> None:
-        self.email = email
+class _SigningKey:
+    def __init__(self, key: rsa.RSAPrivateKey, published_at: float) -> None:
         self.kid = key_id(key)
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
         self.signer = crypt.RSASigner.from_string(pem, key_id=self.kid)
-        self.certs_body = json.dumps({self.kid: self_signed_cert(key, "secure-invoke local identity").decode()})
+        self.cert = self_signed_cert(key, "secure-invoke local identity").decode()
+        self.published_at = published_at
+
+
+class Identity:
+    def __init__(self, email: str, key: rsa.RSAPrivateKey, token_lifetime: int, certs_max_age: int) -> None:
+        self.email = email
         self.token_lifetime = token_lifetime
         self.certs_max_age = certs_max_age
-        self.counters = {"pings": 0, "service_account_info": 0, "identity_tokens": 0, "certs_served": 0, "rejected": 0}
+        # Oldest first; tokens are signed with the last one, the certs list those already published.
+        self._keys = [_SigningKey(key, published_at=0.0)]
+        self._access_tokens: dict[str, tuple[str, str, float]] = {}  # token -> (email, scope, expiry)
+        self.counters = {
+            "pings": 0,
+            "service_account_info": 0,
+            "identity_tokens": 0,
+            "access_tokens": 0,
+            "tokeninfo": 0,
+            "certs_served": 0,
+            "rejected": 0,
+            "rotations": 0,
+        }
         self._lock = threading.Lock()
+
+    @property
+    def kid(self) -> str:
+        """The key id tokens are signed with now."""
+        return self._keys[-1].kid
+
+    @property
+    def signer(self) -> crypt.RSASigner:
+        """The signer tokens are signed with now (the newest key, published or not yet)."""
+        return self._keys[-1].signer
 
     def count(self, name: str) -> None:
         with self._lock:
             self.counters[name] += 1
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self.counters, email=self.email, kid=self.kid, published=self._published_kids())
+
+    def _published_kids(self) -> list[str]:
+        now = time.time()
+        return [k.kid for k in self._keys if k.published_at <= now]
+
+    @property
+    def certs_body(self) -> str:
+        """What /oauth2/v1/certs serves now: every key already published, as {kid: PEM certificate}."""
+        now = time.time()
+        with self._lock:
+            return json.dumps({k.kid: k.cert for k in self._keys if k.published_at <= now})
+
+    def rotate(self, publish_after: float) -> str:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        signing = _SigningKey(key, published_at=time.time() + publish_after)
+        with self._lock:
+            self._keys.append(signing)
+            self.counters["rotations"] += 1
+        return signing.kid
 
     def mint(self, audience: str) -> str:
         now = int(time.time())
@@ -126,7 +188,36 @@ class Identity:
             "iat": now,
             "exp": now + self.token_lifetime,
         }
-        return jwt.encode(self.signer, claims).decode()
+        with self._lock:
+            signer = self.signer
+        return jwt.encode(signer, claims).decode()
+
+    def access_token(self, scopes: str) -> dict[str, Any]:
+        # Opaque, like Google's: only this stand-in can say whose it is (at /tokeninfo).
+        token = "ya29.local-" + secrets.token_urlsafe(32)
+        with self._lock:
+            self._access_tokens[token] = (self.email, scopes, time.time() + self.token_lifetime)
+            self.counters["access_tokens"] += 1
+        return {"access_token": token, "expires_in": self.token_lifetime - 1, "token_type": "Bearer"}
+
+    def token_info(self, token: str) -> dict[str, Any] | None:
+        with self._lock:
+            self.counters["tokeninfo"] += 1
+            found = self._access_tokens.get(token)
+        if found is None or found[2] <= time.time():
+            return None
+        email, scope, expiry = found
+        return {
+            "azp": subject_for(email),
+            "aud": subject_for(email),
+            "sub": subject_for(email),
+            "scope": scope,
+            "exp": str(int(expiry)),
+            "expires_in": str(int(expiry - time.time())),
+            "email": email,
+            "email_verified": "true",
+            "access_type": "online",
+        }
 
 
 def make_handler(identity: Identity) -> type[BaseHTTPRequestHandler]:
@@ -157,10 +248,14 @@ def make_handler(identity: Identity) -> type[BaseHTTPRequestHandler]:
                 identity.count("certs_served")
                 cache = f"public, max-age={identity.certs_max_age}, must-revalidate, no-transform"
                 return self._send(200, identity.certs_body, "application/json; charset=UTF-8", {"Cache-Control": cache})
+            if url.path == TOKENINFO_PATH:
+                info = identity.token_info(query.get("access_token", ""))
+                if info is None:
+                    error = {"error": "invalid_token", "error_description": "Invalid Value"}
+                    return self._send(400, json.dumps(error), "application/json; charset=UTF-8")
+                return self._send(200, json.dumps(info), "application/json; charset=UTF-8")
             if url.path == "/_stats":
-                with identity._lock:
-                    stats = dict(identity.counters, email=identity.email, kid=identity.kid)
-                return self._send(200, json.dumps(stats), "application/json")
+                return self._send(200, json.dumps(identity.stats()), "application/json")
             if url.path != "/" and not url.path.startswith("/computeMetadata/"):
                 return self._send(404, "Not Found\n", "text/plain")
             # The real server refuses requests without this header (a guard against SSRF).
@@ -186,7 +281,28 @@ def make_handler(identity: Identity) -> type[BaseHTTPRequestHandler]:
                     return self._send(400, "non-empty audience parameter required\n", "text/html")
                 identity.count("identity_tokens")
                 return self._send(200, identity.mint(audience), "text/html")
+            if url.path in (SA_PATH + "token", f"/computeMetadata/v1/instance/service-accounts/{identity.email}/token"):
+                scopes = query.get("scopes", "") or " ".join(DEFAULT_SCOPES)
+                token = identity.access_token(scopes.replace(",", " "))
+                return self._send(200, json.dumps(token), "application/json")
+            if url.path == UNIVERSE_PATH:
+                return self._send(200, "googleapis.com", "application/text")
             return self._send(404, "Not Found\n", "text/html")
+
+        def do_POST(self) -> None:
+            url = urlsplit(self.path)
+            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            if url.path == "/_rotate":
+                try:
+                    publish_after = float(query.get("publish_after", "0"))
+                except ValueError:
+                    return self._send(400, "publish_after must be a number of seconds\n", "text/plain")
+                kid = identity.rotate(max(publish_after, 0.0))
+                return self._send(200, json.dumps({"kid": kid}), "application/json")
+            return self._send(404, "Not Found\n", "text/plain")
 
     return Handler
 

@@ -1,13 +1,16 @@
-"""Start the stand-in, the worker and the relay as real processes on 127.0.0.1.
+"""Start the stand-ins, the worker and the relay as real processes on 127.0.0.1.
 
-Used by `make local` (local.demo), the end-to-end tests and the auth benchmark, so all three run
-the components exactly the same way: the worker by the Dockerfile's CMD from services/worker/, the
-relay by the functions-framework CLI, as on Cloud Functions.
+Used by `make local` (local.demo), the end-to-end tests and the benchmarks, so all of them run the
+components exactly the same way: the worker by the Dockerfile's CMD from services/worker/, the
+relay by the functions-framework CLI, as on Cloud Functions; the metadata server, the Pub/Sub
+publish API and the IAM Credentials API by their stand-ins (local.identity, local.pubsub,
+local.iam_credentials).
 """
 
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import os
 import signal
@@ -29,6 +32,8 @@ RELAY_SOURCE = ROOT / "functions" / "relay" / "main.py"
 BIN = Path(sys.executable).parent
 # The worker's command, read from the Dockerfile so local mode cannot drift from the image.
 LOCAL_AUDIENCE = "https://worker.secure-invoke.local"
+LOCAL_PROJECT = "secure-invoke-local"
+LOCAL_DEAD_LETTER_TOPIC = f"projects/{LOCAL_PROJECT}/topics/jobs-local-dead"
 
 # Variables a developer's shell may carry that would change which identity google-auth picks.
 _SCRUBBED = (
@@ -141,6 +146,25 @@ def start_identity(
     return proc
 
 
+def start_pubsub(tokeninfo_url: str, publisher: str, log_dir: Path, topic: str = LOCAL_DEAD_LETTER_TOPIC) -> Proc:
+    port = free_port()
+    cmd = [sys.executable, "-m", "local.pubsub", "--port", str(port), "--tokeninfo", tokeninfo_url]
+    cmd += ["--topic", topic, "--publisher", publisher]
+    proc = _spawn("pubsub", cmd, base_env({}), ROOT, log_dir, f"http://127.0.0.1:{port}")
+    wait_ready(proc, "/_stats")
+    return proc
+
+
+def start_iam_credentials(key: Path, access_file: Path, log_dir: Path, name: str = "iam-credentials") -> Proc:
+    """The IAM Credentials API stand-in: operator ID tokens for people with a live grant of `access_file`."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "local.iam_credentials", "--port", str(port), "--key", str(key)]
+    cmd += ["--access", str(access_file)]
+    proc = _spawn(name, cmd, base_env({}), ROOT, log_dir, f"http://127.0.0.1:{port}")
+    wait_ready(proc, "/_stats")
+    return proc
+
+
 def start_worker(
     audience: str,
     allowed_invokers: str,
@@ -157,6 +181,7 @@ def start_worker(
             "INVOKER_AUDIENCE": audience,
             "ALLOWED_INVOKERS": allowed_invokers,
             "GOOGLE_CERTS_URL": certs_url,
+            "GOOGLE_CLOUD_PROJECT": LOCAL_PROJECT,
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             **(extra_env or {}),
         }
@@ -176,6 +201,8 @@ def start_relay(
     log_dir: Path,
     timeout_seconds: float = 10.0,
     name: str = "relay",
+    pubsub_url: str = "",
+    dead_letter_topic: str = LOCAL_DEAD_LETTER_TOPIC,
 ) -> Proc:
     port = free_port()
     metadata_host = metadata_url.removeprefix("http://")
@@ -186,6 +213,9 @@ def start_relay(
             "WORKER_URL": worker_url,
             "WORKER_AUDIENCE": audience,
             "WORKER_TIMEOUT_SECONDS": str(timeout_seconds),
+            "DEAD_LETTER_TOPIC": dead_letter_topic,
+            # Where the Pub/Sub REST API is: the stand-in (loopback http is allowed, nothing else is).
+            "PUBSUB_ENDPOINT": pubsub_url,
             # google-auth's metadata client: requests go to GCE_METADATA_HOST, the "am I on
             # Google Cloud" ping to GCE_METADATA_IP; both must be the stand-in.
             "GCE_METADATA_HOST": metadata_host,
@@ -201,34 +231,50 @@ def start_relay(
     return proc
 
 
+def rfc3339(moment: datetime.datetime | None = None) -> str:
+    """Pub/Sub's timestamp format: UTC, milliseconds, `Z`."""
+    moment = moment or datetime.datetime.now(datetime.UTC)
+    return moment.astimezone(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def pubsub_event(
-    job: Any, message_id: str | None = None, attributes: Mapping[str, str] | None = None, raw_data: bytes | None = None
+    job: Any,
+    message_id: str | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    raw_data: bytes | None = None,
+    published: datetime.datetime | None = None,
 ) -> tuple[dict[str, str], bytes]:
-    """A binary-mode CloudEvent as Eventarc delivers a Pub/Sub message: (headers, body)."""
+    """A binary-mode CloudEvent as Eventarc delivers a Pub/Sub message: (headers, body).
+
+    `published` defaults to now: the relay dead-letters a message that has failed for almost
+    Eventarc's whole 24-hour retry window, and it reads the age from the publish time.
+    """
     message_id = message_id or str(uuid.uuid4().int)[:16]
     data = raw_data if raw_data is not None else json.dumps(job).encode()
+    publish_time = rfc3339(published)
     body = {
         "message": {
             "data": base64.b64encode(data).decode(),
             "attributes": dict(attributes or {}),
             "messageId": message_id,
             "message_id": message_id,
-            "publishTime": "2026-01-01T00:00:00.000Z",
+            "publishTime": publish_time,
+            "publish_time": publish_time,
         },
-        "subscription": "projects/local/subscriptions/eventarc-relay",
+        "subscription": f"projects/{LOCAL_PROJECT}/subscriptions/eventarc-relay",
     }
-    return cloudevent_headers(message_id), json.dumps(body).encode()
+    return cloudevent_headers(message_id, publish_time), json.dumps(body).encode()
 
 
-def cloudevent_headers(event_id: str) -> dict[str, str]:
+def cloudevent_headers(event_id: str, time: str | None = None) -> dict[str, str]:
     """Binary-mode CloudEvent headers of a Pub/Sub delivery, as Eventarc sends them."""
     return {
         "Content-Type": "application/json",
         "ce-id": event_id,
         "ce-specversion": "1.0",
         "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
-        "ce-source": "//pubsub.googleapis.com/projects/local/topics/jobs",
-        "ce-time": "2026-01-01T00:00:00.000Z",
+        "ce-source": f"//pubsub.googleapis.com/projects/{LOCAL_PROJECT}/topics/jobs-local",
+        "ce-time": time or rfc3339(),
     }
 
 

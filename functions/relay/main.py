@@ -1,15 +1,18 @@
 """Relay: a Pub/Sub-triggered gen2 Cloud Function that forwards each job to the private worker.
 
 The worker is called with a Google-signed OIDC ID token minted from the metadata server for this
-function's own service account (no key file). Failure policy, which decides Eventarc's retries:
+function's own service account (no key file). Every outcome is one of three (see README, "Failure
+and retry policy"), which decides Eventarc's retries:
 
-- worker 5xx, 408, 429, timeouts, connection errors, token minting errors -> raise (retried)
-- 401/403 without the worker's JSON error body -> raise (retried): Cloud Run's own invoker check
-  answered, typically while a fresh roles/run.invoker grant is still propagating after a deploy
-- any other non-2xx status (3xx, 1xx) -> raise (retried); redirects are never followed, so the
-  token is never sent to another host
-- malformed message, or any other 4xx from the worker itself -> logged with the reason and
-  acknowledged (never retried)
+- delivered: the worker answered 2xx -> acknowledged.
+- retryable: what a later attempt can fix (worker 5xx/408/429, timeouts, connection errors, a
+  Cloud Run front-end 401/403 while an invoker grant propagates, 3xx, token minting, the relay's
+  own misconfiguration) -> raise, and Eventarc redelivers. Not forever: a message whose publish
+  time is older than Eventarc's 24-hour retry window minus a margin is dead-lettered instead.
+- permanent: what no retry can fix (undecodable or invalid message, a job over the worker's
+  limit, the worker's own 4xx verdict) -> published to the dead-letter topic with the original
+  message and the reason, then acknowledged. If that publish fails, the relay raises: the
+  message is only ever acknowledged once delivered or kept.
 
 Heavy imports (google-auth, requests) happen on the first invocation, not at import: the instance
 is ready to accept its first event sooner, and functions_framework is loaded by the host anyway.
@@ -17,16 +20,19 @@ is ready to accept its first event sooner, and functions_framework is loaded by 
 
 from __future__ import annotations
 
-import base64
-import binascii
+import datetime
 import json
 import os
+import re
 import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import functions_framework
+import relay_dead_letter
+import relay_envelope
 
 if TYPE_CHECKING:
     import requests
@@ -35,13 +41,45 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 FUNCTION_TIMEOUT_CEILING = 540.0  # an event-driven function never runs longer
+DEFAULT_PUBSUB_ENDPOINT = "https://pubsub.googleapis.com"
+# Eventarc retries a failed delivery for 24 hours, waiting at most 600 s between attempts. A margin
+# larger than that gap guarantees at least one attempt finds the message past this age and keeps
+# it in the dead-letter topic before Eventarc drops it.
+RETRY_WINDOW_SECONDS = 24 * 3600
+DEAD_LETTER_MARGIN_SECONDS = 30 * 60
+DEAD_LETTER_AFTER_SECONDS = RETRY_WINDOW_SECONDS - DEAD_LETTER_MARGIN_SECONDS
+TOPIC = re.compile(r"^projects/([a-z][-a-z0-9]{4,28}[a-z0-9])/topics/([A-Za-z][-A-Za-z0-9._~%+]{2,254})$")
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+TRACE_CONTEXT = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d{1,20}))?(?:;o=([0-9]+))?$")
+TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
 class RetryableError(RuntimeError):
     """Raised so the platform redelivers the event (the function returns 500)."""
 
 
-class _Client:
+class RelayMisconfigured(RuntimeError):
+    """A missing or invalid environment variable; its message names it."""
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, severity: str = "WARNING", **fields: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.severity = severity
+        self.fields = fields
+
+
+class _Permanent(Exception):
+    def __init__(self, code: str, reason: str, worker_status: int | None = None, **fields: Any) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.worker_status = worker_status
+        self.fields = fields
+
+
+class _WorkerClient:
     """Per-process HTTP session and ID-token credentials, created on first use and then reused."""
 
     def __init__(self, worker_url: str, audience: str, timeout: float) -> None:
@@ -78,16 +116,17 @@ class _Client:
             return creds.token
 
 
-_client: _Client | None = None
+_client: _WorkerClient | None = None
+_publisher: relay_dead_letter.Publisher | None = None
 _client_lock = threading.Lock()
 
 
-def _config_error(message: str) -> RuntimeError:
+def _config_error(message: str) -> RelayMisconfigured:
     _log("ERROR", f"relay misconfigured: {message}")
-    return RuntimeError(f"relay misconfigured: {message}")
+    return RelayMisconfigured(f"relay misconfigured: {message}")
 
 
-def _get_client() -> _Client:
+def _get_client() -> _WorkerClient:
     global _client
     if _client is not None:
         return _client
@@ -106,84 +145,97 @@ def _get_client() -> _Client:
                 raise _config_error(f"WORKER_TIMEOUT_SECONDS is not a number: {raw_timeout!r}") from None
             if not 0 < timeout < FUNCTION_TIMEOUT_CEILING:
                 raise _config_error(f"WORKER_TIMEOUT_SECONDS must be above 0 and below {FUNCTION_TIMEOUT_CEILING:g}")
-            _client = _Client(worker_url, audience, timeout)
+            _client = _WorkerClient(worker_url, audience, timeout)
         return _client
 
 
-def _is_worker_error(response: requests.Response) -> bool:
-    """True when the body is the worker's own error format: a JSON object with a string `error`."""
-    media_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json":
-        return False
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    return isinstance(body, dict) and isinstance(body.get("error"), str)
+def _get_publisher() -> relay_dead_letter.Publisher:
+    """The dead-letter publisher. Configured apart from the worker client, so that a broken worker
+    setting never stops messages from being dead-lettered when they run out of retries."""
+    global _publisher
+    if _publisher is not None:
+        return _publisher
+    with _client_lock:
+        if _publisher is None:
+            topic = os.environ.get("DEAD_LETTER_TOPIC", "").strip()
+            endpoint = os.environ.get("PUBSUB_ENDPOINT", "").strip() or DEFAULT_PUBSUB_ENDPOINT
+            if not TOPIC.match(topic):
+                raise _config_error("DEAD_LETTER_TOPIC must be projects/<project>/topics/<topic>")
+            url = urlsplit(endpoint)
+            # The access token travels with every publish: plain http only to this machine.
+            if not (url.scheme == "https" or (url.scheme == "http" and url.hostname in LOOPBACK_HOSTS)) or (
+                url.path not in ("", "/")
+            ):
+                raise _config_error("PUBSUB_ENDPOINT must be an https:// origin (http:// only on loopback)")
+            _publisher = relay_dead_letter.Publisher(topic, endpoint)
+        return _publisher
+
+
+def _project_id() -> str | None:
+    match = TOPIC.match(os.environ.get("DEAD_LETTER_TOPIC", "").strip())
+    return match.group(1) if match else None
 
 
 def _log(severity: str, message: str, **fields: Any) -> None:
     # One JSON object per line on stdout: Cloud Logging turns it into a structured entry and
-    # reads `severity` and `message` from it.
+    # reads `severity`, `message` and `logging.googleapis.com/trace` from it.
     entry = {"severity": severity, "message": message, "component": "relay", **fields}
     sys.stdout.write(json.dumps(entry, default=str) + "\n")
     sys.stdout.flush()
 
 
-class MalformedMessage(ValueError):
-    pass
+def _trace_header() -> str | None:
+    """The incoming trace context as an X-Cloud-Trace-Context value (forwarded to the worker), if valid."""
+    import flask  # already loaded by functions_framework
+
+    if not flask.has_request_context():
+        return None
+    header = flask.request.headers.get("X-Cloud-Trace-Context", "").strip()
+    if TRACE_CONTEXT.match(header):
+        return header
+    parent = TRACEPARENT.match(flask.request.headers.get("traceparent", "").strip())
+    if parent:
+        trace_id, span, flags = parent.groups()
+        return f"{trace_id}/{int(span, 16)};o={int(flags, 16) & 1}"
+    return None
 
 
-def parse_pubsub_event(data: Any, event_id: str | None) -> tuple[str, dict[str, Any], dict[str, str]]:
-    """Returns (message id, job object, attributes) from a Pub/Sub messagePublished event's data."""
-    if isinstance(data, bytes | str):
-        try:
-            data = json.loads(data)
-        except ValueError:
-            raise MalformedMessage("event data is not JSON") from None
-    if not isinstance(data, dict) or not isinstance(data.get("message"), dict):
-        raise MalformedMessage("event data has no Pub/Sub `message` object")
-    message: dict[str, Any] = data["message"]
-    message_id = message.get("messageId") or message.get("message_id") or event_id
-    if not isinstance(message_id, str) or not message_id:
-        raise MalformedMessage("Pub/Sub message has no message id")
-    attributes = message.get("attributes")
-    attributes = {} if attributes is None else attributes
-    if not isinstance(attributes, dict):
-        raise MalformedMessage("Pub/Sub message attributes are not an object")
-    encoded = message.get("data")
-    if not isinstance(encoded, str) or not encoded:
-        raise MalformedMessage("Pub/Sub message has no data")
+def _trace_fields(header: str | None) -> dict[str, Any]:
+    match = TRACE_CONTEXT.match(header or "")
+    project = _project_id()
+    if not match or not project:
+        return {}
+    fields: dict[str, Any] = {"logging.googleapis.com/trace": f"projects/{project}/traces/{match.group(1).lower()}"}
+    if match.group(2):
+        fields["logging.googleapis.com/spanId"] = format(int(match.group(2)) % 2**64, "016x")
+    return fields
+
+
+def _worker_error(response: requests.Response) -> str | None:
+    """The worker's own error text: its body is a JSON object with a string `error`; else None."""
+    media_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        return None
     try:
-        job = json.loads(base64.b64decode(encoded, validate=True).decode("utf-8"))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise MalformedMessage("message data is not base64-encoded UTF-8 JSON") from None
-    if not isinstance(job, dict):
-        raise MalformedMessage("job is not a JSON object")
-    if not isinstance(job.get("task"), str):
-        raise MalformedMessage("job has no string `task`")
-    return message_id, job, {str(k): str(v) for k, v in attributes.items()}
+        body = response.json()
+    except (ValueError, RecursionError):
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return error[:300] if isinstance(error, str) else None
 
 
-@functions_framework.cloud_event
-def relay(cloud_event: CloudEvent) -> None:
-    started = time.perf_counter()
-    event_id = cloud_event.get("id")
+def _deliver(delivery: relay_envelope.Delivery, trace: str | None) -> tuple[int, dict[str, Any]]:
+    """POSTs the job; returns (status, reply) on 2xx, raises _Retryable or _Permanent otherwise."""
     try:
-        message_id, job, attributes = parse_pubsub_event(cloud_event.get_data(), event_id)
-    except MalformedMessage as exc:
-        # Acknowledged: redelivering a message that can never parse would retry for 24 h.
-        _log("ERROR", f"dropped malformed message: {exc}", event_id=event_id, reason=str(exc), acked=True)
-        return
-
-    client = _get_client()
+        client = _get_client()
+    except RelayMisconfigured as exc:
+        raise _Retryable(str(exc), "ERROR") from None
     import requests
 
     try:
         token = client.token()
     except Exception as exc:
-        _log("ERROR", "could not mint an ID token; will retry", message_id=message_id, error=repr(exc))
-        raise RetryableError(f"ID token unavailable: {type(exc).__name__}") from exc
+        raise _Retryable("could not mint an ID token", "ERROR", error=repr(exc)) from None
 
     headers = {
         # Cloud Run checks X-Serverless-Authorization and passes Authorization through intact, so
@@ -192,71 +244,153 @@ def relay(cloud_event: CloudEvent) -> None:
         "Authorization": f"Bearer {token}",
         "Content-Type": "application/json",
     }
-    body = {"id": message_id, "job": job, "attributes": attributes}
+    if trace:
+        headers["X-Cloud-Trace-Context"] = trace
     try:
         # Never follow a redirect: requests would drop Authorization on a cross-host hop but
         # forward X-Serverless-Authorization, handing the token to whoever the Location names.
         response = client.session.post(
-            client.jobs_url, data=json.dumps(body), headers=headers, timeout=client.timeout, allow_redirects=False
+            client.jobs_url, data=delivery.body, headers=headers, timeout=client.timeout, allow_redirects=False
         )
     except (requests.Timeout, requests.ConnectionError) as exc:
-        _log(
-            "WARNING",
-            "worker unreachable; will retry",
-            message_id=message_id,
-            error=type(exc).__name__,
-        )
-        raise RetryableError(f"worker unreachable: {type(exc).__name__}") from exc
+        raise _Retryable("worker unreachable", error=type(exc).__name__) from None
+    except requests.RequestException as exc:
+        raise _Retryable("request to the worker failed", error=type(exc).__name__) from None
 
     status = response.status_code
-    elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+    if 200 <= status < 300:
+        try:
+            reply = response.json()
+        except (ValueError, RecursionError):
+            reply = None
+        return status, reply if isinstance(reply, dict) else {}
+    worker_error = _worker_error(response)
     if status >= 500 or status in (408, 429):
-        _log("WARNING", "worker failed transiently; will retry", message_id=message_id, worker_status=status)
-        raise RetryableError(f"worker returned {status}")
-    if status in (401, 403) and not _is_worker_error(response):
+        raise _Retryable("worker failed transiently", worker_status=status, reason=worker_error)
+    if status in (401, 403) and worker_error is None:
         # Cloud Run's front end refused the call before it reached the worker (its body is HTML or
         # text): right after a deploy the invoker grant may still be propagating, so retry.
-        _log(
-            "WARNING",
-            f"Cloud Run front end refused the call with {status} (invoker IAM not yet effective?); will retry",
-            message_id=message_id,
+        raise _Retryable(
+            f"Cloud Run front end refused the call with {status} (invoker IAM not yet effective?)",
             worker_status=status,
             rejected_by="front end",
             reason=response.text[:300],
         )
-        raise RetryableError(f"Cloud Run front end returned {status}")
     if 400 <= status < 500:
-        rejected_by = "worker" if _is_worker_error(response) else "front end"
-        _log(
-            "ERROR",
-            f"{rejected_by} rejected the job with {status}; acknowledged",
-            message_id=message_id,
+        rejected_by = "worker" if worker_error is not None else "front end"
+        detail = worker_error if worker_error is not None else response.text[:300]
+        raise _Permanent(
+            "rejected_by_worker" if worker_error is not None else "rejected_by_front_end",
+            f"{rejected_by} answered {status}: {detail}",
             worker_status=status,
             rejected_by=rejected_by,
-            reason=response.text[:300],
-            acked=True,
+        )
+    raise _Retryable(
+        f"unexpected worker status {status} (redirects are not followed)",
+        worker_status=status,
+        location=response.headers.get("Location"),
+    )
+
+
+def _dead_letter(
+    code: str,
+    reason: str,
+    context: dict[str, Any],
+    data: Any,
+    log_fields: dict[str, Any],
+    worker_status: int | None = None,
+    age: float | None = None,
+) -> None:
+    """Keeps the message in the dead-letter topic, or raises so that Eventarc redelivers it."""
+    try:
+        publisher = _get_publisher()
+    except RelayMisconfigured as exc:
+        raise RetryableError(str(exc)) from None
+    record = relay_dead_letter.record(
+        code=code, reason=reason, event=context, data=data, worker_status=worker_status, age_seconds=age
+    )
+    attributes = {"reason_code": code}
+    if log_fields.get("message_id"):
+        attributes["original_message_id"] = log_fields["message_id"]
+    try:
+        dead_letter_id = publisher.publish(record, attributes)
+    except relay_dead_letter.PublishFailed as exc:
+        _log("ERROR", f"could not dead-letter the message ({reason}); will retry", **{**log_fields, "error": str(exc)})
+        raise RetryableError(str(exc)) from None
+    outcome = {
+        "reason_code": code,
+        "reason": reason,
+        "worker_status": worker_status,
+        "dead_letter_topic": publisher.topic,
+        "dead_letter_message_id": dead_letter_id,
+        "acked": True,
+    }
+    _log("ERROR", f"dead-lettered: {reason}", **{**log_fields, **outcome})
+
+
+@functions_framework.cloud_event
+def relay(cloud_event: CloudEvent) -> None:
+    started = time.perf_counter()
+    context = {key: cloud_event.get(key) for key in ("id", "source", "type", "time", "subject")}
+    trace = _trace_header()
+    data = cloud_event.get_data()
+    message = relay_envelope.message_of(data) or {}
+    message_id = message.get("messageId") or message.get("message_id")
+    if not isinstance(message_id, str) or not relay_envelope.MESSAGE_ID.match(message_id):
+        message_id = None
+    fields: dict[str, Any] = {"event_id": context["id"], "message_id": message_id, **_trace_fields(trace)}
+
+    try:
+        delivery = relay_envelope.parse(data, context["id"], context["time"])
+    except relay_envelope.Poison as exc:
+        _dead_letter(exc.code, exc.reason, context, data, fields)
+        return
+    except Exception as exc:  # a parser bug would fail this message on every attempt: keep it instead
+        _dead_letter(
+            "relay_error", f"the relay could not parse the message ({type(exc).__name__})", context, data, fields
         )
         return
-    if not 200 <= status < 300:
-        _log(
-            "WARNING",
-            f"unexpected worker status {status} (redirects are not followed); will retry",
-            message_id=message_id,
-            worker_status=status,
-            location=response.headers.get("Location"),
-        )
-        raise RetryableError(f"worker returned {status}")
+    fields["message_id"] = delivery.message_id
+    age = (
+        (datetime.datetime.now(datetime.UTC) - delivery.published).total_seconds()
+        if delivery.published is not None
+        else None
+    )
     try:
-        reply = response.json()
-    except ValueError:
-        reply = None
-    reply = reply if isinstance(reply, dict) else {}
+        try:
+            status, reply = _deliver(delivery, trace)
+        except (_Permanent, _Retryable):
+            raise
+        except Exception as exc:  # unforeseen: retry it, and let the retry window's end keep it
+            raise _Retryable(f"relay error ({type(exc).__name__})", "ERROR") from None
+    except _Permanent as exc:
+        _dead_letter(exc.code, exc.reason, context, data, {**fields, **exc.fields}, exc.worker_status, age)
+        return
+    except _Retryable as exc:
+        if age is not None and age > DEAD_LETTER_AFTER_SECONDS:
+            reason = (
+                f"{exc.message}; the message is {age / 3600:.1f} h old and Eventarc stops retrying "
+                f"at {RETRY_WINDOW_SECONDS // 3600} h"
+            )
+            _dead_letter(
+                "retry_window_exhausted",
+                reason,
+                context,
+                data,
+                {**fields, **exc.fields},
+                exc.fields.get("worker_status"),
+                age,
+            )
+            return
+        _log(exc.severity, f"{exc.message}; will retry", **fields, **exc.fields)
+        raise RetryableError(exc.message) from None
+
     _log(
         "INFO",
         "job delivered",
-        message_id=message_id,
+        **fields,
         worker_status=status,
-        elapsed_ms=elapsed_ms,
+        elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
         duplicate=bool(reply.get("duplicate")),
         verified_caller=reply.get("caller"),
         result=reply.get("result"),

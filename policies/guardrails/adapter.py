@@ -3,12 +3,19 @@
 The SDK hands rules proxies that raise UnknownValueError on reading an unknown value (even `in`), which
 would turn every policy into an advisory "can't run" during preview. The adapter unwraps the proxies into
 plain values (unknowns stay as the engine's sentinel strings), so rules check everything that is known.
+
+A broken policy config stops the run (the analyzer call fails with the one-line ConfigError): reported as one
+more violation, it would be advisory on an advisory policy and easy to miss on any. The analyzer protocol
+carries only a schema's properties and required keys (no `additionalProperties`), so the pack itself rejects
+keys a policy does not take.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pulumi_policy import (
@@ -24,6 +31,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import _DictProxy, _ListProxy
 from pulumi_policy.secret import _DictSecretsProxy, _ListSecretsProxy
 
+from . import clock
 from .config import EXEMPTIONS_SCHEMA, EXTRA_SCHEMAS, ConfigError, PolicySettings, parse_settings
 from .context import RuleContext
 from .values import get, parse_json, stack_of_urn
@@ -47,6 +55,23 @@ def to_plain(value: Any, _depth: int = 0) -> Any:
     return value
 
 
+class _QuietConfigErrors(logging.Filter):
+    """gRPC logs every exception a servicer raises with its traceback; a ConfigError is a one-line message the
+    engine shows from the call's status, so its traceback is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        info = record.exc_info
+        return not (info and isinstance(info[1], ConfigError))
+
+
+logging.getLogger("grpc._server").addFilter(_QuietConfigErrors())
+
+
+def _settings(name: str, config: object, keys: Sequence[str]) -> PolicySettings:
+    """The policy's settings; a ConfigError (a one-line cause naming the policy and key) stops the run."""
+    return parse_settings(name, config, keys)
+
+
 def _schema(keys: Sequence[str]) -> PolicyConfigSchema:
     properties: dict[str, dict[str, Any]] = {"exemptions": EXEMPTIONS_SCHEMA}
     for key in keys:
@@ -66,6 +91,8 @@ def _context(
         production_stacks=settings.production_stacks,
         provider_default_labels=default_labels,
         allowed_invokers=settings.allowed_invokers,
+        max_human_access_days=settings.max_human_access_days,
+        now=clock.now(),
     )
 
 
@@ -87,11 +114,7 @@ def resource_policy(
     config_keys: Sequence[str] = (),
 ) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        try:
-            settings = parse_settings(name, args.get_config())
-        except ConfigError as error:
-            report(f"invalid policy config: {error}", None)
-            return
+        settings = _settings(name, args.get_config(), config_keys)
         reason = settings.exemptions.get(args.urn)
         if reason is not None:
             args.not_applicable(f"exempted: {reason}")
@@ -122,19 +145,27 @@ def plain_resources(args: StackValidationArgs) -> list[dict[str, Any]]:
     ]
 
 
+# Settings a stack policy parsed in this analysis, for a later policy that reads them (Spec.settings_from).
+# The SDK runs a pack's stack policies in order within one AnalyzeStack call; a source that did not run
+# (disabled) leaves nothing, and the reader falls back to its own (default) settings.
+_SHARED_SETTINGS: dict[str, PolicySettings] = {}
+
+
 def stack_policy(
     name: str,
     description: str,
     rule: StackRule,
     level: EnforcementLevel,
     config_keys: Sequence[str] = (),
+    settings_from: str | None = None,
 ) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-        try:
-            settings = parse_settings(name, args.get_config())
-        except ConfigError as error:
-            report(f"invalid policy config: {error}", None)
-            return
+        settings = _settings(name, args.get_config(), config_keys)
+        _SHARED_SETTINGS[name] = settings
+        if settings_from is not None:
+            source = _SHARED_SETTINGS.pop(settings_from, None)
+            if source is not None:
+                settings = replace(settings, allowed_invokers=source.allowed_invokers)
         resources = plain_resources(args)
         stack = next((s for s in (stack_of_urn(r["urn"]) for r in resources) if s), "")
         ctx = _context(settings, stack=stack)

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+ALLOWED_INVOKER_PATTERN: Final = (
+    "^(serviceAccount:[^@\\s*]+@[^@\\s*]+|principal://iam\\.googleapis\\.com/projects/[^*\\s]+/subject/[^*\\s]+)$"
+)
+# How long a person may hold invoke or impersonation access through one time-bound grant. The stack's own
+# validation of operator access imports this default, so the pack and the stack agree on one number.
+DEFAULT_MAX_HUMAN_ACCESS_DAYS: Final = 7
+MAX_HUMAN_ACCESS_DAYS_LIMIT: Final = 90
 
 EXEMPTIONS_SCHEMA: Final[dict[str, Any]] = {
     "type": "array",
@@ -34,11 +43,20 @@ EXTRA_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
     },
     "allowedInvokers": {
         "type": "array",
-        "items": {"type": "string", "pattern": "^(serviceAccount|user|group):[^@\\s*]+@[^@\\s*]+$"},
+        "items": {"type": "string", "pattern": ALLOWED_INVOKER_PATTERN},
         "default": [],
-        "description": "Members outside the stack that may invoke its Cloud Run services (another project's "
-        "service account, an on-call group, a Cloud Tasks/Workflows identity): serviceAccount:/user:/group: "
-        "emails only. Public, domain-wide and wildcard members are never accepted.",
+        "description": "Service accounts outside the stack that may invoke its Cloud Run services (another "
+        "project's caller, a Cloud Tasks/Workflows identity), as serviceAccount:<email>, or one federated "
+        "workload as principal://.../subject/<subject>. Once set, any other identity the stack cannot place is "
+        "rejected. People are not listed here: they get time-bound grants (human-access-expires).",
+    },
+    "maxHumanAccessDays": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": MAX_HUMAN_ACCESS_DAYS_LIMIT,
+        "default": DEFAULT_MAX_HUMAN_ACCESS_DAYS,
+        "description": "Longest a person may hold an invoke or impersonation role on one resource: the grant's "
+        "condition must end it (request.time < timestamp(...)) at most this many days from now.",
     },
     "productionStacks": {
         "type": "array",
@@ -59,6 +77,7 @@ class PolicySettings:
     extra_allowed_roles: frozenset[str] = frozenset()
     production_stacks: frozenset[str] = frozenset({"prod", "production"})
     allowed_invokers: frozenset[str] = frozenset()  # normalized members (see normalize_member)
+    max_human_access_days: int = DEFAULT_MAX_HUMAN_ACCESS_DAYS
     exemptions: Mapping[str, str] = field(default_factory=dict)  # urn -> reason
 
 
@@ -72,12 +91,16 @@ def _string_list(raw: Mapping[str, Any], key: str, policy: str) -> frozenset[str
 
 
 _EMAIL_MEMBER_RE: Final = re.compile(r"^(serviceAccount|user|group):([^@\s*]+@[^@\s*]+)$")
+_PRINCIPAL_RE: Final = re.compile(r"^principal://iam\.googleapis\.com/projects/[^*\s]+/subject/[^*\s]+$")
 
 
 def normalize_member(member: str) -> str | None:
-    """`prefix:email` with the email lower-cased (GCP compares emails case-insensitively, prefixes exactly);
-    None for anything that is not one identity's email member."""
-    match = _EMAIL_MEMBER_RE.match(member.strip())
+    """`prefix:email` with the email lower-cased (GCP compares emails case-insensitively, prefixes exactly),
+    or a federated principal as written; None for anything that is not one identity."""
+    text = member.strip()
+    if _PRINCIPAL_RE.match(text):
+        return text
+    match = _EMAIL_MEMBER_RE.match(text)
     if match is None:
         return None
     return f"{match.group(1)}:{match.group(2).lower()}"
@@ -90,26 +113,62 @@ def _allowed_invokers(raw: Mapping[str, Any], policy: str) -> frozenset[str] | N
     normalized: set[str] = set()
     for member in sorted(members):
         key = normalize_member(member)
+        if member.strip().startswith(("user:", "group:")) and key is not None:
+            raise ConfigError(
+                f"{policy}.allowedInvokers: {member!r:.80} is a person or group; people get time-bound grants "
+                "on the service instead (request.time < timestamp(...), see human-access-expires), never a "
+                "standing exception"
+            )
         if key is None:
             # allUsers, domain:, principalSet://…/* etc. stay rejected whatever the config says.
             raise ConfigError(
-                f"{policy}.allowedInvokers: {member!r:.80} is not one identity; use serviceAccount:/user:/group: "
-                "followed by an email (public, domain-wide and wildcard members are never allowed)"
+                f"{policy}.allowedInvokers: {member!r:.80} is not one identity; use serviceAccount:<email> or "
+                "principal://iam.googleapis.com/projects/.../subject/<subject> (public, domain-wide and wildcard "
+                "members are never allowed)"
             )
         normalized.add(key)
     return frozenset(normalized)
 
 
-def parse_settings(policy: str, raw: object) -> PolicySettings:
+# Keys every policy takes (besides enforcementLevel, which the engine reads itself).
+COMMON_KEYS: Final = ("exemptions",)
+
+
+def check_keys(policy: str, raw: Mapping[str, Any], allowed: Collection[str]) -> None:
+    """A key the policy does not take is an error, not a silent no-op: a misspelt `allowedInvoker` would
+    otherwise leave the list that makes unlisted callers mandatory unset."""
+    valid = sorted({*COMMON_KEYS, *allowed, "enforcementLevel"})
+    for key in raw:
+        if key in valid:
+            continue
+        close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else f"{policy} takes {', '.join(k for k in valid)}"
+        raise ConfigError(f"{policy}: unknown config key {str(key)!r:.60} ({hint})")
+
+
+def parse_settings(policy: str, raw: object, allowed_keys: Collection[str] | None = None) -> PolicySettings:
+    """The settings of one policy; with `allowed_keys` (the policy's own keys), any other key is an error."""
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
         raise ConfigError(f"config of {policy} must be an object, got {type(raw).__name__}")
+    if allowed_keys is not None:
+        check_keys(policy, raw, allowed_keys)
     defaults = PolicySettings()
     domains = _string_list(raw, "allowedMemberDomains", policy)
     roles = _string_list(raw, "extraAllowedRoles", policy)
     stacks = _string_list(raw, "productionStacks", policy)
     invokers = _allowed_invokers(raw, policy)
+    days = raw.get("maxHumanAccessDays")
+    if isinstance(days, float) and days.is_integer():
+        days = int(days)  # the engine passes config numbers as protobuf doubles
+    if days is not None and (
+        not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_HUMAN_ACCESS_DAYS_LIMIT
+    ):
+        raise ConfigError(
+            f"{policy}.maxHumanAccessDays must be a whole number of days from 1 to {MAX_HUMAN_ACCESS_DAYS_LIMIT}, "
+            f"got {days!r:.40}"
+        )
     exemptions: dict[str, str] = {}
     raw_exemptions = raw.get("exemptions")
     if raw_exemptions is not None:
@@ -135,5 +194,6 @@ def parse_settings(policy: str, raw: object) -> PolicySettings:
         extra_allowed_roles=roles if roles is not None else defaults.extra_allowed_roles,
         production_stacks=stacks if stacks is not None else defaults.production_stacks,
         allowed_invokers=invokers if invokers is not None else defaults.allowed_invokers,
+        max_human_access_days=days if days is not None else defaults.max_human_access_days,
         exemptions=exemptions,
     )

@@ -1,55 +1,80 @@
-"""The intended-caller rule: every identity that can invoke a Cloud Run service (or a gen2 function's
-underlying service) must be the identity of something in the stack that calls it — a workload whose env
-holds the service's URL or one of its audiences, a push subscription or scheduler job sending an OIDC
-token to it, an Eventarc trigger targeting it — or, for a gen2 function, that function's trigger identity."""
+"""The intended-caller rule: every identity that can invoke a Cloud Run service, a gen2 function's underlying
+service or a gen1 function of this stack must be the identity of something in the stack that calls it — a
+workload whose known configuration (env values, args, command, workflow source, ...) holds the service's URL
+or one of its audiences, a push subscription or scheduler job sending an OIDC token to it, an Eventarc trigger
+targeting it — or, for a gen2 function, that function's trigger identity.
+
+"Can invoke" is read from the role's permissions (the role table, or a custom role defined in the stack):
+`run.routes.invoke` on a Cloud Run service, `cloudfunctions.functions.invoke`/`call` on a function. A grant on
+a whole project, folder or organization whose condition confines it to named services is judged as a grant
+on each of them.
+
+Only what is provably wrong is mandatory: an identity of a fully known workload here that names the service
+nowhere, or a malformed member. An identity whose workload takes configuration the pack cannot read (secret
+env vars or volumes) or that the stack cannot place is advisory, unless `allowedInvokers` is set. A value
+not known yet (preview) is judged once known.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
+from . import conditions, members
 from .config import normalize_member
 from .context import RuleContext
 from .model import (
     EVENTARC_TRIGGER,
+    FUNCTION_V1,
     FUNCTION_V2,
-    INVOKE_PERMISSION,
+    MORE_WORKLOAD_TYPES,
     PUSH_SUBSCRIPTION,
-    RUN_INVOKE_ROLES,
-    RUN_MANAGE_ROLES,
     RUN_V1_SERVICE,
     RUN_V2_SERVICE,
     SCHEDULER_JOB,
     WORKLOAD_TYPES,
+    Grant,
+    config_text,
     endpoints_of,
     env_vars,
+    grant_scope,
     grant_target,
     grants_of,
+    has_unknown,
+    hidden_config,
     identity_slots,
     last_segment,
-    member_email,
+    mentions,
     service_account_email,
     service_names,
 )
-from .roles import CUSTOM_ROLE_TYPES
-from .values import UNKNOWN, get, get_list, get_str, is_unknown
+from .power import RolePower
+from .roles import CustomRoles, custom_roles_of, impersonation_power, power_of
+from .values import UNKNOWN, get, get_str, is_unknown, type_module
 
-_CALLABLE_TYPES = (RUN_V2_SERVICE, RUN_V1_SERVICE, FUNCTION_V2)
+_CALLABLE_TYPES: Final = (RUN_V2_SERVICE, RUN_V1_SERVICE, FUNCTION_V2, FUNCTION_V1)
+SERVICE_ACCOUNT: Final = "gcp:serviceaccount/account:Account"
+RUN_INVOKE: Final = ("run.routes.invoke",)
+FUNCTION_INVOKE: Final = ("cloudfunctions.functions.invoke", "cloudfunctions.functions.call")
+# Identity slots through which a workload runs code that may call services (not a function's build or trigger).
+_CALLING_KINDS: Final = frozenset({"runtime", "workflow", "worker", "build"})
 
 
 @dataclass
 class _Caller:
-    """Something in the stack that calls services as an identity: a workload (its env names the callee),
-    a Pub/Sub push subscription or Cloud Scheduler job (OIDC token to a URL), an Eventarc trigger."""
+    """Something in the stack that calls services as an identity: a workload (its configuration names the
+    callee), a Pub/Sub push subscription or Cloud Scheduler job (OIDC token to a URL), an Eventarc trigger."""
 
     urn: str
     name: str
     identities: set[str] = field(default_factory=set)
     identities_unknown: bool = False
-    refs: list[str] = field(default_factory=list)  # URLs / audiences it sends to
-    refs_unknown: bool = False
+    refs: list[str] = field(default_factory=list)  # URLs / audiences it sends tokens to
+    text: str = ""  # a workload's whole known configuration
+    unknown: bool = False  # some of what it targets is not known yet
+    hidden: list[str] = field(default_factory=list)  # configuration the pack cannot read (Secret Manager)
     service_refs: set[str] = field(default_factory=set)  # Cloud Run service names it targets
 
     def add_identity(self, value: object) -> None:
@@ -61,7 +86,7 @@ class _Caller:
 
     def add_ref(self, value: object) -> None:
         if is_unknown(value):
-            self.refs_unknown = True
+            self.unknown = True
         elif isinstance(value, str) and value.strip():
             self.refs.append(value)
 
@@ -76,6 +101,16 @@ class _Callee:
     names: set[str] = field(default_factory=set)
     triggers: set[str] = field(default_factory=set)
     triggers_unknown: bool = False
+    # Emails the service names in its own env (an allow-list it enforces itself, e.g. ALLOWED_INVOKERS).
+    named: set[str] = field(default_factory=set)
+
+
+def _named_emails(rtype: str, props: Mapping[str, Any]) -> set[str]:
+    named: set[str] = set()
+    for env in env_vars(rtype, props):
+        if isinstance(env.value, str):
+            named |= {t.lower() for t in env.value.replace(",", " ").replace(";", " ").split() if t.count("@") == 1}
+    return named
 
 
 def _calls(caller: _Caller, callee: _Callee) -> bool:
@@ -86,17 +121,18 @@ def _calls(caller: _Caller, callee: _Callee) -> bool:
         for endpoint in callee.endpoints:
             if text == endpoint or text.startswith((endpoint + "/", endpoint + "?")):
                 return True
-    return False
+    return bool(caller.text) and any(mentions(caller.text, endpoint) for endpoint in callee.endpoints)
 
 
 def _caller_of(rtype: str, urn: str, name: str, props: Mapping[str, Any]) -> _Caller | None:
     caller = _Caller(urn, name)
-    if rtype in WORKLOAD_TYPES:
+    if rtype in WORKLOAD_TYPES or rtype in MORE_WORKLOAD_TYPES:
         for slot in identity_slots(rtype, props):
-            if slot.kind == "runtime":
+            if slot.kind in _CALLING_KINDS and not (slot.kind == "build" and rtype in WORKLOAD_TYPES):
                 caller.add_identity(slot.value)
-        for env in env_vars(rtype, props):
-            caller.add_ref(env.value)
+        caller.text = config_text(props)
+        caller.unknown = has_unknown(caller.text)
+        caller.hidden = hidden_config(props)
     elif rtype == PUSH_SUBSCRIPTION:
         token = get(props, "pushConfig", "oidcToken")
         if token is None:
@@ -115,7 +151,7 @@ def _caller_of(rtype: str, urn: str, name: str, props: Mapping[str, Any]) -> _Ca
         caller.add_identity(get(props, "serviceAccount"))
         service = get(props, "destination", "cloudRunService", "service")
         if is_unknown(service):
-            caller.refs_unknown = True
+            caller.unknown = True
         segment = last_segment(service)
         if segment:
             caller.service_refs.add(segment)
@@ -124,30 +160,97 @@ def _caller_of(rtype: str, urn: str, name: str, props: Mapping[str, Any]) -> _Ca
     return caller
 
 
-def _custom_invoke_roles(resources: Sequence[Mapping[str, Any]]) -> set[str]:
-    """Names (projects/<p>/roles/<id>, organizations/<o>/roles/<id>) of custom roles that can invoke."""
-    names: set[str] = set()
+@dataclass(frozen=True)
+class _Stack:
+    """Who the stack can place: identities its workloads and callers run as, accounts it creates, and the
+    impersonation grants on each account it creates."""
+
+    placed: dict[str, str]  # email -> name of a resource that runs as it
+    created: set[str]
+    impersonators: dict[str, list[str]]  # created account email -> members with impersonation power on it
+
+
+def _stack_identities(resources: Sequence[Mapping[str, Any]], custom: CustomRoles) -> _Stack:
+    placed: dict[str, str] = {}
+    created: set[str] = set()
+    impersonators: dict[str, list[str]] = defaultdict(list)
     for resource in resources:
-        if get(resource, "type") not in CUSTOM_ROLE_TYPES:
+        rtype, props = get(resource, "type"), get(resource, "props")
+        if not isinstance(rtype, str) or not isinstance(props, Mapping):
             continue
-        permissions = get_list(resource, "props", "permissions")
-        if not isinstance(permissions, list) or INVOKE_PERMISSION not in permissions:
+        name = get_str(resource, "name")
+        for slot in identity_slots(rtype, props):
+            email = service_account_email(slot.value)
+            if email:
+                placed.setdefault(email, name if isinstance(name, str) else rtype)
+        if rtype == SERVICE_ACCOUNT:
+            email = get_str(props, "email")
+            if isinstance(email, str) and "@" in email:
+                created.add(email.lower())
+    for resource in resources:
+        rtype, props = get(resource, "type"), get(resource, "props")
+        if not isinstance(rtype, str) or not isinstance(props, Mapping) or not rtype.startswith("gcp:serviceaccount/"):
             continue
-        for key in ("name", "id"):
-            value = get_str(resource, "props", key)
-            if isinstance(value, str) and "/roles/" in value:
-                names.add(value)
-        role_id = get_str(resource, "props", "roleId")
-        if isinstance(role_id, str):
-            names.add(f"*/roles/{role_id}")
-    return names
+        target = service_account_email(get(props, "serviceAccountId"))
+        if target is None or target not in created:
+            continue
+        for grant in grants_of(rtype, props):
+            power = power_of(grant.role, custom) if isinstance(grant.role, str) else None
+            member = members.known(grant.member)
+            # Setting IAM on the account is impersonation power too: the holder can grant itself the rest.
+            if power is not None and impersonation_power(power, on_service_account=True) and member is not None:
+                impersonators[target].append(member)
+    return _Stack(placed, created, dict(impersonators))
 
 
-def _is_custom_invoke_role(role: str, custom: set[str]) -> bool:
-    return role in custom or any(n.startswith("*/") and role.endswith(n[1:]) for n in custom)
+def _is_operator(email: str, stack: _Stack) -> bool:
+    """An account created here, run by nothing here, that only people borrow (through grants that
+    human-access-expires requires to expire): a caller by design."""
+    borrowers = stack.impersonators.get(email, [])
+    return (
+        email in stack.created
+        and email not in stack.placed
+        and bool(borrowers)
+        and all(members.is_human(m) for m in borrowers)
+    )
 
 
-def only_intended_invokers(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> list[tuple[str, str]]:
+def _targets(rtype: str, props: Mapping[str, Any], grant: Grant) -> list[tuple[str, str]] | None:
+    """(short name, collection) of the services/functions a grant applies to; None if it is no such grant or
+    the target is not known yet. Resource-level grants name their service; a project/folder/organization
+    grant counts when its condition confines it to services or functions only."""
+    if grant_scope(rtype) == "resource":
+        target = grant_target(rtype, props)
+        if not isinstance(target, str):
+            return None
+        module = type_module(rtype)
+        return [(target, "functions" if module.startswith(("cloudfunctions/", "cloudfunctionsv2/")) else "services")]
+    if grant.condition_unknown:
+        return None
+    scope = conditions.resource_scope(grant.condition)
+    if not scope or any(named.collection not in ("services", "functions") or named.partial for named in scope):
+        return None
+    return [(named.name, named.collection) for named in scope]
+
+
+def _can_invoke(power: RolePower, callee: _Callee, collection: str) -> bool:
+    """Can a grant of this power on a `collection` named like the callee invoke it?"""
+    is_function = callee.resource_type in (FUNCTION_V1, FUNCTION_V2)
+    if collection == "functions":
+        if not is_function:
+            return False
+        # A gen2 function's own IAM, or its service's: either may carry invoke power.
+        extra = RUN_INVOKE if callee.resource_type == FUNCTION_V2 else ()
+        return power.invokes(*FUNCTION_INVOKE, *extra)
+    if callee.resource_type == FUNCTION_V1:
+        return False  # a 1st gen function has no Cloud Run service
+    return power.invokes(*RUN_INVOKE)
+
+
+def judge_invokers(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> list[tuple[str, str, bool]]:
+    """(grant urn, message, mandatory) for every invoke grant on a service of this stack that is not one of
+    its intended callers. Mandatory: provably wrong. Advisory: an identity the stack cannot place, or whose
+    workload's configuration the pack cannot fully read, while no allowedInvokers list says otherwise."""
     callers: list[_Caller] = []
     callees: dict[str, list[_Callee]] = defaultdict(list)
     for resource in resources:
@@ -162,6 +265,7 @@ def only_intended_invokers(resources: Sequence[Mapping[str, Any]], ctx: RuleCont
         if rtype in _CALLABLE_TYPES:
             endpoints, endpoints_unknown = endpoints_of(rtype, props)
             callee = _Callee(urn, name, rtype, endpoints, endpoints_unknown, service_names(rtype, props))
+            callee.named = _named_emails(rtype, props)
             if rtype == FUNCTION_V2:
                 for slot in identity_slots(rtype, props):
                     if slot.kind == "trigger":
@@ -172,85 +276,155 @@ def only_intended_invokers(resources: Sequence[Mapping[str, Any]], ctx: RuleCont
             for service_name in callee.names:
                 callees[service_name].append(callee)
 
-    custom_invoke = _custom_invoke_roles(resources)
-    out: list[tuple[str, str]] = []
+    custom = custom_roles_of(resources)
+    stack = _stack_identities(resources, custom)
+    out: list[tuple[str, str, bool]] = []
     for resource in resources:
         rtype, urn, props = get(resource, "type"), get(resource, "urn"), get(resource, "props")
         if not isinstance(rtype, str) or not isinstance(urn, str) or not isinstance(props, Mapping):
             continue
-        target = grant_target(rtype, props)
-        if not isinstance(target, str) or target not in callees:
-            continue  # not a service-level grant, unknown target, or a service outside this stack
         for grant in grants_of(rtype, props):
             role, member = grant.role, grant.member
             if not isinstance(role, str) or is_unknown(role) or not isinstance(member, str) or is_unknown(member):
                 continue
-            if role not in RUN_INVOKE_ROLES and not _is_custom_invoke_role(role, custom_invoke):
-                continue
-            out.extend(_judge(urn, grant.where, role, member, callees[target], callers, ctx.allowed_invokers))
+            power = power_of(role, custom)
+            if power is None or not power.invoke:
+                continue  # no invoke permission, or a role the pack cannot see (custom-roles-verifiable)
+            for target, collection in _targets(rtype, props, grant) or []:
+                targets = [c for c in callees.get(target, []) if _can_invoke(power, c, collection)]
+                if not targets:
+                    continue  # a service outside this stack, or a role that cannot invoke this one
+                found = _judge(urn, grant.where, role, power, member.strip(), targets, callers, stack, ctx)
+                if found is not None:
+                    out.append(found)
+                    break
     return out
+
+
+def only_intended_invokers(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> list[tuple[str, str]]:
+    return [(urn, message) for urn, message, mandatory in judge_invokers(resources, ctx) if mandatory]
+
+
+def unverified_invokers(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> list[tuple[str, str]]:
+    return [(urn, message) for urn, message, mandatory in judge_invokers(resources, ctx) if not mandatory]
+
+
+def _named(email: str, targets: list[_Callee]) -> bool:
+    return any(email in callee.named for callee in targets)
+
+
+def _invoker_role(targets: list[_Callee]) -> str:
+    if all(t.resource_type == FUNCTION_V1 for t in targets):
+        return "roles/cloudfunctions.invoker on the function"
+    return "roles/run.invoker on the service"
+
+
+def _manage_finding(
+    grant_urn: str, where: str, role: str, power: RolePower, member: str, targets: list[_Callee]
+) -> tuple[str, str, bool] | None:
+    """A real caller that holds more than invoke power (redeploy, re-permission): told to take the invoker role."""
+    if not power.identity_level:
+        return None
+    names = " / ".join(sorted({c.name for c in targets}))
+    return (
+        grant_urn,
+        f"{where}: {member} only needs to call '{names}' but holds {role}, which also lets it redeploy or "
+        f"re-permission the service; grant {_invoker_role(targets)} to {member} instead of {role}.",
+        True,
+    )
 
 
 def _judge(
     grant_urn: str,
     where: str,
     role: str,
+    power: RolePower,
     member: str,
     targets: list[_Callee],
     callers: list[_Caller],
-    allowed_invokers: frozenset[str] = frozenset(),
-) -> list[tuple[str, str]]:
-    email = member_email(member) if member.startswith("serviceAccount:") else None
-    configured = normalize_member(member) in allowed_invokers
+    stack: _Stack,
+    ctx: RuleContext,
+) -> tuple[str, str, bool] | None:
+    if members.is_broad(member) or members.is_human(member) or members.is_convenience(member):
+        return None  # no-public-members / no-broad-principals / human-access-expires / no-convenience-members
+    email = members.service_account(member)
+    if email is not None and members.is_default_account(email):
+        return None  # no-default-identity-grants
+    callee_names = " / ".join(sorted({c.name for c in targets}))
     allowed: set[str] = set()
-    ambiguous = False
     for callee in targets:
         allowed |= callee.triggers
-        ambiguous |= callee.triggers_unknown or callee.endpoints_unknown
         for caller in callers:
-            if caller.urn == callee.urn:
-                continue  # its own env names its URL as the audience it verifies, not as a call
-            if _calls(caller, callee):
+            if caller.urn != callee.urn and _calls(caller, callee):
+                # (a service's own env names its URL as the audience it verifies, not as a call)
                 allowed |= caller.identities
-                ambiguous |= caller.identities_unknown
-            elif caller.refs_unknown:
-                ambiguous = True
-    callee_names = " / ".join(sorted({c.name for c in targets}))
+    configured = normalize_member(member) in ctx.allowed_invokers
+    # By design: an account created here that people borrow, or that the service itself names as a caller.
+    operator = email is not None and (
+        _is_operator(email, stack) or (email in stack.created and email not in stack.placed and _named(email, targets))
+    )
+    if configured or operator or (email is not None and email in allowed):
+        return _manage_finding(grant_urn, where, role, power, member, targets)
+
+    if email is not None:
+        running_as = [c for c in callers if email in c.identities]
+        maybe = running_as + [c for c in callers if c.identities_unknown]
+        if any(t.triggers_unknown for t in targets):
+            return None  # the function's trigger identity is not known yet
+        if maybe and (any(t.endpoints_unknown for t in targets) or any(c.unknown for c in maybe)):
+            return None  # a workload that may run as it targets something not known yet: judged once known
     known_callers = sorted(allowed)
     fix_member = (
         f"serviceAccount:{known_callers[0]}" if len(known_callers) == 1 else "serviceAccount:<caller runtime email>"
     )
-    if configured or (email and email in allowed):
-        if role in RUN_MANAGE_ROLES:
-            return [
-                (
-                    grant_urn,
-                    f"{where}: {member} only needs to call '{callee_names}' but holds {role}, which also lets "
-                    f"it redeploy or re-permission the service; grant roles/run.invoker on the service to "
-                    f"{member} instead of {role}.",
-                )
-            ]
-        return []
-    if ambiguous and email is not None:
-        # Some callers are not known yet (preview): only judge an identity that cannot be one of them.
-        could_be_caller = any(email in c.identities or c.identities_unknown for c in callers)
-        if could_be_caller or any(c.triggers_unknown for c in targets):
-            return []
-    outside_hint = (
-        f" If {member} is a real caller outside this stack, list it in this policy's allowedInvokers config."
-        if normalize_member(member) is not None
-        else ""
-    )
-    why = (
-        "is not a service account"
-        if email is None
-        else "is not the identity of anything in this stack that calls it (no workload env, push "
-        "subscription, scheduler job or Eventarc trigger targets its URL, audience or name)"
-    )
-    return [
-        (
+    if email is not None and email in stack.placed:
+        # (the service's own secrets do not make it a caller of itself: its own URL is what it verifies)
+        own = {t.urn for t in targets}
+        hidden = sorted({h for c in callers if email in c.identities and c.urn not in own for h in c.hidden})
+        if hidden:
+            return (
+                grant_urn,
+                f"{where}: {member} can invoke '{callee_names}' through {role}; it is the identity of "
+                f"'{stack.placed[email]}' in this stack, whose known configuration names the service nowhere, but "
+                f"part of it comes from Secret Manager ({', '.join(hidden[:3])}), which the pack cannot read. If "
+                "the service's URL is there, pass it as a plain value instead (a URL is no secret), so the pack "
+                "can see the call; otherwise remove this grant.",
+                False,
+            )
+        return (
             grant_urn,
-            f"{where}: {member} can invoke '{callee_names}' through {role} but {why}. Remove this grant; "
-            f"grant roles/run.invoker on the service to {fix_member} instead of {member}.{outside_hint}",
+            f"{where}: {member} can invoke '{callee_names}' through {role} but is the identity of "
+            f"'{stack.placed[email]}' in this stack, which does not call it (no known configuration of a workload "
+            "running as it, push subscription, scheduler job or Eventarc trigger names its URL, audience or "
+            f"name). Remove this grant; grant {_invoker_role(targets)} to {fix_member} instead of {member}.",
+            True,
         )
-    ]
+    if email is None and not members.is_federated_workload(member):
+        return (
+            grant_urn,
+            f"{where}: {member} can invoke '{callee_names}' through {role} but is not a service account "
+            "(member prefixes are case-sensitive: serviceAccount:<email>). Remove this grant; grant "
+            f"{_invoker_role(targets)} to {fix_member} instead.",
+            True,
+        )
+    where_from = (
+        "is created here but nothing here runs as it or may borrow it"
+        if email in stack.created
+        else "is not an identity of this stack"
+    )
+    if ctx.allowed_invokers:
+        return (
+            grant_urn,
+            f"{where}: {member} can invoke '{callee_names}' through {role}; it {where_from}, and it is not in "
+            "allowedInvokers. Add it there if it is a real caller in another stack or project; otherwise remove "
+            "this grant.",
+            True,
+        )
+    return (
+        grant_urn,
+        f"{where}: {member} can invoke '{callee_names}' through {role}; it {where_from}, so the pack cannot "
+        "tell whether it really calls the service (e.g. a caller in another stack or project). If it does, list "
+        "it in only-intended-invokers' allowedInvokers (then unlisted callers are rejected); otherwise remove "
+        "this grant.",
+        False,
+    )

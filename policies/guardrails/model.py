@@ -7,13 +7,16 @@ rules work on any program. Grant resources are recognised generically by the tok
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from . import members
 from .values import (
     UNKNOWN,
+    UNKNOWN_SENTINELS,
     _Unknown,
     elements,
     get,
@@ -29,47 +32,10 @@ from .values import (
 
 PUBLIC_MEMBERS: Final = frozenset({"allUsers", "allAuthenticatedUsers", "principalSet://goog/public:all"})
 BASIC_ROLES: Final = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
-# Roles that carry run.routes.invoke on a Cloud Run service (basic roles are rejected on their own).
-RUN_INVOKE_ROLES: Final = frozenset(
-    {"roles/run.invoker", "roles/run.servicesInvoker", "roles/run.developer", "roles/run.admin"}
-)
-RUN_MANAGE_ROLES: Final = frozenset({"roles/run.developer", "roles/run.admin"})
-IMPERSONATION_ROLES: Final = frozenset(
-    {
-        "roles/iam.serviceAccountUser",
-        "roles/iam.serviceAccountTokenCreator",
-        "roles/iam.serviceAccountOpenIdTokenCreator",
-        "roles/iam.workloadIdentityUser",
-    }
-)
-HIGH_SCOPE_INVOKER_ROLES: Final = frozenset(
-    {"roles/run.invoker", "roles/run.servicesInvoker", "roles/run.developer", "roles/cloudfunctions.invoker"}
-)
-# Granted at project scope they reach every secret/service in the project; grant per resource instead.
-HIGH_SCOPE_DATA_ROLES: Final = frozenset({"roles/secretmanager.secretAccessor"})
 KEY_MINTING_ROLES: Final = frozenset({"roles/iam.serviceAccountKeyAdmin"})
-DANGEROUS_PERMISSIONS: Final = frozenset(
-    {
-        "iam.serviceAccounts.actAs",
-        "iam.serviceAccounts.getAccessToken",
-        "iam.serviceAccounts.getOpenIdToken",
-        "iam.serviceAccounts.signBlob",
-        "iam.serviceAccounts.signJwt",
-        "iam.serviceAccounts.implicitDelegation",
-        "iam.serviceAccountKeys.create",
-        "iam.roles.create",
-        "iam.roles.update",
-    }
-)
-INVOKE_PERMISSION: Final = "run.routes.invoke"
 
 _GRANT_SUFFIXES: Final = ("IamMember", "IAMMember", "IamBinding", "IAMBinding", "IamPolicy", "IAMPolicy")
 _HIGH_SCOPES: Final = {"projects": "project", "folder": "folder", "organizations": "organization"}
-_DEFAULT_SA_RE: Final = re.compile(
-    r"^(\d+-compute@developer\.gserviceaccount\.com|[^@\s]+@appspot\.gserviceaccount\.com"
-    r"|\d+@cloudbuild\.gserviceaccount\.com)$",
-    re.IGNORECASE,
-)
 _SA_NAME_RE: Final = re.compile(r"^projects/[^/]+/serviceAccounts/(.+)$")
 
 
@@ -79,6 +45,18 @@ class Grant:
     role: str | _Unknown
     conditional: bool
     where: str
+    condition: Any = None  # the condition block ({title, expression, ...}) when there is one
+    # The condition (or its expression) is not known yet (preview): what it allows cannot be judged now.
+    condition_unknown: bool = False
+
+
+def _condition_of(value: object) -> tuple[bool, Any, bool]:
+    """(conditional, condition block, unknown) of a grant's `condition` value."""
+    if is_unknown(value):
+        return True, None, True
+    if isinstance(value, Mapping):
+        return True, value, is_unknown(value.get("expression"))
+    return False, None, False
 
 
 def is_grant_type(resource_type: object) -> bool:
@@ -103,21 +81,21 @@ def grants_of(resource_type: str, props: Mapping[str, Any]) -> list[Grant]:
     if not is_grant_type(resource_type):
         return []
     kind = grant_kind(resource_type)
-    conditional = isinstance(get(props, "condition"), Mapping)
+    conditional, condition, unknown = _condition_of(props.get("condition"))
     if kind == "member":
         member = get_str(props, "member")
         role = get_str(props, "role")
         if member is None:
             return []
-        return [Grant(member, role if role is not None else UNKNOWN, conditional, "member")]
+        return [Grant(member, role if role is not None else UNKNOWN, conditional, "member", condition, unknown)]
     if kind == "binding":
         role = get_str(props, "role")
         role = role if role is not None else UNKNOWN
         members = get_list(props, "members")
         if isinstance(members, _Unknown):
-            return [Grant(UNKNOWN, role, conditional, "members")]
+            return [Grant(UNKNOWN, role, conditional, "members", condition, unknown)]
         return [
-            Grant(m if isinstance(m, str) else UNKNOWN, role, conditional, f"members[{i}]")
+            Grant(m if isinstance(m, str) else UNKNOWN, role, conditional, f"members[{i}]", condition, unknown)
             for i, m in enumerate(members or [])
             if isinstance(m, str) or is_unknown(m)
         ]
@@ -132,27 +110,16 @@ def _policy_grants(policy_data: object) -> list[Grant]:
     for b_index, binding in enumerate(elements(get(doc, "bindings"))):
         role = get_str(binding, "role")
         role = role if role is not None else UNKNOWN
-        conditional = isinstance(get(binding, "condition"), Mapping)
+        conditional, condition, unknown = _condition_of(get(binding, "condition"))
         members = get_list(binding, "members")
         where = f"policyData.bindings[{b_index}]"
         if isinstance(members, _Unknown):
-            grants.append(Grant(UNKNOWN, role, conditional, f"{where}.members"))
+            grants.append(Grant(UNKNOWN, role, conditional, f"{where}.members", condition, unknown))
             continue
         for m_index, member in enumerate(members or []):
             if isinstance(member, str):
-                grants.append(Grant(member, role, conditional, f"{where}.members[{m_index}]"))
+                grants.append(Grant(member, role, conditional, f"{where}.members[{m_index}]", condition, unknown))
     return grants
-
-
-def member_email(member: object) -> str | None:
-    """Lower-cased email of a `serviceAccount:`/`user:`/`group:` member (prefix is case-sensitive)."""
-    if not isinstance(member, str) or is_unknown(member):
-        return None
-    for prefix in ("serviceAccount:", "user:", "group:"):
-        if member.startswith(prefix):
-            email = member[len(prefix) :].split("?", 1)[0].strip()
-            return email.lower() if "@" in email else None
-    return None
 
 
 def service_account_email(value: object) -> str | None:
@@ -169,7 +136,7 @@ def service_account_email(value: object) -> str | None:
 
 
 def is_default_service_account(email: str) -> bool:
-    return bool(_DEFAULT_SA_RE.match(email.strip()))
+    return members.is_default_account(email)
 
 
 def is_basic_role(role: object) -> bool:
@@ -209,23 +176,58 @@ EVENTARC_TRIGGER: Final = "gcp:eventarc/trigger:Trigger"
 CALLER_TYPES: Final = frozenset({SCHEDULER_JOB, PUSH_SUBSCRIPTION, EVENTARC_TRIGGER})
 IDENTITY_TYPES: Final = WORKLOAD_TYPES | CALLER_TYPES
 
+# More workloads that run code as a service account and fall back to a default one when it is not set
+# (pulumi-gcp field names; tests/policies/test_guardrails_gcp_types.py checks them against the provider).
+WORKFLOW: Final = "gcp:workflows/workflow:Workflow"
+BUILD_TRIGGER: Final = "gcp:cloudbuild/trigger:Trigger"
+DATAFLOW_JOB: Final = "gcp:dataflow/job:Job"
+DATAFLOW_FLEX_JOB: Final = "gcp:dataflow/flexTemplateJob:FlexTemplateJob"
+DATAPROC_CLUSTER: Final = "gcp:dataproc/cluster:Cluster"
+COMPOSER_ENVIRONMENT: Final = "gcp:composer/environment:Environment"
+WORKBENCH_INSTANCE: Final = "gcp:workbench/instance:Instance"
+APP_ENGINE_FLEX: Final = "gcp:appengine/flexibleAppVersion:FlexibleAppVersion"
+APP_ENGINE_STANDARD: Final = "gcp:appengine/standardAppVersion:StandardAppVersion"
+MORE_WORKLOAD_TYPES: Final = frozenset(
+    {
+        WORKFLOW,
+        BUILD_TRIGGER,
+        DATAFLOW_JOB,
+        DATAFLOW_FLEX_JOB,
+        DATAPROC_CLUSTER,
+        COMPOSER_ENVIRONMENT,
+        WORKBENCH_INSTANCE,
+        APP_ENGINE_FLEX,
+        APP_ENGINE_STANDARD,
+    }
+)
+# Everything that runs (or sends requests) as a service account it names, or as a default one.
+RUNS_AS_TYPES: Final = IDENTITY_TYPES | MORE_WORKLOAD_TYPES
+
+COMPUTE_DEFAULT: Final = "the Compute Engine default service account"
+APP_ENGINE_DEFAULT: Final = "the App Engine default service account (<project>@appspot.gserviceaccount.com)"
+BUILD_DEFAULT: Final = (
+    "a default build service account (the legacy Cloud Build account or, in newer projects, the Compute Engine "
+    "default service account)"
+)
+
 
 @dataclass(frozen=True)
 class IdentitySlot:
-    kind: str  # runtime | trigger | build | scheduler | push subscription | eventarc
+    kind: str  # runtime | trigger | build | scheduler | push subscription | eventarc | workflow | worker
     path: str
     value: Any  # str | UNKNOWN | None (not set)
     falls_back: bool = True  # unset means GCP uses a default SA (False: the token request is just incomplete)
+    default: str = COMPUTE_DEFAULT  # what GCP runs it as when unset
 
 
 def identity_slots(resource_type: str, props: Mapping[str, Any]) -> list[IdentitySlot]:
     """The service-account settings a workload has; value None means not set (falls back to a default)."""
 
-    def slot(kind: str, *path: str, falls_back: bool = True) -> IdentitySlot:
+    def slot(kind: str, *path: str | int, falls_back: bool = True, default: str = COMPUTE_DEFAULT) -> IdentitySlot:
         value = get(props, *path)
         if value is not UNKNOWN and not (isinstance(value, str) and value.strip()):
             value = None
-        return IdentitySlot(kind, ".".join(path), value, falls_back)
+        return IdentitySlot(kind, ".".join(str(p) for p in path), value, falls_back, default)
 
     def token_slots(kind: str, *token_paths: tuple[str, ...]) -> list[IdentitySlot]:
         # Only where a token is requested: an unauthenticated push or HTTP call has no identity.
@@ -241,10 +243,14 @@ def identity_slots(resource_type: str, props: Mapping[str, Any]) -> list[Identit
         trigger = get(props, "eventTrigger")
         if trigger is UNKNOWN or isinstance(trigger, Mapping):
             slots.append(slot("trigger", "eventTrigger", "serviceAccountEmail"))
-        slots.append(slot("build", "buildConfig", "serviceAccount"))
+        slots.append(slot("build", "buildConfig", "serviceAccount", default=BUILD_DEFAULT))
         return slots
     if resource_type == FUNCTION_V1:
-        return [slot("runtime", "serviceAccountEmail"), slot("build", "buildServiceAccount")]
+        # 1st gen functions run as the App Engine default account when none is set.
+        return [
+            slot("runtime", "serviceAccountEmail", default=APP_ENGINE_DEFAULT),
+            slot("build", "buildServiceAccount", default=BUILD_DEFAULT),
+        ]
     if resource_type in (RUN_V2_SERVICE, RUN_V2_WORKER_POOL):
         return [slot("runtime", "template", "serviceAccount")]
     if resource_type == RUN_V2_JOB:
@@ -258,6 +264,22 @@ def identity_slots(resource_type: str, props: Mapping[str, Any]) -> list[Identit
     if resource_type == EVENTARC_TRIGGER:
         # Unset, Eventarc mints the destination's tokens for the Compute Engine default service account.
         return [slot("eventarc", "serviceAccount")]
+    if resource_type == WORKFLOW:
+        return [slot("workflow", "serviceAccount")]
+    if resource_type == BUILD_TRIGGER:
+        return [slot("build", "serviceAccount", default=BUILD_DEFAULT)]
+    if resource_type in (DATAFLOW_JOB, DATAFLOW_FLEX_JOB):
+        return [slot("worker", "serviceAccountEmail")]
+    if resource_type == DATAPROC_CLUSTER:
+        if get(props, "virtualClusterConfig") is not None:
+            return []  # Dataproc on GKE: the GKE node pools' identities (judged there)
+        return [slot("worker", "clusterConfig", "gceClusterConfig", "serviceAccount")]
+    if resource_type == COMPOSER_ENVIRONMENT:
+        return [slot("worker", "config", "nodeConfig", "serviceAccount")]
+    if resource_type == WORKBENCH_INSTANCE:
+        return [slot("runtime", "gceSetup", "serviceAccounts", 0, "email")]
+    if resource_type in (APP_ENGINE_FLEX, APP_ENGINE_STANDARD):
+        return [slot("runtime", "serviceAccount", default=APP_ENGINE_DEFAULT)]
     return []
 
 
@@ -342,9 +364,9 @@ def _list_or_unknown(value: list[Any] | _Unknown | None) -> list[Any]:
 
 
 def service_names(resource_type: str, props: Mapping[str, Any]) -> set[str]:
-    """Names by which IAM resources can target this workload's Cloud Run service."""
+    """Names by which IAM resources can target this workload (its Cloud Run service, or its function)."""
     names: set[str] = set()
-    if resource_type in (RUN_V2_SERVICE, RUN_V1_SERVICE, FUNCTION_V2):
+    if resource_type in (RUN_V2_SERVICE, RUN_V1_SERVICE, FUNCTION_V2, FUNCTION_V1):
         for value in (get(props, "name"), get(props, "id"), get(props, "serviceConfig", "service")):
             segment = last_segment(value)
             if segment:
@@ -366,3 +388,69 @@ def grant_target(resource_type: str, props: Mapping[str, Any]) -> str | _Unknown
     if value is UNKNOWN:
         return UNKNOWN
     return last_segment(value)
+
+
+# --- what a workload's configuration says (and hides) --------------------------------------------------------
+
+# Keys under which a workload takes configuration from Secret Manager: values the pack never sees.
+_HIDDEN_KEYS: Final = frozenset({"secretKeyRef", "secretEnvironmentVariables", "secretVolumes"})
+_MAX_WALK_DEPTH: Final = 32
+
+
+def config_text(props: Mapping[str, Any]) -> str:
+    """A workload's whole known configuration as one text (env values, args, command, source, parameters, ...),
+    so a URL anywhere in it, even inside a JSON value, can be found."""
+    try:
+        return json.dumps(props, ensure_ascii=False, default=str)
+    except (TypeError, ValueError, RecursionError):
+        return ""
+
+
+def has_unknown(text: str) -> bool:
+    """Does a config text hold a value the engine does not know yet (preview)?"""
+    return any(sentinel in text for sentinel in UNKNOWN_SENTINELS)
+
+
+def hidden_config(props: Mapping[str, Any]) -> list[str]:
+    """Paths of configuration taken from Secret Manager (secret env vars and volumes), whose values the pack
+    cannot read."""
+    found: list[str] = []
+
+    def walk(value: Any, path: str, depth: int) -> None:
+        if depth > _MAX_WALK_DEPTH:
+            return
+        if isinstance(value, Mapping):
+            for key, child in value.items():
+                here = f"{path}.{key}" if path else str(key)
+                if key in _HIDDEN_KEYS and child:
+                    found.append(here)
+                elif key == "secret" and isinstance(child, Mapping) and path.rsplit(".", 1)[-1].startswith("volumes"):
+                    found.append(here)  # a secret mounted as a volume (Cloud Run)
+                else:
+                    walk(child, here, depth + 1)
+        elif isinstance(value, list | tuple):
+            for index, child in enumerate(value):
+                walk(child, f"{path}[{index}]", depth + 1)
+
+    walk(props, "", 0)
+    return found
+
+
+_HOST_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+def mentions(text: str, endpoint: str) -> bool:
+    """Does `text` contain `endpoint` as a whole URL (not as the start of a longer host name)? Linear."""
+    if not endpoint:
+        return False
+    start = text.find(endpoint)
+    while start >= 0:
+        after = start + len(endpoint)
+        following = text[after] if after < len(text) else ""
+        longer_host = following in _HOST_CHARS or (
+            following == "." and after + 1 < len(text) and text[after + 1] in _HOST_CHARS
+        )
+        if not following or not longer_host:
+            return True
+        start = text.find(endpoint, start + 1)
+    return False

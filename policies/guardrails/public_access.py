@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from .context import RuleContext
+from .members import CUSTOMER_PREFIX
 from .model import (
     BASIC_ROLES,
     PUBLIC_MEMBERS,
@@ -90,7 +91,8 @@ def public_grant_fix(resource_type: str, role: object) -> str:
 
 
 def no_broad_principals(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
-    """domain: members, wildcard principalSets, and identities outside allowedMemberDomains."""
+    """domain: members, whole customers, wildcard principalSets, and identities outside allowedMemberDomains.
+    allowedMemberDomains waives only this finding: the role a domain holds is still judged by scope."""
     out: list[str] = []
     allowed = {d.lower() for d in ctx.allowed_member_domains}
     for grant in grants_of(resource_type, props):
@@ -107,6 +109,12 @@ def no_broad_principals(resource_type: str, props: Mapping[str, Any], ctx: RuleC
                     f"Grant it to the one service account or group that needs it instead (or add {domain} "
                     "to allowedMemberDomains if a whole-domain grant is really intended)."
                 )
+        elif member.startswith(CUSTOMER_PREFIX):
+            out.append(
+                f"{grant.where}: {member} grants {role} on {ctx.label} to every principal of that Google Workspace / "
+                "Cloud Identity customer (Google documents this identifier for deny policies, not allow policies). "
+                "Grant it to the one service account or group that needs it instead."
+            )
         elif member.startswith("principalSet://cloudresourcemanager.googleapis.com/"):
             out.append(
                 f"{grant.where}: {member} grants {role} on {ctx.label} to every principal of that project, "

@@ -1,29 +1,33 @@
-"""Broad roles: basic roles, admin/impersonation/invoker roles at project scope and above, key minting,
-custom roles carrying dangerous permissions."""
+"""Roles judged by what they can do (`power.py`): basic roles anywhere; identity, IAM, code-running and
+data power on a whole project, folder or organization; service-agent roles outside Google's agents; write
+power for convenience members; key minting; custom roles with identity power; roles the pack cannot see."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Final
 
+from . import conditions, members
 from .context import RuleContext
-from .model import (
-    DANGEROUS_PERMISSIONS,
-    HIGH_SCOPE_DATA_ROLES,
-    HIGH_SCOPE_INVOKER_ROLES,
-    IMPERSONATION_ROLES,
-    KEY_MINTING_ROLES,
-    grant_scope,
-    grants_of,
-    is_admin_role,
-    is_basic_role,
+from .model import BASIC_ROLES, KEY_MINTING_ROLES, Grant, grant_scope, grants_of, is_basic_role
+from .power import (
+    ESCALATION_PERMISSIONS,
+    ORG_POLICY_PERMISSIONS,
+    RUNS_CODE_PERMISSIONS,
+    RolePower,
+    classify,
+    kind_named,
+    predefined,
+    table_version,
 )
 from .values import UNKNOWN, get, get_list, get_str, is_unknown
 
 CUSTOM_ROLE_TYPES: Final = frozenset(
     {"gcp:projects/iAMCustomRole:IAMCustomRole", "gcp:organizations/iAMCustomRole:IAMCustomRole"}
 )
+_CUSTOM_ROLE_RE: Final = re.compile(r"^(projects|organizations)/([^/]+)/roles/([^/]+)$")
 
 
 def _who(member: object) -> str:
@@ -46,8 +50,134 @@ def no_basic_roles(resource_type: str, props: Mapping[str, Any], ctx: RuleContex
     return out
 
 
-def no_high_scope_privileged_roles(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
-    """Admin, impersonation, invoker and secret-reading roles granted on a whole project/folder/org."""
+# --- custom roles in the stack ------------------------------------------------------------------------------
+
+CustomRoles = Mapping[str, RolePower]  # role name (or `*/roles/<id>` when only the id is known) -> power
+
+
+def custom_roles_of(resources: Sequence[Mapping[str, Any]]) -> dict[str, RolePower]:
+    """The custom roles a stack defines, by every name a grant may use for them."""
+    found: dict[str, RolePower] = {}
+    for resource in resources:
+        if get(resource, "type") not in CUSTOM_ROLE_TYPES:
+            continue
+        permissions = get_list(resource, "props", "permissions")
+        if not isinstance(permissions, list):
+            continue
+        power = classify(p for p in permissions if isinstance(p, str) and not is_unknown(p))
+        for key in ("name", "id"):
+            value = get_str(resource, "props", key)
+            if isinstance(value, str) and _CUSTOM_ROLE_RE.match(value):
+                found[value] = power
+        role_id = get_str(resource, "props", "roleId")
+        if isinstance(role_id, str):
+            found[f"*/roles/{role_id}"] = power
+    return found
+
+
+def power_of(role: str, custom: CustomRoles) -> RolePower | None:
+    """A predefined role's power from the table, a custom role's from the stack's definition; None if unseen."""
+    if role.startswith("roles/"):
+        return predefined(role)
+    if role in custom:
+        return custom[role]
+    match = _CUSTOM_ROLE_RE.match(role)
+    return custom.get(f"*/roles/{match.group(3)}") if match else None
+
+
+def impersonation_power(power: RolePower, on_service_account: bool) -> bool:
+    """Acting as a service account; on a service account itself, setting its IAM is the same power (the holder
+    can grant itself the token roles at any time)."""
+    return bool(power.escalation) or (on_service_account and power.sets_service_account_iam)
+
+
+# --- class x scope ------------------------------------------------------------------------------------------
+
+_SCOPE_FIX: Final = (
+    "grant it on the one resource that needs it instead, or confine this grant with an IAM condition on "
+    "resource.name naming that resource"
+)
+
+
+def _why_and_fix(role: str, power: RolePower, grant: Grant, scope: str, custom: CustomRoles) -> tuple[str, str] | None:
+    """(what the grant can do across the scope, the fix) — the most severe reason only; None if acceptable."""
+    if power.escalation:
+        if set(power.escalation) <= {"storage.hmacKeys.create", "iam.serviceAccountKeys.create"}:
+            return (
+                f"can create long-lived keys for every service account in the {scope} "
+                f"({_reasons(power.escalation, ESCALATION_PERMISSIONS)})",
+                "remove it: workloads use their own service account's short-lived tokens, and no key is needed",
+            )
+        if any(p.startswith("container.") for p in power.escalation):
+            return (
+                f"can act as every service account in the {scope} that GKE workloads are bound to "
+                f"({_reasons(power.escalation, ESCALATION_PERMISSIONS)})",
+                "grant roles/container.clusterViewer on the project and give the member Kubernetes RBAC in the one "
+                "namespace it deploys to instead",
+            )
+        return (
+            f"can act as or mint credentials for every service account in the {scope} "
+            f"({_reasons(power.escalation, ESCALATION_PERMISSIONS)})",
+            "grant it on the one service account to be used (gcp.serviceaccount.IAMMember) instead",
+        )
+    if power.iam:
+        limited = conditions.grantable_roles(grant.condition)
+        if limited is None:
+            return (
+                f"can change IAM across the {scope} ({', '.join(power.iam[:3])}), i.e. grant itself anything",
+                "grant it on the one resource whose IAM it manages instead, or limit the grantable roles with a "
+                "condition: api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([...])",
+            )
+        unsafe = [r for r in limited if _delegation_unsafe(r, custom)]
+        if unsafe:
+            return (
+                f"may hand out {', '.join(unsafe)} across the {scope} (its condition's grantable roles), which "
+                "carry power over identities or IAM, or which the pack cannot see",
+                "limit the grantable roles to ones without identity or IAM power",
+            )
+    if power.runs_code:
+        fix = "grant it on the one service, function or job it deploys instead"
+        if any(p.startswith(("container.", "composer.")) for p in power.runs_code):
+            fix = (
+                "GKE and Composer have no per-resource grants: keep such roles for the platform's own automation "
+                "(exempt that URN with a reason) and give people Kubernetes RBAC in one namespace instead"
+            )
+        reasons = _reasons(power.runs_code, RUNS_CODE_PERMISSIONS)
+        return (f"can run code as identities across the {scope} ({reasons})", fix)
+    if power.org_policy:
+        return (
+            f"can change or switch off organization policy constraints in the {scope} "
+            f"({_reasons(power.org_policy, ORG_POLICY_PERMISSIONS)}), the guardrails behind every other grant "
+            "(no service account keys, allowed member domains, ...)",
+            "leave organization policies to the organization's administrators: remove this grant",
+        )
+    kinds = power.writes or power.reads
+    if kinds:
+        verb = "write or manage" if power.writes else "read"
+        fixes = sorted({kind.iam_member for kind in map(kind_named, kinds) if kind is not None})
+        return (
+            f"can {verb} every {', '.join(kinds)} in the {scope}",
+            f"grant it on the one {kinds[0]} it uses ({', '.join(fixes[:3])}) instead, or confine this grant with "
+            "an IAM condition on resource.name naming it",
+        )
+    return None
+
+
+def _reasons(permissions: Sequence[str], why: Mapping[str, str]) -> str:
+    return "; ".join(f"{p}: {why[p]}" if p in why else p for p in permissions[:2])
+
+
+def _delegation_unsafe(role: str, custom: CustomRoles) -> bool:
+    if role in BASIC_ROLES:
+        return True
+    power = power_of(role, custom)
+    return power is None or power.identity_level or power.service_agent
+
+
+def judge_high_scope(
+    resource_type: str, props: Mapping[str, Any], ctx: RuleContext, custom: CustomRoles | None = None
+) -> list[str]:
+    """Roles on a whole project/folder/organization that carry identity, IAM, code-running or data power."""
     scope = grant_scope(resource_type)
     if scope == "resource":
         return []
@@ -56,25 +186,101 @@ def no_high_scope_privileged_roles(resource_type: str, props: Mapping[str, Any],
         role = grant.role
         if not isinstance(role, str) or is_unknown(role) or role in ctx.extra_allowed_roles:
             continue
-        if role in IMPERSONATION_ROLES:
-            fix = (
-                "grant it on the one service account to be impersonated "
-                "(gcp.serviceaccount.IAMMember) instead, so it cannot act as every service account"
-            )
-        elif role in HIGH_SCOPE_INVOKER_ROLES:
-            fix = (
-                "grant roles/run.invoker on the one service it calls (gcp.cloudrunv2.ServiceIamMember) "
-                "instead, so it cannot invoke every service"
-            )
-        elif role in HIGH_SCOPE_DATA_ROLES:
-            fix = "grant it on each secret it reads (gcp.secretmanager.SecretIamMember) instead"
-        elif is_admin_role(role) and not is_basic_role(role):
-            fix = "grant the narrow role the task needs on the one resource instead"
-        else:
+        if role in BASIC_ROLES or role in KEY_MINTING_ROLES:
+            continue  # no-basic-roles / no-key-minting-grants report these
+        member = members.known(grant.member)
+        if member is not None and _owned_elsewhere(member):
+            continue
+        power = power_of(role, custom or {})
+        if power is None or power.service_agent:
+            continue  # custom-roles-verifiable / service-agent-roles-for-agents report these
+        if grant.condition_unknown:
+            continue  # what the condition allows is not known yet (preview): judged once known
+        if conditions.resource_scope(grant.condition):
+            continue  # confined to named resources: resource scope (partial prefixes: resource-prefix-bounded)
+        found = _why_and_fix(role, power, grant, scope, custom or {})
+        if found is None:
+            continue
+        why, fix = found
+        out.append(
+            f"{grant.where}: {role} granted to {_who(grant.member)} on the whole {scope} ({ctx.label}) {why}; "
+            f"{fix}. If this grant is deliberate, list the role in extraAllowedRoles or exempt this URN with a reason."
+        )
+    return out
+
+
+def _owned_elsewhere(member: str) -> bool:
+    """Members whose grants other policies judge as a whole (one finding per root cause). A whole customer
+    (`domain:`) is not one of them: allowedMemberDomains may accept the member, never the role at this scope."""
+    if (members.is_broad(member) and not members.is_whole_customer(member)) or members.is_convenience(member):
+        return True
+    email = members.service_account(member)
+    return email is not None and (members.is_default_account(email) or members.is_service_agent(email))
+
+
+def no_high_scope_privileged_roles(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
+    """The per-resource judgement for predefined roles (custom roles need the stack: see the stack rule)."""
+    return judge_high_scope(resource_type, props, ctx)
+
+
+def high_scope_privileged_roles(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> list[tuple[str, str]]:
+    """Every grant in the stack, custom roles defined in it judged by their permissions."""
+    custom = custom_roles_of(resources)
+    out: list[tuple[str, str]] = []
+    for resource in resources:
+        rtype, urn, props = get(resource, "type"), get(resource, "urn"), get(resource, "props")
+        if not isinstance(rtype, str) or not isinstance(urn, str) or not isinstance(props, Mapping):
+            continue
+        name = get_str(resource, "name")
+        label_ctx = replace(ctx, urn=urn, name=name if isinstance(name, str) else "")
+        out.extend((urn, message) for message in judge_high_scope(rtype, props, label_ctx, custom))
+    return out
+
+
+# --- service-agent roles, convenience members, key minting --------------------------------------------------
+
+
+def service_agent_roles_for_agents(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
+    """`*.serviceAgent` roles carry a service's full power (often actAs on every account): Google grants them
+    to its own agents; anyone else holding one is an escalation."""
+    out: list[str] = []
+    for grant in grants_of(resource_type, props):
+        role, member = grant.role, members.known(grant.member)
+        if not isinstance(role, str) or is_unknown(role) or member is None or members.is_broad(member):
+            continue
+        power = predefined(role)
+        if power is None or not power.service_agent:
+            continue
+        email = members.service_account(member)
+        if email is not None and (members.is_service_agent(email) or members.is_default_account(email)):
+            continue  # Google's own agent, or a default account (no-default-identity-grants)
+        out.append(
+            f"{grant.where}: {role} is a service-agent role, made for Google's own agents, but is granted to "
+            f"{member} on {ctx.label}; it carries the service's full power"
+            f"{' (' + ', '.join(power.escalation) + ')' if power.escalation else ''}. Remove it; grant {member} "
+            "the narrow predefined role for its task on the one resource instead (agents are addressed as "
+            "service-<project number>@gcp-sa-<service>.iam.gserviceaccount.com)."
+        )
+    return out
+
+
+def no_convenience_members(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
+    """projectViewer:/projectEditor:/projectOwner: follow whoever holds a basic role on a project: they must
+    not get write, admin or identity power."""
+    out: list[str] = []
+    for grant in grants_of(resource_type, props):
+        role, member = grant.role, members.known(grant.member)
+        if member is None or not members.is_convenience(member) or not isinstance(role, str) or is_unknown(role):
+            continue
+        if role in BASIC_ROLES:
+            continue  # no-basic-roles
+        power = predefined(role)
+        if power is None or not (power.identity_level or power.writes or power.service_agent):
             continue
         out.append(
-            f"{grant.where}: {role} granted to {_who(grant.member)} on the whole {scope} ({ctx.label}); {fix}. "
-            "If this grant is deliberate, list the role in extraAllowedRoles or exempt this URN with a reason."
+            f"{grant.where}: {role} granted to {member} on {ctx.label} gives write or admin power to whoever "
+            "holds a basic role on that project, now and later. Grant it to the one serviceAccount:/group: that "
+            "needs it instead."
         )
     return out
 
@@ -92,14 +298,11 @@ def no_key_minting_grants(resource_type: str, props: Mapping[str, Any], ctx: Rul
 
 
 def dangerous_permissions(permissions: object) -> list[str]:
-    found = []
-    if isinstance(permissions, list | tuple):
-        for permission in permissions:
-            if not isinstance(permission, str) or is_unknown(permission):
-                continue
-            if permission in DANGEROUS_PERMISSIONS or permission.endswith(".setIamPolicy"):
-                found.append(permission)
-    return sorted(set(found))
+    """Permissions of a custom role that give power over identities or IAM (see power.py)."""
+    if not isinstance(permissions, list | tuple):
+        return []
+    power = classify(p for p in permissions if isinstance(p, str) and not is_unknown(p))
+    return sorted({*power.escalation, *power.iam, *power.runs_code, *power.org_policy})
 
 
 def no_privileged_custom_roles(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
@@ -113,12 +316,14 @@ def no_privileged_custom_roles(resource_type: str, props: Mapping[str, Any], ctx
         return []
     return [
         f"custom role {ctx.label} carries {', '.join(found)}, which let a holder change IAM, impersonate "
-        "service accounts or mint keys. Remove these permissions from the role; grant impersonation "
-        "(roles/iam.serviceAccountUser / TokenCreator) on a single service account where truly needed."
+        "service accounts, mint keys, run code as other identities or change organization policies. Remove these "
+        "permissions from the role; "
+        "grant impersonation (roles/iam.serviceAccountUser / TokenCreator) on a single service account where "
+        "truly needed."
     ]
 
 
-_CUSTOM_ROLE_RE: Final = re.compile(r"^(projects|organizations)/([^/]+)/roles/([^/]+)$")
+# --- roles the pack cannot see ------------------------------------------------------------------------------
 
 
 def _defined_custom_roles(resources: Sequence[Mapping[str, Any]]) -> tuple[set[str], set[tuple[str, str]], bool]:
@@ -144,10 +349,9 @@ def _defined_custom_roles(resources: Sequence[Mapping[str, Any]]) -> tuple[set[s
 
 
 def custom_roles_verifiable(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> list[tuple[str, str]]:
-    """Grants of a custom role the stack does not define: its permissions are out of the pack's sight."""
+    """Grants of a role whose permissions the pack cannot see: a custom role the stack does not define, or a
+    predefined role newer than the pack's role table."""
     names, ids, unknown = _defined_custom_roles(resources)
-    if unknown:
-        return []  # a role whose id is not known yet might be the one granted
     out: list[tuple[str, str]] = []
     for resource in resources:
         rtype, urn, props = get(resource, "type"), get(resource, "urn"), get(resource, "props")
@@ -158,10 +362,26 @@ def custom_roles_verifiable(resources: Sequence[Mapping[str, Any]], ctx: RuleCon
         reported: set[str] = set()
         for grant in grants_of(rtype, props):
             role = grant.role
-            match = _CUSTOM_ROLE_RE.match(role) if isinstance(role, str) and not is_unknown(role) else None
-            if match is None or role in reported or role in names or (match.group(1), match.group(3)) in ids:
+            if not isinstance(role, str) or is_unknown(role) or role in reported:
                 continue
-            reported.add(str(role))
+            if role.startswith("roles/"):
+                if predefined(role) is not None:
+                    continue
+                reported.add(role)
+                out.append(
+                    (
+                        urn,
+                        f"{grant.where}: {role} granted to {_who(grant.member)} on {label} is not in the pack's "
+                        f"table of predefined roles (version {table_version()}), so its power is not judged. "
+                        "Check the role name; if it is new, regenerate the table "
+                        "(python -m policies.tools.generate_role_table) or exempt this URN after a review.",
+                    )
+                )
+                continue
+            match = _CUSTOM_ROLE_RE.match(role)
+            if match is None or unknown or role in names or (match.group(1), match.group(3)) in ids:
+                continue  # a role whose id is not known yet might be the one granted
+            reported.add(role)
             out.append(
                 (
                     urn,

@@ -105,9 +105,7 @@ def test_federated_principals_are_narrow() -> None:
 
 
 @pytest.mark.parametrize("role", [SA_USER, SA_ADMIN])
-def test_deployer_holds_per_account_roles_on_exactly_the_runtime_identities_the_main_stack_creates(
-    role: str,
-) -> None:
+def test_deployer_holds_per_account_roles_on_exactly_the_identities_the_main_stack_creates(role: str) -> None:
     granted: dict[str, set[str]] = {"dev": set(), "prod": set()}
     for r in bootstrap_run().of_type(SA_MEMBER):
         if r.inputs["role"] == role:
@@ -117,10 +115,13 @@ def test_deployer_holds_per_account_roles_on_exactly_the_runtime_identities_the_
     for env in ("dev", "prod"):
         main = main_stack_run(env)
         created = {
-            f"projects/{a.outputs['project']}/serviceAccounts/{a.outputs['email']}" for a in main.of_type(ACCOUNT)
+            a.name: f"projects/{a.outputs['project']}/serviceAccounts/{a.outputs['email']}"
+            for a in main.of_type(ACCOUNT)
         }
-        assert len(created) == 4
-        assert granted[env] == created, env
+        assert len(created) == 5
+        # The operator account runs nothing: the deployer administers it (its just-in-time grants), never acts as it.
+        expected = {path for name, path in created.items() if role == SA_ADMIN or name != "worker-operator"}
+        assert granted[env] == expected, env
 
 
 def test_deployer_cannot_administer_other_service_accounts() -> None:
@@ -150,7 +151,8 @@ def test_project_iam_admin_is_limited_to_the_roles_the_stack_grants() -> None:
     (grant, *_) = [r for r in bootstrap_run().of_type(PROJECT_MEMBER) if "projectIamAdmin" in r.inputs["role"]]
     expression = grant.inputs["condition"]["expression"]
     assert expression == (
-        "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(['roles/logging.logWriter'])"
+        "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', [])"
+        ".hasOnly(['roles/logging.logWriter', 'roles/storage.objectViewer'])"
     )
 
 
@@ -168,8 +170,8 @@ def test_previewers_hold_no_write_role() -> None:
 def test_act_as_grants_wait_for_the_runtime_identities() -> None:
     first = run_program(BOOTSTRAP, STACK, {"secure-invoke-bootstrap:grantRuntimeActAs": "false"})
     assert not [r for r in first.of_type(SA_MEMBER) if r.inputs["role"] in {SA_USER, SA_ADMIN}]
-    for role in (SA_USER, SA_ADMIN):  # four accounts in each of two environments
-        assert len([r for r in bootstrap_run().of_type(SA_MEMBER) if r.inputs["role"] == role]) == 8
+    for role, accounts in ((SA_USER, 4), (SA_ADMIN, 5)):  # in each of two environments
+        assert len([r for r in bootstrap_run().of_type(SA_MEMBER) if r.inputs["role"] == role]) == 2 * accounts
 
 
 @pytest.mark.parametrize(
@@ -199,7 +201,9 @@ def test_exemptions_cover_only_deployer_project_grants_with_reasons() -> None:
         assert resource.inputs["member"] in {deployer_email("dev"), deployer_email("prod")}
         assert resource.inputs["role"] in entry["reason"]
         assert len(entry["reason"]) > 60
-    assert len(exemptions) == 14  # seven admin roles at project scope, in each of two environments
+    # Five admin roles that set IAM and cloudfunctions.developer (runs code), per environment; projectIamAdmin
+    # needs none: its condition limits the grantable roles to ones without identity power.
+    assert len(exemptions) == 12
 
 
 def preflight(*extra: str) -> subprocess.CompletedProcess[str]:
@@ -221,3 +225,20 @@ def test_preflight_passes_with_the_exemptions_and_fails_without() -> None:
     failing = preflight()
     assert failing.returncode == 1, failing.stdout[-3000:] + failing.stderr[-3000:]
     assert "no-high-scope-privileged-roles" in failing.stdout + failing.stderr
+
+
+def test_log_metrics_come_from_a_custom_role_without_sinks_or_exclusions() -> None:
+    # logging.configWriter could also route or drop the audit logs the metrics count.
+    roles = {r.inputs["project"]: r.inputs for r in bootstrap_run().of_type("gcp:projects/iAMCustomRole:IAMCustomRole")}
+    for env in ("dev", "prod"):
+        project = stack_config()["secure-invoke-bootstrap:environments"][env]["project"]
+        assert sorted(roles[project]["permissions"]) == [
+            f"logging.logMetrics.{verb}" for verb in ("create", "delete", "get", "list", "update")
+        ]
+        granted = {
+            r.inputs["role"]
+            for r in bootstrap_run().of_type(PROJECT_MEMBER)
+            if r.inputs["member"] == deployer_email(env)
+        }
+        assert f"projects/{project}/roles/{roles[project]['roleId']}" in granted
+        assert "roles/logging.configWriter" not in granted and "roles/logging.admin" not in granted

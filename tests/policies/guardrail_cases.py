@@ -170,6 +170,10 @@ def project_stack(stack: str = "dev") -> list[dict[str, Any]]:
         ("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", "relay-build-ar-writer",
          {"repository": "relay-builds", "location": "us-central1", "role": "roles/artifactregistry.writer",
           "member": member(emails["relay-build"])}),
+        ("gcp:projects/iAMMember:IAMMember", "relay-build-gcf-sources-viewer",
+         {"project": PROJECT, "role": "roles/storage.objectViewer", "member": member(emails["relay-build"]),
+          "condition": {"title": "gcf-v2-sources-only", "expression":
+                        f'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-{PROJECT_NUMBER}-us-central1")'}}),
         ("gcp:storage/bucketIAMMember:BucketIAMMember", "relay-build-source-viewer",
          {"bucket": f"src-{stack}", "role": "roles/storage.objectViewer", "member": member(emails["relay-build"])}),
         ("gcp:secretmanager/secretIamMember:SecretIamMember", "worker-secret-accessor",

@@ -103,8 +103,40 @@ def test_bad_config_is_a_one_line_error(config: dict, error: str) -> None:
     with pytest.raises(ConfigError) as raised:
         parse_settings("no-public-members", config)
     assert error in str(raised.value) and "\n" not in str(raised.value)
-    messages = _run_resource("no-public-members", {"member": "user:a@example.com", "role": "r"}, config)
-    assert len(messages) == 1 and messages[0].startswith("invalid policy config: no-public-members.")
+    # The policy stops the run with it (a violation would be easy to miss, and advisory on advisory policies).
+    policy = "no-broad-principals" if "Domains" in error else "no-public-members"
+    if "extraAllowedRoles" in error:
+        policy = "no-high-scope-privileged-roles"
+        with pytest.raises(ConfigError, match="extraAllowedRoles must be a list"):
+            _run_stack(policy, project_stack(), config)
+        return
+    with pytest.raises(ConfigError) as stopped:
+        _run_resource(policy, {"member": "user:a@example.com", "role": "r"}, config)
+    assert error in str(stopped.value)
+
+
+@pytest.mark.parametrize(
+    ("policy", "config", "hint"),
+    [
+        ("only-intended-invokers", {"allowedInvoker": ["serviceAccount:a@b.iam.gserviceaccount.com"]},
+         "unknown config key 'allowedInvoker' (did you mean 'allowedInvokers'?)"),
+        ("no-public-members", {"exemption": []}, "unknown config key 'exemption' (did you mean 'exemptions'?)"),
+        ("no-public-members", {"allowedMemberDomains": ["acme.com"]},  # another policy's key
+         "unknown config key 'allowedMemberDomains' (no-public-members takes enforcementLevel, exemptions)"),
+        ("human-access-expires", {"maxHumanAccesDays": 3}, "did you mean 'maxHumanAccessDays'?"),
+    ],
+)  # fmt: skip
+def test_unknown_config_key_stops_the_run_naming_the_key_and_the_closest_valid_one(
+    policy: str, config: dict, hint: str
+) -> None:
+    runs_on_stack = isinstance(_policy(policy), StackValidationPolicy)
+    with pytest.raises(ConfigError) as raised:
+        if runs_on_stack:
+            _run_stack(policy, project_stack(), config)
+        else:
+            _run_resource(policy, {"member": "user:a@example.com", "role": "r"}, config)
+    assert str(raised.value) == f"{policy}: {hint}" or hint in str(raised.value)
+    assert str(raised.value).startswith(f"{policy}: unknown config key")
 
 
 def test_defaults_are_strict() -> None:
@@ -137,17 +169,38 @@ def _run_stack(name: str, resources: list[dict], config: dict | None = None) -> 
 
 def test_stack_policy_reports_urn_of_grant_and_honours_exemption() -> None:
     stack = project_stack()
+    worker_sa = next(r for r in stack if r["name"] == "worker")["props"]["template"]["serviceAccount"]
     intruder = {
         "urn": "urn:pulumi:dev::secure-invoke::gcp:cloudrunv2/serviceIamMember:ServiceIamMember::intruder",
         "type": MEMBER_TYPE,
         "name": "intruder",
-        "props": {"name": "worker-dev", "role": "roles/run.invoker", "member": "user:mallory@example.com"},
+        # The worker's own identity: placed in this stack, and it does not call itself.
+        "props": {"name": "worker-dev", "role": "roles/run.invoker", "member": f"serviceAccount:{worker_sa}"},
     }
     stack.append(intruder)
     found = _run_stack("only-intended-invokers", stack)
     assert [u for _, u in found] == [intruder["urn"]]
     exempt = {"exemptions": [{"urn": intruder["urn"], "reason": "break-glass until 2027-01-01"}]}
     assert _run_stack("only-intended-invokers", stack, exempt) == []
+
+
+def test_advisory_invoker_policy_reads_the_outside_callers_of_the_mandatory_one() -> None:
+    stack = project_stack()
+    outside = {
+        "urn": "urn:pulumi:dev::secure-invoke::gcp:cloudrunv2/serviceIamMember:ServiceIamMember::outside",
+        "type": MEMBER_TYPE,
+        "name": "outside",
+        "props": {"name": "worker-dev", "role": "roles/run.invoker",
+                  "member": "serviceAccount:frontend@other-project.iam.gserviceaccount.com"},
+    }  # fmt: skip
+    stack.append(outside)
+    # No list: the mandatory policy is silent, the advisory one notes the caller it cannot place.
+    assert _run_stack("only-intended-invokers", stack) == []
+    assert [u for _, u in _run_stack("unverified-invokers", stack)] == [outside["urn"]]
+    # A list without it, set on the mandatory policy only: mandatory there, and the advisory stays quiet.
+    listed = {"allowedInvokers": ["serviceAccount:backend@other-project.iam.gserviceaccount.com"]}
+    assert [u for _, u in _run_stack("only-intended-invokers", stack, listed)] == [outside["urn"]]
+    assert _run_stack("unverified-invokers", stack) == []
 
 
 def test_stack_policy_with_unknown_outputs_does_not_raise() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pulumi_gcp
 import pytest
 
-from policies.guardrails.model import WORKLOAD_TYPES, grant_kind, grant_scope, is_grant_type
+from policies.guardrails.model import MORE_WORKLOAD_TYPES, WORKLOAD_TYPES, grant_kind, grant_scope, is_grant_type
 
 GCP_DIR = Path(pulumi_gcp.__file__).parent
 TOKEN_RE = re.compile(r'@pulumi\.type_token\("(gcp:[^"]+)"\)')
@@ -105,3 +105,33 @@ def test_property_names_the_rules_read_exist(token: str, properties: set[str]) -
 
 def test_workload_types_exist() -> None:
     assert set(WORKLOAD_TYPES) <= set(TOKENS)
+
+
+@pytest.mark.parametrize(
+    ("token", "properties"),
+    [
+        ("gcp:workflows/workflow:Workflow", {"serviceAccount", "sourceContents"}),
+        ("gcp:cloudbuild/trigger:Trigger", {"serviceAccount"}),
+        ("gcp:dataflow/job:Job", {"serviceAccountEmail"}),
+        ("gcp:dataflow/flexTemplateJob:FlexTemplateJob", {"serviceAccountEmail"}),
+        ("gcp:dataproc/cluster:Cluster", {"clusterConfig", "gceClusterConfig", "serviceAccount", "virtualClusterConfig"}),
+        ("gcp:composer/environment:Environment", {"config", "nodeConfig", "serviceAccount"}),
+        ("gcp:workbench/instance:Instance", {"gceSetup", "serviceAccounts", "email"}),
+        ("gcp:appengine/flexibleAppVersion:FlexibleAppVersion", {"serviceAccount"}),
+        ("gcp:appengine/standardAppVersion:StandardAppVersion", {"serviceAccount"}),
+        ("gcp:container/cluster:Cluster", {"nodePools", "removeDefaultNodePool", "nodeConfig", "serviceAccount"}),
+        ("gcp:cloudfunctions/functionIamMember:FunctionIamMember", {"cloudFunction", "member", "role"}),
+        # configuration taken from Secret Manager (what the invoker rule cannot read)
+        ("gcp:cloudrunv2/service:Service", {"valueSource", "secretKeyRef", "volumes", "secret", "args", "commands"}),
+        ("gcp:cloudrun/service:Service", {"valueFrom", "secretKeyRef", "volumes", "secret"}),
+        ("gcp:cloudfunctionsv2/function:Function", {"secretEnvironmentVariables", "secretVolumes"}),
+        ("gcp:cloudfunctions/function:Function", {"secretEnvironmentVariables", "secretVolumes"}),
+    ],
+)  # fmt: skip
+def test_property_names_of_more_workloads_exist(token: str, properties: set[str]) -> None:
+    assert properties <= _names_in(token)
+
+
+def test_more_workload_types_exist() -> None:
+    assert set(MORE_WORKLOAD_TYPES) <= set(TOKENS)
+    assert {"gcp:serviceaccount/iAMMember:IAMMember"} <= set(TOKENS)

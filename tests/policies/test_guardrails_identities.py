@@ -107,9 +107,10 @@ def test_runtime_identity_reused_as_trigger_rejected() -> None:
     assert len(found) == 1 and "trigger identity" in found[0][1]
 
 
-def test_default_identity_in_deployed_state_rejected() -> None:
+def test_default_identity_reported_once_by_the_identity_rule_not_again_by_the_sharing_rule() -> None:
     resources = [workload("worker", "gcp:cloudrunv2/service:Service", {"template": {"serviceAccount": COMPUTE}})]
-    assert len(workload_identities(resources, ctx())) == 1
+    assert workload_identities(resources, ctx()) == []
+    assert len(workload_identity_set(resources[0]["type"], resources[0]["props"], ctx())) == 1
 
 
 def test_distinct_or_unknown_identities_accepted() -> None:
@@ -246,7 +247,8 @@ def test_identity_in_three_slots_reported_twice() -> None:
     assert "build identity" in found[1][1]
 
 
-def test_default_caller_identity_in_deployed_state_rejected() -> None:
+def test_default_caller_identity_reported_once() -> None:
     resources = [workload("tick", SCHEDULER, scheduler(COMPUTE))]
-    found = workload_identities(resources, ctx())
-    assert len(found) == 1 and "scheduler identity" in found[0][1]
+    assert workload_identities(resources, ctx()) == []
+    found = workload_identity_set(SCHEDULER, resources[0]["props"], ctx())
+    assert len(found) == 1 and "default service account" in found[0]

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from policies.guardrails.config import ConfigError, parse_settings
-from policies.guardrails.invokers import only_intended_invokers
+from policies.guardrails.invokers import only_intended_invokers, unverified_invokers
 from policies.guardrails.pack import build_policies
 from policies.guardrails.public_access import no_public_members
 from tests.policies.guardrail_cases import UNKNOWN_OBJECT, UNKNOWN_STRING, ctx, project_stack, urn
@@ -32,6 +32,7 @@ def emails(resources: list[dict]) -> dict[str, str]:
         "relay": relay["serviceConfig"]["serviceAccountEmail"],
         "trigger": relay["eventTrigger"]["serviceAccountEmail"],
         "worker": named(resources, "worker")["props"]["template"]["serviceAccount"],
+        "build": relay["buildConfig"]["serviceAccount"].rsplit("/", 1)[-1],
     }
 
 
@@ -55,18 +56,38 @@ def test_email_case_does_not_matter_but_prefix_case_does() -> None:
     [
         lambda e: "serviceAccount:" + e["worker"],  # a workload that does not call the worker
         lambda e: "serviceAccount:" + e["trigger"],  # the relay's trigger identity, not its runtime
-        lambda e: "serviceAccount:someone-else@other-project.iam.gserviceaccount.com",
-        lambda e: "user:alice@example.com",
-        lambda e: "group:devs@example.com",
+        lambda e: "serviceAccount:" + e["build"],  # the relay's build identity
     ],
 )
-def test_unintended_worker_invokers_rejected(member_of) -> None:
+def test_identities_of_this_stack_that_do_not_call_rejected(member_of) -> None:
     stack = project_stack()
     extra = grant("extra-invoker", "worker-dev", member_of(emails(stack)))
     stack.append(extra)
     found = only_intended_invokers(stack, ctx())
     assert [at for at, _ in found] == [extra["urn"]]
     assert f"serviceAccount:{emails(stack)['relay']}" in found[0][1]  # the exact fix
+    assert unverified_invokers(stack, ctx()) == []
+
+
+def test_caller_outside_the_stack_is_advisory_until_allowed_invokers_is_set() -> None:
+    stack = project_stack()
+    extra = grant("outside", "worker-dev", "serviceAccount:someone-else@other-project.iam.gserviceaccount.com")
+    stack.append(extra)
+    assert only_intended_invokers(stack, ctx()) == []
+    noted = unverified_invokers(stack, ctx())
+    assert [at for at, _ in noted] == [extra["urn"]] and "allowedInvokers" in noted[0][1]
+    listed = _allowed(FRONTEND)  # a list that does not name it: now provably not an intended caller
+    assert [at for at, _ in only_intended_invokers(stack, listed)] == [extra["urn"]]
+    assert unverified_invokers(stack, listed) == []
+
+
+@pytest.mark.parametrize("member", ["user:alice@example.com", "group:devs@example.com", "allUsers",
+                                    "domain:example.com", "serviceAccount:1234-compute@developer.gserviceaccount.com",
+                                    "projectViewer:si-dev-1234"])  # fmt: skip
+def test_members_other_policies_own_are_not_reported_twice(member: str) -> None:
+    stack = project_stack()
+    stack.append(grant("other", "worker-dev", member))
+    assert only_intended_invokers(stack, ctx()) == [] and unverified_invokers(stack, ctx()) == []
 
 
 def test_gen2_function_service_only_invoked_by_its_trigger_identity() -> None:
@@ -117,7 +138,7 @@ def test_custom_role_with_invoke_permission_is_an_invoker_role() -> None:
 def test_binding_and_policy_data_checked_per_member() -> None:
     stack = project_stack()
     relay_member = "serviceAccount:" + emails(stack)["relay"]
-    stranger = "serviceAccount:stranger@si-dev-1234.iam.gserviceaccount.com"
+    stranger = "serviceAccount:" + emails(stack)["worker"]  # in the stack, calls nothing
     binding = {"urn": "urn:b", "type": "gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding", "name": "b",
                "props": {"name": "projects/si-dev-1234/locations/us-central1/services/worker-dev",
                          "role": "roles/run.invoker", "members": [relay_member, stranger]}}  # fmt: skip
@@ -171,11 +192,13 @@ def test_unknown_values_are_not_violations() -> None:
     unknown_uri.append(grant("x", "worker-dev", worker_identity))
     assert only_intended_invokers(unknown_uri, ctx()) == []  # could be a caller: judged once values are known
 
-    # known parts still checked: a user or an identity of no workload can never be an intended caller
+    # known parts still checked: a malformed member can never be an intended caller; an identity of no
+    # workload here cannot be one of the unknown callers either (advisory: it may call from outside)
     known = copy.deepcopy(unknown_uri)
-    known.append(grant("y", "worker-dev", "user:alice@example.com"))
+    known.append(grant("y", "worker-dev", "serviceaccount:alice@example.com"))
     known.append(grant("z", "worker-dev", "serviceAccount:stranger@p.iam.gserviceaccount.com"))
-    assert sorted(at.rsplit("::", 1)[1] for at, _ in only_intended_invokers(known, ctx())) == ["y", "z"]
+    assert [at.rsplit("::", 1)[1] for at, _ in only_intended_invokers(known, ctx())] == ["y"]
+    assert [at.rsplit("::", 1)[1] for at, _ in unverified_invokers(known, ctx())] == ["z"]
 
 
 def test_grants_on_services_outside_the_stack_ignored() -> None:
@@ -221,13 +244,15 @@ def test_unauthenticated_push_subscription_is_no_caller() -> None:
     sub = {"pushConfig": {"pushEndpoint": worker_url}}
     stack.append({"urn": "urn:s", "type": "gcp:pubsub/subscription:Subscription", "name": "s", "props": sub})
     stack.append(grant("stranger", "worker-dev", f"serviceAccount:{CALLER_SA}"))
-    assert len(only_intended_invokers(stack, ctx())) == 1
+    assert only_intended_invokers(stack, ctx()) == []  # nothing here runs as it: the pack can't place it
+    assert len(unverified_invokers(stack, ctx())) == 1
+    assert len(only_intended_invokers(stack, _allowed(FRONTEND))) == 1
 
 
 # --- allowedInvokers: callers that live outside the stack --------------------------------------------------
 
 FRONTEND = "serviceAccount:frontend@other-project.iam.gserviceaccount.com"
-ONCALL = "group:oncall@acme.com"
+FEDERATED = "principal://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/ci/subject/deploy"
 
 
 def _allowed(*members: str):
@@ -239,29 +264,28 @@ def _allowed(*members: str):
     ("configured", "granted"),
     [
         (FRONTEND, FRONTEND),
-        (ONCALL, ONCALL),
         ("serviceAccount:Frontend@Other-Project.iam.gserviceaccount.com", FRONTEND),  # emails: any case
         (FRONTEND, "serviceAccount:FRONTEND@other-project.iam.gserviceaccount.com"),
-        ("user:alice@acme.com", "user:Alice@ACME.com"),
+        (FEDERATED, FEDERATED),
     ],
 )
 def test_configured_outside_invoker_accepted(configured: str, granted: str) -> None:
     stack = project_stack()
     extra = grant("outside-caller", "worker-dev", granted)
     stack.append(extra)
-    found = only_intended_invokers(stack, ctx())
-    assert [at for at, _ in found] == [extra["urn"]]  # without config: rejected, and told about the key
-    assert "allowedInvokers" in found[0][1]
+    assert only_intended_invokers(stack, ctx()) == []  # without config: noted, and told about the key
+    found = unverified_invokers(stack, ctx())
+    assert [at for at, _ in found] == [extra["urn"]] and "allowedInvokers" in found[0][1]
     assert only_intended_invokers(stack, _allowed(configured)) == []
+    assert unverified_invokers(stack, _allowed(configured)) == []
 
 
 @pytest.mark.parametrize(
     ("configured", "granted"),
     [
         (FRONTEND, "serviceAccount:backend@other-project.iam.gserviceaccount.com"),  # another identity
-        (FRONTEND, "user:frontend@other-project.iam.gserviceaccount.com"),  # same email, other prefix
         (FRONTEND, "serviceaccount:frontend@other-project.iam.gserviceaccount.com"),  # prefixes are exact
-        (ONCALL, "group:oncall@acme.com.evil.example"),
+        (FEDERATED, FEDERATED.replace("/deploy", "/deploy-other")),
     ],
 )
 def test_configured_invoker_does_not_open_the_door_to_others(configured: str, granted: str) -> None:
@@ -297,21 +321,223 @@ def test_public_broad_or_malformed_allowed_invokers_are_a_config_error(member: s
         parse_settings("only-intended-invokers", {"allowedInvokers": [FRONTEND, member]})
 
 
-def test_public_member_stays_rejected_with_any_valid_config() -> None:
+def test_public_member_stays_rejected_with_any_valid_config_once() -> None:
     stack = project_stack()
     extra = grant("public", "worker-dev", "allUsers")
     stack.append(extra)
-    found = only_intended_invokers(stack, _allowed(FRONTEND, ONCALL))
-    assert [at for at, _ in found] == [extra["urn"]] and "allowedInvokers" not in found[0][1]
-    assert no_public_members(extra["type"], extra["props"], ctx())  # and the public rule, which has no such key
+    # One finding per root cause: the public rule's, which has no allowedInvokers key to widen.
+    assert only_intended_invokers(stack, _allowed(FRONTEND)) == []
+    assert no_public_members(extra["type"], extra["props"], ctx())
+
+
+@pytest.mark.parametrize("member", ["user:alice@acme.com", "group:oncall@acme.com"])
+def test_people_are_not_allowed_invokers(member: str) -> None:
+    with pytest.raises(ConfigError, match=r"is a person or group; people get time-bound grants"):
+        parse_settings("only-intended-invokers", {"allowedInvokers": [FRONTEND, member]})
 
 
 def test_allowed_invokers_schema_refuses_what_the_pack_refuses() -> None:
     policy = next(p for p in build_policies() if p.name == "only-intended-invokers")
     assert policy.config_schema is not None
     schema = {"type": "object", "properties": policy.config_schema.properties}
-    jsonschema.validate({"allowedInvokers": [FRONTEND, ONCALL, "user:alice@acme.com"]}, schema)
+    jsonschema.validate({"allowedInvokers": [FRONTEND, FEDERATED]}, schema)
     for bad in ("allUsers", "allAuthenticatedUsers", "domain:acme.com", "serviceAccount:*@p.iam.gserviceaccount.com",
+                "user:alice@acme.com", "group:oncall@acme.com",
                 "serviceaccount:frontend@p.iam.gserviceaccount.com", "principalSet://iam.googleapis.com/x/*"):  # fmt: skip
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate({"allowedInvokers": [bad]}, schema)
+
+
+# --- operator accounts: created here, borrowed only by people through time-bound grants -----------------------
+
+OPERATOR = "worker-operator-dev@si-dev-1234.iam.gserviceaccount.com"
+
+
+def _with_operator(*borrowers: tuple[str, str]) -> list[dict]:
+    stack = project_stack()
+    stack.append({"urn": urn("dev", "gcp:serviceaccount/account:Account", "worker-operator"),
+                  "type": "gcp:serviceaccount/account:Account", "name": "worker-operator",
+                  "props": {"accountId": "worker-operator-dev", "email": OPERATOR,
+                            "name": f"projects/si-dev-1234/serviceAccounts/{OPERATOR}"}})  # fmt: skip
+    for index, (member, role) in enumerate(borrowers):
+        rtype = "gcp:serviceaccount/iAMMember:IAMMember"
+        stack.append({"urn": urn("dev", rtype, f"borrow-{index}"), "type": rtype, "name": f"borrow-{index}",
+                      "props": {"serviceAccountId": f"projects/si-dev-1234/serviceAccounts/{OPERATOR}",
+                                "role": role, "member": member,
+                                "condition": {"title": "t", "expression": 'request.time < timestamp("2030-01-01T00:00:00Z")'}}})  # fmt: skip
+    stack.append(grant("worker-invoker-operator", "worker-dev", f"serviceAccount:{OPERATOR}"))
+    return stack
+
+
+@pytest.mark.parametrize(
+    "borrowers",
+    [
+        [("group:oncall@acme.com", "roles/iam.serviceAccountOpenIdTokenCreator")],
+        [("principalSet://iam.googleapis.com/locations/global/workforcePools/acme/group/oncall",
+          "roles/iam.serviceAccountOpenIdTokenCreator"),
+         ("user:alice@acme.com", "roles/iam.serviceAccountTokenCreator")],
+    ],
+)  # fmt: skip
+def test_operator_account_borrowed_only_by_people_is_a_caller_by_design(borrowers) -> None:
+    stack = _with_operator(*borrowers)
+    assert only_intended_invokers(stack, ctx()) == [] and unverified_invokers(stack, ctx()) == []
+    assert only_intended_invokers(stack, _allowed(FRONTEND)) == []  # whatever the outside list says
+
+
+def test_operator_account_borrowed_by_a_workload_or_by_nobody_cannot_be_placed() -> None:
+    workload = _with_operator(
+        ("serviceAccount:ci@other.iam.gserviceaccount.com", "roles/iam.serviceAccountTokenCreator")
+    )
+    assert [at.rsplit("::", 1)[1] for at, _ in unverified_invokers(workload, ctx())] == ["worker-invoker-operator"]
+    nobody = _with_operator()
+    found = unverified_invokers(nobody, ctx())
+    assert len(found) == 1 and "created here but nothing here runs as it or may borrow it" in found[0][1]
+
+
+def _name_in_worker_env(stack: list[dict], *emails: str) -> list[dict]:
+    worker = named(stack, "worker")
+    envs = worker["props"]["template"]["containers"][0].setdefault("envs", [])
+    envs.append({"name": "ALLOWED_INVOKERS", "value": ",".join(emails)})
+    return stack
+
+
+def test_an_account_the_service_names_as_its_caller_is_a_caller_by_design() -> None:
+    # No borrower yet (operator access is just in time), but the worker's own allow-list names it.
+    stack = _name_in_worker_env(_with_operator(), "relay@x.iam.gserviceaccount.com", OPERATOR.upper())
+    assert only_intended_invokers(stack, ctx()) == [] and unverified_invokers(stack, ctx()) == []
+
+
+def test_being_named_does_not_excuse_a_workload_identity_or_another_service() -> None:
+    # A workload of this stack that does not call the worker stays provably wrong, named or not.
+    stack = project_stack()
+    worker_identity = emails(stack)["worker"]
+    stack.append(grant("worker-invoker-itself", "worker-dev", f"serviceAccount:{worker_identity}"))
+    _name_in_worker_env(stack, worker_identity)
+    assert [at.rsplit("::", 1)[1] for at, _ in only_intended_invokers(stack, ctx())] == ["worker-invoker-itself"]
+    # Named by one service, granted on another: still unplaced there.
+    other = _name_in_worker_env(_with_operator(), OPERATOR)
+    other[-1] = grant("relay-invoker-operator", "relay-dev", f"serviceAccount:{OPERATOR}")
+    assert [at.rsplit("::", 1)[1] for at, _ in unverified_invokers(other, ctx())] == ["relay-invoker-operator"]
+
+
+# --- "can invoke" by permission; project grants confined to one service ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("role", "judged"),
+    [
+        ("roles/run.editor", True),  # carries run.routes.invoke (and redeploys)
+        ("roles/run.sourceDeveloper", True),
+        ("roles/cloudfunctions.developer", True),
+        ("roles/run.viewer", False),  # no invoke permission
+        ("roles/cloudfunctions.invoker", False),  # invokes functions, not Cloud Run services
+    ],
+)
+def test_invoke_power_is_read_from_the_role_permissions(role: str, judged: bool) -> None:
+    stack = project_stack()
+    extra = grant("by-permission", "worker-dev", "serviceAccount:" + emails(stack)["worker"], role)
+    stack.append(extra)
+    assert [at for at, _ in only_intended_invokers(stack, ctx())] == ([extra["urn"]] if judged else [])
+
+
+PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
+
+
+def _confined(name: str, member: str, expression: str, role: str = "roles/run.invoker") -> dict:
+    return {"urn": urn("dev", PROJECT_MEMBER, name), "type": PROJECT_MEMBER, "name": name,
+            "props": {"project": "si-dev-1234", "role": role, "member": member,
+                      "condition": {"title": "t", "expression": expression}}}  # fmt: skip
+
+
+def test_a_project_grant_confined_to_one_service_is_judged_as_a_grant_on_it() -> None:
+    stack = project_stack()
+    on_worker = 'resource.name == "projects/si-dev-1234/locations/europe-west1/services/worker-dev"'
+    stray = _confined("stray", "serviceAccount:" + emails(stack)["worker"], on_worker)
+    caller = _confined("caller", "serviceAccount:" + emails(stack)["relay"], on_worker)
+    elsewhere = _confined("elsewhere", "serviceAccount:" + emails(stack)["worker"],
+                          'resource.name == "projects/p/locations/l/services/not-in-this-stack"')  # fmt: skip
+    unknown = _confined("unknown", "serviceAccount:" + emails(stack)["worker"], UNKNOWN_STRING)
+    stack += [stray, caller, elsewhere, unknown]
+    assert [at for at, _ in only_intended_invokers(stack, ctx())] == [stray["urn"]]
+
+
+def _caller(containers: list[dict], account: str = "api@p.iam.gserviceaccount.com") -> dict:
+    return {"urn": urn("dev", "gcp:cloudrunv2/service:Service", "api"), "type": "gcp:cloudrunv2/service:Service",
+            "name": "api", "props": {"name": "api", "uri": "https://api-xyz-ew.a.run.app",
+                                     "template": {"serviceAccount": account, "containers": containers}}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "containers",
+    [
+        lambda url: [{"args": ["--worker-url", url]}],
+        lambda url: [{"commands": ["/app", f"--worker={url}/jobs"]}],
+        lambda url: [{"envs": [{"name": "CONFIG", "value": json.dumps({"upstreams": {"worker": url}})}]}],
+        lambda url: [{"envs": [{"name": "UPSTREAMS", "value": f"a=https://x.example,worker={url}"}]}],
+    ],
+)
+def test_a_workload_naming_the_url_anywhere_in_its_config_is_a_caller(containers) -> None:
+    stack = project_stack()
+    worker_url = named(stack, "worker")["props"]["uri"]
+    stack.append(_caller(containers(worker_url)))
+    extra = grant("api-invoker", "worker-dev", "serviceAccount:api@p.iam.gserviceaccount.com")
+    stack.append(extra)
+    assert only_intended_invokers(stack, ctx()) == [] and unverified_invokers(stack, ctx()) == []
+    # the same workload naming another service only (a longer host is another host): provably not a caller
+    stack[-2] = _caller(containers(worker_url + ".evil.example"))
+    assert [at for at, _ in only_intended_invokers(stack, ctx())] == [extra["urn"]]
+
+
+def test_a_workload_with_configuration_from_secret_manager_is_advisory_not_mandatory() -> None:
+    stack = project_stack()
+    secret_env = {"name": "WORKER_URL", "valueSource": {"secretKeyRef": {"secret": "worker-url", "version": "1"}}}
+    stack.append(_caller([{"envs": [secret_env]}]))
+    extra = grant("api-invoker", "worker-dev", "serviceAccount:api@p.iam.gserviceaccount.com")
+    stack.append(extra)
+    assert only_intended_invokers(stack, ctx()) == []
+    noted = unverified_invokers(stack, ctx())
+    assert [at for at, _ in noted] == [extra["urn"]] and "Secret Manager" in noted[0][1]
+    # fully known and naming the worker nowhere: provably wrong
+    stack[-2] = _caller([{"envs": [{"name": "WORKER_URL", "value": "https://elsewhere.example"}]}])
+    assert [at for at, _ in only_intended_invokers(stack, ctx())] == [extra["urn"]]
+
+
+def test_a_workflow_calling_the_service_is_a_caller() -> None:
+    stack = project_stack()
+    worker_url = named(stack, "worker")["props"]["uri"]
+    source = f"main:\n  steps:\n  - call:\n      call: http.post\n      args:\n        url: {worker_url}/jobs\n        auth:\n          type: OIDC\n"
+    wf_sa = "wf@si-dev-1234.iam.gserviceaccount.com"
+    stack.append({"urn": "urn:wf", "type": "gcp:workflows/workflow:Workflow", "name": "wf",
+                  "props": {"serviceAccount": wf_sa, "sourceContents": source}})  # fmt: skip
+    stack.append(grant("wf-invoker", "worker-dev", f"serviceAccount:{wf_sa}"))
+    assert only_intended_invokers(stack, ctx()) == [] and unverified_invokers(stack, ctx()) == []
+
+
+FUNCTION_V1_MEMBER = "gcp:cloudfunctions/functionIamMember:FunctionIamMember"
+
+
+def test_first_gen_functions_are_judged_by_their_invoke_permission() -> None:
+    caller_sa, other_sa = "caller@p.iam.gserviceaccount.com", "other@p.iam.gserviceaccount.com"
+    url = "https://europe-west1-p.cloudfunctions.net/hook"
+    stack = [
+        {"urn": "urn:hook", "type": "gcp:cloudfunctions/function:Function", "name": "hook",
+         "props": {"name": "hook", "httpsTriggerUrl": url, "serviceAccountEmail": "hook@p.iam.gserviceaccount.com"}},
+        {"urn": "urn:caller", "type": "gcp:cloudrunv2/job:Job", "name": "caller",
+         "props": {"template": {"template": {"serviceAccount": caller_sa,
+                                             "containers": [{"envs": [{"name": "HOOK", "value": url}]}]}}}},
+        {"urn": "urn:other", "type": "gcp:cloudrunv2/job:Job", "name": "other",
+         "props": {"template": {"template": {"serviceAccount": other_sa}}}},
+    ]  # fmt: skip
+
+    def on_hook(name: str, member: str, role: str) -> dict:
+        return {"urn": urn("dev", FUNCTION_V1_MEMBER, name), "type": FUNCTION_V1_MEMBER, "name": name,
+                "props": {"cloudFunction": "hook", "role": role, "member": member}}  # fmt: skip
+
+    stack += [
+        on_hook("intended", f"serviceAccount:{caller_sa}", "roles/cloudfunctions.invoker"),
+        on_hook("stray", f"serviceAccount:{other_sa}", "roles/cloudfunctions.invoker"),
+        on_hook("no-invoke", f"serviceAccount:{other_sa}", "roles/cloudfunctions.viewer"),
+    ]
+    found = only_intended_invokers(stack, ctx())
+    assert [at.rsplit("::", 1)[1] for at, _ in found] == ["stray"]
+    assert "roles/cloudfunctions.invoker on the function" in found[0][1]

@@ -157,6 +157,7 @@ def test_known_members_checked_next_to_unknown_ones() -> None:
         "principalSet://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/github/*",
         "principalSet://iam.googleapis.com/locations/global/workforcePools/staff/*",
         "principalSet://cloudresourcemanager.googleapis.com/projects/123/type/ServiceAccount",
+        "principalSet://goog/cloudIdentityCustomerId/C01abc23",  # a whole Workspace / Cloud Identity customer
     ],
 )
 def test_broad_principals_rejected(member: str) -> None:

@@ -32,7 +32,6 @@ def urn(program: str, qualified_type: str, name: str) -> str:
     ("program", "policy", "violating"),
     [
         ("public-invoker", "no-public-members", "gcp:cloudrunv2/serviceIamMember:ServiceIamMember::public"),
-        ("public-invoker", "only-intended-invokers", "gcp:cloudrunv2/serviceIamMember:ServiceIamMember::public"),
         ("service-account-key", "no-service-account-keys", "gcp:serviceaccount/key:Key::ci-key"),
         # roles/editor hidden in policyData that came from organizations.get_iam_policy
         ("basic-role-policy", "no-basic-roles", "gcp:projects/iAMPolicy:IAMPolicy::project-policy"),
@@ -62,13 +61,12 @@ def test_our_stack_passes_the_real_pack(tmp_path, stack):
     assert document["project"] == "secure-invoke"
     assert document["stack"] == stack
     grants = {(g["member"], g["role"], g["resource"]) for g in document["grants"]}
-    invoker = next(g for g in document["grants"] if g["resource"] == f"cloudrunv2/service worker-{stack}")
-    assert invoker["role"] == "roles/run.invoker"
-    assert invoker["member"] == f"serviceAccount:{document['outputs']['relay_runtime_email']}"
-    # The worker has exactly one invoker, and nothing is granted to a public principal.
-    assert [g for g in grants if g[2] == f"cloudrunv2/service worker-{stack}"] == [
-        (invoker["member"], "roles/run.invoker", f"cloudrunv2/service worker-{stack}")
-    ]
+    # The worker has exactly two invokers, the relay and the operator account, and nothing is public.
+    outputs = document["outputs"]
+    assert {g for g in grants if g[2] == f"cloudrunv2/service worker-{stack}"} == {
+        (f"serviceAccount:{outputs[key]}", "roles/run.invoker", f"cloudrunv2/service worker-{stack}")
+        for key in ("relay_runtime_email", "worker_operator_email")
+    }
     assert not any(g[0] in ("allUsers", "allAuthenticatedUsers") for g in grants)
     assert all(p["name"] == "secure-invoke-guardrails" for p in document["policyPacks"])
 
@@ -283,7 +281,7 @@ def test_module_entry_point_exit_codes_and_plain_output():
     )
     assert passing.returncode == 0, passing.stdout + passing.stderr
     assert "✔ PASS" in passing.stdout
-    assert "IAM grants (7)" in passing.stdout
+    assert "IAM grants (10)" in passing.stdout
 
 
 def test_json_to_stdout_replaces_the_report(capsys):

@@ -33,13 +33,19 @@ def other_identity(launcher: Launcher, identity: Proc) -> Proc:
 
 
 @pytest.fixture(scope="session")
+def pubsub(launcher: Launcher, identity: Proc) -> Proc:
+    """The dead-letter topic's publish API; only RELAY_EMAIL may publish (roles/pubsub.publisher)."""
+    return launcher.pubsub(identity)
+
+
+@pytest.fixture(scope="session")
 def worker(launcher: Launcher, identity: Proc) -> Proc:
     return launcher.worker(identity.url + "/oauth2/v1/certs", "worker")
 
 
 @pytest.fixture(scope="session")
-def relay(launcher: Launcher, identity: Proc, worker: Proc) -> Proc:
-    return launcher.relay(worker.url, identity.url, "relay")
+def relay(launcher: Launcher, identity: Proc, worker: Proc, pubsub: Proc) -> Proc:
+    return launcher.relay(worker.url, identity.url, "relay", pubsub)
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,11 @@
 """Relay: in-process through functions-framework's test client, and as a real process against a
-stand-in for Cloud Run's front end (which can answer 429/5xx on its own) to pin the retry policy."""
+stand-in for Cloud Run's front end (which can answer 429/5xx on its own) to pin the retry policy;
+permanent failures end in the dead-letter stand-in (local.pubsub)."""
 
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import subprocess
 import sys
@@ -15,12 +17,16 @@ from typing import Any
 
 import functions_framework
 import pytest
+import requests
 from google.auth import jwt
 
 from local.processes import Proc, pubsub_event
-from tests.runtime.helpers import AUDIENCE, RELAY_EMAIL, Launcher, publish, wait_for_records
+from tests.runtime.helpers import AUDIENCE, RELAY_EMAIL, Launcher, dead_letters_for, publish, wait_for_records
 
 RELAY_SOURCE = Path(__file__).resolve().parents[2] / "functions" / "relay" / "main.py"
+sys.path.insert(0, str(RELAY_SOURCE.parent))
+
+import relay_envelope  # noqa: E402 -- importable from functions/relay only, as on Cloud Functions
 
 
 @pytest.fixture(scope="module")
@@ -35,49 +41,155 @@ def _relay_module() -> Any:
 # --- in process -----------------------------------------------------------------------------------
 
 
-def test_parse_pubsub_event(relay_app: Any) -> None:
-    parse = _relay_module().parse_pubsub_event
+def test_parse_builds_the_worker_request_from_id_and_job_only() -> None:
     data = {
         "message": {
             "data": base64.b64encode(b'{"task": "primes", "limit": 10}').decode(),
-            "attributes": {"origin": "test", "n": 1},
+            "attributes": {"origin": "test"},
             "messageId": "42",
+            "publishTime": "2026-03-01T12:00:00.123456789Z",
         }
     }
-    assert parse(data, "ce-1") == ("42", {"task": "primes", "limit": 10}, {"origin": "test", "n": "1"})
-    # The snake_case id and the CloudEvent id are fallbacks for the message id.
-    del data["message"]["messageId"]
-    assert parse(data, "ce-1")[0] == "ce-1"
+    delivery = relay_envelope.parse(data, "ce-1")
+    assert delivery.message_id == "42"
+    assert json.loads(delivery.body) == {"id": "42", "job": {"task": "primes", "limit": 10}}
+    assert delivery.published == datetime.datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=datetime.UTC)
+    # The snake_case id and the CloudEvent id are fallbacks for the message id; the CloudEvent
+    # time is the fallback for the publish time.
+    del data["message"]["messageId"], data["message"]["publishTime"]
+    assert relay_envelope.parse(data, "ce-1").message_id == "ce-1"
     data["message"]["message_id"] = "43"
-    assert parse(json.dumps(data).encode(), None)[0] == "43"
+    delivery = relay_envelope.parse(json.dumps(data).encode(), None, "2026-03-01T12:00:00Z")
+    assert delivery.message_id == "43"
+    assert delivery.published == datetime.datetime(2026, 3, 1, 12, tzinfo=datetime.UTC)
+
+
+def _data(job: bytes, **message: Any) -> dict[str, Any]:
+    return {"message": {"messageId": "1", "data": base64.b64encode(job).decode(), **message}}
 
 
 @pytest.mark.parametrize(
-    ("data", "reason"),
+    ("data", "code", "reason"),
     [
-        (None, "no Pub/Sub `message` object"),
-        ("not json", "event data is not JSON"),
-        ({"message": "x"}, "no Pub/Sub `message` object"),
-        ({"message": {"data": "e30="}}, "no message id"),
-        ({"message": {"messageId": "1", "data": "e30=", "attributes": []}}, "attributes are not an object"),
-        ({"message": {"messageId": "1", "data": "e30="}}, "job has no string `task`"),
+        (None, "malformed_event", "no Pub/Sub `message` object"),
+        ("not json", "malformed_event", "event data is not JSON"),
+        ({"message": "x"}, "malformed_event", "no Pub/Sub `message` object"),
+        ({"message": {"data": "e30="}}, "malformed_event", "no usable message id"),
+        ({"message": {"messageId": "with space", "data": "e30="}}, "malformed_event", "no usable message id"),
+        ({"message": {"messageId": "1", "data": "e30=", "attributes": []}}, "malformed_event", "not an object"),
+        (_data(b"{}", attributes={"n": 1}), "malformed_event", "not a string"),
+        (_data(b"{}", attributes={f"k{i}": "v" for i in range(101)}), "malformed_event", "101 attributes"),
+        (_data(b"{}", attributes={"k": "v" * 1025}), "malformed_event", "exceeds Pub/Sub's limits"),
+        (_data(b"{}", attributes={"k": "\ud800"}), "malformed_event", "lone surrogate"),
+        ({"message": {"messageId": "1"}}, "malformed_job", "has no data"),
+        ({"message": {"messageId": "1", "data": "%%%"}}, "malformed_job", "not base64"),
+        (_data(b"\xff\xfe"), "malformed_job", "not UTF-8"),
+        (_data(b"{not json"), "malformed_job", "not JSON"),
+        (_data(b'{"task": "primes", "limit": NaN}'), "malformed_job", "not JSON"),
+        (_data(b"[" * 100_000 + b"]" * 100_000), "job_too_large", "far above the job limit"),
+        (_data(b"[" * 5_000 + b"]" * 5_000), "malformed_job", "nested deeper than 32"),
+        (_data(b'{"task": "x", "a": ' + b"[" * 40 + b"]" * 40 + b"}"), "malformed_job", "nested deeper than 32"),
+        (_data(b'{"task": "hash", "input": "\\ud800"}'), "malformed_job", "lone surrogate"),
+        (_data(b'{"\\udfff": 1, "task": "x"}'), "malformed_job", "lone surrogate"),
+        (_data(b"[1, 2]"), "malformed_job", "not a JSON object"),
+        (_data(b'{"limit": 5}'), "malformed_job", "no string `task`"),
+        (_data(b'{"task": 7}'), "malformed_job", "no string `task`"),
+        (_data(json.dumps({"task": "x", "pad": "a" * 66_000}).encode()), "job_too_large", "the worker accepts 65536"),
     ],
 )
-def test_parse_pubsub_event_rejects(relay_app: Any, data: Any, reason: str) -> None:
+def test_parse_names_every_poison(data: Any, code: str, reason: str) -> None:
+    with pytest.raises(relay_envelope.Poison) as caught:
+        relay_envelope.parse(data, None)
+    assert caught.value.code == code
+    assert reason in caught.value.reason
+
+
+def test_poison_is_never_acknowledged_without_a_dead_letter_topic(
+    relay_app: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     module = _relay_module()
-    with pytest.raises(module.MalformedMessage) as caught:
-        module.parse_pubsub_event(data, None)
-    assert reason in str(caught.value)
-
-
-def test_malformed_event_is_acknowledged_in_process(relay_app: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(module, "_publisher", None)
+    monkeypatch.delenv("DEAD_LETTER_TOPIC", raising=False)
     headers, body = pubsub_event(None, message_id="bad-1", raw_data=b"[]")
     response = relay_app.test_client().post("/", data=body, headers=headers)
-    assert response.status_code == 200
-    [line] = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
-    assert line["severity"] == "ERROR"
-    assert line["event_id"] == "bad-1"
-    assert line["acked"] is True
+    assert response.status_code == 500  # retried until the deployment can keep it
+    logged = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert [line["message"] for line in logged] == [
+        "relay misconfigured: DEAD_LETTER_TOPIC must be projects/<project>/topics/<topic>"
+    ]
+    assert module._publisher is None
+
+
+def test_an_unforeseen_parse_error_keeps_the_message_instead_of_failing_forever(
+    relay_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = _relay_module()
+    kept: list[tuple[str, str]] = []
+    monkeypatch.setattr(module, "_dead_letter", lambda code, reason, *args, **kwargs: kept.append((code, reason)))
+
+    def broken(*args: Any) -> Any:
+        raise KeyError("bug")
+
+    monkeypatch.setattr(module.relay_envelope, "parse", broken)
+    headers, body = pubsub_event({"task": "primes", "limit": 10})
+    assert relay_app.test_client().post("/", data=body, headers=headers).status_code == 200
+    assert kept == [("relay_error", "the relay could not parse the message (KeyError)")]
+
+
+@pytest.mark.parametrize(("hours", "status", "kept"), [(1, 500, []), (25, 200, ["retry_window_exhausted"])])
+def test_an_unforeseen_delivery_error_is_retried_then_kept_at_the_end_of_the_window(
+    relay_app: Any, monkeypatch: pytest.MonkeyPatch, hours: int, status: int, kept: list[str]
+) -> None:
+    module = _relay_module()
+    codes: list[str] = []
+    reasons: list[str] = []
+
+    def record(code: str, reason: str, *args: Any, **kwargs: Any) -> None:
+        codes.append(code)
+        reasons.append(reason)
+
+    def broken(*args: Any) -> Any:
+        raise ZeroDivisionError("bug")
+
+    monkeypatch.setattr(module, "_dead_letter", record)
+    monkeypatch.setattr(module, "_deliver", broken)
+    published = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=hours)
+    headers, body = pubsub_event({"task": "primes", "limit": 10}, published=published)
+    assert relay_app.test_client().post("/", data=body, headers=headers).status_code == status
+    assert codes == kept
+    assert all(r.startswith("relay error (ZeroDivisionError); the message is 25.0 h old") for r in reasons)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DEAD_LETTER_TOPIC": "jobs-dev-dead"}, "DEAD_LETTER_TOPIC must be projects/<project>/topics/<topic>"),
+        (
+            {"DEAD_LETTER_TOPIC": "projects/acme-dev/topics/jobs-dev-dead", "PUBSUB_ENDPOINT": "http://pubsub.example"},
+            "PUBSUB_ENDPOINT must be an https:// origin (http:// only on loopback)",
+        ),
+        (
+            {"DEAD_LETTER_TOPIC": "projects/acme-dev/topics/jobs-dev-dead", "PUBSUB_ENDPOINT": "https://x/v1"},
+            "PUBSUB_ENDPOINT must be an https:// origin",
+        ),
+    ],
+)
+def test_dead_letter_misconfiguration_is_named(
+    relay_app: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    message: str,
+) -> None:
+    module = _relay_module()
+    monkeypatch.setattr(module, "_publisher", None)
+    monkeypatch.delenv("PUBSUB_ENDPOINT", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    headers, body = pubsub_event(None, raw_data=b"not json")
+    assert relay_app.test_client().post("/", data=body, headers=headers).status_code == 500
+    logged = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert any(line["severity"] == "ERROR" and message in line["message"] for line in logged)
 
 
 @pytest.mark.parametrize(
@@ -117,7 +229,8 @@ def test_misconfiguration_fails_the_invocation_with_one_clear_line(
 
 def test_relay_module_defers_heavy_imports() -> None:
     # What the host has already loaded (functions_framework) is free; anything else the module
-    # imports would add to every cold start before the first event can be accepted.
+    # imports would add to every cold start before the first event can be accepted: only the
+    # relay's own modules and the standard library may load with it.
     code = (
         "import sys, functions_framework; before = set(sys.modules); import main; "
         "print(' '.join(sorted(set(sys.modules) - before)))"
@@ -125,7 +238,10 @@ def test_relay_module_defers_heavy_imports() -> None:
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=RELAY_SOURCE.parent, capture_output=True, text=True, check=True
     )
-    assert done.stdout.split() == ["main"]
+    loaded = done.stdout.split()
+    own = {"main", "relay_envelope", "relay_dead_letter"}
+    assert own <= set(loaded)
+    assert [m for m in loaded if m not in own and m.split(".")[0] not in sys.stdlib_module_names] == []
 
 
 # --- as a process, against a stand-in for Cloud Run's front end -----------------------------------
@@ -198,8 +314,8 @@ def front_end() -> Iterator[FrontEnd]:
 
 
 @pytest.fixture(scope="module")
-def relay_to_front_end(launcher: Launcher, identity: Proc, front_end: FrontEnd) -> Proc:
-    return launcher.relay(front_end.url, identity.url, "relay-frontend")
+def relay_to_front_end(launcher: Launcher, identity: Proc, front_end: FrontEnd, pubsub: Proc) -> Proc:
+    return launcher.relay(front_end.url, identity.url, "relay-frontend", pubsub)
 
 
 def test_relay_sends_one_google_token_in_both_headers(relay_to_front_end: Proc, front_end: FrontEnd) -> None:
@@ -214,7 +330,8 @@ def test_relay_sends_one_google_token_in_both_headers(relay_to_front_end: Proc, 
     assert claims["aud"] == AUDIENCE
     assert claims["email"] == RELAY_EMAIL
     assert headers["Content-Type"] == "application/json"
-    assert body == {"id": "hdr-1", "job": {"task": "primes", "limit": 10}, "attributes": {"k": "v"}}
+    # Only what the worker reads: attributes stay with the relay (and its dead-letter records).
+    assert body == {"id": "hdr-1", "job": {"task": "primes", "limit": 10}}
 
 
 @pytest.mark.parametrize(
@@ -230,11 +347,12 @@ def test_relay_sends_one_google_token_in_both_headers(relay_to_front_end: Proc, 
         (401, 200, True),
         (403, 200, True),
         (404, 200, True),
+        (409, 200, True),
         (413, 200, True),
     ],
 )
 def test_retry_policy_by_worker_status(
-    relay_to_front_end: Proc, front_end: FrontEnd, status: int, relay_status: int, acked: bool
+    relay_to_front_end: Proc, front_end: FrontEnd, pubsub: Proc, status: int, relay_status: int, acked: bool
 ) -> None:
     message_id = f"status-{status}"
     front_end.statuses[message_id] = status
@@ -242,6 +360,16 @@ def test_retry_policy_by_worker_status(
     [line] = wait_for_records(relay_to_front_end, message_id=message_id, worker_status=status)
     assert line.get("acked", False) is acked
     assert line["severity"] == ("ERROR" if acked else "WARNING")
+    # Acknowledged only once kept: the worker's verdict is in the dead-letter topic, with the reason.
+    kept = dead_letters_for(pubsub, message_id, timeout=2 if acked else 0.2)
+    if acked:
+        [record] = kept
+        assert record["reason_code"] == "rejected_by_worker"
+        assert record["reason"] == f"worker answered {status}: refused"
+        assert record["worker_status"] == status
+        assert record["_attributes"] == {"reason_code": "rejected_by_worker", "original_message_id": message_id}
+    else:
+        assert kept == []
 
 
 @pytest.mark.parametrize(
@@ -270,7 +398,9 @@ def test_front_end_auth_refusal_is_retried(
 
 
 @pytest.mark.parametrize("status", [401, 403])
-def test_worker_auth_verdict_is_acknowledged(relay_to_front_end: Proc, front_end: FrontEnd, status: int) -> None:
+def test_worker_auth_verdict_is_dead_lettered(
+    relay_to_front_end: Proc, front_end: FrontEnd, pubsub: Proc, status: int
+) -> None:
     message_id = f"verdict-{status}"
     front_end.replies[message_id] = (
         status,
@@ -282,6 +412,59 @@ def test_worker_auth_verdict_is_acknowledged(relay_to_front_end: Proc, front_end
     assert line["acked"] is True
     assert line["rejected_by"] == "worker"
     assert "caller not allowed" in line["reason"]
+    [record] = dead_letters_for(pubsub, message_id)
+    assert record["reason"] == f"worker answered {status}: caller not allowed"
+
+
+def test_front_end_4xx_other_than_auth_is_dead_lettered(
+    relay_to_front_end: Proc, front_end: FrontEnd, pubsub: Proc
+) -> None:
+    # A 404 page from the front end (e.g. WORKER_URL names a deleted service): no retry fixes the
+    # message, so it is kept with the reason, to replay once the deployment is fixed.
+    message_id = "gfe-404"
+    front_end.replies[message_id] = (404, {"Content-Type": "text/html"}, b"<html>404 Not Found</html>")
+    assert publish(relay_to_front_end, {"task": "primes", "limit": 10}, message_id).status_code == 200
+    [record] = dead_letters_for(pubsub, message_id)
+    assert record["reason_code"] == "rejected_by_front_end"
+    assert record["reason"] == "front end answered 404: <html>404 Not Found</html>"
+
+
+@pytest.mark.parametrize(("hours", "relay_status"), [(23.0, 500), (23.6, 200), (30.0, 200)])
+def test_retryable_failure_near_the_end_of_the_retry_window_is_dead_lettered(
+    relay_to_front_end: Proc, front_end: FrontEnd, pubsub: Proc, hours: float, relay_status: int
+) -> None:
+    # Eventarc stops retrying 24 h after publication. A message still failing 23.5 h in is kept
+    # in the dead-letter topic instead of being raised into a retry that may never come.
+    message_id = f"old-{hours}"
+    front_end.statuses[message_id] = 503
+    published = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=hours)
+    response = publish(relay_to_front_end, {"task": "primes", "limit": 10}, message_id, published=published)
+    assert response.status_code == relay_status
+    kept = dead_letters_for(pubsub, message_id, timeout=2 if relay_status == 200 else 0.2)
+    if relay_status == 500:
+        assert kept == []
+        return
+    [record] = kept
+    assert record["reason_code"] == "retry_window_exhausted"
+    assert record["reason"].startswith("worker failed transiently; the message is")
+    assert record["worker_status"] == 503
+    assert abs(record["age_seconds"] - hours * 3600) < 60
+
+
+def test_dead_letter_publish_failure_is_retried_and_nothing_is_lost(
+    relay_to_front_end: Proc, front_end: FrontEnd, pubsub: Proc
+) -> None:
+    message_id = "dl-outage"
+    front_end.statuses[message_id] = 400
+    requests.post(pubsub.url + "/_fail", json={"count": 1, "status": 503}, timeout=5)
+    assert publish(relay_to_front_end, {"task": "primes", "limit": 10}, message_id).status_code == 500
+    [line] = wait_for_records(relay_to_front_end, message_id=message_id, acked=None)
+    assert line["message"].startswith("could not dead-letter the message")
+    assert "503" in line["error"] and "UNAVAILABLE" in line["error"]
+    assert dead_letters_for(pubsub, message_id, timeout=0.2) == []
+    # Eventarc's redelivery: the topic is back, the message is kept, then acknowledged.
+    assert publish(relay_to_front_end, {"task": "primes", "limit": 10}, message_id).status_code == 200
+    assert len(dead_letters_for(pubsub, message_id)) == 1
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ messages stop the real program before it registers anything."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,16 @@ def stack_config(stack: str, **overrides: object) -> dict[str, str]:
         else:
             flat[key] = value if isinstance(value, str) else json.dumps(value)
     return flat
+
+
+_NOW = datetime.now(UTC)
+_SOON = (_NOW + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+_FAR = (_NOW + timedelta(days=8)).strftime("%Y-%m-%dT%H:%M:%SZ")
+_POOL = "principalSet://iam.googleapis.com/locations/global/workforcePools/acme-okta"
+
+
+def access(principal: str = "group:oncall@acme.com", expires: str = _SOON, **extra: str) -> list[dict[str, str]]:
+    return [{"principal": principal, "expires": expires, **extra}]
 
 
 # (stack, overrides, a fragment the one error message must contain)
@@ -56,6 +67,18 @@ RULES = {
     "prod without warm instance": ("prod", {"workerMinInstances": 0}, "secure-invoke:workerMinInstances: prod keeps at least 1 warm instance (got 0)"),
     "prod without deletion protection": ("prod", {"deletionProtection": False}, "secure-invoke:deletionProtection: prod must keep deletion protection on"),
     "prod without CPU boost": ("prod", {"workerStartupCpuBoost": False}, "secure-invoke:workerStartupCpuBoost: prod must keep startup CPU boost on"),
+    "operator access too far ahead": ("dev", {"operatorAccess": access(expires=_FAR)}, f"secure-invoke:operatorAccess[0].expires: {_FAR} is more than 7 days ahead"),
+    "operator access for everyone": ("dev", {"operatorAccess": access("allUsers")}, "secure-invoke:operatorAccess[0].principal: 'allUsers' is public"),
+    "operator access for a whole pool": ("dev", {"operatorAccess": access(f"{_POOL}/*")}, "secure-invoke:operatorAccess[0].principal: 'principalSet://iam.googleapis.com/locations/global/workforcePools/acme-okta/*' is a wildcard"),
+    "operator access for a domain": ("dev", {"operatorAccess": access("domain:acme.com")}, "secure-invoke:operatorAccess[0].principal: 'domain:acme.com' is a wildcard"),
+    "operator access for a service account": ("dev", {"operatorAccess": access("serviceAccount:ci@acme.iam.gserviceaccount.com")}, "secure-invoke:operatorAccess[0].principal: 'serviceAccount:ci@acme.iam.gserviceaccount.com' is a service account"),
+    "operator access for no one in particular": ("dev", {"operatorAccess": access("oncall@acme.com")}, "secure-invoke:operatorAccess[0].principal: 'oncall@acme.com' is not a person or group"),
+    "operator access with a loose date": ("dev", {"operatorAccess": access(expires="next friday")}, "secure-invoke:operatorAccess[0].expires: 'next friday' is not an RFC 3339 time"),
+    "operator access with a date but no zone": ("dev", {"operatorAccess": access(expires="2030-01-01T10:00:00")}, "secure-invoke:operatorAccess[0].expires: '2030-01-01T10:00:00' is not an RFC 3339 time"),
+    "operator access in prod without a reason": ("prod", {"operatorAccess": access()}, "secure-invoke:operatorAccess[0].reason: required in prod"),
+    "operator access entry with an unknown field": ("dev", {"operatorAccess": access(until=_SOON)}, "secure-invoke:operatorAccess[0]: Additional properties are not allowed ('until' was unexpected)"),
+    "operator access given twice": ("dev", {"operatorAccess": access() + access()}, "secure-invoke:operatorAccess[1]: repeats secure-invoke:operatorAccess[0]"),
+    "alert channel that is not one": ("prod", {"operatorAlertChannels": ["email:oncall@acme.com"]}, "secure-invoke:operatorAlertChannels[0]: 'email:oncall@acme.com' does not match"),
 }  # fmt: skip
 
 
@@ -128,6 +151,42 @@ def test_upstream_api_key_must_be_stored_encrypted() -> None:
 def test_keys_outside_the_namespace_are_left_to_their_owners() -> None:
     cfg = Settings.from_config(stack_config("dev", **{"gcp:zone": "europe-west1-b", "pulumi:template": "x"}))
     assert cfg.project == "acme-secure-invoke-dev"
+
+
+def test_operator_access_becomes_typed_entries_in_utc() -> None:
+    cfg = Settings.from_config(
+        stack_config(
+            "prod",
+            operatorAccess=[
+                {"principal": "group:oncall@acme.com", "expires": "2030-01-02T01:30:00+02:00", "reason": "INC-7"},
+                {"principal": f"{_POOL}/group/sre", "expires": "2030-01-01T12:00:00.5Z", "reason": "CHG-1"},
+            ],
+        ),
+        now=datetime(2029, 12, 30, tzinfo=UTC),
+    )
+    assert [(a.principal, a.expires.isoformat(), a.reason) for a in cfg.operator_access] == [
+        ("group:oncall@acme.com", "2030-01-01T23:30:00+00:00", "INC-7"),
+        (f"{_POOL}/group/sre", "2030-01-01T12:00:00+00:00", "CHG-1"),
+    ]
+    assert cfg.warnings == ()
+
+
+def test_expired_operator_access_is_dropped_with_a_warning_not_an_error() -> None:
+    entries = access(expires="2030-01-01T00:00:00Z") + access("user:dev@acme.com", "2030-01-05T00:00:00Z")
+    cfg = Settings.from_config(stack_config("dev", operatorAccess=entries), now=datetime(2030, 1, 2, tzinfo=UTC))
+    assert [a.principal for a in cfg.operator_access] == ["user:dev@acme.com"]
+    assert cfg.warnings == (
+        "secure-invoke:operatorAccess[0]: access of group:oncall@acme.com expired at 2030-01-01T00:00:00Z; "
+        "dropped (remove the entry)",
+    )
+
+
+def test_operator_access_limit_is_one_setting_with_the_packs_default() -> None:
+    ten_days = (_NOW + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with pytest.raises(ConfigError, match=r"more than 7 days ahead"):
+        Settings.from_config(stack_config("dev", operatorAccess=access(expires=ten_days)))
+    wider = Settings.from_config(stack_config("dev", operatorAccess=access(expires=ten_days), operatorAccessMaxDays=14))
+    assert len(wider.operator_access) == 1
 
 
 def test_readme_documents_every_config_key() -> None:

@@ -1,26 +1,37 @@
-"""Verification of the caller's Google-signed OIDC ID token (defence in depth behind Cloud Run IAM)."""
+"""Verification of the caller's Google-signed OIDC ID token (defence in depth behind Cloud Run IAM).
+
+Three outcomes, each meaning what it says:
+
+- `InvalidToken` (HTTP 401): provably bad whatever Google's keys are: malformed, not RS256, wrong
+  audience or issuer, expired, not yet valid, living longer than a Google ID token can, or signed
+  by a key we hold that does not verify it.
+- `CallerNotAllowed` (403): a valid token from an identity that may not call this service.
+- `CertsUnavailable` (503): cannot tell now (no usable certificate for its key id: see certs.py).
+
+The claims are checked before the key is looked up, so a token that is invalid anyway is refused
+without costing a certificate fetch. Reasons are fixed phrases: no part of a token (not even a
+claim the caller chose) ever reaches a reason, hence never a log line.
+"""
 
 from __future__ import annotations
 
-import json
-import threading
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
-import cachecontrol
-import google.auth.transport
-import google.auth.transport.requests
-import requests
-from google.auth import exceptions as google_exceptions
-from google.oauth2 import id_token
+from google.auth import jwt
+
+from worker.certs import CertsCache, CertsUnavailable, HttpCertsSource
 
 GOOGLE_ISSUERS = frozenset({"accounts.google.com", "https://accounts.google.com"})
 CLOCK_SKEW_SECONDS = 10
-CERTS_TIMEOUT_SECONDS = 5
+# Google ID tokens live exactly one hour; anything longer was not minted by Google's token service.
+MAX_TOKEN_LIFETIME_SECONDS = 3600 + CLOCK_SKEW_SECONDS
 MAX_TOKEN_BYTES = 8192
-MAX_CERTS_REUSE_SECONDS = 24 * 3600
+
+__all__ = ["Caller", "CallerNotAllowed", "CertsUnavailable", "InvalidToken", "TokenVerifier", "bearer_token"]
 
 
 class InvalidToken(Exception):
@@ -30,119 +41,97 @@ class InvalidToken(Exception):
 class CallerNotAllowed(Exception):
     """A valid token from an identity that may not call this service: HTTP 403."""
 
-    def __init__(self, email: str) -> None:
-        super().__init__(f"caller {email} is not an allowed invoker")
-        self.email = email
-
-
-class CertsUnavailable(Exception):
-    """The signing certificates could not be fetched: HTTP 503, the caller retries."""
+    def __init__(self, caller: Caller) -> None:
+        super().__init__("caller is not an allowed invoker")
+        self.caller = caller
 
 
 @dataclass(frozen=True)
 class Caller:
     email: str
     subject: str
+    audience: str
+    kind: str | None = None  # "relay" or "operator" for an allowed invoker; None when not allowed
 
 
-class _CertsRequest(google.auth.transport.Request):
-    """google-auth transport for the certs URL: fetched at most once per max-age.
-
-    The fetch path is a CacheControl session (HTTP caching semantics: max-age, Expires, ETag
-    revalidation). In front of it, the last response is reused without any HTTP machinery while
-    its Cache-Control max-age lasts: a cache hit through the session costs ~0.9 ms here, almost
-    all of what verification added to a call. Fetches are serialised, so when the certs expire
-    concurrent verifications wait for one fetch instead of each fetching. A non-JSON certs body
-    becomes a TransportError (503), not a token error (401).
-    """
-
-    def __init__(self) -> None:
-        self._session = cachecontrol.CacheControl(requests.Session())
-        self._request = google.auth.transport.requests.Request(session=self._session)
-        self._lock = threading.Lock()
-        self._fresh: tuple[str, google.auth.transport.Response, float] | None = None
-
-    def __call__(
-        self,
-        url: str,
-        method: str = "GET",
-        body: Any = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        **kwargs: Any,
-    ) -> google.auth.transport.Response:
-        fresh = self._fresh
-        if method == "GET" and fresh and fresh[0] == url and time.monotonic() < fresh[2]:
-            return fresh[1]
-        with self._lock:
-            fresh = self._fresh
-            if method == "GET" and fresh and fresh[0] == url and time.monotonic() < fresh[2]:
-                return fresh[1]
-            response = self._request(
-                url, method=method, body=body, headers=headers, timeout=CERTS_TIMEOUT_SECONDS, **kwargs
-            )
-            if response.status != 200:
-                return response
-            try:
-                if not isinstance(json.loads(response.data), dict):
-                    raise ValueError("not an object")
-            except ValueError:
-                raise google_exceptions.TransportError(f"certs at {url} are not a JSON object") from None
-            lifetime = fresh_seconds(response.headers)
-            self._fresh = (url, response, time.monotonic() + lifetime) if lifetime > 0 else None
-            return response
+def is_number(value: Any) -> TypeGuard[int | float]:
+    # JSON parsed by Python admits NaN and Infinity; neither is a time.
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def fresh_seconds(headers: Mapping[str, str]) -> float:
-    """How long a response may be reused: Cache-Control max-age minus Age, 0 if not cacheable."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    directives = [d.strip().lower() for d in lowered.get("cache-control", "").split(",")]
-    if any(d in ("no-store", "no-cache") for d in directives):
-        return 0.0
-    for directive in directives:
-        name, _, value = directive.partition("=")
-        if name.strip() == "max-age":
-            try:
-                max_age = int(value.strip().strip('"'))
-                age = int(lowered.get("age", "0").strip() or 0)
-            except ValueError:
-                return 0.0
-            return float(min(max(max_age - age, 0), MAX_CERTS_REUSE_SECONDS))
-    return 0.0
+def check_claims(claims: Mapping[str, Any], audience: str, now: float) -> None:
+    """Everything about the claims that makes a token invalid whoever signed it (InvalidToken)."""
+    if claims.get("aud") != audience:
+        raise InvalidToken("wrong audience")
+    if claims.get("iss") not in GOOGLE_ISSUERS:
+        raise InvalidToken("issuer is not Google")
+    iat, exp, nbf = claims.get("iat"), claims.get("exp"), claims.get("nbf")
+    if not is_number(iat) or not is_number(exp):
+        raise InvalidToken("iat and exp must be numbers")
+    if nbf is not None and not is_number(nbf):
+        raise InvalidToken("nbf must be a number")
+    if exp + CLOCK_SKEW_SECONDS < now:
+        raise InvalidToken("expired")
+    if iat - CLOCK_SKEW_SECONDS > now:
+        raise InvalidToken("issued in the future")
+    if nbf is not None and nbf - CLOCK_SKEW_SECONDS > now:
+        raise InvalidToken("not valid yet (nbf)")
+    if exp - iat > MAX_TOKEN_LIFETIME_SECONDS:
+        raise InvalidToken("lifetime exceeds one hour")
+    if claims.get("email_verified") is not True:
+        raise InvalidToken("email_verified is not true")
+    email = claims.get("email")
+    if not isinstance(email, str) or not email or len(email) > 320:
+        raise InvalidToken("no email claim")
+    if not isinstance(claims.get("sub"), str):
+        raise InvalidToken("no sub claim")
+
+
+def normalise_email(email: str) -> str | None:
+    """ASCII-lowercased address, or None for a non-ASCII one: str.lower() folds characters such as
+    the Kelvin sign K into ASCII letters, which would let a look-alike address match."""
+    return email.lower() if email.isascii() else None
 
 
 class TokenVerifier:
-    def __init__(self, audience: str, allowed_invokers: frozenset[str], certs_url: str) -> None:
+    def __init__(
+        self,
+        audience: str,
+        allowed_invokers: Mapping[str, str],
+        certs: CertsCache | str,
+    ) -> None:
+        """`allowed_invokers` maps each allowed email (ASCII, lowercase) to its kind ("relay", "operator")."""
         self.audience = audience
-        self.allowed_invokers = frozenset(e.lower() for e in allowed_invokers)
-        self.certs_url = certs_url
-        self._request = _CertsRequest()
+        self.allowed_invokers = {normalise_email(e) or "": kind for e, kind in allowed_invokers.items()}
+        self.allowed_invokers.pop("", None)
+        self.certs = certs if isinstance(certs, CertsCache) else CertsCache(HttpCertsSource(certs))
 
     def verify(self, authorization: str | None) -> Caller:
         token = bearer_token(authorization)
         try:
-            claims = id_token.verify_token(
-                token,
-                self._request,
-                audience=self.audience,
-                certs_url=self.certs_url,
-                clock_skew_in_seconds=CLOCK_SKEW_SECONDS,
-            )
-        except google_exceptions.TransportError as exc:
-            raise CertsUnavailable(str(exc)) from None
-        except Exception as exc:
-            # Any other failure while decoding attacker-controlled input fails closed.
-            raise InvalidToken(_first_line(exc).replace(token, "<token>")) from None
-        if claims.get("iss") not in GOOGLE_ISSUERS:
-            raise InvalidToken(f"wrong issuer {claims.get('iss')!r}")
-        if claims.get("email_verified") is not True:
-            raise InvalidToken("email_verified is not true")
-        email = claims.get("email")
-        if not isinstance(email, str) or not email:
-            raise InvalidToken("token has no email claim")
-        if email.lower() not in self.allowed_invokers:
-            raise CallerNotAllowed(email)
-        return Caller(email=email, subject=str(claims.get("sub", "")))
+            header = jwt.decode_header(token)
+            claims = jwt.decode(token, verify=False)
+        except Exception:
+            raise InvalidToken("malformed token") from None
+        if not isinstance(header, dict) or not isinstance(claims, dict):
+            raise InvalidToken("malformed token")
+        if header.get("alg") != "RS256":
+            raise InvalidToken("algorithm is not RS256")
+        kid = header.get("kid")
+        if kid is not None and not (isinstance(kid, str) and 0 < len(kid) <= 128):
+            raise InvalidToken("malformed key id")
+        check_claims(claims, self.audience, time.time())
+        keys = self.certs.keys_for(kid)  # CertsUnavailable: cannot tell now
+        try:
+            jwt.decode(token, certs=keys, audience=self.audience, clock_skew_in_seconds=CLOCK_SKEW_SECONDS)
+        except Exception:
+            raise InvalidToken("signature does not verify") from None
+        email: str = claims["email"]
+        caller = Caller(email=email, subject=claims["sub"], audience=self.audience)
+        kind = self.allowed_invokers.get(normalise_email(email) or "")
+        if kind is None:
+            raise CallerNotAllowed(caller)
+        return Caller(email=email, subject=caller.subject, audience=self.audience, kind=kind)
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -154,9 +143,6 @@ def bearer_token(authorization: str | None) -> str:
         raise InvalidToken("Authorization header is not `Bearer <token>`")
     if len(token) > MAX_TOKEN_BYTES:
         raise InvalidToken("token too long")
+    if not token.isascii():
+        raise InvalidToken("malformed token")
     return token
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text[:200]}"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
+_PROJECT = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
 
 # Honoured only together with HARNESS_ONLY_VARIABLE, which the stack never sets: the benchmark
 # harness uses it to measure what verification costs. See README, runtime section.
@@ -27,6 +30,20 @@ class WorkerConfig:
     verify_tokens: bool = True
     # gunicorn threads = requests served at once; the stack sets it to the service's container concurrency.
     threads: int = 8
+    # The certs policy (worker/certs.py): one overall deadline per fetch, at most one refetch per
+    # interval for unknown key ids (also the longest backoff), and how long the last good key set
+    # may outlive its HTTP freshness while refreshing fails.
+    certs_fetch_deadline_seconds: float = 5.0
+    certs_refresh_interval_seconds: float = 30.0
+    certs_max_stale_seconds: float = 3600.0
+    # For the audit line's logging.googleapis.com/trace (projects/<id>/traces/<trace>).
+    project: str | None = None
+    # Allowed invokers that are the operator account people borrow (audit `caller_kind: operator`);
+    # every other allowed invoker is a relay.
+    operator_invokers: frozenset[str] = frozenset()
+
+    def caller_kinds(self) -> dict[str, str]:
+        return {email: "operator" if email in self.operator_invokers else "relay" for email in self.allowed_invokers}
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
@@ -34,18 +51,25 @@ def load_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
     audience = env.get("INVOKER_AUDIENCE", "").strip()
     if not audience:
         raise ConfigError("INVOKER_AUDIENCE is not set (the audience callers mint their ID tokens for)")
-    allowed = frozenset(e.strip().lower() for e in env.get("ALLOWED_INVOKERS", "").split(",") if e.strip())
+    allowed = _emails(env, "ALLOWED_INVOKERS")
     if not allowed:
         raise ConfigError("ALLOWED_INVOKERS is empty (comma-separated service-account emails)")
-    bad = sorted(e for e in allowed if e.count("@") != 1 or e.startswith("@") or e.endswith("@"))
-    if bad:
-        raise ConfigError(f"ALLOWED_INVOKERS has entries that are not emails: {', '.join(bad)}")
+    operators = _emails(env, "OPERATOR_INVOKERS")
+    strays = sorted(operators - allowed)
+    if strays:
+        raise ConfigError(f"OPERATOR_INVOKERS has entries that are not in ALLOWED_INVOKERS: {', '.join(strays)}")
     certs_url = env.get("GOOGLE_CERTS_URL", "").strip() or GOOGLE_CERTS_URL
     if not certs_url.startswith(("https://", "http://")):
         raise ConfigError(f"GOOGLE_CERTS_URL is not an http(s) URL: {certs_url!r}")
     threads_text = env.get("WORKER_THREADS", "").strip() or "8"
     if not threads_text.isdigit() or not 1 <= int(threads_text) <= 100:
         raise ConfigError(f"WORKER_THREADS must be an integer within 1..100, got {threads_text!r}")
+    deadline = _seconds(env, "CERTS_FETCH_DEADLINE_SECONDS", 5.0, 0.1, 30.0)
+    interval = _seconds(env, "CERTS_REFRESH_INTERVAL_SECONDS", 30.0, 1.0, 3600.0)
+    max_stale = _seconds(env, "CERTS_MAX_STALE_SECONDS", 3600.0, 0.0, 24 * 3600.0)
+    project = env.get("GOOGLE_CLOUD_PROJECT", "").strip() or None
+    if project is not None and not _PROJECT.match(project):
+        raise ConfigError(f"GOOGLE_CLOUD_PROJECT is not a project id: {project!r}")
     verify_tokens = True
     if env.get(AUTH_OFF_VARIABLE):
         # Fail closed and loud: on Cloud Run (K_SERVICE is always set there) or on any non-loopback
@@ -63,4 +87,36 @@ def load_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
         upstream_api_key=env.get("UPSTREAM_API_KEY") or None,
         verify_tokens=verify_tokens,
         threads=int(threads_text),
+        certs_fetch_deadline_seconds=deadline,
+        certs_refresh_interval_seconds=interval,
+        certs_max_stale_seconds=max_stale,
+        project=project,
+        operator_invokers=operators,
     )
+
+
+def _emails(env: Mapping[str, str], name: str) -> frozenset[str]:
+    """A comma-separated list of emails, ASCII-lowercased; ConfigError naming `name` for a bad entry."""
+    entries = [e.strip() for e in env.get(name, "").split(",") if e.strip()]
+    # Compared exactly after ASCII lowercasing; a non-ASCII address could only match by Unicode folding.
+    non_ascii = [e for e in entries if not e.isascii()]
+    if non_ascii:
+        raise ConfigError(f"{name} has non-ASCII entries: {', '.join(ascii(e) for e in non_ascii)}")
+    emails = frozenset(e.lower() for e in entries)
+    bad = sorted(e for e in emails if e.count("@") != 1 or e.startswith("@") or e.endswith("@"))
+    if bad:
+        raise ConfigError(f"{name} has entries that are not emails: {', '.join(bad)}")
+    return emails
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not low <= value <= high:  # NaN fails this too
+        raise ConfigError(f"{name} must be a number of seconds within {low:g}..{high:g}, got {text!r}")
+    return value

@@ -1,10 +1,12 @@
-"""Per-instance, bounded, thread-safe record of processed message ids.
+"""Per-instance, bounded, thread-safe record of processed jobs, keyed by (caller, job id).
 
 Pub/Sub delivers at least once and Eventarc retries failures, so one message id can arrive again,
-even concurrently. This store makes a repeat on the same instance return the first result. It is
-per instance and in memory: a repeat landing on another instance, or after a restart, is processed
-again. Exactly-once across instances needs a shared store (Firestore/Memorystore keyed by message
-id with a TTL), the production extension documented in the README.
+even concurrently. This store makes a repeat on the same instance return the first result. The key
+includes the verified caller, so one caller never sees another's result, and each entry keeps a
+digest of its job: the same id with a different job is a `Conflict` (HTTP 409), never the first
+job's result. It is per instance and in memory: a repeat landing on another instance, or after a
+restart, is processed again. Exactly-once across instances needs a shared store
+(Firestore/Memorystore keyed the same way with a TTL), the production extension in the README.
 
 Bounded by `max_entries`, but an entry whose job is still running is never evicted: forgetting it
 would let a duplicate arriving meanwhile run the same job concurrently. When over the cap, the
@@ -27,10 +29,18 @@ class StillProcessing(Exception):
     """The same id is being processed by another request that has not finished (or failed)."""
 
 
-class _Entry:
-    __slots__ = ("done", "expires", "result")
+class Conflict(Exception):
+    """The same caller sent this id before with a different job."""
 
-    def __init__(self) -> None:
+
+Key = tuple[str, str]  # (caller, job id)
+
+
+class _Entry:
+    __slots__ = ("digest", "done", "expires", "result")
+
+    def __init__(self, digest: str) -> None:
+        self.digest = digest
         self.done = threading.Event()
         self.result: dict[str, Any] | None = None
         self.expires = _RUNNING
@@ -55,7 +65,7 @@ class IdempotencyStore:
         self.max_entries = max_entries
         self.ttl_seconds = ttl_seconds
         self._clock = clock
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._entries: OrderedDict[Key, _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -63,18 +73,23 @@ class IdempotencyStore:
             return len(self._entries)
 
     def run_once(
-        self, key: str, compute: Callable[[], dict[str, Any]], wait_seconds: float = 30.0
+        self, key: Key, compute: Callable[[], dict[str, Any]], digest: str = "", wait_seconds: float = 30.0
     ) -> tuple[dict[str, Any], bool]:
-        """Returns (result, duplicate). Runs `compute` only if `key` has no live entry."""
+        """Returns (result, duplicate). Runs `compute` only if `key` has no live entry.
+
+        `digest` identifies the job's content: a live entry with another digest raises Conflict.
+        """
         now = self._clock()
         with self._lock:
             self._sweep(now)
             entry = self._entries.get(key)
             owner = entry is None
             if entry is None:
-                entry = _Entry()
+                entry = _Entry(digest)
                 self._entries[key] = entry
                 self._sweep(now)
+            elif entry.digest != digest:
+                raise Conflict(key[1])
         if not owner:
             if not entry.done.wait(wait_seconds) or entry.result is None:
                 raise StillProcessing(key)
@@ -100,7 +115,7 @@ class IdempotencyStore:
     def _sweep(self, now: float) -> None:
         """Drops expired entries, then the oldest finished ones while over the cap; never a running one."""
         over = len(self._entries) - self.max_entries
-        victims: list[str] = []
+        victims: list[Key] = []
         for key, entry in self._entries.items():
             if not entry.finished:
                 continue  # at most one per request in flight, so skipping them stays cheap

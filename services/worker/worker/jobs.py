@@ -24,6 +24,15 @@ def _int_field(job: dict[str, Any], name: str, low: int, high: int) -> int:
     return value
 
 
+def _encodable(text: str) -> bool:
+    # JSON's \ud800 escapes decode to lone surrogates, which UTF-8 cannot encode.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def validate(job: Any) -> dict[str, Any]:
     """Returns a normalised job or raises InvalidJob naming the problem."""
     if not isinstance(job, dict):
@@ -33,6 +42,8 @@ def validate(job: Any) -> dict[str, Any]:
         data = job.get("input", "")
         if not isinstance(data, str) or len(data) > MAX_INPUT_CHARS:
             raise InvalidJob(f"`input` must be a string of at most {MAX_INPUT_CHARS} characters")
+        if not _encodable(data):
+            raise InvalidJob("`input` must be valid Unicode (it holds a lone surrogate)")
         return {"task": "hash", "input": data, "iterations": _int_field(job, "iterations", 1, MAX_HASH_ITERATIONS)}
     if task == "primes":
         return {"task": "primes", "limit": _int_field(job, "limit", 2, MAX_PRIME_LIMIT)}

@@ -56,13 +56,14 @@ if case == "privileged-custom-role":
         permissions=["run.services.get", "iam.serviceAccounts.actAs"],
     )
 if case == "unintended-invoker":
-    stranger = gcp.serviceaccount.Account("stranger", account_id="stranger")
+    # The service's own identity: an identity of this stack that does not call the service. (An account the
+    # stack merely creates could be a caller elsewhere: the pack notes that as advisory only.)
     gcp.cloudrunv2.ServiceIamMember(
         "stranger-invoker",
         name=service.name,
         location=service.location,
         role="roles/run.invoker",
-        member=stranger.member,
+        member=runtime.member,
     )
 
 pulumi.export("url", service.uri)

@@ -1,0 +1,9 @@
+"""The pack's one clock: rules never read the time themselves, they get `RuleContext.now` (tests inject it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

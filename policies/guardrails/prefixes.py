@@ -1,0 +1,89 @@
+"""Resource-scope conditions whose `resource.name.startsWith(...)` prefix ends mid-name.
+
+`resource.name.startsWith("projects/_/buckets/app")` confines a project grant to bucket `app`, and also to
+`app-backups`, `apple`, ...: every resource whose name starts with it. The pack accepts such a grant as
+resource scope (it names a resource), and this advisory rule notes it, except where the prefix is the full
+name of a resource this stack declares, or a documented Google-managed naming idiom (`GOOGLE_MANAGED_NAMES`:
+the bucket a gen2 function's build reads its source from is `gcf-v2-sources-<project number>-<region>`, and
+must be readable before it exists).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from . import conditions
+from .context import RuleContext
+from .model import grant_scope, grants_of, is_grant_type, last_segment
+from .roles import custom_roles_of, power_of
+from .values import get, get_str, is_unknown
+
+# collection -> names Google creates for you (documented idioms), matched whole.
+GOOGLE_MANAGED_NAMES: Final[Mapping[str, re.Pattern[str]]] = {
+    "buckets": re.compile(r"gcf-v2-sources-\d+-[a-z]+-[a-z]+\d+|gcf-sources-\d+-[a-z]+-[a-z]+\d+"),
+}
+_NAME_KEYS: Final = ("name", "id", "secretId", "repositoryId", "datasetId", "accountId", "workloadIdentityPoolId")
+
+
+def _declared_names(resources: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Short names of the resources the stack declares (not of the grants that refer to them)."""
+    names: set[str] = set()
+    for resource in resources:
+        rtype = get(resource, "type")
+        if not isinstance(rtype, str) or is_grant_type(rtype):
+            continue
+        for key in _NAME_KEYS:
+            segment = last_segment(get_str(resource, "props", key))
+            if segment:
+                names.add(segment)
+    return names
+
+
+def _known(collection: str, name: str, declared: set[str]) -> bool:
+    idiom = GOOGLE_MANAGED_NAMES.get(collection)
+    return name in declared or (idiom is not None and idiom.fullmatch(name) is not None)
+
+
+def _fix(named: conditions.NamedResource) -> str:
+    if named.collection == "buckets":
+        return (
+            f'name the bucket exactly: resource.name == "{named.path}" || '
+            f'resource.name.startsWith("{named.path}/objects/") (the bucket and its objects)'
+        )
+    return f'end the prefix with \'/\' ("{named.path}/") or use an exact name (resource.name == "{named.path}")'
+
+
+def resource_prefix_bounded(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> list[tuple[str, str]]:
+    declared = _declared_names(resources)
+    custom = custom_roles_of(resources)
+    out: list[tuple[str, str]] = []
+    for resource in resources:
+        rtype, urn, props = get(resource, "type"), get(resource, "urn"), get(resource, "props")
+        if not isinstance(rtype, str) or not isinstance(urn, str) or not isinstance(props, Mapping):
+            continue
+        if grant_scope(rtype) == "resource":
+            continue  # a prefix inside one resource's own policy stays inside that resource
+        name = get_str(resource, "name")
+        label = f"'{name}'" if isinstance(name, str) else urn
+        for grant in grants_of(rtype, props):
+            if grant.condition_unknown or not isinstance(grant.role, str) or is_unknown(grant.role):
+                continue
+            power = power_of(grant.role, custom)
+            if power is not None and power.harmless:
+                continue
+            for named in conditions.resource_scope(grant.condition):
+                if not named.partial or _known(named.collection, named.name, declared):
+                    continue
+                out.append(
+                    (
+                        urn,
+                        f"{grant.where}: the condition of {grant.role} on {label} confines it with "
+                        f'resource.name.startsWith("{named.path}"), a prefix that ends mid-name: it also matches '
+                        f"every other resource of that kind ({named.collection}) whose name starts with "
+                        f"'{named.name}', and nothing in this stack is named exactly that; {_fix(named)}.",
+                    )
+                )
+                break
+    return out

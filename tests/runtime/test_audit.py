@@ -1,0 +1,159 @@
+"""The worker's audit trail, on a real worker process: one request of every status, each leaving
+exactly one JSON line with who called (verified), the decision, the reason, latency and the trace,
+and no part of any token anywhere in the log."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+
+from local.processes import LOCAL_PROJECT, Proc
+from tests.runtime.helpers import AUDIENCE, OTHER_EMAIL, RELAY_EMAIL, Launcher, TokenForge, new_id, records
+
+REQUIRED = (
+    "severity",
+    "message",
+    "component",
+    "status",
+    "decision",
+    "reason",
+    "caller",
+    "caller_kind",
+    "sub",
+    "aud",
+    "message_id",
+    "method",
+    "path",
+    "latency_ms",
+    "httpRequest",
+    "logging.googleapis.com/trace",
+    "logging.googleapis.com/spanId",
+)
+
+
+@pytest.fixture(scope="module")
+def audited(launcher: Launcher, identity: Proc) -> Proc:
+    # A worker of its own, so that its log holds exactly the requests of this module.
+    return launcher.worker(identity.url + "/oauth2/v1/certs", "worker-audit")
+
+
+@dataclass
+class Case:
+    status: int
+    method: str
+    path: str
+    token: str | None = None
+    body: Any = None
+    raw: bytes | None = None
+    expect: dict[str, Any] = field(default_factory=dict)
+
+
+def cases(forge: TokenForge) -> dict[str, Case]:
+    valid = forge.sign()
+    other = forge.sign(forge.claims(email=OTHER_EMAIL))
+    reused = new_id()
+    allowed = {"caller": RELAY_EMAIL, "caller_kind": "relay", "sub": "123456789012345678901", "aud": AUDIENCE}
+    return {
+        "200 processed": Case(200, "POST", "/jobs", valid, {"id": reused, "job": {"task": "primes", "limit": 10}},
+                              expect={**allowed, "decision": "allow", "reason": "processed", "message_id": reused}),
+        "409 id reused": Case(409, "POST", "/jobs", valid, {"id": reused, "job": {"task": "primes", "limit": 11}},
+                              expect={**allowed, "reason": "id reused for a different job"}),
+        "400 invalid job": Case(400, "POST", "/jobs", valid, {"id": new_id(), "job": {"task": "primes", "limit": -1}},
+                                expect={**allowed, "decision": "allow"}),
+        "400 invalid body": Case(400, "POST", "/jobs", valid, raw=b"[" * 5000, expect={"reason": "body is nested too deeply"}),
+        "401 wrong audience": Case(401, "POST", "/jobs", forge.sign(forge.claims(aud="https://x.example")),
+                                   {"id": new_id(), "job": {"task": "primes", "limit": 10}},
+                                   expect={"caller": None, "sub": None, "decision": "deny",
+                                           "reason": "invalid token: wrong audience"}),
+        "401 token in the query string": Case(401, "POST", f"/jobs?access_token={valid}", None,
+                                              {"id": new_id(), "job": {"task": "primes", "limit": 10}},
+                                              expect={"path": "/jobs", "reason": "invalid token: no Authorization header"}),
+        "403 not allowed": Case(403, "POST", "/jobs", other, {"id": new_id(), "job": {"task": "primes", "limit": 10}},
+                                expect={"caller": OTHER_EMAIL, "caller_kind": None, "decision": "deny",
+                                        "sub": "123456789012345678901", "reason": "caller not allowed"}),
+        "404 no such path": Case(404, "GET", "/admin", valid, expect={"decision": "not_checked", "reason": "not found"}),
+        "405 wrong method": Case(405, "GET", "/jobs", valid, expect={"decision": "not_checked", "reason": "method not allowed"}),
+        "413 body too large": Case(413, "POST", "/jobs", valid, raw=b'{"id": "x", "pad": "' + b"a" * 70_000 + b'"}',
+                                   expect={**allowed, "reason": "body larger than 65536 bytes"}),
+        "413 chunked body too large": Case(413, "POST", "/jobs", valid, raw=b"", expect={"reason": "body larger than 65536 bytes"}),
+        "405 OPTIONS": Case(405, "OPTIONS", "/jobs", valid, expect={"reason": "method not allowed"}),
+        "503 unknown key id": Case(503, "POST", "/jobs", forge.sign(signer=forge.foreign_signer(kid="rotated-later")),
+                                   {"id": new_id(), "job": {"task": "primes", "limit": 10}},
+                                   expect={"decision": "unverifiable", "caller": None}),
+    }  # fmt: skip
+
+
+def test_every_status_leaves_exactly_one_json_audit_line_without_token_text(audited: Proc, forge: TokenForge) -> None:
+    sent = cases(forge)
+    traces: dict[str, str] = {}
+    tokens: list[str] = []
+    for name, case in sent.items():
+        trace_id = uuid.uuid4().hex
+        traces[name] = trace_id
+        headers = {"X-Cloud-Trace-Context": f"{trace_id}/4242;o=1"}
+        if case.token:
+            headers["Authorization"] = f"Bearer {case.token}"
+            tokens.append(case.token)
+        if case.raw is not None:
+            headers["Content-Type"] = "application/json"
+        data: Any = case.raw
+        if name == "413 chunked body too large":  # no Content-Length: the limit must hold on the stream
+            data = (b'{"id": "chunked", "pad": "' + b"a" * 1024 for _ in range(80))
+        response = requests.request(
+            case.method, audited.url + case.path, json=case.body, data=data, headers=headers, timeout=30
+        )
+        assert response.status_code == case.status, name
+        if case.path.startswith("/jobs") or case.status in (404, 405):
+            assert response.headers["Content-Type"] == "application/json", name
+            assert isinstance(response.json()["error" if case.status != 200 else "result"], str | dict), name
+
+    lines = records(audited, message="request")
+    for name, case in sent.items():
+        trace = f"projects/{LOCAL_PROJECT}/traces/{traces[name]}"  # Cloud Logging's form
+        mine = [line for line in lines if line.get("logging.googleapis.com/trace") == trace]
+        assert len(mine) == 1, f"{name}: {len(mine)} audit lines"
+        [line] = mine
+        assert all(key in line for key in REQUIRED), f"{name}: missing {[k for k in REQUIRED if k not in line]}"
+        assert line["status"] == line["httpRequest"]["status"] == case.status
+        assert line["logging.googleapis.com/spanId"] == format(4242, "016x")
+        assert line["logging.googleapis.com/trace_sampled"] is True
+        assert line["severity"] == ("INFO" if case.status < 400 else "WARNING" if case.status < 500 else "ERROR")
+        assert line["latency_ms"] >= 0 and line["httpRequest"]["latency"].endswith("s")
+        for key, value in case.expect.items():
+            if key == "reason" and case.status == 503:
+                continue
+            assert line[key] == value, f"{name}: {key}={line[key]!r}"
+    assert sent["503 unknown key id"].status == 503
+    [unverifiable] = [line for line in lines if line["status"] == 503]
+    assert unverifiable["reason"].startswith("cannot verify now: token key id is not in")
+
+    # No part of any token: neither whole, nor a segment, nor the claims' encoded text.
+    text = audited.log_text()
+    for token in tokens:
+        for part in (token, *token.split(".")):
+            assert part not in text
+    # And nothing else: after start-up every line is one JSON object (no traceback, no stray text).
+    body = text.split('"message": "worker configured"', 1)[1].splitlines()[1:]
+    assert body and all(line.startswith("{") for line in body if line.strip())
+
+
+def test_a_request_gunicorn_refuses_itself_still_leaves_one_line(audited: Proc, forge: TokenForge) -> None:
+    # Header fields over gunicorn's 8190-byte limit never reach the app: gunicorn answers 431.
+    token = forge.sign(forge.claims(pad="p" * 9000))
+    with socket.create_connection(("127.0.0.1", int(audited.url.rsplit(":", 1)[1])), timeout=10) as conn:
+        conn.sendall(
+            b"POST /jobs HTTP/1.1\r\nHost: worker\r\nAuthorization: Bearer " + token.encode() + b"\r\n"
+            b"Content-Length: 2\r\n\r\n{}"
+        )
+        answer = conn.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 431")
+    refused = [line for line in records(audited, message="request") if line["status"] == 431]
+    assert len(refused) == 1
+    assert refused[0]["reason"] == "refused by gunicorn before the app (LimitRequestHeaders)"
+    assert refused[0]["decision"] == "not_checked" and refused[0]["caller"] is None
+    assert token not in audited.log_text() and token.split(".")[1] not in audited.log_text()

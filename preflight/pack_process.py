@@ -1,0 +1,195 @@
+"""A policy pack's analyzer process, started as the Pulumi CLI starts a Python pack.
+
+`python -u -m pulumi.policy <engineAddr> <packDir>`, cwd = the pack, on the interpreter of the virtualenv
+its PulumiPolicy.yaml names, with an Engine service to log to; the first line it prints is its port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from collections import deque
+from collections.abc import Iterator
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import grpc
+import yaml
+from pulumi.runtime.proto import analyzer_pb2_grpc, engine_pb2_grpc
+
+from preflight.engine import Engine
+from preflight.records import stack_urn
+
+_MAX_MESSAGE = 1 << 30
+_CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", _MAX_MESSAGE),
+    ("grpc.max_send_message_length", _MAX_MESSAGE),
+]
+# Analyze calls kept in flight per pack: hides the per-call round trip without flooding the pack.
+ANALYZE_WINDOW = 32
+_STARTUP_TIMEOUT = 60.0
+# Generous: a pack that takes longer on one call is hung, and CI should say so rather than wait forever.
+CALL_TIMEOUT = 120.0
+STACK_CALL_TIMEOUT = 600.0  # AnalyzeStack sees every resource at once
+
+
+class PackError(Exception):
+    """A policy pack could not be started, configured or run (one-line message)."""
+
+
+@dataclass
+class StackContext:
+    """What the engine tells a pack about the stack before the program runs."""
+
+    project: str
+    stack: str
+    preview: bool
+    config: dict[str, str]
+    secret_keys: set[str]
+
+    @property
+    def stack_urn(self) -> str:
+        return stack_urn(self.project, self.stack)
+
+
+def rpc_error(pack: str, step: str, err: grpc.RpcError) -> PackError:
+    details = err.details() if hasattr(err, "details") else str(err)  # type: ignore[attr-defined]
+    last = (details or "").strip().splitlines()
+    return PackError(f"policy pack {pack}: {step} failed: {last[-1] if last else err}")
+
+
+@contextlib.contextmanager
+def engine_server(root_urn: str) -> Iterator[tuple[str, Engine]]:
+    engine = Engine(root_urn)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=_CHANNEL_OPTIONS)
+    engine_pb2_grpc.add_EngineServicer_to_server(engine, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}", engine
+    finally:
+        server.stop(grace=None)
+
+
+def _pack_settings(pack_dir: Path) -> tuple[str, str | None]:
+    """(python executable, version from PulumiPolicy.yaml)."""
+    manifest = pack_dir / "PulumiPolicy.yaml"
+    if not manifest.is_file():
+        raise PackError(f"{pack_dir} is not a policy pack (no PulumiPolicy.yaml)")
+    try:
+        doc = yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise PackError(f"{manifest}: invalid YAML") from err
+    if not isinstance(doc, dict):
+        raise PackError(f"{manifest}: expected a mapping")
+    runtime = doc.get("runtime")
+    name = runtime.get("name") if isinstance(runtime, dict) else runtime
+    if name != "python":
+        raise PackError(f"{manifest}: only Python policy packs are supported (runtime: {name})")
+    python = sys.executable
+    options = runtime.get("options") if isinstance(runtime, dict) else None
+    venv = options.get("virtualenv") if isinstance(options, dict) else None
+    if venv:
+        venv_dir = (pack_dir / str(venv)).resolve()
+        candidate = venv_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+        if candidate.exists():
+            python = str(candidate)
+        elif venv_dir.exists():
+            raise PackError(f"{manifest}: virtualenv {venv} has no Python interpreter")
+        # The CLI would create a missing virtualenv and pip-install into it; offline we cannot, so the
+        # pack runs on this interpreter, which has pulumi-policy since preflight itself needs it.
+    version = doc.get("version")
+    return python, (str(version) if version is not None else None)
+
+
+class PackProcess:
+    def __init__(self, pack_dir: Path, engine_address: str, run: StackContext) -> None:
+        self.pack_dir = pack_dir
+        python, self.manifest_version = _pack_settings(pack_dir)
+        env = dict(os.environ)
+        for key in [k for k in env if k.startswith("PULUMI_CONFIG")]:
+            del env[key]
+        env.update(
+            {
+                "PULUMI_CONFIG": json.dumps(run.config),
+                "PULUMI_CONFIG_SECRET_KEYS": json.dumps(sorted(run.secret_keys)),
+                "PULUMI_PROJECT": run.project,
+                "PULUMI_STACK": run.stack,
+                "PULUMI_DRY_RUN": "true" if run.preview else "false",
+                "PULUMI_ORGANIZATION": "organization",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        # Closed in close(); a file, not a pipe, so a chatty pack can never block on it.
+        self.stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [python, "-u", "-m", "pulumi.policy", engine_address, str(pack_dir)],
+            cwd=pack_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+        )
+        self.stdout_tail: deque[str] = deque(maxlen=20)
+        port = self._read_port()
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=_CHANNEL_OPTIONS)
+        self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
+
+    def _read_port(self) -> int:
+        announced = threading.Event()
+        first: list[str] = []
+
+        def read() -> None:
+            # The first stdout line is the port; the rest is the pack's own output, kept for --debug.
+            assert self.process.stdout is not None
+            for raw in self.process.stdout:
+                line = raw.decode(errors="replace").strip()
+                if not first:
+                    first.append(line)
+                    announced.set()
+                else:
+                    self.stdout_tail.append(line)
+            announced.set()  # EOF: the pack exited without announcing a port
+
+        threading.Thread(target=read, name=f"stdout-{self.pack_dir.name}", daemon=True).start()
+        announced.wait(_STARTUP_TIMEOUT)
+        if not first or not first[0].isdigit():
+            self.process.poll()
+            cause = self.last_error()
+            self.close()
+            raise PackError(f"policy pack {self.pack_dir.name} failed to start: {cause}")
+        return int(first[0])
+
+    def output(self) -> list[str]:
+        """What the pack printed besides its port, for --debug."""
+        self.stderr.seek(0)
+        errors = self.stderr.read().decode(errors="replace").splitlines()[-20:]
+        return [f"stdout: {line}" for line in self.stdout_tail] + [f"stderr: {line}" for line in errors if line.strip()]
+
+    def last_error(self) -> str:
+        self.stderr.seek(0)
+        lines = [line.strip() for line in self.stderr.read().decode(errors="replace").splitlines() if line.strip()]
+        if lines:
+            return lines[-1]
+        if self.process.poll() is not None:
+            return f"exited with status {self.process.returncode}"
+        return "no port announced"
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.channel.close()
+        if self.process.poll() is None:
+            self.process.terminate()  # the pack serves forever otherwise
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.stderr.close()

@@ -1,0 +1,145 @@
+"""What the engine sends a policy pack and how it reads the answers: requests built from the recorded
+resources, diagnostics turned into violations, the pack's declared policies and initial config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf import json_format
+from pulumi.runtime.proto import analyzer_pb2
+
+from preflight.policyconfig import PolicyConfig, PolicyInfo
+from preflight.records import ProgramRun, Resource
+from preflight.wire import plain, to_struct, without_references
+
+LEVEL_NAMES = {
+    analyzer_pb2.ADVISORY: "advisory",
+    analyzer_pb2.MANDATORY: "mandatory",
+    analyzer_pb2.DISABLED: "disabled",
+    analyzer_pb2.REMEDIATE: "remediate",
+}
+LEVEL_VALUES = {name: value for value, name in LEVEL_NAMES.items()}
+
+
+@dataclass
+class Violation:
+    policy_pack: str
+    policy_pack_version: str
+    policy: str
+    enforcement_level: str
+    urn: str
+    message: str
+    description: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "policyPack": self.policy_pack,
+            "policyPackVersion": self.policy_pack_version,
+            "policy": self.policy,
+            "enforcementLevel": self.enforcement_level,
+            "urn": self.urn,
+            "message": self.message,
+        }
+
+
+def declared_policies(info: Any) -> list[PolicyInfo]:
+    policies = []
+    for policy in info.policies:
+        schema_properties = plain(json_format.MessageToDict(policy.configSchema.properties))
+        policies.append(
+            PolicyInfo(
+                name=policy.name,
+                enforcement_level=LEVEL_NAMES.get(policy.enforcementLevel, "advisory"),
+                description=policy.description,
+                schema_properties=schema_properties,
+                required=list(policy.configSchema.required),
+                has_schema=policy.HasField("configSchema"),
+            )
+        )
+    return policies
+
+
+def initial_config(info: Any) -> dict[str, PolicyConfig]:
+    # As the CLI converts it: an entry without a level gets the proto default, ADVISORY.
+    return {
+        name: PolicyConfig(
+            LEVEL_NAMES.get(config.enforcementLevel, "advisory"),
+            plain(json_format.MessageToDict(config.properties)) or None,
+        )
+        for name, config in info.initialConfig.items()
+    }
+
+
+def _options(resource: Resource) -> Any:
+    options = resource.options
+    return analyzer_pb2.AnalyzerResourceOptions(
+        parent=resource.parent or "",
+        protect=bool(options.get("protect")),
+        ignoreChanges=list(options.get("ignoreChanges") or []),
+        deleteBeforeReplace=bool(options.get("deleteBeforeReplace")),
+        deleteBeforeReplaceDefined=bool(options.get("deleteBeforeReplaceDefined")),
+        additionalSecretOutputs=list(options.get("additionalSecretOutputs") or []),
+    )
+
+
+def analyze_request(resource: Resource, provider: Resource | None) -> Any:
+    """What the engine sends when a resource registers: its (checked) inputs."""
+    return analyzer_pb2.AnalyzeRequest(
+        type=resource.type,
+        properties=to_struct(without_references(resource.wire_inputs)),
+        urn=resource.urn,
+        name=resource.name,
+        options=_options(resource),
+        provider=_provider(provider),
+    )
+
+
+def _provider(provider: Resource | None) -> Any:
+    if provider is None:
+        return None
+    return analyzer_pb2.AnalyzerProviderResource(
+        type=provider.type,
+        properties=to_struct(without_references(provider.wire_inputs)),
+        urn=provider.urn,
+        name=provider.name,
+    )
+
+
+def analyze_stack_request(run: ProgramRun) -> Any:
+    """What the engine sends once the program is done: every resource's outputs and relations."""
+    by_urn = run.by_urn()
+    return analyzer_pb2.AnalyzeStackRequest(
+        resources=[
+            analyzer_pb2.AnalyzerResource(
+                type=resource.type,
+                properties=to_struct(without_references(resource.wire_outputs)),
+                urn=resource.urn,
+                name=resource.name,
+                options=_options(resource),
+                provider=_provider(by_urn.get(resource.provider_urn or "")),
+                parent=resource.parent or "",
+                dependencies=resource.dependencies,
+                propertyDependencies={
+                    key: analyzer_pb2.AnalyzerPropertyDependencies(urns=urns)
+                    for key, urns in resource.property_dependencies.items()
+                },
+            )
+            for resource in run.resources
+        ]
+    )
+
+
+def diagnostics(response: Any, urn: str, version: str) -> list[Violation]:
+    return [
+        Violation(
+            policy_pack=d.policyPackName,
+            policy_pack_version=version or d.policyPackVersion,
+            policy=d.policyName,
+            enforcement_level=LEVEL_NAMES.get(d.enforcementLevel, "advisory"),
+            urn=d.urn or urn,
+            message=d.message,
+            description=d.description,
+        )
+        for d in response.diagnostics
+    ]

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 DEFAULT_PROJECT = "preflight-project"
 DEFAULT_REGION = "us-central1"
@@ -52,6 +53,7 @@ def default_compute_account(project: str) -> str:
     return f"{project_number(project)}-compute@developer.gserviceaccount.com"
 
 
+@lru_cache(maxsize=4096)
 def documented_default(doc: str) -> str | None:
     """The default or first possible value a property's documentation states."""
     match = _DEFAULT_VALUE.search(doc) or _POSSIBLE_VALUES.search(doc)
@@ -188,7 +190,7 @@ def string_value(subject: Subject, prop: str, doc: str = "") -> str:
     stated = documented_default(doc)
     if stated is not None and not _looks_like_format(prop):
         return stated
-    kind = next((k for pattern, k in _NAMED if pattern.search(prop)), "")
+    kind = _kind(prop)
     if kind == "self_link":
         return self_link(subject)
     if kind == "connection":
@@ -239,6 +241,12 @@ def _simple(kind: str, subject: Subject, prop: str) -> str:
     return f"{subject.name}-{prop.replace('_', '-')}"
 
 
+@lru_cache(maxsize=4096)
+def _kind(prop: str) -> str:
+    return next((k for pattern, k in _NAMED if pattern.search(prop)), "")
+
+
+@lru_cache(maxsize=4096)
 def _looks_like_format(prop: str) -> bool:
     # A documented "default" of a URL or key is prose, not a value to copy.
     return any(pattern.search(prop) for pattern, kind in _NAMED[:8])

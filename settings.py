@@ -20,12 +20,14 @@ import jsonschema
 import jsonschema.exceptions
 import pulumi
 
+# Cloud Run's rule, as the PrivateService component enforces it on its own args.
+from components import CPU_BELOW_ONE
+
 # The pack's `maxHumanAccessDays` default: the stack refuses operator access the pack would reject.
 from policies.guardrails.config import DEFAULT_MAX_HUMAN_ACCESS_DAYS
 
 NAMESPACE = "secure-invoke"
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
-_CPU_BELOW_ONE = {"0.5"}
 _RESERVED_LABELS = {"app", "environment"}
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
@@ -379,7 +381,7 @@ def _combination_errors(values: Mapping[str, Any]) -> list[str]:
             f"{p}workerIngress: 'internal' needs the relay to egress through a VPC; set {p}vpcNetwork and "
             f"{p}vpcSubnetwork (a subnet with Private Google Access), or use 'all' with IAM as the gate"
         )
-    if get("workerCpu") in _CPU_BELOW_ONE and get("workerConcurrency") != 1:
+    if get("workerCpu") in CPU_BELOW_ONE and get("workerConcurrency") != 1:
         errors.append(
             f"{p}workerConcurrency: Cloud Run forces concurrency 1 below 1 vCPU ({p}workerCpu="
             f"{get('workerCpu')}); set it to 1 or raise {p}workerCpu to at least 1"

@@ -11,7 +11,8 @@ import pulumi_gcp as gcp
 from components._options import inherited_depends_on
 from components.identity import ServiceIdentity
 
-_CPU_BELOW_ONE = {"0.5", "500m"}
+# Cloud Run runs at most one request at a time on less than one vCPU; both spellings of half a vCPU.
+CPU_BELOW_ONE = frozenset({"0.5", "500m"})
 INVOKER_ROLE = "roles/run.invoker"
 
 
@@ -47,7 +48,7 @@ class PrivateServiceArgs:
                 f"PrivateServiceArgs: need 0 <= min_instances ({self.min_instances}) <= "
                 f"max_instances ({self.max_instances})"
             )
-        if self.cpu in _CPU_BELOW_ONE and self.concurrency != 1:
+        if self.cpu in CPU_BELOW_ONE and self.concurrency != 1:
             raise ValueError(f"PrivateServiceArgs.concurrency: must be 1 below 1 vCPU (cpu={self.cpu})")
         if not 1 <= self.request_timeout_seconds <= 3600:
             raise ValueError("PrivateServiceArgs.request_timeout_seconds: must be within 1..3600")

@@ -7,6 +7,7 @@ from components.identity import Condition, ScopedRole, ServiceIdentity, ServiceI
 from components.operator_access import OperatorAccess, OperatorAccessArgs, TimeBoundGrant
 from components.private_service import CPU_BELOW_ONE, PrivateService, PrivateServiceArgs
 from components.rotated_secret import RotatedSecret, RotatedSecretArgs
+from components.sources import directory_digest, source_files
 from components.worker_image import WorkerImage, WorkerImageArgs
 
 __all__ = [
@@ -31,4 +32,6 @@ __all__ = [
     "VpcEgress",
     "WorkerImage",
     "WorkerImageArgs",
+    "directory_digest",
+    "source_files",
 ]

@@ -9,10 +9,10 @@ from pathlib import Path
 import pulumi
 import pulumi_gcp as gcp
 
-from components._hashing import directory_digest, source_files
 from components._options import inherited_depends_on
 from components._registry import docker_repository
 from components.identity import Condition, ScopedRole, ServiceIdentity, ServiceIdentityArgs
+from components.sources import directory_digest, source_files
 
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 

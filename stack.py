@@ -181,7 +181,7 @@ def worker_service(cfg: Settings, who: Identities) -> PrivateService:
 
 
 def worker_env(cfg: Settings, audience: str, who: Identities) -> dict[str, pulumi.Input[str]]:
-    """The worker's environment variables (services/worker/worker/config.py reads them)."""
+    """The worker's environment variables (services/worker/worker/environment.py reads them)."""
     return {
         "INVOKER_AUDIENCE": audience,
         "ALLOWED_INVOKERS": pulumi.Output.concat(who.relay.email, ",", who.operator.email),

@@ -181,7 +181,7 @@ def test_worker_and_relay_accept_the_environment_the_stack_gives_them(run: Progr
     relay_dir = REPO / "functions" / "relay"
     sys.path[:0] = [str(REPO / "services" / "worker"), str(relay_dir)]
     try:
-        from worker.config import load_config
+        from worker.environment import load_config
 
         spec = importlib.util.spec_from_file_location("relay_main_under_test", relay_dir / "main.py")
         assert spec and spec.loader

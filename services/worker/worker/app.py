@@ -21,7 +21,7 @@ from worker import jobs
 from worker.audit import AUDIT_KEY, Audit, AuditMiddleware, log
 from worker.auth import CallerNotAllowed, CertsUnavailable, InvalidToken, TokenVerifier, normalise_email
 from worker.certs import CertsCache, HttpCertsSource
-from worker.config import WorkerConfig, load_config
+from worker.environment import WorkerConfig, load_config
 from worker.idempotency import Conflict, IdempotencyStore, StillProcessing
 
 # The largest job request the relay sends (functions/relay/relay_envelope.py MAX_WORKER_BODY_BYTES

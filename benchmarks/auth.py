@@ -34,7 +34,7 @@ from local.processes import (  # noqa: E402
     RELAY_SOURCE,
     Proc,
     pubsub_event,
-    start_identity,
+    start_metadata_server,
     start_pubsub,
     start_relay,
     start_worker,
@@ -101,7 +101,7 @@ def main() -> int:
         workdir = Path(tmp)
         procs: list[Proc] = []
         try:
-            identity = start_identity(EMAIL, workdir / "key.pem", workdir, certs_max_age=3600)
+            identity = start_metadata_server(EMAIL, workdir / "key.pem", workdir, certs_max_age=3600)
             procs.append(identity)
             pubsub = start_pubsub(identity.url + "/tokeninfo", EMAIL, workdir)  # the relays' dead-letter topic
             procs.append(pubsub)

@@ -43,7 +43,7 @@ from google.auth import crypt, jwt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from local.processes import LOCAL_AUDIENCE, Proc, start_identity, start_worker  # noqa: E402
+from local.processes import LOCAL_AUDIENCE, Proc, start_metadata_server, start_worker  # noqa: E402
 
 EMAIL = "relay-runtime-bench@secure-invoke-bench.iam.gserviceaccount.com"
 JOB = {"task": "primes", "limit": 100}
@@ -163,7 +163,7 @@ def main() -> int:
         workdir = Path(tmp)
         procs: list[Proc] = []
         try:
-            identity = start_identity(EMAIL, workdir / "key.pem", workdir, certs_max_age=3600)
+            identity = start_metadata_server(EMAIL, workdir / "key.pem", workdir, certs_max_age=3600)
             procs.append(identity)
             worker = start_worker(LOCAL_AUDIENCE, EMAIL, identity.url + "/oauth2/v1/certs", workdir)
             procs.append(worker)

@@ -32,7 +32,7 @@ from local.processes import (
     get_json,
     pubsub_event,
     start_iam_credentials,
-    start_identity,
+    start_metadata_server,
     start_pubsub,
     start_relay,
     start_worker,
@@ -102,7 +102,7 @@ def operator_calls(iam: Proc, worker: Proc) -> None:
 def run(workdir: Path) -> int:
     procs: list[Proc] = []
     try:
-        identity = start_identity(RELAY_EMAIL, workdir / "signing-key.pem", workdir)
+        identity = start_metadata_server(RELAY_EMAIL, workdir / "signing-key.pem", workdir)
         procs.append(identity)
         pubsub = start_pubsub(identity.url + "/tokeninfo", RELAY_EMAIL, workdir)
         procs.append(pubsub)

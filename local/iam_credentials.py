@@ -37,7 +37,7 @@ from typing import Any
 
 from google.auth import jwt
 
-from local.identity import Identity, IdentityError, load_or_create_key
+from local.metadata_server import Identity, IdentityError, load_or_create_key
 
 GENERATE_ID_TOKEN = re.compile(r"^/v1/projects/-/serviceAccounts/([^/:]+@[^/:]+):generateIdToken$")
 LOGIN_PATH = "/_local/login"

@@ -3,7 +3,7 @@
 It answers `POST /v1/projects/{project}/topics/{topic}:publish` the way pubsub.googleapis.com does:
 request `{"messages": [{"data": <base64>, "attributes": {...}, "orderingKey": ...}]}`, response
 `{"messageIds": [...]}`, errors as `{"error": {"code", "message", "status"}}`. The caller's bearer
-access token is checked against the metadata stand-in's `/tokeninfo` (local.identity), and only
+access token is checked against the metadata stand-in's `/tokeninfo` (local.metadata_server), and only
 `--publisher` may publish, to `--topic` only: what `roles/pubsub.publisher` on that one topic
 allows. Pub/Sub's documented limits are enforced (10 MB request, 100 attributes, 256-byte keys,
 1024-byte values), so a dead-letter record that would be refused in the cloud is refused here.

@@ -26,7 +26,7 @@ from local.processes import (
     Proc,
     pubsub_event,
     start_iam_credentials,
-    start_identity,
+    start_metadata_server,
     start_pubsub,
     start_relay,
     start_worker,
@@ -50,7 +50,7 @@ class Launcher:
         self.procs: list[Proc] = []
 
     def identity(self, email: str, name: str, **kwargs: Any) -> Proc:
-        return self._keep(start_identity(email, self.key, self.workdir, name=name, **kwargs))
+        return self._keep(start_metadata_server(email, self.key, self.workdir, name=name, **kwargs))
 
     def pubsub(self, identity: Proc, publisher: str = RELAY_EMAIL) -> Proc:
         return self._keep(start_pubsub(identity.url + "/tokeninfo", publisher, self.workdir))

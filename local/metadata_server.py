@@ -11,7 +11,7 @@ google-auth's compute_engine.Credentials asks for) and answers `/tokeninfo?acces
 shape of https://oauth2.googleapis.com/tokeninfo, so another stand-in (local.pubsub) can tell who
 holds a token.
 
-    python -m local.identity --port PORT --email EMAIL --key FILE
+    python -m local.metadata_server --port PORT --email EMAIL --key FILE
 
 Control paths, not part of any Google API: GET /_stats returns counters (tokens minted, certs
 served, ...) so tests can prove caching; POST /_rotate?publish_after=SECONDS switches signing to a
@@ -315,7 +315,7 @@ def serve(identity: Identity, host: str, port: int) -> ThreadingHTTPServer:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m local.identity", description="Local stand-in for the GCE metadata server."
+        prog="python -m local.metadata_server", description="Local stand-in for the GCE metadata server."
     )
     parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1 (0 = any free port)")
     parser.add_argument("--email", required=True, help="service-account email the tokens are minted for")
@@ -334,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         identity = Identity(args.email, load_or_create_key(args.key), args.token_lifetime, args.certs_max_age)
         server = serve(identity, args.host, args.port)
     except (IdentityError, OSError) as exc:
-        print(f"local.identity: {exc}", file=sys.stderr)
+        print(f"local.metadata_server: {exc}", file=sys.stderr)
         return 2
     host, port = server.server_address[:2]
     print(

@@ -37,6 +37,7 @@ from local.processes import (
     start_pubsub,
     start_relay,
     start_worker,
+    stopping,
 )
 
 RELAY_EMAIL = "relay-runtime-local@secure-invoke-local.iam.gserviceaccount.com"
@@ -177,24 +178,25 @@ def show_audit_and_counts(running: Running) -> None:
 
 
 def run(workdir: Path) -> int:
-    procs: list[Proc] = []
     try:
-        running = start_all(workdir, procs)
-        print(
-            f"metadata {running.metadata.url}  pubsub {running.pubsub.url}  worker {running.worker.url}  "
-            f"relay {running.relay.url}"
-        )
-        publish_samples(running.relay)
-        show_dead_letters(running.pubsub)
-        operator_calls(running.iam, running.worker)
-        show_audit_and_counts(running)
-        return 0
+        with stopping() as procs:
+            return show(start_all(workdir, procs))
     except StartupError as exc:
         print(f"local demo: {exc}", file=sys.stderr)
         return 1
-    finally:
-        for proc in reversed(procs):
-            proc.stop()
+
+
+def show(running: Running) -> int:
+    """What local mode shows: each sample job's fate, the dead letters, the operator path, the audit trail."""
+    print(
+        f"metadata {running.metadata.url}  pubsub {running.pubsub.url}  worker {running.worker.url}  "
+        f"relay {running.relay.url}"
+    )
+    publish_samples(running.relay)
+    show_dead_letters(running.pubsub)
+    operator_calls(running.iam, running.worker)
+    show_audit_and_counts(running)
+    return 0
 
 
 def main() -> int:

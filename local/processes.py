@@ -19,7 +19,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -116,6 +117,17 @@ def _spawn(name: str, cmd: list[str], env: dict[str, str], cwd: Path, log_dir: P
     log = log_path.open("wb")
     popen = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     return Proc(name, popen, url, log_path, log)
+
+
+@contextmanager
+def stopping() -> Iterator[list[Proc]]:
+    """A list to add each started process to; all are stopped, the last started first, when the block ends."""
+    procs: list[Proc] = []
+    try:
+        yield procs
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
 
 
 def wait_ready(proc: Proc, path: str, timeout: float = 20.0, headers: Mapping[str, str] | None = None) -> None:

@@ -28,7 +28,6 @@ from components import (
     ServiceIdentity,
     ServiceIdentityArgs,
     TimeBoundGrant,
-    VpcEgress,
     WorkerImage,
     WorkerImageArgs,
 )
@@ -242,7 +241,7 @@ def relay_function(
                 "WORKER_TIMEOUT_SECONDS": str(relay.worker_timeout_seconds),
                 "DEAD_LETTER_TOPIC": dead_letters.topic_id,
             },
-            vpc_egress=VpcEgress(cfg.vpc.network, cfg.vpc.subnetwork) if cfg.vpc else None,
+            vpc_egress=cfg.vpc,
             project_number=project_number,
             legacy_pubsub_agent=cfg.legacy_pubsub_service_agent,
             force_destroy_source=not cfg.is_prod,

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import pulumi
 
+from components import VpcEgress
 from settings.operator_access import OperatorAccessEntry, operator_access
 from settings.rules import combination_errors
 from settings.schema import GCP_REQUIRED, NAMESPACE, REQUIRED, SCHEMA, SECRET_ONLY, parse, value_or_default
@@ -30,7 +31,6 @@ __all__ = [
     "OperatorAccessEntry",
     "RelaySettings",
     "Settings",
-    "VpcSettings",
     "WorkerSettings",
     "load",
 ]
@@ -66,19 +66,14 @@ class RelaySettings:
 
 
 @dataclass(frozen=True)
-class VpcSettings:
-    network: str
-    subnetwork: str
-
-
-@dataclass(frozen=True)
 class Settings:
     project: str
     region: str
     environment: Literal["dev", "prod"]
     worker: WorkerSettings
     relay: RelaySettings
-    vpc: VpcSettings | None
+    # The relay's direct VPC egress, in the component's own type: passed on as it is.
+    vpc: VpcEgress | None
     legacy_pubsub_service_agent: bool
     secret_rotation_days: int
     upstream_api_key: str | None
@@ -136,7 +131,7 @@ class Settings:
 
         vpc = None
         if "vpcNetwork" in values:
-            vpc = VpcSettings(network=values["vpcNetwork"], subnetwork=values["vpcSubnetwork"])
+            vpc = VpcEgress(network=values["vpcNetwork"], subnetwork=values["vpcSubnetwork"])
         return cls(
             project=config["gcp:project"],
             region=config["gcp:region"],

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import requests
 from google.auth import jwt
 
 from local.processes import Proc, pubsub_event
+from local.serving import QuietHandler
 from tests.runtime.helpers import AUDIENCE, RELAY_EMAIL, Launcher, dead_letters_for, publish, wait_for_records
 
 RELAY_SOURCE = Path(__file__).resolve().parents[2] / "functions" / "relay" / "main.py"
@@ -297,12 +298,7 @@ class Recorder:
         self.received: list[tuple[dict[str, str], dict[str, Any]]] = []
         front = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 front.received.append((dict(self.headers.items()), body))

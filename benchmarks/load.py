@@ -43,16 +43,11 @@ from google.auth import crypt, jwt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from local.processes import LOCAL_AUDIENCE, Proc, start_identity, start_worker  # noqa: E402
+from benchmarks.stats import percentile  # noqa: E402
+from local.processes import LOCAL_AUDIENCE, Proc, start_metadata_server, start_worker, stopping  # noqa: E402
 
 EMAIL = "relay-runtime-bench@secure-invoke-bench.iam.gserviceaccount.com"
 JOB = {"task": "primes", "limit": 100}
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 def rss_mib(pid: int) -> float:
@@ -159,37 +154,32 @@ def main() -> int:
 
     load_before = os.getloadavg()
     pooled: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp, stopping() as procs:
         workdir = Path(tmp)
-        procs: list[Proc] = []
-        try:
-            identity = start_identity(EMAIL, workdir / "key.pem", workdir, certs_max_age=3600)
-            procs.append(identity)
-            worker = start_worker(LOCAL_AUDIENCE, EMAIL, identity.url + "/oauth2/v1/certs", workdir)
-            procs.append(worker)
-            kinds = token_kinds(identity)
-            run_phase(worker, kinds["valid"], 2.0, args.concurrency)  # warm-up: certs fetched, pools open
-            pid = gunicorn_worker_pid(worker.popen.pid)
-            rss_before = rss_mib(pid)
-            certs_before = requests.get(identity.url + "/_stats", timeout=5).json()["certs_served"]
-            for round_ in range(args.rounds):
-                order = list(kinds) if round_ % 2 == 0 else list(reversed(kinds))
-                for name in order:
-                    before = requests.get(identity.url + "/_stats", timeout=5).json()["certs_served"]
-                    phase = run_phase(worker, kinds[name], args.seconds, args.concurrency)
-                    after = requests.get(identity.url + "/_stats", timeout=5).json()["certs_served"]
-                    into = pooled.setdefault(
-                        name, {"latencies": [], "elapsed": 0.0, "statuses": collections.Counter(), "certs": 0}
-                    )
-                    into["latencies"] += phase["latencies"]
-                    into["elapsed"] += phase["elapsed"]
-                    into["statuses"].update(phase["statuses"])
-                    into["certs"] += after - before
-            rss_after = rss_mib(pid)
-            certs_after = requests.get(identity.url + "/_stats", timeout=5).json()["certs_served"]
-        finally:
-            for proc in reversed(procs):
-                proc.stop()
+        identity = start_metadata_server(EMAIL, workdir / "key.pem", workdir, certs_max_age=3600)
+        procs.append(identity)
+        worker = start_worker(LOCAL_AUDIENCE, EMAIL, identity.url + "/oauth2/v1/certs", workdir)
+        procs.append(worker)
+        kinds = token_kinds(identity)
+        run_phase(worker, kinds["valid"], 2.0, args.concurrency)  # warm-up: certs fetched, pools open
+        pid = gunicorn_worker_pid(worker.popen.pid)
+        rss_before = rss_mib(pid)
+        certs_before = requests.get(identity.url + "/_stats", timeout=5).json()["certs_served"]
+        for round_ in range(args.rounds):
+            order = list(kinds) if round_ % 2 == 0 else list(reversed(kinds))
+            for name in order:
+                before = requests.get(identity.url + "/_stats", timeout=5).json()["certs_served"]
+                phase = run_phase(worker, kinds[name], args.seconds, args.concurrency)
+                after = requests.get(identity.url + "/_stats", timeout=5).json()["certs_served"]
+                into = pooled.setdefault(
+                    name, {"latencies": [], "elapsed": 0.0, "statuses": collections.Counter(), "certs": 0}
+                )
+                into["latencies"] += phase["latencies"]
+                into["elapsed"] += phase["elapsed"]
+                into["statuses"].update(phase["statuses"])
+                into["certs"] += after - before
+        rss_after = rss_mib(pid)
+        certs_after = requests.get(identity.url + "/_stats", timeout=5).json()["certs_served"]
     load_after = os.getloadavg()
 
     print(

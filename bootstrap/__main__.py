@@ -16,29 +16,31 @@ runtime identities only (project level: `serviceAccountCreator`, which cannot to
 Order on a new environment (README, section CI/CD): the runtime identities are created by the main stack,
 so the first `up` here runs with `grantRuntimeActAs: false`, the main stack's service accounts are then
 created, and a second `up` here adds the per-account grants (actAs, admin).
+
+Beside this file: `bootstrap_settings.py` reads and checks the config, `github_federation.py` holds the
+attribute conditions, pools and federated CI accounts; this file holds the deployer's roles and wires it all.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
+from bootstrap_settings import ENVIRONMENTS, Settings, load_settings
+from github_federation import (
+    DEV_GITHUB_ENVIRONMENT,
+    PROD_GITHUB_ENVIRONMENT,
+    PROD_PLAN_ENVIRONMENT,
+    PROD_PREVIEW_ENVIRONMENT,
+    deploy_condition,
+    federated_account,
+    github_pool,
+    preview_condition,
+    principal_set,
+    subject,
+)
 
-NAMESPACE = "secure-invoke-bootstrap"
-GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
-ENVIRONMENTS = ("dev", "prod")
-PROD_GITHUB_ENVIRONMENT = "production"
-PROD_PREVIEW_ENVIRONMENT = "preview-prod"
-DEV_GITHUB_ENVIRONMENT = "dev"
-# deploy.yml's read-only prod preview of the merged commit, shown to the `production` approver: an
-# environment with deployment branch `main` and no reviewers (the code is already reviewed and merged).
-PROD_PLAN_ENVIRONMENT = "plan-prod"
-DEPLOY_BRANCH_REF = "refs/heads/main"
-DEPLOY_WORKFLOW = ".github/workflows/deploy.yml"
-PREVIEW_WORKFLOW = ".github/workflows/pull-request.yml"
 LABELS = {"app": "secure-invoke", "component": "ci-bootstrap"}
 
 SA_USER = "roles/iam.serviceAccountUser"
@@ -100,174 +102,6 @@ LOG_METRICS_PERMISSIONS = (
 # cannot see the condition of the binding being added, so objectViewer could also be granted unconditioned;
 # the deployer holds storage.admin on the project already, so that would give it nothing it lacks.
 DELEGATED_PROJECT_ROLES = ("roles/logging.logWriter", "roles/storage.objectViewer")
-
-_REPOSITORY = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
-_REPOSITORY_ID = re.compile(r"^[0-9]{1,20}$")
-_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-
-
-class BootstrapConfigError(pulumi.RunError):
-    """Invalid bootstrap config; a RunError so the CLI prints the message without a traceback."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    ci_project: str
-    region: str
-    repository: str
-    repository_id: str | None
-    projects: dict[str, str]
-    grant_runtime_act_as: bool
-
-
-def load_settings() -> Settings:
-    gcp_config = pulumi.Config("gcp")
-    config = pulumi.Config(NAMESPACE)
-    errors: list[str] = []
-
-    ci_project = gcp_config.get("project") or ""
-    if not _PROJECT.match(ci_project):
-        errors.append(f"gcp:project: {ci_project!r} is not a project id")
-    region = gcp_config.get("region") or ""
-    if not region:
-        errors.append("gcp:region: required (location of the state buckets and secrets keys)")
-
-    repository = config.get("githubRepository") or ""
-    if not _REPOSITORY.match(repository):
-        errors.append(f"{NAMESPACE}:githubRepository: {repository!r} must be <owner>/<repo>")
-    repository_id = config.get("githubRepositoryId")
-    if repository_id is not None and not _REPOSITORY_ID.match(repository_id):
-        errors.append(f"{NAMESPACE}:githubRepositoryId: {repository_id!r} must be the numeric repository id")
-
-    environments: Any = config.get_object("environments") or {}
-    projects: dict[str, str] = {}
-    if not isinstance(environments, dict):
-        errors.append(f"{NAMESPACE}:environments: must be a map of environment → {{project}}")
-        environments = {}
-    for unknown in sorted(set(environments) - set(ENVIRONMENTS)):
-        errors.append(f"{NAMESPACE}:environments.{unknown}: unknown environment (expected {ENVIRONMENTS})")
-    for env in ENVIRONMENTS:
-        entry: Any = environments.get(env) or {}
-        project = entry.get("project", ci_project) if isinstance(entry, dict) else None
-        if not isinstance(project, str) or not _PROJECT.match(project):
-            errors.append(f"{NAMESPACE}:environments.{env}.project: {project!r} is not a project id")
-        else:
-            projects[env] = project
-
-    grant = config.get_bool("grantRuntimeActAs")
-    if errors:
-        raise BootstrapConfigError("; ".join(errors))
-    return Settings(
-        ci_project=ci_project,
-        region=region,
-        repository=repository,
-        repository_id=repository_id,
-        projects=projects,
-        grant_runtime_act_as=True if grant is None else grant,
-    )
-
-
-def repository_condition(settings: Settings) -> str:
-    condition = f"assertion.repository == '{settings.repository}'"
-    if settings.repository_id:
-        condition += f" && assertion.repository_id == '{settings.repository_id}'"
-    return condition
-
-
-def workflow_ref(settings: Settings, workflow: str, ref: str) -> str:
-    """The `job_workflow_ref` claim of a job defined in `workflow` of this repository, run at `ref`."""
-    return f"{settings.repository}/{workflow}@{ref}"
-
-
-def main_workflow_condition(settings: Settings, environment: str) -> str:
-    """A job of deploy.yml on main, started by a push or a manual run, in the GitHub `environment`."""
-    return (
-        f"assertion.event_name in ['push', 'workflow_dispatch']"
-        f" && assertion.ref == '{DEPLOY_BRANCH_REF}'"
-        f" && assertion.job_workflow_ref == '{workflow_ref(settings, DEPLOY_WORKFLOW, DEPLOY_BRANCH_REF)}'"
-        f" && assertion.environment == '{environment}'"
-    )
-
-
-def deploy_condition(settings: Settings, environment: str) -> str:
-    return f"{repository_condition(settings)} && {main_workflow_condition(settings, environment)}"
-
-
-def preview_condition(settings: Settings) -> str:
-    """Pull-request previews (the pull-request workflow only), or deploy.yml's prod preview before the gate."""
-    pull_request = (
-        "assertion.event_name == 'pull_request'"
-        f" && assertion.job_workflow_ref.startsWith('{workflow_ref(settings, PREVIEW_WORKFLOW, 'refs/pull/')}')"
-    )
-    return (
-        f"{repository_condition(settings)}"
-        f" && (({pull_request}) || ({main_workflow_condition(settings, PROD_PLAN_ENVIRONMENT)}))"
-    )
-
-
-def github_pool(
-    name: str, condition: str, description: str, project_number: pulumi.Output[str]
-) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
-    """(pool path, provider path): `projects/<n>/locations/global/workloadIdentityPools/<id>[/providers/<id>]`."""
-    pool = gcp.iam.WorkloadIdentityPool(
-        name,
-        workload_identity_pool_id=name,
-        display_name=name,
-        description=description,
-    )
-    provider = gcp.iam.WorkloadIdentityPoolProvider(
-        f"{name}-provider",
-        workload_identity_pool_id=pool.workload_identity_pool_id,
-        workload_identity_pool_provider_id="github",
-        display_name="GitHub Actions",
-        # The field holds at most 256 characters; the condition itself is the authoritative text.
-        description=description[:256],
-        oidc=gcp.iam.WorkloadIdentityPoolProviderOidcArgs(issuer_uri=GITHUB_ISSUER),
-        # Every claim the condition reads is mapped too, so audit logs show which workflow and event got in.
-        attribute_mapping={
-            "google.subject": "assertion.sub",
-            "attribute.repository": "assertion.repository",
-            "attribute.repository_id": "assertion.repository_id",
-            "attribute.ref": "assertion.ref",
-            "attribute.event_name": "assertion.event_name",
-            "attribute.job_workflow_ref": "assertion.job_workflow_ref",
-        },
-        # The hard gate: tokens failing it are rejected before any binding is looked at.
-        attribute_condition=condition,
-    )
-    # Built from the project number rather than read from the provider's outputs: principals and the
-    # auth action's input are these exact paths.
-    pool_path = pulumi.Output.all(project_number, pool.workload_identity_pool_id).apply(
-        lambda parts: f"projects/{parts[0]}/locations/global/workloadIdentityPools/{parts[1]}"
-    )
-    provider_path = pulumi.Output.all(pool_path, provider.workload_identity_pool_provider_id).apply(
-        lambda parts: f"{parts[0]}/providers/{parts[1]}"
-    )
-    return pool_path, provider_path
-
-
-def principal_set(pool_name: pulumi.Output[str], attribute: str, value: str) -> pulumi.Output[str]:
-    # pool_name is `projects/<number>/locations/global/workloadIdentityPools/<id>`.
-    return pool_name.apply(lambda name: f"principalSet://iam.googleapis.com/{name}/attribute.{attribute}/{value}")
-
-
-def subject(pool_name: pulumi.Output[str], sub: str) -> pulumi.Output[str]:
-    return pool_name.apply(lambda name: f"principal://iam.googleapis.com/{name}/subject/{sub}")
-
-
-def federated_account(
-    name: str, display_name: str, description: str, principals: list[pulumi.Output[str]]
-) -> tuple[gcp.serviceaccount.Account, pulumi.Output[str]]:
-    """A CI service account that the given federated principals may act as; returns (account, member)."""
-    account = gcp.serviceaccount.Account(name, account_id=name, display_name=display_name, description=description)
-    for index, principal in enumerate(principals):
-        gcp.serviceaccount.IAMMember(
-            f"{name}-wif" + (f"-{index}" if index else ""),
-            service_account_id=account.name,
-            role="roles/iam.workloadIdentityUser",
-            member=principal,
-        )
-    return account, account.email.apply(lambda e: f"serviceAccount:{e}")
 
 
 def deployer_grants(env: str, project: str, member: pulumi.Output[str], settings: Settings) -> None:

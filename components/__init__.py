@@ -5,11 +5,13 @@ from components.dead_letter import DeadLetterTopic, DeadLetterTopicArgs
 from components.event_function import EventFunction, EventFunctionArgs, VpcEgress
 from components.identity import Condition, ScopedRole, ServiceIdentity, ServiceIdentityArgs
 from components.operator_access import OperatorAccess, OperatorAccessArgs, TimeBoundGrant
-from components.private_service import PrivateService, PrivateServiceArgs
+from components.private_service import CPU_BELOW_ONE, PrivateService, PrivateServiceArgs
 from components.rotated_secret import RotatedSecret, RotatedSecretArgs
+from components.sources import directory_digest, source_files
 from components.worker_image import WorkerImage, WorkerImageArgs
 
 __all__ = [
+    "CPU_BELOW_ONE",
     "AccessAudit",
     "AccessAuditArgs",
     "Condition",
@@ -30,4 +32,6 @@ __all__ = [
     "VpcEgress",
     "WorkerImage",
     "WorkerImageArgs",
+    "directory_digest",
+    "source_files",
 ]

@@ -92,38 +92,41 @@ class AccessAudit(pulumi.ComponentResource):
             label_extractors={"status": "EXTRACT(jsonPayload.status)"},
             opts=child,
         )
-        self.alert_policy: gcp.monitoring.AlertPolicy | None = None
-        if args.alert_on_operator_tokens:
-            # A log-match condition fires on each matching entry; no metric threshold to tune, nothing missed.
-            self.alert_policy = gcp.monitoring.AlertPolicy(
-                f"{name}-operator-token-alert",
-                project=args.project,
-                display_name=f"Operator token minted ({args.suffix})",
-                combiner="OR",
-                severity="WARNING",
-                conditions=[
-                    gcp.monitoring.AlertPolicyConditionArgs(
-                        display_name="a person minted an ID token as the operator account",
-                        condition_matched_log=gcp.monitoring.AlertPolicyConditionConditionMatchedLogArgs(filter=mints),
-                    )
-                ],
-                alert_strategy=gcp.monitoring.AlertPolicyAlertStrategyArgs(
-                    notification_rate_limit=gcp.monitoring.AlertPolicyAlertStrategyNotificationRateLimitArgs(
-                        period="300s"
-                    ),
-                    auto_close="1800s",
-                ),
-                notification_channels=list(args.notification_channels),
-                documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
-                    mime_type="text/markdown",
-                    content=(
-                        "Someone minted an ID token as the worker's operator account. The log entry's "
-                        "`protoPayload.authenticationInfo` names who; the worker's audit line with "
-                        '`"caller_kind": "operator"` shows what they called.'
-                    ),
-                ),
-                opts=child,
-            )
+        self.alert_policy = _token_alert(name, args, mints, child) if args.alert_on_operator_tokens else None
         self.register_outputs(
             {"operator_token_metric": self.token_metric.name, "denial_metric": self.denial_metric.name}
         )
+
+
+def _token_alert(
+    name: str, args: AccessAuditArgs, mints: pulumi.Output[str], child: pulumi.ResourceOptions
+) -> gcp.monitoring.AlertPolicy:
+    """An alert on every operator token mint."""
+    # A log-match condition fires on each matching entry; no metric threshold to tune, nothing missed.
+    return gcp.monitoring.AlertPolicy(
+        f"{name}-operator-token-alert",
+        project=args.project,
+        display_name=f"Operator token minted ({args.suffix})",
+        combiner="OR",
+        severity="WARNING",
+        conditions=[
+            gcp.monitoring.AlertPolicyConditionArgs(
+                display_name="a person minted an ID token as the operator account",
+                condition_matched_log=gcp.monitoring.AlertPolicyConditionConditionMatchedLogArgs(filter=mints),
+            )
+        ],
+        alert_strategy=gcp.monitoring.AlertPolicyAlertStrategyArgs(
+            notification_rate_limit=gcp.monitoring.AlertPolicyAlertStrategyNotificationRateLimitArgs(period="300s"),
+            auto_close="1800s",
+        ),
+        notification_channels=list(args.notification_channels),
+        documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
+            mime_type="text/markdown",
+            content=(
+                "Someone minted an ID token as the worker's operator account. The log entry's "
+                "`protoPayload.authenticationInfo` names who; the worker's audit line with "
+                '`"caller_kind": "operator"` shows what they called.'
+            ),
+        ),
+        opts=child,
+    )

@@ -9,10 +9,10 @@ from pathlib import Path
 import pulumi
 import pulumi_gcp as gcp
 
-from components._hashing import directory_digest, source_files
 from components._options import inherited_depends_on
 from components._registry import docker_repository
 from components.identity import Condition, ScopedRole, ServiceIdentity, ServiceIdentityArgs
+from components.sources import directory_digest, source_files
 
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 
@@ -89,9 +89,27 @@ class EventFunction(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EventFunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("secure-invoke:serverless:EventFunction", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        function_name = args.function_name or name
+        self._function_name = args.function_name or name
+        self._child = pulumi.ResourceOptions(parent=self)
+        self._source(args)
+        self._identities(args)
+        self._function(args, inherited_depends_on(opts))
+        self._grants(args)
+        self.name: pulumi.Output[str] = self.function.name
+        self.url: pulumi.Output[str] = self.function.url
+        self.register_outputs(
+            {
+                "name": self.name,
+                "url": self.url,
+                "runtime_email": self.runtime_identity.email,
+                "trigger_email": self.trigger_identity.email,
+                "build_email": self.build_identity.email,
+            }
+        )
 
+    def _source(self, args: EventFunctionArgs) -> None:
+        """The private source bucket, the archive named by its content, and the repository builds push to."""
+        name, child = self._name, self._child
         self.source_bucket = gcp.storage.Bucket(
             f"{name}-source",
             project=args.project,
@@ -107,7 +125,7 @@ class EventFunction(pulumi.ComponentResource):
         self.source_object = gcp.storage.BucketObject(
             f"{name}-source-archive",
             bucket=self.source_bucket.name,
-            name=f"{function_name}-{digest}.zip",
+            name=f"{self._function_name}-{digest}.zip",
             # Exactly the files the digest covers: no __pycache__ or other build noise is shipped.
             source=pulumi.AssetArchive(
                 {
@@ -121,28 +139,33 @@ class EventFunction(pulumi.ComponentResource):
             f"{name}-builds",
             project=args.project,
             region=args.region,
-            repository_id=f"{function_name}-builds",
-            description=f"Build images of the {function_name} function",
+            repository_id=f"{self._function_name}-builds",
+            description=f"Build images of the {self._function_name} function",
             keep_count=args.build_images_kept,
             labels=args.labels,
             opts=child,
         )
 
-        def identity(role: str, what: str, roles: tuple[ScopedRole, ...] = ()) -> ServiceIdentity:
-            return ServiceIdentity(
-                f"{name}-{role}",
-                ServiceIdentityArgs(
-                    account_id=f"{args.identity_base}-{role}-{args.identity_suffix}",
-                    display_name=f"{function_name} {what}",
-                    project=args.project,
-                    roles=roles,
-                ),
-                opts=child,
-            )
+    def _identity(
+        self, args: EventFunctionArgs, role: str, what: str, roles: tuple[ScopedRole, ...] = ()
+    ) -> ServiceIdentity:
+        return ServiceIdentity(
+            f"{self._name}-{role}",
+            ServiceIdentityArgs(
+                account_id=f"{args.identity_base}-{role}-{args.identity_suffix}",
+                display_name=f"{self._function_name} {what}",
+                project=args.project,
+                roles=roles,
+            ),
+            opts=self._child,
+        )
 
-        self.runtime_identity = args.runtime_identity or identity("runtime", "runtime identity")
-        self.trigger_identity = identity("trigger", "Eventarc trigger identity")
-        self.build_identity = identity(
+    def _identities(self, args: EventFunctionArgs) -> None:
+        """Runtime (unless given), trigger and build identities; only the build's roles are granted here."""
+        self.runtime_identity = args.runtime_identity or self._identity(args, "runtime", "runtime identity")
+        self.trigger_identity = self._identity(args, "trigger", "Eventarc trigger identity")
+        self.build_identity = self._identity(
+            args,
             "build",
             "build identity",
             (
@@ -166,10 +189,12 @@ class EventFunction(pulumi.ComponentResource):
             ),
         )
 
+    def _function(self, args: EventFunctionArgs, depends_on: list[pulumi.Resource]) -> None:
+        """The gen2 function: built as the build identity, run as the runtime one, triggered as the trigger one."""
         vpc = args.vpc_egress
         self.function = gcp.cloudfunctionsv2.Function(
-            name,
-            name=function_name,
+            self._name,
+            name=self._function_name,
             project=args.project,
             location=args.region,
             labels=dict(args.labels),
@@ -210,10 +235,11 @@ class EventFunction(pulumi.ComponentResource):
                 service_account_email=self.trigger_identity.email,
             ),
             # IAM is eventually consistent: the build must not start before its grants exist.
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[*self.build_identity.grants, *inherited_depends_on(opts)]
-            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.build_identity.grants, *depends_on]),
         )
+
+    def _grants(self, args: EventFunctionArgs) -> None:
+        """The trigger's invoker grant on the function, and the legacy Pub/Sub agent's token minting for it."""
         # A gen2 function is invoked through its Cloud Run service, named like the function; it exists only
         # once the function does, so this grant follows it (Eventarc retries until the grant propagates).
         self.trigger_invoker = self.trigger_identity.grant(
@@ -223,7 +249,7 @@ class EventFunction(pulumi.ComponentResource):
         )
         if args.legacy_pubsub_agent:
             self.pubsub_agent_token_creator = gcp.serviceaccount.IAMMember(
-                f"{name}-pubsub-agent-token-creator",
+                f"{self._name}-pubsub-agent-token-creator",
                 service_account_id=self.trigger_identity.account.name,
                 role="roles/iam.serviceAccountTokenCreator",
                 member=pulumi.Output.concat(
@@ -231,16 +257,5 @@ class EventFunction(pulumi.ComponentResource):
                     args.project_number,
                     "@gcp-sa-pubsub.iam.gserviceaccount.com",
                 ),
-                opts=child,
+                opts=self._child,
             )
-        self.name: pulumi.Output[str] = self.function.name
-        self.url: pulumi.Output[str] = self.function.url
-        self.register_outputs(
-            {
-                "name": self.name,
-                "url": self.url,
-                "runtime_email": self.runtime_identity.email,
-                "trigger_email": self.trigger_identity.email,
-                "build_email": self.build_identity.email,
-            }
-        )

@@ -11,7 +11,8 @@ import pulumi_gcp as gcp
 from components._options import inherited_depends_on
 from components.identity import ServiceIdentity
 
-_CPU_BELOW_ONE = {"0.5", "500m"}
+# Cloud Run runs at most one request at a time on less than one vCPU; both spellings of half a vCPU.
+CPU_BELOW_ONE = frozenset({"0.5", "500m"})
 INVOKER_ROLE = "roles/run.invoker"
 
 
@@ -47,7 +48,7 @@ class PrivateServiceArgs:
                 f"PrivateServiceArgs: need 0 <= min_instances ({self.min_instances}) <= "
                 f"max_instances ({self.max_instances})"
             )
-        if self.cpu in _CPU_BELOW_ONE and self.concurrency != 1:
+        if self.cpu in CPU_BELOW_ONE and self.concurrency != 1:
             raise ValueError(f"PrivateServiceArgs.concurrency: must be 1 below 1 vCPU (cpu={self.cpu})")
         if not 1 <= self.request_timeout_seconds <= 3600:
             raise ValueError("PrivateServiceArgs.request_timeout_seconds: must be within 1..3600")
@@ -66,23 +67,6 @@ class PrivateService(pulumi.ComponentResource):
     def __init__(self, name: str, args: PrivateServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("secure-invoke:serverless:PrivateService", name, None, opts)
         self._args = args
-        envs = [gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(name=k, value=v) for k, v in sorted(args.env.items())]
-        envs += [
-            gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(
-                name=k,
-                value_source=gcp.cloudrunv2.ServiceTemplateContainerEnvValueSourceArgs(
-                    secret_key_ref=gcp.cloudrunv2.ServiceTemplateContainerEnvValueSourceSecretKeyRefArgs(
-                        secret=secret, version="latest"
-                    )
-                ),
-            )
-            for k, secret in sorted(args.secret_env.items())
-        ]
-        probe = gcp.cloudrunv2.ServiceTemplateContainerStartupProbeArgs(
-            http_get=gcp.cloudrunv2.ServiceTemplateContainerStartupProbeHttpGetArgs(path=args.health_path),
-            period_seconds=2,
-            failure_threshold=15,
-        )
         self.service = gcp.cloudrunv2.Service(
             name,
             name=args.service_name or name,
@@ -102,20 +86,7 @@ class PrivateService(pulumi.ComponentResource):
                     min_instance_count=args.min_instances, max_instance_count=args.max_instances
                 ),
                 labels=dict(args.labels),
-                containers=[
-                    gcp.cloudrunv2.ServiceTemplateContainerArgs(
-                        image=args.image,
-                        ports=gcp.cloudrunv2.ServiceTemplateContainerPortsArgs(container_port=args.port),
-                        resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
-                            limits={"cpu": args.cpu, "memory": args.memory},
-                            startup_cpu_boost=args.startup_cpu_boost,
-                            # Request-based billing: the worker computes only while it serves a job.
-                            cpu_idle=True,
-                        ),
-                        envs=envs,
-                        startup_probe=probe,
-                    )
-                ],
+                containers=[_container(args)],
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=inherited_depends_on(opts)),
         )
@@ -137,3 +108,36 @@ class PrivateService(pulumi.ComponentResource):
             member=caller.member,
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+
+def _container(args: PrivateServiceArgs) -> gcp.cloudrunv2.ServiceTemplateContainerArgs:
+    """The one container: image, port, limits, plain and secret environment, and the startup probe."""
+    envs = [gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(name=k, value=v) for k, v in sorted(args.env.items())]
+    envs += [
+        gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(
+            name=k,
+            value_source=gcp.cloudrunv2.ServiceTemplateContainerEnvValueSourceArgs(
+                secret_key_ref=gcp.cloudrunv2.ServiceTemplateContainerEnvValueSourceSecretKeyRefArgs(
+                    secret=secret, version="latest"
+                )
+            ),
+        )
+        for k, secret in sorted(args.secret_env.items())
+    ]
+    probe = gcp.cloudrunv2.ServiceTemplateContainerStartupProbeArgs(
+        http_get=gcp.cloudrunv2.ServiceTemplateContainerStartupProbeHttpGetArgs(path=args.health_path),
+        period_seconds=2,
+        failure_threshold=15,
+    )
+    return gcp.cloudrunv2.ServiceTemplateContainerArgs(
+        image=args.image,
+        ports=gcp.cloudrunv2.ServiceTemplateContainerPortsArgs(container_port=args.port),
+        resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
+            limits={"cpu": args.cpu, "memory": args.memory},
+            startup_cpu_boost=args.startup_cpu_boost,
+            # Request-based billing: the worker computes only while it serves a job.
+            cpu_idle=True,
+        ),
+        envs=envs,
+        startup_probe=probe,
+    )

@@ -17,6 +17,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,11 @@ from local.processes import (
     get_json,
     pubsub_event,
     start_iam_credentials,
-    start_identity,
+    start_metadata_server,
     start_pubsub,
     start_relay,
     start_worker,
+    stopping,
 )
 
 RELAY_EMAIL = "relay-runtime-local@secure-invoke-local.iam.gserviceaccount.com"
@@ -99,75 +101,102 @@ def operator_calls(iam: Proc, worker: Proc) -> None:
             )
 
 
-def run(workdir: Path) -> int:
-    procs: list[Proc] = []
-    try:
-        identity = start_identity(RELAY_EMAIL, workdir / "signing-key.pem", workdir)
-        procs.append(identity)
-        pubsub = start_pubsub(identity.url + "/tokeninfo", RELAY_EMAIL, workdir)
-        procs.append(pubsub)
-        iam = start_iam_credentials(workdir / "signing-key.pem", write_operator_access(workdir), workdir)
-        procs.append(iam)
-        worker = start_worker(
-            LOCAL_AUDIENCE,
-            f"{RELAY_EMAIL},{OPERATOR_EMAIL}",
-            identity.url + "/oauth2/v1/certs",
-            workdir,
-            extra_env={"OPERATOR_INVOKERS": OPERATOR_EMAIL},
+@dataclass(frozen=True)
+class Running:
+    metadata: Proc
+    pubsub: Proc
+    iam: Proc
+    worker: Proc
+    relay: Proc
+
+
+def start_all(workdir: Path, procs: list[Proc]) -> Running:
+    """Every process of local mode, each added to `procs` as soon as it runs (so it is stopped whatever fails)."""
+    identity = start_metadata_server(RELAY_EMAIL, workdir / "signing-key.pem", workdir)
+    procs.append(identity)
+    pubsub = start_pubsub(identity.url + "/tokeninfo", RELAY_EMAIL, workdir)
+    procs.append(pubsub)
+    iam = start_iam_credentials(workdir / "signing-key.pem", write_operator_access(workdir), workdir)
+    procs.append(iam)
+    worker = start_worker(
+        LOCAL_AUDIENCE,
+        f"{RELAY_EMAIL},{OPERATOR_EMAIL}",
+        identity.url + "/oauth2/v1/certs",
+        workdir,
+        extra_env={"OPERATOR_INVOKERS": OPERATOR_EMAIL},
+    )
+    procs.append(worker)
+    relay = start_relay(worker.url, LOCAL_AUDIENCE, identity.url, workdir, pubsub_url=pubsub.url)
+    procs.append(relay)
+    return Running(identity, pubsub, iam, worker, relay)
+
+
+def publish_samples(relay: Proc) -> None:
+    for message_id, what, job, attributes in SAMPLE_JOBS:
+        status = publish(relay, message_id, job, attributes)
+        outcome = [r for r in relay.log_records() if r.get("message_id") == message_id][-1:]
+        last = outcome[0] if outcome else {}
+        shown = job.decode() if isinstance(job, bytes) else json.dumps(job)
+        print(f"\n{message_id}  {what}\n  job {shown}\n  relay answered {status}: {last.get('message', '?')}")
+        if last.get("message") == "job delivered":
+            print(f"  verified caller {last.get('verified_caller')}, duplicate {last.get('duplicate')}")
+            print(f"  result {last.get('result')}")
+        elif last.get("acked"):
+            print(f"  dead-letter message {last.get('dead_letter_message_id')} on {last.get('dead_letter_topic')}")
+
+
+def show_dead_letters(pubsub: Proc) -> None:
+    print("\nThe dead-letter subscription, as an operator pulls it:")
+    for message in get_json(pubsub.url + "/_messages")["messages"]:
+        record = json.loads(base64.b64decode(message["data"]))
+        original = record.get("message", {})
+        print(
+            f"  [{message['messageId']}] {record['reason_code']}: {record['reason']}\n"
+            f"      original message {original.get('messageId')}, data {original.get('data', '')[:48]}…, "
+            f"{len(original.get('attributes', {}))} attributes"
         )
-        procs.append(worker)
-        relay = start_relay(worker.url, LOCAL_AUDIENCE, identity.url, workdir, pubsub_url=pubsub.url)
-        procs.append(relay)
-        print(f"metadata {identity.url}  pubsub {pubsub.url}  worker {worker.url}  relay {relay.url}")
 
-        for message_id, what, job, attributes in SAMPLE_JOBS:
-            status = publish(relay, message_id, job, attributes)
-            outcome = [r for r in relay.log_records() if r.get("message_id") == message_id][-1:]
-            last = outcome[0] if outcome else {}
-            shown = job.decode() if isinstance(job, bytes) else json.dumps(job)
-            print(f"\n{message_id}  {what}\n  job {shown}\n  relay answered {status}: {last.get('message', '?')}")
-            if last.get("message") == "job delivered":
-                print(f"  verified caller {last.get('verified_caller')}, duplicate {last.get('duplicate')}")
-                print(f"  result {last.get('result')}")
-            elif last.get("acked"):
-                print(f"  dead-letter message {last.get('dead_letter_message_id')} on {last.get('dead_letter_topic')}")
 
-        print("\nThe dead-letter subscription, as an operator pulls it:")
-        for message in get_json(pubsub.url + "/_messages")["messages"]:
-            record = json.loads(base64.b64decode(message["data"]))
-            original = record.get("message", {})
+def show_audit_and_counts(running: Running) -> None:
+    print("\nThe worker's audit lines (one per request):")
+    for line in running.worker.log_records():
+        if line.get("message") == "request" and line.get("path") == "/jobs":
             print(
-                f"  [{message['messageId']}] {record['reason_code']}: {record['reason']}\n"
-                f"      original message {original.get('messageId')}, data {original.get('data', '')[:48]}…, "
-                f"{len(original.get('attributes', {}))} attributes"
+                f"  {line['status']} {line['decision']:<6} {line.get('caller_kind') or '-':<8} "
+                f"{line.get('message_id')}  {line['reason']}  ({line['latency_ms']} ms)"
             )
 
-        operator_calls(iam, worker)
+    stats = get_json(running.metadata.url + "/_stats")
+    operator_stats = get_json(running.iam.url + "/_stats")
+    computed = sum(1 for r in running.worker.log_records() if r.get("reason") == "processed")
+    print(
+        f"\nID tokens minted: {stats['identity_tokens']} (relay) + {operator_stats['id_tokens']} (operator, "
+        f"{operator_stats['denied']} refused), access tokens: {stats['access_tokens']}, "
+        f"certs served: {stats['certs_served']}, jobs computed by the worker: {computed} "
+        f"(of {len(SAMPLE_JOBS)} deliveries)"
+    )
 
-        print("\nThe worker's audit lines (one per request):")
-        for line in worker.log_records():
-            if line.get("message") == "request" and line.get("path") == "/jobs":
-                print(
-                    f"  {line['status']} {line['decision']:<6} {line.get('caller_kind') or '-':<8} "
-                    f"{line.get('message_id')}  {line['reason']}  ({line['latency_ms']} ms)"
-                )
 
-        stats = get_json(identity.url + "/_stats")
-        operator_stats = get_json(iam.url + "/_stats")
-        computed = sum(1 for r in worker.log_records() if r.get("reason") == "processed")
-        print(
-            f"\nID tokens minted: {stats['identity_tokens']} (relay) + {operator_stats['id_tokens']} (operator, "
-            f"{operator_stats['denied']} refused), access tokens: {stats['access_tokens']}, "
-            f"certs served: {stats['certs_served']}, jobs computed by the worker: {computed} "
-            f"(of {len(SAMPLE_JOBS)} deliveries)"
-        )
-        return 0
+def run(workdir: Path) -> int:
+    try:
+        with stopping() as procs:
+            return show(start_all(workdir, procs))
     except StartupError as exc:
         print(f"local demo: {exc}", file=sys.stderr)
         return 1
-    finally:
-        for proc in reversed(procs):
-            proc.stop()
+
+
+def show(running: Running) -> int:
+    """What local mode shows: each sample job's fate, the dead letters, the operator path, the audit trail."""
+    print(
+        f"metadata {running.metadata.url}  pubsub {running.pubsub.url}  worker {running.worker.url}  "
+        f"relay {running.relay.url}"
+    )
+    publish_samples(running.relay)
+    show_dead_letters(running.pubsub)
+    operator_calls(running.iam, running.worker)
+    show_audit_and_counts(running)
+    return 0
 
 
 def main() -> int:

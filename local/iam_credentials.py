@@ -31,13 +31,14 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from google.auth import jwt
 
-from local.identity import Identity, IdentityError, load_or_create_key
+from local.metadata_server import Identity, IdentityError, load_or_create_key
+from local.serving import JsonHandler, loopback_server, serve_until_interrupted
 
 GENERATE_ID_TOKEN = re.compile(r"^/v1/projects/-/serviceAccounts/([^/:]+@[^/:]+):generateIdToken$")
 LOGIN_PATH = "/_local/login"
@@ -139,84 +140,72 @@ def _error(code: int, status: str, message: str) -> tuple[int, dict[str, Any]]:
     return code, {"error": {"code": code, "message": message, "status": status}}
 
 
+class CredentialsHandler(JsonHandler):
+    """generateIdToken for the operator account, and the local sign-in."""
+
+    creds: Credentials  # bound per server by make_handler
+
+    def _body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        if not 0 <= length <= 64 * 1024:
+            return None
+        try:
+            return json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            return None
+
+    def do_GET(self) -> None:
+        if self.path == "/_stats":
+            with self.creds._lock:
+                return self.send_json(200, dict(self.creds.counters))
+        return self.send_json(*_error(404, "NOT_FOUND", "not found"))
+
+    def do_POST(self) -> None:
+        body = self._body()
+        if self.path == LOGIN_PATH:
+            user = body.get("user") if isinstance(body, dict) else None
+            if not isinstance(user, str) or user.count("@") != 1:
+                return self.send_json(*_error(400, "INVALID_ARGUMENT", "user: an email address is required"))
+            self.creds.count("logins")
+            token = self.creds.login(user)
+            return self.send_json(
+                200, {"access_token": token, "token_type": "Bearer", "expires_in": self.creds.token_lifetime}
+            )
+        match = GENERATE_ID_TOKEN.match(self.path)
+        if not match:
+            return self.send_json(*_error(404, "NOT_FOUND", f"no method at {self.path}"))
+        self._generate_id_token(match.group(1), body)
+
+    def _generate_id_token(self, account: str, body: Any) -> None:
+        caller = self.creds.person(self.headers.get("Authorization"))
+        if caller is None:
+            self.creds.count("unauthenticated")
+            audit("GenerateIdToken", None, account, 16)
+            return self.send_json(*_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials."))
+        audience = body.get("audience") if isinstance(body, dict) else None
+        if not isinstance(audience, str) or not audience:
+            return self.send_json(*_error(400, "INVALID_ARGUMENT", "audience is required"))
+        grant = (
+            self.creds.access.live_grant(caller, datetime.now(UTC)) if account == self.creds.access.operator else None
+        )
+        if grant is None:
+            self.creds.count("denied")
+            audit("GenerateIdToken", caller, account, 7)
+            # Google's wording: it does not tell a missing account from a missing grant.
+            return self.send_json(
+                *_error(
+                    403,
+                    "PERMISSION_DENIED",
+                    "Permission 'iam.serviceAccounts.getOpenIdToken' denied on resource (or it may not exist).",
+                )
+            )
+        self.creds.count("id_tokens")
+        audit("GenerateIdToken", caller, account, 0, granted_by=grant.principal, reason=grant.reason)
+        self.send_json(200, {"token": self.creds.operator.mint(audience)})
+
+
 def make_handler(creds: Credentials) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # the audit lines are the record
-
-        def _send(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _body(self) -> Any:
-            length = int(self.headers.get("Content-Length") or 0)
-            if not 0 <= length <= 64 * 1024:
-                return None
-            try:
-                return json.loads(self.rfile.read(length) or b"{}")
-            except ValueError:
-                return None
-
-        def do_GET(self) -> None:
-            if self.path == "/_stats":
-                with creds._lock:
-                    return self._send(200, dict(creds.counters))
-            return self._send(*_error(404, "NOT_FOUND", "not found"))
-
-        def do_POST(self) -> None:
-            body = self._body()
-            if self.path == LOGIN_PATH:
-                user = body.get("user") if isinstance(body, dict) else None
-                if not isinstance(user, str) or user.count("@") != 1:
-                    return self._send(*_error(400, "INVALID_ARGUMENT", "user: an email address is required"))
-                creds.count("logins")
-                token = creds.login(user)
-                return self._send(
-                    200, {"access_token": token, "token_type": "Bearer", "expires_in": creds.token_lifetime}
-                )
-            match = GENERATE_ID_TOKEN.match(self.path)
-            if not match:
-                return self._send(*_error(404, "NOT_FOUND", f"no method at {self.path}"))
-            self._generate_id_token(match.group(1), body)
-
-        def _generate_id_token(self, account: str, body: Any) -> None:
-            caller = creds.person(self.headers.get("Authorization"))
-            if caller is None:
-                creds.count("unauthenticated")
-                audit("GenerateIdToken", None, account, 16)
-                return self._send(*_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials."))
-            audience = body.get("audience") if isinstance(body, dict) else None
-            if not isinstance(audience, str) or not audience:
-                return self._send(*_error(400, "INVALID_ARGUMENT", "audience is required"))
-            grant = creds.access.live_grant(caller, datetime.now(UTC)) if account == creds.access.operator else None
-            if grant is None:
-                creds.count("denied")
-                audit("GenerateIdToken", caller, account, 7)
-                # Google's wording: it does not tell a missing account from a missing grant.
-                return self._send(
-                    *_error(
-                        403,
-                        "PERMISSION_DENIED",
-                        "Permission 'iam.serviceAccounts.getOpenIdToken' denied on resource (or it may not exist).",
-                    )
-                )
-            creds.count("id_tokens")
-            audit("GenerateIdToken", caller, account, 0, granted_by=grant.principal, reason=grant.reason)
-            self._send(200, {"token": creds.operator.mint(audience)})
-
-    return Handler
-
-
-def serve(creds: Credentials, host: str, port: int) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((host, port), make_handler(creds))
-    server.daemon_threads = True
-    return server
+    return type("Handler", (CredentialsHandler,), {"creds": creds})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -232,19 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         access = load_access(args.access)
         operator = Identity(access.operator, load_or_create_key(args.key), args.token_lifetime, 3600)
-        server = serve(Credentials(access, operator, args.token_lifetime), args.host, args.port)
+        server = loopback_server(args.host, args.port, make_handler(Credentials(access, operator, args.token_lifetime)))
     except (IdentityError, OSError) as exc:
         print(f"local.iam_credentials: {exc}", file=sys.stderr)
         return 2
-    host, port = server.server_address[:2]
-    print(json.dumps({"event": "ready", "url": f"http://{host}:{port}", "operator": access.operator}), flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return serve_until_interrupted(server, operator=access.operator)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Used by `make local` (local.demo), the end-to-end tests and the benchmarks, so all of them run the
 components exactly the same way: the worker by the Dockerfile's CMD from services/worker/, the
 relay by the functions-framework CLI, as on Cloud Functions; the metadata server, the Pub/Sub
-publish API and the IAM Credentials API by their stand-ins (local.identity, local.pubsub,
+publish API and the IAM Credentials API by their stand-ins (local.metadata_server, local.pubsub,
 local.iam_credentials).
 """
 
@@ -19,7 +19,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -118,6 +119,17 @@ def _spawn(name: str, cmd: list[str], env: dict[str, str], cwd: Path, log_dir: P
     return Proc(name, popen, url, log_path, log)
 
 
+@contextmanager
+def stopping() -> Iterator[list[Proc]]:
+    """A list to add each started process to; all are stopped, the last started first, when the block ends."""
+    procs: list[Proc] = []
+    try:
+        yield procs
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+
+
 def wait_ready(proc: Proc, path: str, timeout: float = 20.0, headers: Mapping[str, str] | None = None) -> None:
     """Polls `path` until it answers (any HTTP status) or the process dies."""
     deadline = time.monotonic() + timeout
@@ -135,11 +147,11 @@ def wait_ready(proc: Proc, path: str, timeout: float = 20.0, headers: Mapping[st
     raise StartupError(f"{proc.name} not ready after {timeout:g}s: {proc.log_text()[-2000:]}")
 
 
-def start_identity(
+def start_metadata_server(
     email: str, key: Path, log_dir: Path, token_lifetime: int = 3600, certs_max_age: int = 3600, name: str = "identity"
 ) -> Proc:
     port = free_port()
-    cmd = [sys.executable, "-m", "local.identity", "--port", str(port), "--email", email, "--key", str(key)]
+    cmd = [sys.executable, "-m", "local.metadata_server", "--port", str(port), "--email", email, "--key", str(key)]
     cmd += ["--token-lifetime", str(token_lifetime), "--certs-max-age", str(certs_max_age)]
     proc = _spawn(name, cmd, base_env({}), ROOT, log_dir, f"http://127.0.0.1:{port}")
     wait_ready(proc, "/_stats")

@@ -3,7 +3,7 @@
 It answers `POST /v1/projects/{project}/topics/{topic}:publish` the way pubsub.googleapis.com does:
 request `{"messages": [{"data": <base64>, "attributes": {...}, "orderingKey": ...}]}`, response
 `{"messageIds": [...]}`, errors as `{"error": {"code", "message", "status"}}`. The caller's bearer
-access token is checked against the metadata stand-in's `/tokeninfo` (local.identity), and only
+access token is checked against the metadata stand-in's `/tokeninfo` (local.metadata_server), and only
 `--publisher` may publish, to `--topic` only: what `roles/pubsub.publisher` on that one topic
 allows. Pub/Sub's documented limits are enforced (10 MB request, 100 attributes, 256-byte keys,
 1024-byte values), so a dead-letter record that would be refused in the cloud is refused here.
@@ -26,11 +26,13 @@ import re
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+
+from local.serving import JsonHandler, loopback_server, serve_until_interrupted
 
 MAX_REQUEST_BYTES = 10 * 1000 * 1000
 MAX_ATTRIBUTES = 100
@@ -148,60 +150,53 @@ def parse_publish_request(body: bytes) -> list[dict[str, Any]]:
     return parsed
 
 
+class PublishHandler(JsonHandler):
+    """Pub/Sub's publish method for one topic, and the control paths."""
+
+    topic: Topic  # bound per server by make_handler
+
+    server_version = "ESF"
+    sys_version = ""
+
+    def _error(self, exc: PubSubError) -> None:
+        with self.topic._lock:
+            self.topic.counters["refused"] += 1
+        status = _STATUS_NAMES.get(exc.code, "UNKNOWN")
+        self.send_json(exc.code, {"error": {"code": exc.code, "message": str(exc), "status": status}})
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        if path == "/_messages":
+            with self.topic._lock:
+                return self.send_json(200, {"topic": self.topic.name, "messages": list(self.topic.messages)})
+        if path == "/_stats":
+            with self.topic._lock:
+                return self.send_json(200, dict(self.topic.counters))
+        self._error(PubSubError(404, "Not found."))
+
+    def do_POST(self) -> None:
+        path = urlsplit(self.path).path
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_REQUEST_BYTES + 1024:
+            self.close_connection = True
+            return self._error(PubSubError(400, "Request payload size exceeds the limit."))
+        body = self.rfile.read(length)
+        if path == "/_fail":
+            spec = json.loads(body or b"{}")
+            self.topic.fail_next(int(spec.get("count", 1)), int(spec.get("status", 503)))
+            return self.send_json(200, {})
+        match = re.fullmatch(r"/v1/(projects/[^/]+/topics/[^/:]+):publish", path)
+        if not match:
+            return self._error(PubSubError(404, "Not found."))
+        try:
+            ids = self.topic.publish(match.group(1), self.headers.get("Authorization"), body)
+        except PubSubError as exc:
+            return self._error(exc)
+        self.send_json(200, {"messageIds": ids})
+
+
 def make_handler(topic: Topic) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "ESF"
-        sys_version = ""
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _send(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _error(self, exc: PubSubError) -> None:
-            with topic._lock:
-                topic.counters["refused"] += 1
-            status = _STATUS_NAMES.get(exc.code, "UNKNOWN")
-            self._send(exc.code, {"error": {"code": exc.code, "message": str(exc), "status": status}})
-
-        def do_GET(self) -> None:
-            path = urlsplit(self.path).path
-            if path == "/_messages":
-                with topic._lock:
-                    return self._send(200, {"topic": topic.name, "messages": list(topic.messages)})
-            if path == "/_stats":
-                with topic._lock:
-                    return self._send(200, dict(topic.counters))
-            self._error(PubSubError(404, "Not found."))
-
-        def do_POST(self) -> None:
-            path = urlsplit(self.path).path
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_REQUEST_BYTES + 1024:
-                self.close_connection = True
-                return self._error(PubSubError(400, "Request payload size exceeds the limit."))
-            body = self.rfile.read(length)
-            if path == "/_fail":
-                spec = json.loads(body or b"{}")
-                topic.fail_next(int(spec.get("count", 1)), int(spec.get("status", 503)))
-                return self._send(200, {})
-            match = re.fullmatch(r"/v1/(projects/[^/]+/topics/[^/:]+):publish", path)
-            if not match:
-                return self._error(PubSubError(404, "Not found."))
-            try:
-                ids = topic.publish(match.group(1), self.headers.get("Authorization"), body)
-            except PubSubError as exc:
-                return self._error(exc)
-            self._send(200, {"messageIds": ids})
-
-    return Handler
+    return type("Handler", (PublishHandler,), {"topic": topic})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,22 +214,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"local.pubsub: --publisher {args.publisher!r} is not an email address", file=sys.stderr)
         return 2
     try:
-        server = ThreadingHTTPServer(
-            (args.host, args.port), make_handler(Topic(args.topic, args.publisher, args.tokeninfo))
-        )
+        server = loopback_server(args.host, args.port, make_handler(Topic(args.topic, args.publisher, args.tokeninfo)))
     except OSError as exc:
         print(f"local.pubsub: {exc}", file=sys.stderr)
         return 2
-    server.daemon_threads = True
-    host, port = server.server_address[:2]
-    print(json.dumps({"event": "ready", "url": f"http://{host}:{port}", "topic": args.topic}), flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return serve_until_interrupted(server, topic=args.topic)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import functions_framework
 import relay_dead_letter
 import relay_envelope
+import relay_trace
 
 if TYPE_CHECKING:
     import requests
@@ -50,8 +51,6 @@ DEAD_LETTER_MARGIN_SECONDS = 30 * 60
 DEAD_LETTER_AFTER_SECONDS = RETRY_WINDOW_SECONDS - DEAD_LETTER_MARGIN_SECONDS
 TOPIC = re.compile(r"^projects/([a-z][-a-z0-9]{4,28}[a-z0-9])/topics/([A-Za-z][-A-Za-z0-9._~%+]{2,254})$")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-TRACE_CONTEXT = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d{1,20}))?(?:;o=([0-9]+))?$")
-TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
 class RetryableError(RuntimeError):
@@ -184,33 +183,6 @@ def _log(severity: str, message: str, **fields: Any) -> None:
     sys.stdout.flush()
 
 
-def _trace_header() -> str | None:
-    """The incoming trace context as an X-Cloud-Trace-Context value (forwarded to the worker), if valid."""
-    import flask  # already loaded by functions_framework
-
-    if not flask.has_request_context():
-        return None
-    header = flask.request.headers.get("X-Cloud-Trace-Context", "").strip()
-    if TRACE_CONTEXT.match(header):
-        return header
-    parent = TRACEPARENT.match(flask.request.headers.get("traceparent", "").strip())
-    if parent:
-        trace_id, span, flags = parent.groups()
-        return f"{trace_id}/{int(span, 16)};o={int(flags, 16) & 1}"
-    return None
-
-
-def _trace_fields(header: str | None) -> dict[str, Any]:
-    match = TRACE_CONTEXT.match(header or "")
-    project = _project_id()
-    if not match or not project:
-        return {}
-    fields: dict[str, Any] = {"logging.googleapis.com/trace": f"projects/{project}/traces/{match.group(1).lower()}"}
-    if match.group(2):
-        fields["logging.googleapis.com/spanId"] = format(int(match.group(2)) % 2**64, "016x")
-    return fields
-
-
 def _worker_error(response: requests.Response) -> str | None:
     """The worker's own error text: its body is a JSON object with a string `error`; else None."""
     media_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
@@ -222,6 +194,37 @@ def _worker_error(response: requests.Response) -> str | None:
         return None
     error = body.get("error") if isinstance(body, dict) else None
     return error[:300] if isinstance(error, str) else None
+
+
+def classify_failure(status: int, worker_error: str | None, text: str, location: str | None) -> _Retryable | _Permanent:
+    """What a worker answer other than 2xx means for the message: retry it, or keep it as rejected.
+
+    Pure: the status, the worker's own error (its JSON `error`, None when the body is not the worker's),
+    the start of the body text and the Location header in; the verdict out.
+    """
+    if status >= 500 or status in (408, 429):
+        return _Retryable("worker failed transiently", worker_status=status, reason=worker_error)
+    if status in (401, 403) and worker_error is None:
+        # Cloud Run's front end refused the call before it reached the worker (its body is HTML or
+        # text): right after a deploy the invoker grant may still be propagating, so retry.
+        return _Retryable(
+            f"Cloud Run front end refused the call with {status} (invoker IAM not yet effective?)",
+            worker_status=status,
+            rejected_by="front end",
+            reason=text,
+        )
+    if 400 <= status < 500:
+        rejected_by = "worker" if worker_error is not None else "front end"
+        detail = worker_error if worker_error is not None else text
+        return _Permanent(
+            "rejected_by_worker" if worker_error is not None else "rejected_by_front_end",
+            f"{rejected_by} answered {status}: {detail}",
+            worker_status=status,
+            rejected_by=rejected_by,
+        )
+    return _Retryable(
+        f"unexpected worker status {status} (redirects are not followed)", worker_status=status, location=location
+    )
 
 
 def _deliver(delivery: relay_envelope.Delivery, trace: str | None) -> tuple[int, dict[str, Any]]:
@@ -264,32 +267,7 @@ def _deliver(delivery: relay_envelope.Delivery, trace: str | None) -> tuple[int,
         except (ValueError, RecursionError):
             reply = None
         return status, reply if isinstance(reply, dict) else {}
-    worker_error = _worker_error(response)
-    if status >= 500 or status in (408, 429):
-        raise _Retryable("worker failed transiently", worker_status=status, reason=worker_error)
-    if status in (401, 403) and worker_error is None:
-        # Cloud Run's front end refused the call before it reached the worker (its body is HTML or
-        # text): right after a deploy the invoker grant may still be propagating, so retry.
-        raise _Retryable(
-            f"Cloud Run front end refused the call with {status} (invoker IAM not yet effective?)",
-            worker_status=status,
-            rejected_by="front end",
-            reason=response.text[:300],
-        )
-    if 400 <= status < 500:
-        rejected_by = "worker" if worker_error is not None else "front end"
-        detail = worker_error if worker_error is not None else response.text[:300]
-        raise _Permanent(
-            "rejected_by_worker" if worker_error is not None else "rejected_by_front_end",
-            f"{rejected_by} answered {status}: {detail}",
-            worker_status=status,
-            rejected_by=rejected_by,
-        )
-    raise _Retryable(
-        f"unexpected worker status {status} (redirects are not followed)",
-        worker_status=status,
-        location=response.headers.get("Location"),
-    )
+    raise classify_failure(status, _worker_error(response), response.text[:300], response.headers.get("Location"))
 
 
 def _dead_letter(
@@ -328,17 +306,59 @@ def _dead_letter(
     _log("ERROR", f"dead-lettered: {reason}", **{**log_fields, **outcome})
 
 
+def _message_id(data: Any) -> str | None:
+    """The Pub/Sub message id for the log lines, if the envelope carries a valid one (before parsing it)."""
+    message = relay_envelope.message_of(data) or {}
+    message_id = message.get("messageId") or message.get("message_id")
+    if not isinstance(message_id, str) or not relay_envelope.MESSAGE_ID.match(message_id):
+        return None
+    return message_id
+
+
+def _attempt(delivery: relay_envelope.Delivery, trace: str | None) -> tuple[int, dict[str, Any]]:
+    """`_deliver`, with an unforeseen error made retryable (and so kept once the retry window ends)."""
+    try:
+        return _deliver(delivery, trace)
+    except (_Permanent, _Retryable):
+        raise
+    except Exception as exc:  # unforeseen: retry it, and let the retry window's end keep it
+        raise _Retryable(f"relay error ({type(exc).__name__})", "ERROR") from None
+
+
+def _retry_or_keep(
+    exc: _Retryable, age: float | None, context: dict[str, Any], data: Any, fields: dict[str, Any]
+) -> None:
+    """Raises RetryableError so Eventarc redelivers; near the end of its retry window, dead-letters instead."""
+    if age is not None and age > DEAD_LETTER_AFTER_SECONDS:
+        reason = (
+            f"{exc.message}; the message is {age / 3600:.1f} h old and Eventarc stops retrying "
+            f"at {RETRY_WINDOW_SECONDS // 3600} h"
+        )
+        _dead_letter(
+            "retry_window_exhausted",
+            reason,
+            context,
+            data,
+            {**fields, **exc.fields},
+            exc.fields.get("worker_status"),
+            age,
+        )
+        return
+    _log(exc.severity, f"{exc.message}; will retry", **fields, **exc.fields)
+    raise RetryableError(exc.message) from None
+
+
 @functions_framework.cloud_event
 def relay(cloud_event: CloudEvent) -> None:
     started = time.perf_counter()
     context = {key: cloud_event.get(key) for key in ("id", "source", "type", "time", "subject")}
-    trace = _trace_header()
+    trace = relay_trace.incoming_header()
     data = cloud_event.get_data()
-    message = relay_envelope.message_of(data) or {}
-    message_id = message.get("messageId") or message.get("message_id")
-    if not isinstance(message_id, str) or not relay_envelope.MESSAGE_ID.match(message_id):
-        message_id = None
-    fields: dict[str, Any] = {"event_id": context["id"], "message_id": message_id, **_trace_fields(trace)}
+    fields: dict[str, Any] = {
+        "event_id": context["id"],
+        "message_id": _message_id(data),
+        **relay_trace.log_fields(trace, _project_id()),
+    }
 
     try:
         delivery = relay_envelope.parse(data, context["id"], context["time"])
@@ -357,33 +377,13 @@ def relay(cloud_event: CloudEvent) -> None:
         else None
     )
     try:
-        try:
-            status, reply = _deliver(delivery, trace)
-        except (_Permanent, _Retryable):
-            raise
-        except Exception as exc:  # unforeseen: retry it, and let the retry window's end keep it
-            raise _Retryable(f"relay error ({type(exc).__name__})", "ERROR") from None
+        status, reply = _attempt(delivery, trace)
     except _Permanent as exc:
         _dead_letter(exc.code, exc.reason, context, data, {**fields, **exc.fields}, exc.worker_status, age)
         return
     except _Retryable as exc:
-        if age is not None and age > DEAD_LETTER_AFTER_SECONDS:
-            reason = (
-                f"{exc.message}; the message is {age / 3600:.1f} h old and Eventarc stops retrying "
-                f"at {RETRY_WINDOW_SECONDS // 3600} h"
-            )
-            _dead_letter(
-                "retry_window_exhausted",
-                reason,
-                context,
-                data,
-                {**fields, **exc.fields},
-                exc.fields.get("worker_status"),
-                age,
-            )
-            return
-        _log(exc.severity, f"{exc.message}; will retry", **fields, **exc.fields)
-        raise RetryableError(exc.message) from None
+        _retry_or_keep(exc, age, context, data, fields)
+        return
 
     _log(
         "INFO",

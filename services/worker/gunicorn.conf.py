@@ -8,7 +8,7 @@ service's container concurrency to `threads` (the stack sets WORKER_THREADS to i
 import os
 import sys
 
-from worker.config import ConfigError, load_config
+from worker.environment import ConfigError, load_config
 
 try:
     worker_settings = load_config()

@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,12 @@ from local.processes import (
     Proc,
     pubsub_event,
     start_iam_credentials,
-    start_identity,
+    start_metadata_server,
     start_pubsub,
     start_relay,
     start_worker,
 )
+from local.serving import QuietHandler, loopback_server
 
 RELAY_EMAIL = "relay-runtime-test@secure-invoke-test.iam.gserviceaccount.com"
 OTHER_EMAIL = "intruder-test@secure-invoke-test.iam.gserviceaccount.com"
@@ -50,7 +51,7 @@ class Launcher:
         self.procs: list[Proc] = []
 
     def identity(self, email: str, name: str, **kwargs: Any) -> Proc:
-        return self._keep(start_identity(email, self.key, self.workdir, name=name, **kwargs))
+        return self._keep(start_metadata_server(email, self.key, self.workdir, name=name, **kwargs))
 
     def pubsub(self, identity: Proc, publisher: str = RELAY_EMAIL) -> Proc:
         return self._keep(start_pubsub(identity.url + "/tokeninfo", publisher, self.workdir))
@@ -194,12 +195,7 @@ class CertsServer:
     def start(self) -> None:
         front = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def setup(self) -> None:
                 super().setup()
                 with front._lock:
@@ -254,8 +250,7 @@ class CertsServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        server.daemon_threads = True
+        server = loopback_server("127.0.0.1", self.port, Handler)
         self.port = server.server_address[1]
         self.server = server
         threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -7,13 +7,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local.processes import Proc
+from local.serving import QuietHandler
 from tests.runtime.helpers import CertsServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "worker"))
@@ -298,12 +299,7 @@ class _EtagServer:
         self.requests: list[dict[str, str]] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 outer.requests.append(dict(self.headers.items()))
                 if self.headers.get("If-None-Match") == '"v1"':

@@ -78,7 +78,7 @@ def test_job_flows_relay_to_worker_and_is_processed_once(relay: Proc, worker: Pr
 
 
 def stats_sub(email: str) -> str:
-    from local.identity import subject_for
+    from local.metadata_server import subject_for
 
     return subject_for(email)
 

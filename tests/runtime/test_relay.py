@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import requests
 from google.auth import jwt
 
 from local.processes import Proc, pubsub_event
+from local.serving import QuietHandler
 from tests.runtime.helpers import AUDIENCE, RELAY_EMAIL, Launcher, dead_letters_for, publish, wait_for_records
 
 RELAY_SOURCE = Path(__file__).resolve().parents[2] / "functions" / "relay" / "main.py"
@@ -239,9 +240,40 @@ def test_relay_module_defers_heavy_imports() -> None:
         [sys.executable, "-c", code], cwd=RELAY_SOURCE.parent, capture_output=True, text=True, check=True
     )
     loaded = done.stdout.split()
-    own = {"main", "relay_envelope", "relay_dead_letter"}
+    own = {"main", "relay_envelope", "relay_dead_letter", "relay_trace"}
     assert own <= set(loaded)
     assert [m for m in loaded if m not in own and m.split(".")[0] not in sys.stdlib_module_names] == []
+
+
+@pytest.mark.parametrize(
+    ("status", "worker_error", "kept_as", "message"),
+    [
+        (500, None, None, "worker failed transiently"),
+        (503, "overloaded", None, "worker failed transiently"),
+        (408, None, None, "worker failed transiently"),
+        (429, None, None, "worker failed transiently"),
+        (401, None, None, "Cloud Run front end refused the call with 401 (invoker IAM not yet effective?)"),
+        (403, None, None, "Cloud Run front end refused the call with 403 (invoker IAM not yet effective?)"),
+        (401, "invalid token", "rejected_by_worker", "worker answered 401: invalid token"),
+        (403, "caller not allowed", "rejected_by_worker", "worker answered 403: caller not allowed"),
+        (400, "`id` must be a string", "rejected_by_worker", "worker answered 400: `id` must be a string"),
+        (404, None, "rejected_by_front_end", "front end answered 404: <html>not found</html>"),
+        (302, None, None, "unexpected worker status 302 (redirects are not followed)"),
+    ],
+)
+def test_classify_failure_decides_from_the_answer_alone(
+    relay_app: Any, status: int, worker_error: str | None, kept_as: str | None, message: str
+) -> None:
+    module = _relay_module()
+    verdict = module.classify_failure(status, worker_error, "<html>not found</html>", "https://elsewhere.example/")
+    if kept_as is None:
+        assert isinstance(verdict, module._Retryable)
+        assert (verdict.message, verdict.fields["worker_status"]) == (message, status)
+    else:
+        assert isinstance(verdict, module._Permanent)
+        assert (verdict.code, verdict.reason, verdict.worker_status) == (kept_as, message, status)
+    if status == 302:
+        assert verdict.fields["location"] == "https://elsewhere.example/"
 
 
 # --- as a process, against a stand-in for Cloud Run's front end -----------------------------------
@@ -266,12 +298,7 @@ class Recorder:
         self.received: list[tuple[dict[str, str], dict[str, Any]]] = []
         front = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 front.received.append((dict(self.headers.items()), body))

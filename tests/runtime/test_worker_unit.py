@@ -30,7 +30,7 @@ from worker.auth import (
     bearer_token,
 )
 from worker.certs import fresh_seconds
-from worker.config import ConfigError, WorkerConfig, load_config
+from worker.environment import ConfigError, WorkerConfig, load_config
 from worker.idempotency import Conflict, IdempotencyStore, StillProcessing
 
 # --- idempotency -----------------------------------------------------------------------------------

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from components._hashing import directory_digest
+from components import directory_digest
 from preflight.grants import grants_of
 from preflight.program import ProgramError, ProgramRun, Resource, run_program
-from tests.stack.test_settings import RULES
+from tests.stack.cases import REPO, RULES, overrides_as_config
 
-REPO = Path(__file__).resolve().parents[2]
 PROJECTS = {"dev": "acme-secure-invoke-dev", "prod": "acme-secure-invoke-prod"}
 DEFAULT_SA = re.compile(r"(-compute@developer\.gserviceaccount\.com|@appspot\.gserviceaccount\.com)$", re.I)
 IMAGE = "europe-west1-docker.pkg.dev/acme/worker/worker@sha256:" + "b" * 64
@@ -182,7 +181,7 @@ def test_worker_and_relay_accept_the_environment_the_stack_gives_them(run: Progr
     relay_dir = REPO / "functions" / "relay"
     sys.path[:0] = [str(REPO / "services" / "worker"), str(relay_dir)]
     try:
-        from worker.config import load_config
+        from worker.environment import load_config
 
         spec = importlib.util.spec_from_file_location("relay_main_under_test", relay_dir / "main.py")
         assert spec and spec.loader
@@ -313,12 +312,8 @@ SETTABLE = [rule for rule, (_, overrides, _) in RULES.items() if None not in ove
 @pytest.mark.parametrize("rule", SETTABLE)
 def test_invalid_config_stops_the_program_before_any_resource(rule: str) -> None:
     stack, overrides, fragment = RULES[rule]
-    as_text = {
-        (k if ":" in k else f"secure-invoke:{k}"): v if isinstance(v, str) else json.dumps(v)
-        for k, v in overrides.items()
-    }
     with pytest.raises(ProgramError) as caught:
-        run_program(REPO, stack, as_text)
+        run_program(REPO, stack, overrides_as_config(overrides))
     assert fragment in str(caught.value) or fragment in caught.value.details
     assert [r.type for r in caught.value.resources if r.type != "pulumi:pulumi:Stack"] == []
 

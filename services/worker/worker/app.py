@@ -21,7 +21,7 @@ from worker import jobs
 from worker.audit import AUDIT_KEY, Audit, AuditMiddleware, log
 from worker.auth import CallerNotAllowed, CertsUnavailable, InvalidToken, TokenVerifier, normalise_email
 from worker.certs import CertsCache, HttpCertsSource
-from worker.config import WorkerConfig, load_config
+from worker.environment import WorkerConfig, load_config
 from worker.idempotency import Conflict, IdempotencyStore, StillProcessing
 
 # The largest job request the relay sends (functions/relay/relay_envelope.py MAX_WORKER_BODY_BYTES
@@ -104,11 +104,29 @@ def create_app(
     )
     # Each allowed invoker is a relay, or the operator account people borrow (OPERATOR_INVOKERS).
     verifier = TokenVerifier(config.audience, config.caller_kinds(), certs)
-    store = store or IdempotencyStore()
+    jobs_store = store or IdempotencyStore()
     app = Flask("worker")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["secure_invoke.certs"] = certs
+    _log_configuration(config)
 
+    # No automatic OPTIONS: nothing here serves browsers, and every other method gets a JSON 405.
+    @app.get("/healthz", provide_automatic_options=False)
+    def healthz() -> Response:
+        _audit().reason = "health check"
+        return Response("ok\n", status=200, mimetype="text/plain")
+
+    @app.post("/jobs", provide_automatic_options=False)
+    def submit_job() -> Response:
+        return _submit_job(config, verifier, jobs_store)
+
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _internal_error)
+    app.wsgi_app = AuditMiddleware(app.wsgi_app, config.project, lambda _exc: b'{"error": "internal error"}')
+    return app
+
+
+def _log_configuration(config: WorkerConfig) -> None:
     log(
         "INFO" if config.verify_tokens else "WARNING",
         "worker configured",
@@ -125,101 +143,102 @@ def create_app(
         token_verification="on" if config.verify_tokens else "OFF (benchmark harness)",
     )
 
-    def audit() -> Audit:
-        record = request.environ.get(AUDIT_KEY)
-        if not isinstance(record, Audit):  # only without the middleware, e.g. app.wsgi_app replaced
-            record = request.environ[AUDIT_KEY] = Audit()
-        return record
 
-    def refuse(status: int, public: str, reason: str, headers: dict[str, str] | None = None) -> Response:
-        audit().reason = reason
-        return _json(status, {"error": public}, headers)
+def _audit() -> Audit:
+    """This request's audit record (worker/audit.py writes it as one line when the response is done)."""
+    record = request.environ.get(AUDIT_KEY)
+    if not isinstance(record, Audit):  # only without the middleware, e.g. app.wsgi_app replaced
+        record = request.environ[AUDIT_KEY] = Audit()
+    return record
 
-    # No automatic OPTIONS: nothing here serves browsers, and every other method gets a JSON 405.
-    @app.get("/healthz", provide_automatic_options=False)
-    def healthz() -> Response:
-        audit().reason = "health check"
-        return Response("ok\n", status=200, mimetype="text/plain")
 
-    @app.post("/jobs", provide_automatic_options=False)
-    def submit_job() -> Response:
-        record = audit()
-        caller_key = ""
-        if config.verify_tokens:
-            try:
-                caller = verifier.verify(request.headers.get("Authorization"))
-            except InvalidToken as exc:
-                record.decision = "deny"
-                return refuse(
-                    401, "invalid token", f"invalid token: {exc}", {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-                )
-            except CallerNotAllowed as exc:
-                record.decision = "deny"
-                record.caller, record.sub, record.aud = exc.caller.email, exc.caller.subject, exc.caller.audience
-                return refuse(403, "caller not allowed", "caller not allowed")
-            except CertsUnavailable as exc:
-                record.decision = "unverifiable"
-                return refuse(
-                    503,
-                    "token verification unavailable",
-                    f"cannot verify now: {exc.reason}",
-                    {"Retry-After": str(exc.retry_after)},
-                )
-            record.decision = "allow"
-            record.caller, record.sub, record.aud = caller.email, caller.subject, caller.audience
-            record.caller_kind = caller.kind
-            caller_key = normalise_email(caller.email) or ""
-        else:
-            record.decision = "off"
+def _refuse(status: int, public: str, reason: str, headers: dict[str, str] | None = None) -> Response:
+    _audit().reason = reason
+    return _json(status, {"error": public}, headers)
 
-        try:
-            body = parse_body(read_body(request.environ, request.content_length))
-        except BadBody as exc:
-            return refuse(400, str(exc), str(exc))
-        message_id = body.get("id")
-        if not isinstance(message_id, str) or not MESSAGE_ID.match(message_id):
-            text = f"`id` must be a string of 1..{MAX_ID_CHARS} printable ASCII characters"
-            return refuse(400, text, "bad id")
-        record.message_id = message_id
-        try:
-            job = jobs.validate(body.get("job"))
-        except jobs.InvalidJob as exc:
-            return refuse(400, str(exc), f"invalid job: {exc}")
-        record.extra["task"] = job["task"]
 
-        try:
-            result, duplicate = store.run_once((caller_key, message_id), lambda: _timed(job, record), job_digest(job))
-        except Conflict:
-            return refuse(409, "this id was already used for a different job", "id reused for a different job")
-        except StillProcessing:
-            return refuse(503, "the same message is still being processed", "in flight", {"Retry-After": "5"})
-        record.reason = "duplicate" if duplicate else "processed"
-        return _json(
-            200,
-            {"id": message_id, "task": job["task"], "result": result, "caller": record.caller, "duplicate": duplicate},
+def _submit_job(config: WorkerConfig, verifier: TokenVerifier, store: IdempotencyStore) -> Response:
+    """POST /jobs: the caller verified, the job validated, then run once per (caller, id)."""
+    record = _audit()
+    if config.verify_tokens:
+        caller_key = _verified_caller(verifier, record)
+        if isinstance(caller_key, Response):
+            return caller_key
+    else:
+        record.decision, caller_key = "off", ""
+
+    try:
+        body = parse_body(read_body(request.environ, request.content_length))
+    except BadBody as exc:
+        return _refuse(400, str(exc), str(exc))
+    message_id = body.get("id")
+    if not isinstance(message_id, str) or not MESSAGE_ID.match(message_id):
+        text = f"`id` must be a string of 1..{MAX_ID_CHARS} printable ASCII characters"
+        return _refuse(400, text, "bad id")
+    record.message_id = message_id
+    try:
+        job = jobs.validate(body.get("job"))
+    except jobs.InvalidJob as exc:
+        return _refuse(400, str(exc), f"invalid job: {exc}")
+    record.extra["task"] = job["task"]
+
+    try:
+        result, duplicate = store.run_once((caller_key, message_id), lambda: _timed(job, record), job_digest(job))
+    except Conflict:
+        return _refuse(409, "this id was already used for a different job", "id reused for a different job")
+    except StillProcessing:
+        return _refuse(503, "the same message is still being processed", "in flight", {"Retry-After": "5"})
+    record.reason = "duplicate" if duplicate else "processed"
+    return _json(
+        200,
+        {"id": message_id, "task": job["task"], "result": result, "caller": record.caller, "duplicate": duplicate},
+    )
+
+
+def _verified_caller(verifier: TokenVerifier, record: Audit) -> str | Response:
+    """The verified caller's key (its normalised email), or the refusal to answer with; recorded either way."""
+    try:
+        caller = verifier.verify(request.headers.get("Authorization"))
+    except InvalidToken as exc:
+        record.decision = "deny"
+        return _refuse(
+            401, "invalid token", f"invalid token: {exc}", {"WWW-Authenticate": 'Bearer error="invalid_token"'}
         )
+    except CallerNotAllowed as exc:
+        record.decision = "deny"
+        record.caller, record.sub, record.aud = exc.caller.email, exc.caller.subject, exc.caller.audience
+        return _refuse(403, "caller not allowed", "caller not allowed")
+    except CertsUnavailable as exc:
+        record.decision = "unverifiable"
+        return _refuse(
+            503,
+            "token verification unavailable",
+            f"cannot verify now: {exc.reason}",
+            {"Retry-After": str(exc.retry_after)},
+        )
+    record.decision = "allow"
+    record.caller, record.sub, record.aud = caller.email, caller.subject, caller.audience
+    record.caller_kind = caller.kind
+    return normalise_email(caller.email) or ""
 
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Response:
-        status = exc.code or 500
-        public = _PUBLIC_HTTP_ERRORS.get(status, (exc.name or "error").lower())
-        response = refuse(status, public, public)
-        for name, value in exc.get_headers():
-            if name.lower() not in ("content-type", "content-length"):
-                response.headers[name] = value  # e.g. Allow on a 405
-        return response
 
-    @app.errorhandler(Exception)
-    def internal_error(exc: Exception) -> Response:
-        if isinstance(exc, HTTPException):
-            return http_error(exc)
-        # The type and where it happened; never the message, which could quote the request.
-        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-        audit().extra["error_at"] = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else None
-        return refuse(500, "internal error", f"internal error ({type(exc).__name__})")
+def _http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    public = _PUBLIC_HTTP_ERRORS.get(status, (exc.name or "error").lower())
+    response = _refuse(status, public, public)
+    for name, value in exc.get_headers():
+        if name.lower() not in ("content-type", "content-length"):
+            response.headers[name] = value  # e.g. Allow on a 405
+    return response
 
-    app.wsgi_app = AuditMiddleware(app.wsgi_app, config.project, lambda _exc: b'{"error": "internal error"}')
-    return app
+
+def _internal_error(exc: Exception) -> Response:
+    if isinstance(exc, HTTPException):
+        return _http_error(exc)
+    # The type and where it happened; never the message, which could quote the request.
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    _audit().extra["error_at"] = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else None
+    return _refuse(500, "internal error", f"internal error ({type(exc).__name__})")
 
 
 def _timed(job: dict[str, Any], record: Audit) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import pytest
 import requests
 from google.auth import jwt
 
-from local.identity import load_or_create_key
+from local.metadata_server import load_or_create_key
 from local.processes import ROOT, Proc
 from tests.runtime.helpers import AUDIENCE, OTHER_EMAIL, RELAY_EMAIL, stats
 
@@ -101,7 +101,7 @@ def test_cli_errors_are_one_line(tmp_path: Path, args: list[str], message: str) 
     argv = {"--port": "0", "--email": RELAY_EMAIL, "--key": str(tmp_path / "k.pem")}
     for flag, value in zip(args[::2], args[1::2], strict=True):
         argv[flag] = str(bad_key) if value == "BAD" else value
-    cmd = [sys.executable, "-m", "local.identity", *[x for pair in argv.items() for x in pair]]
+    cmd = [sys.executable, "-m", "local.metadata_server", *[x for pair in argv.items() for x in pair]]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=20)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1

@@ -11,7 +11,7 @@ google-auth's compute_engine.Credentials asks for) and answers `/tokeninfo?acces
 shape of https://oauth2.googleapis.com/tokeninfo, so another stand-in (local.pubsub) can tell who
 holds a token.
 
-    python -m local.identity --port PORT --email EMAIL --key FILE
+    python -m local.metadata_server --port PORT --email EMAIL --key FILE
 
 Control paths, not part of any Google API: GET /_stats returns counters (tokens minted, certs
 served, ...) so tests can prove caching; POST /_rotate?publish_after=SECONDS switches signing to a
@@ -31,7 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -41,6 +41,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from google.auth import crypt, jwt
+
+from local.serving import QuietHandler, loopback_server, serve_until_interrupted
 
 ISSUER = "https://accounts.google.com"
 SA_PATH = "/computeMetadata/v1/instance/service-accounts/default/"
@@ -220,102 +222,105 @@ class Identity:
         }
 
 
-def make_handler(identity: Identity) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as the real server; every response has a length
-        server_version = "Metadata Server for VM"
-        sys_version = ""
+class MetadataHandler(QuietHandler):
+    """The metadata server's paths and Google's certs and tokeninfo endpoints, for one identity."""
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # counters at /_stats are the record; per-request lines would drown test output
+    identity: Identity  # bound per server by make_handler
 
-        def _send(self, status: int, body: str, content_type: str, extra: dict[str, str] | None = None) -> None:
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Metadata-Flavor", "Google")
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (extra or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
+    server_version = "Metadata Server for VM"
+    sys_version = ""
 
-        def do_GET(self) -> None:
-            url = urlsplit(self.path)
-            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-            if url.path == CERTS_PATH:
-                identity.count("certs_served")
-                cache = f"public, max-age={identity.certs_max_age}, must-revalidate, no-transform"
-                return self._send(200, identity.certs_body, "application/json; charset=UTF-8", {"Cache-Control": cache})
-            if url.path == TOKENINFO_PATH:
-                info = identity.token_info(query.get("access_token", ""))
-                if info is None:
-                    error = {"error": "invalid_token", "error_description": "Invalid Value"}
-                    return self._send(400, json.dumps(error), "application/json; charset=UTF-8")
-                return self._send(200, json.dumps(info), "application/json; charset=UTF-8")
-            if url.path == "/_stats":
-                return self._send(200, json.dumps(identity.stats()), "application/json")
-            if url.path != "/" and not url.path.startswith("/computeMetadata/"):
-                return self._send(404, "Not Found\n", "text/plain")
-            # The real server refuses requests without this header (a guard against SSRF).
-            if self.headers.get("Metadata-Flavor") != "Google":
-                identity.count("rejected")
-                return self._send(403, "Missing required header: Metadata-Flavor: Google\n", "text/html")
-            if url.path == "/":
-                identity.count("pings")
-                return self._send(200, "computeMetadata/\n", "application/text")
-            if url.path == SA_PATH and query.get("recursive") == "true":
-                identity.count("service_account_info")
-                info = {
-                    "aliases": ["default"],
-                    "email": identity.email,
-                    "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
-                }
-                return self._send(200, json.dumps(info), "application/json")
-            if url.path in (SA_PATH + "email", f"/computeMetadata/v1/instance/service-accounts/{identity.email}/email"):
-                return self._send(200, identity.email, "application/text")
-            if url.path == IDENTITY_PATH:
-                audience = query.get("audience", "")
-                if not audience:
-                    return self._send(400, "non-empty audience parameter required\n", "text/html")
-                identity.count("identity_tokens")
-                return self._send(200, identity.mint(audience), "text/html")
-            if url.path in (SA_PATH + "token", f"/computeMetadata/v1/instance/service-accounts/{identity.email}/token"):
-                scopes = query.get("scopes", "") or " ".join(DEFAULT_SCOPES)
-                token = identity.access_token(scopes.replace(",", " "))
-                return self._send(200, json.dumps(token), "application/json")
-            if url.path == UNIVERSE_PATH:
-                return self._send(200, "googleapis.com", "application/text")
-            return self._send(404, "Not Found\n", "text/html")
+    def _send(self, status: int, body: str, content_type: str, extra: dict[str, str] | None = None) -> None:
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Metadata-Flavor", "Google")
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
-        def do_POST(self) -> None:
-            url = urlsplit(self.path)
-            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            if url.path == "/_rotate":
-                try:
-                    publish_after = float(query.get("publish_after", "0"))
-                except ValueError:
-                    return self._send(400, "publish_after must be a number of seconds\n", "text/plain")
-                kid = identity.rotate(max(publish_after, 0.0))
-                return self._send(200, json.dumps({"kid": kid}), "application/json")
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        if url.path == CERTS_PATH:
+            self.identity.count("certs_served")
+            cache = f"public, max-age={self.identity.certs_max_age}, must-revalidate, no-transform"
+            return self._send(
+                200, self.identity.certs_body, "application/json; charset=UTF-8", {"Cache-Control": cache}
+            )
+        if url.path == TOKENINFO_PATH:
+            info = self.identity.token_info(query.get("access_token", ""))
+            if info is None:
+                error = {"error": "invalid_token", "error_description": "Invalid Value"}
+                return self._send(400, json.dumps(error), "application/json; charset=UTF-8")
+            return self._send(200, json.dumps(info), "application/json; charset=UTF-8")
+        if url.path == "/_stats":
+            return self._send(200, json.dumps(self.identity.stats()), "application/json")
+        if url.path != "/" and not url.path.startswith("/computeMetadata/"):
             return self._send(404, "Not Found\n", "text/plain")
+        # The real server refuses requests without this header (a guard against SSRF).
+        if self.headers.get("Metadata-Flavor") != "Google":
+            self.identity.count("rejected")
+            return self._send(403, "Missing required header: Metadata-Flavor: Google\n", "text/html")
+        if url.path == "/":
+            self.identity.count("pings")
+            return self._send(200, "computeMetadata/\n", "application/text")
+        if url.path == SA_PATH and query.get("recursive") == "true":
+            self.identity.count("service_account_info")
+            info = {
+                "aliases": ["default"],
+                "email": self.identity.email,
+                "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+            }
+            return self._send(200, json.dumps(info), "application/json")
+        if url.path in (
+            SA_PATH + "email",
+            f"/computeMetadata/v1/instance/service-accounts/{self.identity.email}/email",
+        ):
+            return self._send(200, self.identity.email, "application/text")
+        if url.path == IDENTITY_PATH:
+            audience = query.get("audience", "")
+            if not audience:
+                return self._send(400, "non-empty audience parameter required\n", "text/html")
+            self.identity.count("identity_tokens")
+            return self._send(200, self.identity.mint(audience), "text/html")
+        if url.path in (
+            SA_PATH + "token",
+            f"/computeMetadata/v1/instance/service-accounts/{self.identity.email}/token",
+        ):
+            scopes = query.get("scopes", "") or " ".join(DEFAULT_SCOPES)
+            token = self.identity.access_token(scopes.replace(",", " "))
+            return self._send(200, json.dumps(token), "application/json")
+        if url.path == UNIVERSE_PATH:
+            return self._send(200, "googleapis.com", "application/text")
+        return self._send(404, "Not Found\n", "text/html")
 
-    return Handler
+    def do_POST(self) -> None:
+        url = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        if url.path == "/_rotate":
+            try:
+                publish_after = float(query.get("publish_after", "0"))
+            except ValueError:
+                return self._send(400, "publish_after must be a number of seconds\n", "text/plain")
+            kid = self.identity.rotate(max(publish_after, 0.0))
+            return self._send(200, json.dumps({"kid": kid}), "application/json")
+        return self._send(404, "Not Found\n", "text/plain")
 
 
-def serve(identity: Identity, host: str, port: int) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((host, port), make_handler(identity))
-    server.daemon_threads = True
-    return server
+def make_handler(identity: Identity) -> type[BaseHTTPRequestHandler]:
+    return type("Handler", (MetadataHandler,), {"identity": identity})
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m local.identity", description="Local stand-in for the GCE metadata server."
+        prog="python -m local.metadata_server", description="Local stand-in for the GCE metadata server."
     )
     parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1 (0 = any free port)")
     parser.add_argument("--email", required=True, help="service-account email the tokens are minted for")
@@ -332,22 +337,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.certs_max_age < 0:
             raise IdentityError("--certs-max-age must be >= 0")
         identity = Identity(args.email, load_or_create_key(args.key), args.token_lifetime, args.certs_max_age)
-        server = serve(identity, args.host, args.port)
+        server = loopback_server(args.host, args.port, make_handler(identity))
     except (IdentityError, OSError) as exc:
-        print(f"local.identity: {exc}", file=sys.stderr)
+        print(f"local.metadata_server: {exc}", file=sys.stderr)
         return 2
-    host, port = server.server_address[:2]
-    print(
-        json.dumps({"event": "ready", "url": f"http://{host}:{port}", "email": identity.email, "kid": identity.kid}),
-        flush=True,
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return serve_until_interrupted(server, email=identity.email, kid=identity.kid)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Worker settings, read once from the environment the stack sets (see README, runtime section)."""
+"""The worker's settings, read once from the environment variables the stack sets (see README, runtime section)."""
 
 from __future__ import annotations
 

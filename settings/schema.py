@@ -1,0 +1,157 @@
+"""The stack's config keys: one JSON Schema per key of the `secure-invoke:` namespace, with its default, and
+the first pass over a stack's config map: each value decoded by its type and checked against its schema."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import jsonschema
+import jsonschema.exceptions
+
+# The pack's `maxHumanAccessDays` default: the stack refuses operator access the pack would reject.
+from policies.guardrails.config import DEFAULT_MAX_HUMAN_ACCESS_DAYS
+
+NAMESPACE = "secure-invoke"
+
+_LABEL_KEY = r"^[a-z][a-z0-9_-]{0,62}$"
+_LABEL_VALUE = r"^[a-z0-9_-]{0,63}$"
+
+# One entry per key in the `secure-invoke:` namespace. `default` may be a per-environment dict.
+SCHEMA: dict[str, dict[str, Any]] = {
+    "environment": {"enum": ["dev", "prod"], "description": "Which rules apply: prod is stricter."},
+    "workerImage": {
+        "type": "string",
+        "pattern": r"^[a-z0-9.-]+(:[0-9]+)?/[a-zA-Z0-9._/-]+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$",
+        "description": "A prebuilt worker image; prod requires it by digest. Unset: built from services/worker.",
+    },
+    "workerMinInstances": {"type": "integer", "minimum": 0, "maximum": 100, "default": {"dev": 0, "prod": 1}},
+    "workerMaxInstances": {"type": "integer", "minimum": 1, "maximum": 1000, "default": {"dev": 3, "prod": 10}},
+    "workerConcurrency": {"type": "integer", "minimum": 1, "maximum": 100, "default": 8},
+    "workerCpu": {"enum": ["0.5", "1", "2", "4", "8"], "default": "1"},
+    "workerMemory": {"type": "string", "pattern": r"^[1-9][0-9]*(Mi|Gi)$", "default": "512Mi"},
+    "workerRequestTimeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 3600, "default": 600},
+    "workerStartupCpuBoost": {"type": "boolean", "default": {"dev": False, "prod": True}},
+    "workerIngress": {"enum": ["all", "internal"], "default": "all"},
+    "workerAudience": {"type": "string", "minLength": 1, "maxLength": 512},
+    "vpcNetwork": {"type": "string", "minLength": 1},
+    "vpcSubnetwork": {"type": "string", "minLength": 1},
+    "deletionProtection": {"type": "boolean", "default": {"dev": False, "prod": True}},
+    "relayMaxInstances": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5},
+    "relayTimeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 540, "default": 120},
+    "relayWorkerTimeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 539, "default": 90},
+    "relayMemory": {"type": "string", "pattern": r"^[1-9][0-9]*(Mi|Gi)$", "default": "256Mi"},
+    "relayRetry": {"type": "boolean", "default": True},
+    "legacyPubsubServiceAgent": {"type": "boolean", "default": False},
+    "secretRotationDays": {"type": "integer", "minimum": 1, "maximum": 3650, "default": 90},
+    "upstreamApiKey": {"type": "string", "minLength": 1},
+    "imageKeepCount": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+    "operatorAccess": {
+        "type": "array",
+        "maxItems": 50,
+        "items": {
+            "type": "object",
+            "required": ["principal", "expires"],
+            "additionalProperties": False,
+            "properties": {
+                "principal": {"type": "string", "minLength": 1},
+                "expires": {"type": "string", "minLength": 1},
+                "reason": {"type": "string", "minLength": 1, "maxLength": 256},
+            },
+        },
+        "default": [],
+        "description": "Just-in-time operator access: who may act as worker-operator-<env>, until when, why.",
+    },
+    "operatorAccessMaxDays": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 90,
+        "default": DEFAULT_MAX_HUMAN_ACCESS_DAYS,
+        "description": "How far ahead operatorAccess may expire; equal to the pack's maxHumanAccessDays.",
+    },
+    "operatorAlertChannels": {
+        "type": "array",
+        "uniqueItems": True,
+        "items": {"type": "string", "pattern": r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/notificationChannels/[0-9]+$"},
+        "default": [],
+        "description": "Notification channels of the prod alert on operator token mints.",
+    },
+    "labels": {
+        "type": "object",
+        "propertyNames": {"pattern": _LABEL_KEY},
+        "additionalProperties": {"type": "string", "pattern": _LABEL_VALUE},
+        "maxProperties": 60,
+        "default": {},
+    },
+}
+REQUIRED = ("environment",)
+SECRET_ONLY = ("upstreamApiKey",)
+GCP_REQUIRED = ("gcp:project", "gcp:region")
+_GCP_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_GCP_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]$")
+
+
+def value_or_default(values: Mapping[str, Any], key: str) -> Any:
+    """The given value, else the key's default (per environment where the schema says so)."""
+    if key in values:
+        return values[key]
+    default = SCHEMA[key].get("default")
+    if isinstance(default, dict) and values["environment"] in default:
+        return default[values["environment"]]
+    return default
+
+
+def parse(config: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """Decode each `secure-invoke:` value by its schema type and validate it; collect every problem."""
+    errors: list[str] = []
+    for key in GCP_REQUIRED:
+        if not config.get(key):
+            errors.append(f"{key}: required, set it with `pulumi config set {key} <value>`")
+    if config.get("gcp:project") and not _GCP_PROJECT.match(config["gcp:project"]):
+        errors.append(f"gcp:project: {config['gcp:project']!r} is not a project id (6-30 chars, a-z 0-9 -)")
+    if config.get("gcp:region") and not _GCP_REGION.match(config["gcp:region"]):
+        errors.append(f"gcp:region: {config['gcp:region']!r} is not a region such as europe-west1")
+
+    values: dict[str, Any] = {}
+    prefix = NAMESPACE + ":"
+    for full_key, raw in config.items():
+        if not full_key.startswith(prefix):
+            continue
+        key = full_key[len(prefix) :]
+        schema = SCHEMA.get(key)
+        if schema is None:
+            close = difflib.get_close_matches(key, SCHEMA, n=1)
+            hint = f"did you mean {prefix}{close[0]}? " if close else ""
+            errors.append(f"{full_key}: unknown key; {hint}allowed keys: {', '.join(sorted(SCHEMA))}")
+            continue
+        value: Any = raw
+        if schema.get("type") in ("integer", "boolean", "object", "array") and isinstance(raw, str):
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError:
+                errors.append(f"{full_key}: {raw!r} is not a valid {schema['type']}")
+                continue
+        checked = {k: v for k, v in schema.items() if k not in ("default", "description")}
+        problem = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(checked).iter_errors(value))
+        if problem is not None:
+            where = "".join(f"[{p!r}]" for p in problem.absolute_path)
+            errors.append(f"{full_key}{where}: {_describe(problem)}")
+            continue
+        values[key] = value
+    for key in REQUIRED:
+        if key not in values and not any(e.startswith(f"{prefix}{key}:") for e in errors):
+            allowed = SCHEMA[key].get("enum")
+            errors.append(f"{prefix}{key}: required (one of {allowed})")
+    return values, errors
+
+
+def _describe(problem: jsonschema.ValidationError) -> str:
+    # jsonschema's own wording, with booleans shown as in YAML (False → false) and bools-as-ints rejected.
+    if problem.validator == "type":
+        return f"{json.dumps(problem.instance)} is not of type {problem.validator_value}"
+    if problem.validator == "enum":
+        return f"{json.dumps(problem.instance)} is not one of {json.dumps(problem.validator_value)}"
+    return problem.message

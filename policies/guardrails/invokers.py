@@ -17,10 +17,12 @@ not known yet (preview) is judged once known.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from . import conditions, members
 from .config import normalize_member
@@ -122,6 +124,78 @@ def _calls(caller: _Caller, callee: _Callee) -> bool:
             if text == endpoint or text.startswith((endpoint + "/", endpoint + "?")):
                 return True
     return bool(caller.text) and any(mentions(caller.text, endpoint) for endpoint in callee.endpoints)
+
+
+# A URL's host and first path segment (functions share a host and differ by path).
+_URL_KEY = re.compile(r"://(?:[^@/\s\"']*@)?([A-Za-z0-9.-]+)(?::[0-9]+)?(?:/([^/?#\s\"'\\,;]*))?")
+
+
+def _url_keys(text: str) -> set[tuple[str, str]]:
+    """Index keys of every URL in `text`: (host, "") and (host, first path segment)."""
+    keys: set[tuple[str, str]] = set()
+    for host, segment in _URL_KEY.findall(text):
+        keys |= {(host.lower(), ""), (host.lower(), segment)}
+    return keys
+
+
+def _endpoint_key(endpoint: str) -> tuple[str, str] | None:
+    """The key a URL endpoint is found under; None for an endpoint that is no URL (an arbitrary audience)."""
+    if "://" not in endpoint:
+        return None
+    try:
+        url = urlsplit(endpoint.strip())
+    except ValueError:
+        return None
+    if not url.hostname:
+        return None
+    return url.hostname, url.path.split("/")[1] if url.path.count("/") >= 1 else ""
+
+
+@dataclass
+class _Callers:
+    """The stack's callers, indexed so that a grant is judged against the few that could call its service
+    (by host of a URL they name, by service name, by identity) instead of against all of them."""
+
+    all: list[_Caller]
+    by_url: dict[tuple[str, str], list[_Caller]] = field(default_factory=lambda: defaultdict(list))
+    by_service: dict[str, list[_Caller]] = field(default_factory=lambda: defaultdict(list))
+    by_identity: dict[str, list[_Caller]] = field(default_factory=lambda: defaultdict(list))
+    identity_unknown: list[_Caller] = field(default_factory=list)
+    # Identities that call each service (by callee URN): computed once, whatever the number of grants on it.
+    calling: dict[str, set[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for caller in self.all:
+            for key in {key for text in (*caller.refs, caller.text) for key in _url_keys(text)}:
+                self.by_url[key].append(caller)
+            for service in caller.service_refs:
+                self.by_service[service].append(caller)
+            for email in caller.identities:
+                self.by_identity[email].append(caller)
+            if caller.identities_unknown:
+                self.identity_unknown.append(caller)
+
+    def _candidates(self, callee: _Callee) -> Iterable[_Caller]:
+        keys = [_endpoint_key(e) for e in callee.endpoints]
+        if any(k is None for k in keys):
+            return self.all  # an audience that is no URL: only a full scan can find it
+        found = {id(c): c for k in keys for c in self.by_url.get(k or ("", ""), [])}
+        found |= {id(c): c for n in callee.names for c in self.by_service.get(n, [])}
+        return found.values()
+
+    def identities_calling(self, callee: _Callee) -> set[str]:
+        if callee.urn not in self.calling:
+            # (a service's own env names its URL as the audience it verifies, not as a call)
+            self.calling[callee.urn] = {
+                email
+                for caller in self._candidates(callee)
+                if caller.urn != callee.urn and _calls(caller, callee)
+                for email in caller.identities
+            }
+        return self.calling[callee.urn]
+
+    def running_as(self, email: str) -> list[_Caller]:
+        return self.by_identity.get(email, [])
 
 
 def _caller_of(rtype: str, urn: str, name: str, props: Mapping[str, Any]) -> _Caller | None:
@@ -278,6 +352,7 @@ def judge_invokers(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> 
 
     custom = custom_roles_of(resources)
     stack = _stack_identities(resources, custom)
+    indexed = _Callers(callers)
     out: list[tuple[str, str, bool]] = []
     for resource in resources:
         rtype, urn, props = get(resource, "type"), get(resource, "urn"), get(resource, "props")
@@ -294,7 +369,7 @@ def judge_invokers(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> 
                 targets = [c for c in callees.get(target, []) if _can_invoke(power, c, collection)]
                 if not targets:
                     continue  # a service outside this stack, or a role that cannot invoke this one
-                found = _judge(urn, grant.where, role, power, member.strip(), targets, callers, stack, ctx)
+                found = _judge(urn, grant.where, role, power, member.strip(), targets, indexed, stack, ctx)
                 if found is not None:
                     out.append(found)
                     break
@@ -341,7 +416,7 @@ def _judge(
     power: RolePower,
     member: str,
     targets: list[_Callee],
-    callers: list[_Caller],
+    callers: _Callers,
     stack: _Stack,
     ctx: RuleContext,
 ) -> tuple[str, str, bool] | None:
@@ -353,11 +428,7 @@ def _judge(
     callee_names = " / ".join(sorted({c.name for c in targets}))
     allowed: set[str] = set()
     for callee in targets:
-        allowed |= callee.triggers
-        for caller in callers:
-            if caller.urn != callee.urn and _calls(caller, callee):
-                # (a service's own env names its URL as the audience it verifies, not as a call)
-                allowed |= caller.identities
+        allowed |= callee.triggers | callers.identities_calling(callee)
     configured = normalize_member(member) in ctx.allowed_invokers
     # By design: an account created here that people borrow, or that the service itself names as a caller.
     operator = email is not None and (
@@ -367,8 +438,7 @@ def _judge(
         return _manage_finding(grant_urn, where, role, power, member, targets)
 
     if email is not None:
-        running_as = [c for c in callers if email in c.identities]
-        maybe = running_as + [c for c in callers if c.identities_unknown]
+        maybe = callers.running_as(email) + callers.identity_unknown
         if any(t.triggers_unknown for t in targets):
             return None  # the function's trigger identity is not known yet
         if maybe and (any(t.endpoints_unknown for t in targets) or any(c.unknown for c in maybe)):
@@ -380,7 +450,7 @@ def _judge(
     if email is not None and email in stack.placed:
         # (the service's own secrets do not make it a caller of itself: its own URL is what it verifies)
         own = {t.urn for t in targets}
-        hidden = sorted({h for c in callers if email in c.identities and c.urn not in own for h in c.hidden})
+        hidden = sorted({h for c in callers.running_as(email) if c.urn not in own for h in c.hidden})
         if hidden:
             return (
                 grant_urn,

@@ -12,7 +12,7 @@ import pytest
 
 from policies.guardrails import cel
 from policies.guardrails.credentials import secret_shape
-from tests.policies.guardrail_cases import evaluate, mandatory, project_stack, urn
+from tests.policies.guardrail_cases import ctx, evaluate, mandatory, project_stack, urn
 
 LONG = 100_000
 _rng = random.Random(7)  # noqa: S311 (test data, not a secret)
@@ -67,3 +67,32 @@ def test_the_whole_pack_over_long_values_and_a_long_condition_well_under_a_secon
     assert [(name, at.rsplit("::", 1)[1]) for name, at, _ in mandatory(found)] == [
         ("no-plaintext-secrets-in-env", "relay")
     ]
+
+
+def _stacks(copies: int) -> list[dict]:
+    # Independent copies of the project stack (own accounts, URLs, services) in one program.
+    return [resource for i in range(copies) for resource in project_stack(f"s{i}")]
+
+
+def test_invoker_judgement_grows_linearly_with_the_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every grant used to be matched against every caller of the program (quadratic: 1,000 relay/worker pairs
+    took ~8 s per policy). Counting the caller-callee comparisons makes the growth a fact, not a timing."""
+    from policies.guardrails import invokers
+
+    comparisons = 0
+    calls = invokers._calls
+
+    def counting(caller: object, callee: object) -> bool:
+        nonlocal comparisons
+        comparisons += 1
+        return calls(caller, callee)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(invokers, "_calls", counting)
+    counts = {}
+    for copies in (20, 80):
+        comparisons = 0
+        found = invokers.judge_invokers(_stacks(copies), ctx())
+        assert found == []  # each relay calls its own worker only: every grant is intended
+        counts[copies] = comparisons
+    assert counts[20] > 0
+    assert counts[80] <= 4.4 * counts[20], counts

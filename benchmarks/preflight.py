@@ -160,40 +160,20 @@ def stacks(repeat: int) -> tuple[float, float]:
     return statistics.median(sequential), statistics.median(together)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
-    parser.add_argument("--policy-pack", type=Path, default=ROOT / "policies")
-    parser.add_argument("--repeat", type=int, default=5, help="repetitions below 1,000 pairs (median reported)")
-    parser.add_argument("--stacks-repeat", type=int, default=5, help="repetitions of the dev+prod figure")
-    parser.add_argument("--bare", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.bare is not None:
-        bare(args.bare)
-        return
+Row = tuple[int, int, float, float, float, float, int]
 
-    rows = []
+
+def measure_sizes(sizes: list[int], policy_pack: Path, repeat: int) -> list[Row]:
+    """One row per size: pairs, resources, bare seconds and MiB, preflight seconds and MiB, preflight's exit."""
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="preflight-bench-") as tmp:
-        for pairs in args.sizes:
+        for pairs in sizes:
             program = generate(Path(tmp), pairs)
-            repeat = args.repeat if pairs < 1000 else 1
-            bare_runs = [measure([sys.executable, __file__, "--bare", str(program)]) for _ in range(repeat)]
-            preflight_runs = [
-                measure(
-                    [
-                        sys.executable,
-                        "-m",
-                        "preflight",
-                        "--program",
-                        str(program),
-                        "--policy-pack",
-                        str(args.policy_pack),
-                        "--json",
-                        os.devnull,
-                    ]
-                )
-                for _ in range(repeat)
-            ]
+            times = repeat if pairs < 1000 else 1
+            bare_runs = [measure([sys.executable, __file__, "--bare", str(program)]) for _ in range(times)]
+            command = [sys.executable, "-m", "preflight", "--program", str(program)]
+            command += ["--policy-pack", str(policy_pack), "--json", os.devnull]
+            preflight_runs = [measure(command) for _ in range(times)]
             rows.append(
                 (
                     pairs,
@@ -206,7 +186,10 @@ def main() -> None:
                 )
             )
             print(f"  measured {pairs} pairs", file=sys.stderr, flush=True)
+    return rows
 
+
+def print_rows(rows: list[Row]) -> None:
     print(
         f"{'pairs':>6} {'resources':>9} | {'bare s':>7} {'bare MiB':>8} | {'preflight s':>11} {'MiB':>6} "
         f"{'exit':>4} | {'time x':>6} {'mem x':>5} | {'ms/pair':>7}"
@@ -216,6 +199,20 @@ def main() -> None:
             f"{pairs:>6} {resources:>9} | {bare_s:>7.2f} {bare_mib:>8.0f} | {pf_s:>11.2f} {pf_mib:>6.0f} {code:>4} | "
             f"{pf_s / bare_s:>6.2f} {pf_mib / bare_mib:>5.2f} | {1000 * pf_s / pairs:>7.1f}"
         )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--policy-pack", type=Path, default=ROOT / "policies")
+    parser.add_argument("--repeat", type=int, default=5, help="repetitions below 1,000 pairs (median reported)")
+    parser.add_argument("--stacks-repeat", type=int, default=5, help="repetitions of the dev+prod figure")
+    parser.add_argument("--bare", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare is not None:
+        bare(args.bare)
+        return
+    print_rows(measure_sizes(args.sizes, args.policy_pack, args.repeat))
     if args.stacks_repeat > 0:
         sequential, together = stacks(args.stacks_repeat)
         print(

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from .context import RuleContext
-from .model import env_vars
 from .values import UNKNOWN, get, get_list, get_map, is_unknown
+from .workloads import env_vars
 
 SERVICE_ACCOUNT_KEY: Final = "gcp:serviceaccount/key:Key"
 HMAC_KEY: Final = "gcp:storage/hmacKey:HmacKey"

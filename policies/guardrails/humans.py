@@ -19,7 +19,7 @@ from . import conditions, members
 from .context import RuleContext
 from .model import KEY_MINTING_ROLES, Grant, grant_scope, grants_of, is_default_service_account, service_account_email
 from .power import predefined
-from .roles import impersonation_power
+from .role_power import impersonation_power
 from .values import get, is_unknown, type_module
 
 

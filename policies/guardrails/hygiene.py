@@ -6,14 +6,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from .context import RuleContext
-from .model import (
-    FUNCTION_V1,
-    FUNCTION_V2,
-    RUN_V1_SERVICE,
-    RUN_V2_SERVICE,
-    WORKLOAD_TYPES,
-)
-from .values import UNKNOWN, _Unknown, as_number, get, get_map, get_str
+from .values import UNKNOWN, Unknown, as_number, get, get_map, get_str
+from .workloads import FUNCTION_V1, FUNCTION_V2, RUN_V1_SERVICE, RUN_V2_SERVICE, WORKLOAD_TYPES
 
 LABELLED_TYPES: Final = WORKLOAD_TYPES | {
     "gcp:storage/bucket:Bucket",
@@ -79,7 +73,7 @@ def ingress_restricted(resource_type: str, props: Mapping[str, Any], ctx: RuleCo
     else:
         return []
     value = get_str(props, *path)
-    if isinstance(value, _Unknown):
+    if isinstance(value, Unknown):
         return []
     if value is not None and value.strip() not in open_values:
         return []

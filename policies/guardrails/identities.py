@@ -8,19 +8,10 @@ from typing import Any, Final
 
 from . import conditions, members
 from .context import RuleContext
-from .model import (
-    IDENTITY_TYPES,
-    KEY_MINTING_ROLES,
-    RUNS_AS_TYPES,
-    Grant,
-    grant_scope,
-    grants_of,
-    identity_slots,
-    is_default_service_account,
-    service_account_email,
-)
+from .model import KEY_MINTING_ROLES, Grant, grant_scope, grants_of, is_default_service_account, service_account_email
 from .power import RolePower, predefined
-from .values import UNKNOWN, _Unknown, elements, get, get_list, get_str, is_true, is_unknown, type_module
+from .values import UNKNOWN, Unknown, elements, get, get_list, get_str, is_true, is_unknown, type_module
+from .workloads import IDENTITY_TYPES, RUNS_AS_TYPES, identity_slots
 
 _SETTERS = {
     "runtime": "a dedicated service account created for this workload",
@@ -122,7 +113,7 @@ def _machine_slots(resource_type: str, props: Mapping[str, Any]) -> list[tuple[s
     slots: list[tuple[str, Any, Any]] = []
     if resource_type in (COMPUTE_INSTANCE, INSTANCE_FROM_TEMPLATE) or resource_type in INSTANCE_TEMPLATES:
         block = get(props, "serviceAccount")
-        if isinstance(block, _Unknown) or (block is None and resource_type == INSTANCE_FROM_TEMPLATE):
+        if isinstance(block, Unknown) or (block is None and resource_type == INSTANCE_FROM_TEMPLATE):
             return []  # unknown, or inherited from the template (judged there)
         if isinstance(block, Mapping):  # no block at all: the VM runs with no identity, which is fine
             slots.append(("serviceAccount.email", get(block, "email"), get(block, "scopes")))
@@ -131,7 +122,7 @@ def _machine_slots(resource_type: str, props: Mapping[str, Any]) -> list[tuple[s
         pools = get_list(props, "nodePools")
         # GKE creates a default pool from nodeConfig only when no pools are given inline and it is not removed.
         default_pool = not autopilot and not is_true(get(props, "removeDefaultNodePool")) and not pools
-        if default_pool and not isinstance(pools, _Unknown):
+        if default_pool and not isinstance(pools, Unknown):
             slots.append(("nodeConfig.serviceAccount", get(props, "nodeConfig", "serviceAccount"),
                           get(props, "nodeConfig", "oauthScopes")))  # fmt: skip
         for index, pool in enumerate(pools if isinstance(pools, list) else []):

@@ -17,7 +17,7 @@ from typing import Any, Final
 from . import conditions
 from .context import RuleContext
 from .model import grant_scope, grants_of, is_grant_type, last_segment
-from .roles import custom_roles_of, power_of
+from .role_power import custom_roles_of, power_of
 from .values import get, get_str, is_unknown
 
 # collection -> names Google creates for you (documented idioms), matched whole.

@@ -7,16 +7,9 @@ from typing import Any, Final
 
 from .context import RuleContext
 from .members import CUSTOMER_PREFIX
-from .model import (
-    BASIC_ROLES,
-    PUBLIC_MEMBERS,
-    RUN_V1_SERVICE,
-    RUN_V2_SERVICE,
-    grant_scope,
-    grants_of,
-    is_admin_role,
-)
+from .model import BASIC_ROLES, PUBLIC_MEMBERS, grant_scope, grants_of, is_admin_role
 from .values import get, get_list, get_map, get_str, is_true, is_unknown, type_module
+from .workloads import RUN_V1_SERVICE, RUN_V2_SERVICE
 
 _INVOKER_FIX = (
     "grant roles/run.invoker on the service to serviceAccount:<caller's runtime service account email> instead"

@@ -4,7 +4,6 @@ power for convenience members; key minting; custom roles with identity power; ro
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final
@@ -22,12 +21,8 @@ from .power import (
     predefined,
     table_version,
 )
+from .role_power import CUSTOM_ROLE_NAME, CUSTOM_ROLE_TYPES, CustomRoles, custom_roles_of, power_of
 from .values import UNKNOWN, get, get_list, get_str, is_unknown
-
-CUSTOM_ROLE_TYPES: Final = frozenset(
-    {"gcp:projects/iAMCustomRole:IAMCustomRole", "gcp:organizations/iAMCustomRole:IAMCustomRole"}
-)
-_CUSTOM_ROLE_RE: Final = re.compile(r"^(projects|organizations)/([^/]+)/roles/([^/]+)$")
 
 
 def _who(member: object) -> str:
@@ -50,47 +45,6 @@ def no_basic_roles(resource_type: str, props: Mapping[str, Any], ctx: RuleContex
     return out
 
 
-# --- custom roles in the stack ------------------------------------------------------------------------------
-
-CustomRoles = Mapping[str, RolePower]  # role name (or `*/roles/<id>` when only the id is known) -> power
-
-
-def custom_roles_of(resources: Sequence[Mapping[str, Any]]) -> dict[str, RolePower]:
-    """The custom roles a stack defines, by every name a grant may use for them."""
-    found: dict[str, RolePower] = {}
-    for resource in resources:
-        if get(resource, "type") not in CUSTOM_ROLE_TYPES:
-            continue
-        permissions = get_list(resource, "props", "permissions")
-        if not isinstance(permissions, list):
-            continue
-        power = classify(p for p in permissions if isinstance(p, str) and not is_unknown(p))
-        for key in ("name", "id"):
-            value = get_str(resource, "props", key)
-            if isinstance(value, str) and _CUSTOM_ROLE_RE.match(value):
-                found[value] = power
-        role_id = get_str(resource, "props", "roleId")
-        if isinstance(role_id, str):
-            found[f"*/roles/{role_id}"] = power
-    return found
-
-
-def power_of(role: str, custom: CustomRoles) -> RolePower | None:
-    """A predefined role's power from the table, a custom role's from the stack's definition; None if unseen."""
-    if role.startswith("roles/"):
-        return predefined(role)
-    if role in custom:
-        return custom[role]
-    match = _CUSTOM_ROLE_RE.match(role)
-    return custom.get(f"*/roles/{match.group(3)}") if match else None
-
-
-def impersonation_power(power: RolePower, on_service_account: bool) -> bool:
-    """Acting as a service account; on a service account itself, setting its IAM is the same power (the holder
-    can grant itself the token roles at any time)."""
-    return bool(power.escalation) or (on_service_account and power.sets_service_account_iam)
-
-
 # --- class x scope ------------------------------------------------------------------------------------------
 
 _SCOPE_FIX: Final = (
@@ -100,7 +54,9 @@ _SCOPE_FIX: Final = (
 
 
 def _why_and_fix(role: str, power: RolePower, grant: Grant, scope: str, custom: CustomRoles) -> tuple[str, str] | None:
-    """(what the grant can do across the scope, the fix) — the most severe reason only; None if acceptable."""
+    """(what the grant can do across the scope, the fix) — the most severe reason only; None if acceptable.
+
+    Long by nature: one (message, fix) pair per power class, in severity order; split, the order would hide."""
     if power.escalation:
         if set(power.escalation) <= {"storage.hmacKeys.create", "iam.serviceAccountKeys.create"}:
             return (
@@ -338,7 +294,7 @@ def _defined_custom_roles(resources: Sequence[Mapping[str, Any]]) -> tuple[set[s
         kind = "projects" if str(rtype).startswith("gcp:projects/") else "organizations"
         for key in ("name", "id"):
             value = get_str(resource, "props", key)
-            if isinstance(value, str) and _CUSTOM_ROLE_RE.match(value):
+            if isinstance(value, str) and CUSTOM_ROLE_NAME.match(value):
                 names.add(value)
         role_id = get_str(resource, "props", "roleId")
         if isinstance(role_id, str):
@@ -378,7 +334,7 @@ def custom_roles_verifiable(resources: Sequence[Mapping[str, Any]], ctx: RuleCon
                     )
                 )
                 continue
-            match = _CUSTOM_ROLE_RE.match(role)
+            match = CUSTOM_ROLE_NAME.match(role)
             if match is None or unknown or role in names or (match.group(1), match.group(3)) in ids:
                 continue  # a role whose id is not known yet might be the one granted
             reported.add(role)

@@ -26,12 +26,12 @@ UNKNOWN_SENTINELS: Final = frozenset(
 )
 
 
-class _Unknown:
+class Unknown:
     """Marker returned for a value the engine does not know yet (preview)."""
 
-    _instance: _Unknown | None = None
+    _instance: Unknown | None = None
 
-    def __new__(cls) -> _Unknown:
+    def __new__(cls) -> Unknown:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -43,7 +43,7 @@ class _Unknown:
         return False
 
 
-UNKNOWN: Final = _Unknown()
+UNKNOWN: Final = Unknown()
 
 
 def is_unknown(value: object) -> bool:
@@ -67,14 +67,14 @@ def get(obj: object, *path: str | int) -> Any:
     return UNKNOWN if is_unknown(current) else current
 
 
-def get_str(obj: object, *path: str | int) -> str | _Unknown | None:
+def get_str(obj: object, *path: str | int) -> str | Unknown | None:
     value = get(obj, *path)
     if value is UNKNOWN or isinstance(value, str):
         return value
     return None
 
 
-def get_list(obj: object, *path: str | int) -> list[Any] | _Unknown | None:
+def get_list(obj: object, *path: str | int) -> list[Any] | Unknown | None:
     value = get(obj, *path)
     if value is UNKNOWN:
         return UNKNOWN
@@ -83,7 +83,7 @@ def get_list(obj: object, *path: str | int) -> list[Any] | _Unknown | None:
     return None
 
 
-def get_map(obj: object, *path: str | int) -> Mapping[str, Any] | _Unknown | None:
+def get_map(obj: object, *path: str | int) -> Mapping[str, Any] | Unknown | None:
     value = get(obj, *path)
     if value is UNKNOWN or isinstance(value, Mapping):
         return value
@@ -112,7 +112,7 @@ def is_true(value: object) -> bool:
     return False
 
 
-def as_number(value: object) -> float | _Unknown | None:
+def as_number(value: object) -> float | Unknown | None:
     if is_unknown(value):
         return UNKNOWN
     if isinstance(value, bool):

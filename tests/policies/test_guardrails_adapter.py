@@ -226,3 +226,21 @@ def test_every_policy_has_an_explicit_level_in_initial_config() -> None:
         assert policy.config_schema is not None
         reason = policy.config_schema.properties["exemptions"]["items"]
         assert reason["required"] == ["urn", "reason"]
+
+
+def test_private_sdk_surface_the_adapter_unwraps() -> None:
+    """to_plain is the one place the pack touches pulumi-policy's private proxies: their names and the
+    `__target` key it unwraps them by must still exist (a renamed SDK fails here, not on a user's stack)."""
+    from pulumi_policy import Secret
+    from pulumi_policy.proxy import _DictProxy, _ListProxy
+    from pulumi_policy.secret import _DictSecretsProxy, _ListSecretsProxy
+
+    target = {"a": [1, {"b": UNKNOWN_STRING}]}
+    proxied = unknown_checking_proxy(target)
+    assert isinstance(proxied, _DictProxy) and isinstance(proxied["a"], _ListProxy)
+    assert isinstance(proxied["__target"], dict) and set(proxied["__target"]) == {"a"}
+    secrets = _DictSecretsProxy({"s": Secret("v"), "l": [Secret("w")]})
+    assert secrets["__target"]["s"].value == "v"
+    assert isinstance(_ListSecretsProxy([1])["__target"], list)
+    assert to_plain(secrets) == {"s": "v", "l": ["w"]}
+    assert to_plain(proxied) == target

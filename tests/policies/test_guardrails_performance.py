@@ -77,17 +77,17 @@ def _stacks(copies: int) -> list[dict]:
 def test_invoker_judgement_grows_linearly_with_the_stack(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every grant used to be matched against every caller of the program (quadratic: 1,000 relay/worker pairs
     took ~8 s per policy). Counting the caller-callee comparisons makes the growth a fact, not a timing."""
-    from policies.guardrails import invokers
+    from policies.guardrails import invoker_graph, invokers
 
     comparisons = 0
-    calls = invokers._calls
+    calls = invoker_graph.calls
 
     def counting(caller: object, callee: object) -> bool:
         nonlocal comparisons
         comparisons += 1
         return calls(caller, callee)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(invokers, "_calls", counting)
+    monkeypatch.setattr(invoker_graph, "calls", counting)
     counts = {}
     for copies in (20, 80):
         comparisons = 0

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from . import members
 from .model import grants_of, last_segment, service_account_email
 from .role_power import CustomRoles, impersonation_power, power_of
-from .values import UNKNOWN, get, get_str, is_unknown
+from .values import UNKNOWN, get, get_str, is_unknown, stack_resources
 from .workloads import (
     EVENTARC_TRIGGER,
     FUNCTION_V1,
@@ -228,11 +228,9 @@ def stack_identities(resources: Sequence[Mapping[str, Any]], custom: CustomRoles
     placed: dict[str, str] = {}
     created: set[str] = set()
     impersonators: dict[str, list[str]] = defaultdict(list)
-    for resource in resources:
-        rtype, props = get(resource, "type"), get(resource, "props")
-        if not isinstance(rtype, str) or not isinstance(props, Mapping):
-            continue
-        name = get_str(resource, "name")
+    for resource in stack_resources(resources):
+        rtype, props = resource.type, resource.props
+        name = resource.name
         for slot in identity_slots(rtype, props):
             email = service_account_email(slot.value)
             if email:
@@ -241,9 +239,9 @@ def stack_identities(resources: Sequence[Mapping[str, Any]], custom: CustomRoles
             email = get_str(props, "email")
             if isinstance(email, str) and "@" in email:
                 created.add(email.lower())
-    for resource in resources:
-        rtype, props = get(resource, "type"), get(resource, "props")
-        if not isinstance(rtype, str) or not isinstance(props, Mapping) or not rtype.startswith("gcp:serviceaccount/"):
+    for resource in stack_resources(resources):
+        rtype, props = resource.type, resource.props
+        if not rtype.startswith("gcp:serviceaccount/"):
             continue
         target = service_account_email(get(props, "serviceAccountId"))
         if target is None or target not in created:
@@ -276,11 +274,9 @@ def call_graph(
     stack can place."""
     callers: list[Caller] = []
     callees: dict[str, list[Callee]] = defaultdict(list)
-    for resource in resources:
-        rtype, urn, props = get(resource, "type"), get(resource, "urn"), get(resource, "props")
-        if not isinstance(rtype, str) or not isinstance(urn, str) or not isinstance(props, Mapping):
-            continue
-        name = get_str(resource, "name")
+    for resource in stack_resources(resources):
+        rtype, urn, props = resource.type, resource.urn, resource.props
+        name = resource.name
         name = name if isinstance(name, str) else urn
         caller = caller_of(rtype, urn, name, props)
         if caller is not None:

@@ -35,7 +35,7 @@ from .invoker_graph import (
 from .model import Grant, grant_scope, grants_of
 from .power import RolePower
 from .role_power import custom_roles_of, power_of
-from .values import get, is_unknown, type_module
+from .values import is_unknown, stack_resources, type_module
 from .workloads import FUNCTION_V1, FUNCTION_V2, grant_target
 
 
@@ -78,10 +78,8 @@ def judge_invokers(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> 
     custom = custom_roles_of(resources)
     indexed, callees, stack = call_graph(resources, custom)
     out: list[tuple[str, str, bool]] = []
-    for resource in resources:
-        rtype, urn, props = get(resource, "type"), get(resource, "urn"), get(resource, "props")
-        if not isinstance(rtype, str) or not isinstance(urn, str) or not isinstance(props, Mapping):
-            continue
+    for resource in stack_resources(resources):
+        rtype, urn, props = resource.type, resource.urn, resource.props
         for grant in grants_of(rtype, props):
             role, member = grant.role, grant.member
             if not isinstance(role, str) or is_unknown(role) or not isinstance(member, str) or is_unknown(member):

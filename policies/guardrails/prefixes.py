@@ -18,7 +18,7 @@ from . import conditions
 from .context import RuleContext
 from .model import grant_scope, grants_of, is_grant_type, last_segment
 from .role_power import custom_roles_of, power_of
-from .values import get, get_str, is_unknown
+from .values import get, get_str, is_unknown, stack_resources
 
 # collection -> names Google creates for you (documented idioms), matched whole.
 GOOGLE_MANAGED_NAMES: Final[Mapping[str, re.Pattern[str]]] = {
@@ -59,13 +59,11 @@ def resource_prefix_bounded(resources: Sequence[Mapping[str, Any]], ctx: RuleCon
     declared = _declared_names(resources)
     custom = custom_roles_of(resources)
     out: list[tuple[str, str]] = []
-    for resource in resources:
-        rtype, urn, props = get(resource, "type"), get(resource, "urn"), get(resource, "props")
-        if not isinstance(rtype, str) or not isinstance(urn, str) or not isinstance(props, Mapping):
-            continue
+    for resource in stack_resources(resources):
+        rtype, urn, props = resource.type, resource.urn, resource.props
         if grant_scope(rtype) == "resource":
             continue  # a prefix inside one resource's own policy stays inside that resource
-        name = get_str(resource, "name")
+        name = resource.name
         label = f"'{name}'" if isinstance(name, str) else urn
         for grant in grants_of(rtype, props):
             if grant.condition_unknown or not isinstance(grant.role, str) or is_unknown(grant.role):

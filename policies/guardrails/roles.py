@@ -22,7 +22,7 @@ from .power import (
     table_version,
 )
 from .role_power import CUSTOM_ROLE_NAME, CUSTOM_ROLE_TYPES, CustomRoles, custom_roles_of, power_of
-from .values import UNKNOWN, get, get_list, get_str, is_unknown
+from .values import UNKNOWN, get, get_list, get_str, is_unknown, stack_resources
 
 
 def _who(member: object) -> str:
@@ -183,11 +183,9 @@ def high_scope_privileged_roles(resources: Sequence[Mapping[str, Any]], ctx: Rul
     """Every grant in the stack, custom roles defined in it judged by their permissions."""
     custom = custom_roles_of(resources)
     out: list[tuple[str, str]] = []
-    for resource in resources:
-        rtype, urn, props = get(resource, "type"), get(resource, "urn"), get(resource, "props")
-        if not isinstance(rtype, str) or not isinstance(urn, str) or not isinstance(props, Mapping):
-            continue
-        name = get_str(resource, "name")
+    for resource in stack_resources(resources):
+        rtype, urn, props = resource.type, resource.urn, resource.props
+        name = resource.name
         label_ctx = replace(ctx, urn=urn, name=name if isinstance(name, str) else "")
         out.extend((urn, message) for message in judge_high_scope(rtype, props, label_ctx, custom))
     return out
@@ -309,11 +307,9 @@ def custom_roles_verifiable(resources: Sequence[Mapping[str, Any]], ctx: RuleCon
     predefined role newer than the pack's role table."""
     names, ids, unknown = _defined_custom_roles(resources)
     out: list[tuple[str, str]] = []
-    for resource in resources:
-        rtype, urn, props = get(resource, "type"), get(resource, "urn"), get(resource, "props")
-        if not isinstance(rtype, str) or not isinstance(urn, str) or not isinstance(props, Mapping):
-            continue
-        name = get_str(resource, "name")
+    for resource in stack_resources(resources):
+        rtype, urn, props = resource.type, resource.urn, resource.props
+        name = resource.name
         label = f"'{name}'" if isinstance(name, str) else urn
         reported: set[str] = set()
         for grant in grants_of(rtype, props):

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 from preflight.formats import Subject, digest, ip_address, pem, project_number, run_region_code, self_link
+from preflight.providers.registry import Registry
 
 Computed = dict[str, Any]
 Outputs = tuple[str, Computed, Computed]
 _Fn = Callable[[dict[str, Any], Subject], Outputs]
-_BY_TYPE: dict[str, _Fn] = {}
+_BY_TYPE: Registry[_Fn] = Registry()
 
 # Google-managed service agents whose domain is not simply gcp-sa-<service>.
 _SERVICE_AGENT_DOMAINS = {
@@ -27,15 +28,6 @@ _SERVICE_AGENT_DOMAINS = {
     "compute": "compute-system",
     "container": "container-engine-robot",
 }
-
-
-def _for(*types: str) -> Callable[[_Fn], _Fn]:
-    def register(fn: _Fn) -> _Fn:
-        for type_ in types:
-            _BY_TYPE[type_] = fn
-        return fn
-
-    return register
 
 
 def _location(inputs: dict[str, Any], subject: Subject) -> str:
@@ -53,7 +45,7 @@ def service_agent_email(service: str, project: str) -> str:
     return f"service-{project_number(project)}@{domain}.iam.gserviceaccount.com"
 
 
-@_for("gcp:serviceaccount/account:Account")
+@_BY_TYPE.of("gcp:serviceaccount/account:Account")
 def _service_account(inputs: dict[str, Any], subject: Subject) -> Outputs:
     account_id = inputs.get("accountId") or subject.name
     email = f"{account_id}@{subject.project}.iam.gserviceaccount.com"
@@ -63,7 +55,7 @@ def _service_account(inputs: dict[str, Any], subject: Subject) -> Outputs:
     return name, {"project": subject.project}, computed
 
 
-@_for("gcp:cloudrunv2/service:Service")
+@_BY_TYPE.of("gcp:cloudrunv2/service:Service")
 def _run_service(inputs: dict[str, Any], subject: Subject) -> Outputs:
     location = _location(inputs, subject)
     uri = _run_uri(subject.name, subject, location)
@@ -77,7 +69,7 @@ def _run_service(inputs: dict[str, Any], subject: Subject) -> Outputs:
     return full, {"name": subject.name, "location": location, "project": subject.project}, computed
 
 
-@_for("gcp:cloudrun/service:Service")
+@_BY_TYPE.of("gcp:cloudrun/service:Service")
 def _run_service_v1(inputs: dict[str, Any], subject: Subject) -> Outputs:
     location = _location(inputs, subject)
     uri = _run_uri(subject.name, subject, location)
@@ -92,7 +84,7 @@ def _run_service_v1(inputs: dict[str, Any], subject: Subject) -> Outputs:
     return full, {"name": subject.name, "location": location, "project": subject.project}, {"statuses": [status]}
 
 
-@_for("gcp:cloudfunctionsv2/function:Function")
+@_BY_TYPE.of("gcp:cloudfunctionsv2/function:Function")
 def _function(inputs: dict[str, Any], subject: Subject) -> Outputs:
     location = _location(inputs, subject)
     full = f"projects/{subject.project}/locations/{location}/functions/{subject.name}"
@@ -109,7 +101,7 @@ def _function(inputs: dict[str, Any], subject: Subject) -> Outputs:
     return full, {"name": subject.name, "location": location, "project": subject.project}, computed
 
 
-@_for("gcp:cloudfunctions/function:Function")
+@_BY_TYPE.of("gcp:cloudfunctions/function:Function")
 def _function_v1(inputs: dict[str, Any], subject: Subject) -> Outputs:
     region = _location(inputs, subject)
     full = f"projects/{subject.project}/locations/{region}/functions/{subject.name}"
@@ -118,7 +110,7 @@ def _function_v1(inputs: dict[str, Any], subject: Subject) -> Outputs:
     return full, {"name": subject.name, "region": region, "project": subject.project}, computed
 
 
-@_for("gcp:sql/databaseInstance:DatabaseInstance")
+@_BY_TYPE.of("gcp:sql/databaseInstance:DatabaseInstance")
 def _sql_instance(inputs: dict[str, Any], subject: Subject) -> Outputs:
     region = _location(inputs, subject)
     private, public = ip_address(subject, "private"), ip_address(subject, "public")
@@ -136,7 +128,7 @@ def _sql_instance(inputs: dict[str, Any], subject: Subject) -> Outputs:
     return subject.name, {"name": subject.name, "region": region, "project": subject.project}, computed
 
 
-@_for("gcp:container/cluster:Cluster")
+@_BY_TYPE.of("gcp:container/cluster:Cluster")
 def _gke_cluster(inputs: dict[str, Any], subject: Subject) -> Outputs:
     location = _location(inputs, subject)
     given = inputs.get("masterAuth")
@@ -164,24 +156,24 @@ def _base64_pem(label: str, seed: str) -> str:
     return base64.b64encode(pem(label, seed).encode()).decode()
 
 
-@_for("gcp:pubsub/topic:Topic")
+@_BY_TYPE.of("gcp:pubsub/topic:Topic")
 def _topic(inputs: dict[str, Any], subject: Subject) -> Outputs:
     return f"projects/{subject.project}/topics/{subject.name}", {"name": subject.name, "project": subject.project}, {}
 
 
-@_for("gcp:pubsub/subscription:Subscription")
+@_BY_TYPE.of("gcp:pubsub/subscription:Subscription")
 def _subscription(inputs: dict[str, Any], subject: Subject) -> Outputs:
     full = f"projects/{subject.project}/subscriptions/{subject.name}"
     return full, {"name": subject.name, "project": subject.project}, {}
 
 
-@_for("gcp:storage/bucket:Bucket")
+@_BY_TYPE.of("gcp:storage/bucket:Bucket")
 def _bucket(inputs: dict[str, Any], subject: Subject) -> Outputs:
     computed = {"url": f"gs://{subject.name}", "selfLink": f"https://www.googleapis.com/storage/v1/b/{subject.name}"}
     return subject.name, {"name": subject.name, "project": subject.project}, computed
 
 
-@_for("gcp:storage/bucketObject:BucketObject")
+@_BY_TYPE.of("gcp:storage/bucketObject:BucketObject")
 def _bucket_object(inputs: dict[str, Any], subject: Subject) -> Outputs:
     bucket = inputs.get("bucket", "")
     computed = {
@@ -193,7 +185,7 @@ def _bucket_object(inputs: dict[str, Any], subject: Subject) -> Outputs:
     return f"{bucket}-{subject.name}", {"name": subject.name}, computed
 
 
-@_for("gcp:artifactregistry/repository:Repository")
+@_BY_TYPE.of("gcp:artifactregistry/repository:Repository")
 def _repository(inputs: dict[str, Any], subject: Subject) -> Outputs:
     repository_id = inputs.get("repositoryId") or subject.name
     location = _location(inputs, subject)
@@ -201,20 +193,20 @@ def _repository(inputs: dict[str, Any], subject: Subject) -> Outputs:
     return full, {"project": subject.project, "location": location}, {"name": repository_id}
 
 
-@_for("gcp:secretmanager/secret:Secret")
+@_BY_TYPE.of("gcp:secretmanager/secret:Secret")
 def _secret(inputs: dict[str, Any], subject: Subject) -> Outputs:
     secret_id = inputs.get("secretId") or subject.name
     computed = {"name": f"projects/{project_number(subject.project)}/secrets/{secret_id}"}
     return f"projects/{subject.project}/secrets/{secret_id}", {"project": subject.project}, computed
 
 
-@_for("gcp:secretmanager/secretVersion:SecretVersion")
+@_BY_TYPE.of("gcp:secretmanager/secretVersion:SecretVersion")
 def _secret_version(inputs: dict[str, Any], subject: Subject) -> Outputs:
     name = f"{inputs.get('secret', '')}/versions/1"
     return name, {}, {"name": name, "version": "1"}
 
 
-@_for("gcp:projects/serviceIdentity:ServiceIdentity")
+@_BY_TYPE.of("gcp:projects/serviceIdentity:ServiceIdentity")
 def _service_identity(inputs: dict[str, Any], subject: Subject) -> Outputs:
     service = str(inputs.get("service") or "")
     email = service_agent_email(service, subject.project)
@@ -222,7 +214,7 @@ def _service_identity(inputs: dict[str, Any], subject: Subject) -> Outputs:
     return full, {"project": subject.project}, {"email": email, "member": f"serviceAccount:{email}"}
 
 
-@_for("docker-build:index:Image")
+@_BY_TYPE.of("docker-build:index:Image")
 def _image(inputs: dict[str, Any], subject: Subject) -> Outputs:
     tags = inputs.get("tags") or []
     tag = tags[0] if tags and isinstance(tags[0], str) else f"{subject.name}:latest"

@@ -12,21 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 from preflight.formats import Subject, default_compute_account, digest, project_number
+from preflight.providers.registry import Registry
 
 _Fn = Callable[[dict[str, Any], Subject], dict[str, Any]]
-_BY_TOKEN: dict[str, _Fn] = {}
+_BY_TOKEN: Registry[_Fn] = Registry()
 
 
-def _for(*tokens: str) -> Callable[[_Fn], _Fn]:
-    def register(fn: _Fn) -> _Fn:
-        for token in tokens:
-            _BY_TOKEN[token] = fn
-        return fn
-
-    return register
-
-
-@_for("gcp:organizations/getProject:getProject")
+@_BY_TOKEN.of("gcp:organizations/getProject:getProject")
 def _get_project(args: dict[str, Any], subject: Subject) -> dict[str, Any]:
     project_id = args.get("projectId") or subject.project
     return {
@@ -39,13 +31,13 @@ def _get_project(args: dict[str, Any], subject: Subject) -> dict[str, Any]:
     }
 
 
-@_for("gcp:projects/getProject:getProject")
+@_BY_TOKEN.of("gcp:projects/getProject:getProject")
 def _list_projects(args: dict[str, Any], subject: Subject) -> dict[str, Any]:
     # The filter cannot be evaluated offline: the one project the provider is configured for matches.
     return {"id": digest("filter", args.get("filter"), length=16), "projects": [{"projectId": subject.project}]}
 
 
-@_for("gcp:organizations/getClientConfig:getClientConfig")
+@_BY_TOKEN.of("gcp:organizations/getClientConfig:getClientConfig")
 def _client_config(args: dict[str, Any], subject: Subject) -> dict[str, Any]:
     return {
         "project": subject.project,
@@ -56,7 +48,7 @@ def _client_config(args: dict[str, Any], subject: Subject) -> dict[str, Any]:
     }
 
 
-@_for("gcp:organizations/getIAMPolicy:getIAMPolicy")
+@_BY_TOKEN.of("gcp:organizations/getIAMPolicy:getIAMPolicy")
 def _iam_policy(args: dict[str, Any], subject: Subject) -> dict[str, Any]:
     bindings = []
     for binding in args.get("bindings") or []:
@@ -83,33 +75,33 @@ def _account(email: str, project: str, display_name: str) -> dict[str, Any]:
     }
 
 
-@_for("gcp:compute/getDefaultServiceAccount:getDefaultServiceAccount")
+@_BY_TOKEN.of("gcp:compute/getDefaultServiceAccount:getDefaultServiceAccount")
 def _compute_default(args: dict[str, Any], subject: Subject) -> dict[str, Any]:
     project = args.get("project") or subject.project
     return _account(default_compute_account(project), project, "Compute Engine default service account")
 
 
-@_for("gcp:appengine/getDefaultServiceAccount:getDefaultServiceAccount")
+@_BY_TOKEN.of("gcp:appengine/getDefaultServiceAccount:getDefaultServiceAccount")
 def _appengine_default(args: dict[str, Any], subject: Subject) -> dict[str, Any]:
     project = args.get("project") or subject.project
     return _account(f"{project}@appspot.gserviceaccount.com", project, "App Engine default service account")
 
 
-@_for("gcp:storage/getProjectServiceAccount:getProjectServiceAccount")
+@_BY_TOKEN.of("gcp:storage/getProjectServiceAccount:getProjectServiceAccount")
 def _storage_agent(args: dict[str, Any], subject: Subject) -> dict[str, Any]:
     project = args.get("project") or subject.project
     email = f"service-{project_number(project)}@gs-project-accounts.iam.gserviceaccount.com"
     return {"emailAddress": email, "member": f"serviceAccount:{email}", "project": project, "id": email}
 
 
-@_for("gcp:bigquery/getDefaultServiceAccount:getDefaultServiceAccount")
+@_BY_TOKEN.of("gcp:bigquery/getDefaultServiceAccount:getDefaultServiceAccount")
 def _bigquery_agent(args: dict[str, Any], subject: Subject) -> dict[str, Any]:
     project = args.get("project") or subject.project
     email = f"bq-{project_number(project)}@bigquery-encryption.iam.gserviceaccount.com"
     return {"email": email, "member": f"serviceAccount:{email}", "project": project, "id": email}
 
 
-@_for("gcp:serviceaccount/getAccount:getAccount")
+@_BY_TOKEN.of("gcp:serviceaccount/getAccount:getAccount")
 def _get_account(args: dict[str, Any], subject: Subject) -> dict[str, Any]:
     account = str(args.get("accountId") or subject.name)
     project = args.get("project") or subject.project
@@ -117,7 +109,7 @@ def _get_account(args: dict[str, Any], subject: Subject) -> dict[str, Any]:
     return {**_account(email, project, account.split("@", 1)[0]), "accountId": account.split("@", 1)[0]}
 
 
-@_for("gcp:compute/getZones:getZones")
+@_BY_TOKEN.of("gcp:compute/getZones:getZones")
 def _zones(args: dict[str, Any], subject: Subject) -> dict[str, Any]:
     region = args.get("region") or subject.region
     return {"names": [f"{region}-a", f"{region}-b", f"{region}-c"], "region": region, "project": subject.project}

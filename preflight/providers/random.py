@@ -15,22 +15,14 @@ from collections.abc import Callable
 from typing import Any
 
 from preflight.formats import Subject
+from preflight.providers.registry import Registry
 from preflight.wire import secret
 
 _Fn = Callable[[dict[str, Any], Subject], tuple[str, dict[str, Any]]]
-_BY_TYPE: dict[str, _Fn] = {}
+_BY_TYPE: Registry[_Fn] = Registry()
 _SPECIAL = "!@#$%&*()-_=+[]{}<>:?"
 _ADJECTIVES = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "kind", "lively", "proud")
 _ANIMALS = ("otter", "heron", "lynx", "gecko", "panda", "koala", "falcon", "badger", "walrus", "ibis")
-
-
-def _for(*types: str) -> Callable[[_Fn], _Fn]:
-    def register(fn: _Fn) -> _Fn:
-        for type_ in types:
-            _BY_TYPE[type_] = fn
-        return fn
-
-    return register
 
 
 def _rng(subject: Subject, inputs: dict[str, Any]) -> random.Random:
@@ -61,20 +53,20 @@ def _string(inputs: dict[str, Any], subject: Subject) -> str:
     return "".join(chosen[:length])
 
 
-@_for("random:index/randomString:RandomString")
+@_BY_TYPE.of("random:index/randomString:RandomString")
 def _random_string(inputs: dict[str, Any], subject: Subject) -> tuple[str, dict[str, Any]]:
     value = _string(inputs, subject)
     return value, {"result": value}
 
 
-@_for("random:index/randomPassword:RandomPassword")
+@_BY_TYPE.of("random:index/randomPassword:RandomPassword")
 def _random_password(inputs: dict[str, Any], subject: Subject) -> tuple[str, dict[str, Any]]:
     value = _string(inputs, subject)
     bcrypt = "$2a$10$" + base64.b64encode(hashlib.sha256(value.encode()).digest()).decode()[:53]
     return "none", {"result": secret(value), "bcryptHash": secret(bcrypt)}
 
 
-@_for("random:index/randomId:RandomId")
+@_BY_TYPE.of("random:index/randomId:RandomId")
 def _random_id(inputs: dict[str, Any], subject: Subject) -> tuple[str, dict[str, Any]]:
     raw = _rng(subject, inputs).randbytes(int(inputs.get("byteLength") or 8))
     prefix = str(inputs.get("prefix") or "")
@@ -88,14 +80,14 @@ def _random_id(inputs: dict[str, Any], subject: Subject) -> tuple[str, dict[str,
     return b64_url, outputs
 
 
-@_for("random:index/randomInteger:RandomInteger")
+@_BY_TYPE.of("random:index/randomInteger:RandomInteger")
 def _random_integer(inputs: dict[str, Any], subject: Subject) -> tuple[str, dict[str, Any]]:
     low, high = int(inputs.get("min") or 0), int(inputs.get("max") or 0)
     value = _rng(subject, inputs).randint(min(low, high), max(low, high))
     return str(value), {"result": value}
 
 
-@_for("random:index/randomPet:RandomPet")
+@_BY_TYPE.of("random:index/randomPet:RandomPet")
 def _random_pet(inputs: dict[str, Any], subject: Subject) -> tuple[str, dict[str, Any]]:
     rng = _rng(subject, inputs)
     words = int(inputs.get("length") or 2)
@@ -106,19 +98,19 @@ def _random_pet(inputs: dict[str, Any], subject: Subject) -> tuple[str, dict[str
     return value, {}
 
 
-@_for("random:index/randomUuid:RandomUuid")
+@_BY_TYPE.of("random:index/randomUuid:RandomUuid")
 def _random_uuid(inputs: dict[str, Any], subject: Subject) -> tuple[str, dict[str, Any]]:
     value = str(uuid.UUID(bytes=_rng(subject, inputs).randbytes(16), version=4))
     return value, {"result": value}
 
 
-@_for("random:index/randomBytes:RandomBytes")
+@_BY_TYPE.of("random:index/randomBytes:RandomBytes")
 def _random_bytes(inputs: dict[str, Any], subject: Subject) -> tuple[str, dict[str, Any]]:
     raw = _rng(subject, inputs).randbytes(int(inputs.get("length") or 32))
     return "none", {"base64": secret(base64.b64encode(raw).decode()), "hex": secret(raw.hex())}
 
 
-@_for("random:index/randomShuffle:RandomShuffle")
+@_BY_TYPE.of("random:index/randomShuffle:RandomShuffle")
 def _random_shuffle(inputs: dict[str, Any], subject: Subject) -> tuple[str, dict[str, Any]]:
     items = list(inputs.get("inputs") or [])
     _rng(subject, inputs).shuffle(items)

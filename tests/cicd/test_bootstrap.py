@@ -1,4 +1,4 @@
-"""The CI bootstrap program under preflight's mock runtime, and its policy verdict through the real pack."""
+"""The CI bootstrap program run by preflight's engine, and its policy verdict through the real pack."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ def sa_email(account_id: str) -> str:
 
 
 def project_stack(stack: str = "dev") -> list[dict[str, Any]]:
-    """The stack of CONTRACTS.md (its exact IAM list), with the outputs the engine gives AnalyzeStack."""
+    """The stack of docs/design.md §2 (its exact IAM list), with the outputs the engine gives AnalyzeStack."""
     resources: list[dict[str, Any]] = []
 
     def add(rtype: str, name: str, props: dict[str, Any], parent: str | None = None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Real Pulumi programs through `python -m preflight` (program under the mock runtime, the pack through its
+"""Real Pulumi programs through `python -m preflight` (program run by preflight's engine, the pack through its
 own analyzer process): every `reject-*` resource draws exactly one mandatory finding, every `note-*` one
 advisory, every `accept-*` none — the accept side is the point as much as the reject side."""
 

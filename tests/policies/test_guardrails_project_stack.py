@@ -1,4 +1,4 @@
-"""This project's own stack (CONTRACTS.md IAM list) passes with zero mandatory violations; breaking it fails."""
+"""This project's own stack (its IAM list, docs/design.md §2) passes with zero mandatory violations; breaking it fails."""
 
 from __future__ import annotations
 

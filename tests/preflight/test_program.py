@@ -1,4 +1,4 @@
-"""run_program against small real programs under Pulumi's mock runtime."""
+"""run_program against small real programs run as their own processes by preflight's engine."""
 
 import os
 from pathlib import Path

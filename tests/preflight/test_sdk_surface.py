@@ -8,7 +8,7 @@ from pulumi.runtime.proto import analyzer_pb2, engine_pb2_grpc, resource_pb2, re
 
 
 def test_pinned_versions():
-    # preflight was written against these; read the README's preflight section and rerun this suite before changing them.
+    # preflight was written against these; read preflight/README.md and rerun this suite before changing them.
     assert version("pulumi") == "3.272.0"
     assert version("pulumi-policy") == "1.21.0"
     assert version("pulumi-gcp") == "10.2.0"

@@ -2,7 +2,7 @@
 a certs endpoint that is down, hangs, trickles or returns garbage, and junk tokens under load.
 
 The worker runs with a 1 s fetch deadline and a 1 s refresh interval so that every bound can be
-checked in seconds; the same code runs with 5 s and 30 s by default (README, runtime section).
+checked in seconds; the same code runs with 5 s and 30 s by default (services/worker/README.md, certificates).
 """
 
 from __future__ import annotations

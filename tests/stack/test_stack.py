@@ -1,4 +1,4 @@
-"""The real program under Pulumi's mock runtime (via preflight's engine): the planned resources and the
+"""The real program run by preflight's engine: the planned resources and the
 complete IAM of each environment, asserted as tables."""
 
 from __future__ import annotations

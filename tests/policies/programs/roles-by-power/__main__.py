@@ -30,8 +30,8 @@ project_grant("reject-serverless-agent", "roles/serverless.serviceAgent")
 reader = gcp.projects.IAMCustomRole(
     "object-reader", project=PROJECT, role_id="objectReader", title="Object reader", permissions=["storage.objects.get"]
 )
-# Spelled out, as programs do when the grant must read the same in every preview (the mock runtime
-# computes no `name` output).
+# Spelled out, as programs do when the grant must read the same in every preview (a preview
+# does not know the `name` output).
 project_grant("reject-custom-reader", pulumi.Output.concat("projects/", PROJECT, "/roles/", reader.role_id))
 gcp.storage.BucketIAMMember("reject-convenience", bucket=bucket.name, role="roles/storage.objectAdmin",
                             member=f"projectEditor:{PROJECT}")  # fmt: skip

@@ -35,7 +35,9 @@ def sa_email(account_id: str) -> str:
 
 
 def project_stack(stack: str = "dev") -> list[dict[str, Any]]:
-    """The stack of docs/design.md §2 (its exact IAM list), with the outputs the engine gives AnalyzeStack."""
+    """A hand-written copy of this project's stack with the outputs the engine gives AnalyzeStack: the workload,
+    build and agent grants of docs/design.md §2 plus the legacy Pub/Sub agent's, without the dead-letter and
+    operator grants (tests/stack/test_stack.py asserts the real stack's complete table)."""
     resources: list[dict[str, Any]] = []
 
     def add(rtype: str, name: str, props: dict[str, Any], parent: str | None = None) -> dict[str, Any]:

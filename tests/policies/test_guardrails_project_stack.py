@@ -1,4 +1,4 @@
-"""This project's own stack (its IAM list, docs/design.md §2) passes with zero mandatory violations; breaking it fails."""
+"""This project's own stack (its grants: docs/design.md §2) passes with zero mandatory violations; breaking it fails."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def test_project_stack_has_no_mandatory_violations(stack: str) -> None:
     found = evaluate(project_stack(stack))
     assert mandatory(found) == []
     advisories = {name for name, level, _, _ in found if level is EnforcementLevel.ADVISORY}
-    assert advisories == {"ingress-restricted"}  # worker keeps ingress ALL with IAM as the gate (DESIGN §2)
+    assert advisories == {"ingress-restricted"}  # worker keeps ingress ALL with IAM as the gate (docs/design.md §2)
 
 
 def test_dev_worker_without_min_instances_is_only_flagged_in_prod() -> None:

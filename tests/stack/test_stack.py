@@ -43,6 +43,7 @@ def sa(name: str, env: str) -> str:
 
 
 def test_complete_iam_is_exactly_the_design_table(run: ProgramRun) -> None:
+    """The ten grants of docs/design.md §2, resource by resource."""
     env, project = run.stack, PROJECTS[run.stack]
     bucket = one(run, "gcp:storage/bucket:Bucket").outputs["name"]
     rotation_topic = one(run, "gcp:pubsub/topic:Topic", "upstream-api-key-rotation").outputs["name"]

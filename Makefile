@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint preview preview-prod local bench lock clean
+.PHONY: venv test lint docs preview preview-prod local bench lock clean
 
 venv: $(STAMP)
 
@@ -20,6 +20,10 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/basedpyright
+
+# The README tables that mirror code (config keys from settings/schema.py, policies from the pack's specs).
+docs: $(STAMP)
+	$(PY) -m tools.docs
 
 preview: $(STAMP)
 	$(PY) -m preflight --stack dev

@@ -20,35 +20,152 @@ NAMESPACE = "secure-invoke"
 _LABEL_KEY = r"^[a-z][a-z0-9_-]{0,62}$"
 _LABEL_VALUE = r"^[a-z0-9_-]{0,63}$"
 
-# One entry per key in the `secure-invoke:` namespace. `default` may be a per-environment dict.
+# One entry per key in the `secure-invoke:` namespace. `default` may be a per-environment dict; `description` is
+# the key's row in the README's configuration table (`make docs` writes it there).
 SCHEMA: dict[str, dict[str, Any]] = {
-    "environment": {"enum": ["dev", "prod"], "description": "Which rules apply: prod is stricter."},
+    "environment": {
+        "enum": ["dev", "prod"],
+        "description": "`dev` or `prod` (required). prod enforces a warm instance, deletion protection, CPU boost and "
+        "digest-pinned prebuilt images.",
+    },
     "workerImage": {
         "type": "string",
         "pattern": r"^[a-z0-9.-]+(:[0-9]+)?/[a-zA-Z0-9._/-]+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$",
-        "description": "A prebuilt worker image; prod requires it by digest. Unset: built from services/worker.",
+        "description": "Prebuilt worker image. Unset: built from `services/worker` and pushed by digest. prod: must "
+        "end in `@sha256:<64 hex>`.",
     },
-    "workerMinInstances": {"type": "integer", "minimum": 0, "maximum": 100, "default": {"dev": 0, "prod": 1}},
-    "workerMaxInstances": {"type": "integer", "minimum": 1, "maximum": 1000, "default": {"dev": 3, "prod": 10}},
-    "workerConcurrency": {"type": "integer", "minimum": 1, "maximum": 100, "default": 8},
-    "workerCpu": {"enum": ["0.5", "1", "2", "4", "8"], "default": "1"},
-    "workerMemory": {"type": "string", "pattern": r"^[1-9][0-9]*(Mi|Gi)$", "default": "512Mi"},
-    "workerRequestTimeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 3600, "default": 600},
-    "workerStartupCpuBoost": {"type": "boolean", "default": {"dev": False, "prod": True}},
-    "workerIngress": {"enum": ["all", "internal"], "default": "all"},
-    "workerAudience": {"type": "string", "minLength": 1, "maxLength": 512},
-    "vpcNetwork": {"type": "string", "minLength": 1},
-    "vpcSubnetwork": {"type": "string", "minLength": 1},
-    "deletionProtection": {"type": "boolean", "default": {"dev": False, "prod": True}},
-    "relayMaxInstances": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5},
-    "relayTimeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 540, "default": 120},
-    "relayWorkerTimeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 539, "default": 90},
-    "relayMemory": {"type": "string", "pattern": r"^[1-9][0-9]*(Mi|Gi)$", "default": "256Mi"},
-    "relayRetry": {"type": "boolean", "default": True},
-    "legacyPubsubServiceAgent": {"type": "boolean", "default": False},
-    "secretRotationDays": {"type": "integer", "minimum": 1, "maximum": 3650, "default": 90},
-    "upstreamApiKey": {"type": "string", "minLength": 1},
-    "imageKeepCount": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+    "workerMinInstances": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 100,
+        "default": {"dev": 0, "prod": 1},
+        "description": "Warm worker instances; must be <= `workerMaxInstances`; prod >= 1.",
+    },
+    "workerMaxInstances": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 1000,
+        "default": {"dev": 3, "prod": 10},
+        "description": "Upper bound on worker instances.",
+    },
+    "workerConcurrency": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "default": 8,
+        "description": "Requests per worker instance (Cloud Run container concurrency, and the worker's gunicorn "
+        "threads); must be 1 when `workerCpu` is below 1.",
+    },
+    "workerCpu": {"enum": ["0.5", "1", "2", "4", "8"], "default": "1", "description": "vCPU per worker instance."},
+    "workerMemory": {
+        "type": "string",
+        "pattern": r"^[1-9][0-9]*(Mi|Gi)$",
+        "default": "512Mi",
+        "description": "Memory per worker instance (`Mi`/`Gi`, 128Mi..32Gi); Cloud Run's CPU/memory pairs are "
+        "checked (more than 4Gi needs 2 vCPU, 8Gi 4, 16Gi 6, 24Gi 8; 4 vCPU needs 2Gi, 8 vCPU 4Gi; below 1 vCPU "
+        "less than 1Gi).",
+    },
+    "workerRequestTimeoutSeconds": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 3600,
+        "default": 600,
+        "description": "Worker request timeout; must be >= `relayTimeoutSeconds`.",
+    },
+    "workerStartupCpuBoost": {
+        "type": "boolean",
+        "default": {"dev": False, "prod": True},
+        "description": "Extra CPU during start-up (cold starts); prod: true.",
+    },
+    "workerIngress": {
+        "enum": ["all", "internal"],
+        "default": "all",
+        "description": "`all` (IAM is the gate) or `internal` (needs `vpcNetwork`/`vpcSubnetwork` for the relay's "
+        "Direct VPC egress).",
+    },
+    "workerAudience": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 512,
+        "description": "The audience the relay mints for and the worker accepts (a Cloud Run custom audience). "
+        "Default: `https://worker-<env>.<project>.secure-invoke.internal`, the same string locally and in the cloud.",
+    },
+    "vpcNetwork": {
+        "type": "string",
+        "minLength": 1,
+        "description": "VPC network for the relay's Direct VPC egress (all traffic); set together with "
+        "`vpcSubnetwork`.",
+    },
+    "vpcSubnetwork": {
+        "type": "string",
+        "minLength": 1,
+        "description": "Subnet for that egress; it needs Private Google Access.",
+    },
+    "deletionProtection": {
+        "type": "boolean",
+        "default": {"dev": False, "prod": True},
+        "description": "Cloud Run deletion protection on the worker; prod: true.",
+    },
+    "relayMaxInstances": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 1000,
+        "default": 5,
+        "description": "Upper bound on relay instances.",
+    },
+    "relayTimeoutSeconds": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 540,
+        "default": 120,
+        "description": "Function timeout (event-driven functions stop at 540 s).",
+    },
+    "relayWorkerTimeoutSeconds": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 539,
+        "default": 90,
+        "description": "The relay's HTTP timeout towards the worker; must be below `relayTimeoutSeconds`.",
+    },
+    "relayMemory": {
+        "type": "string",
+        "pattern": r"^[1-9][0-9]*(Mi|Gi)$",
+        "default": "256Mi",
+        "description": "Function memory.",
+    },
+    "relayRetry": {
+        "type": "boolean",
+        "default": True,
+        "description": "Eventarc retry policy: true retries failed deliveries (up to 24 h); the relay raises only "
+        "for transient failures.",
+    },
+    "legacyPubsubServiceAgent": {
+        "type": "boolean",
+        "default": False,
+        "description": "Set true only if the project's Pub/Sub service agent predates 2021-04-08: grants it "
+        "`roles/iam.serviceAccountTokenCreator` on the trigger identity, nothing else.",
+    },
+    "secretRotationDays": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 3650,
+        "default": 90,
+        "description": "Rotation period of the upstream API key secret.",
+    },
+    "upstreamApiKey": {
+        "type": "string",
+        "minLength": 1,
+        "description": "Optional, and only as a secret (`pulumi config set --secret`; a plaintext value is refused): "
+        "the secret's first version. Unset: add it with `gcloud secrets versions add upstream-api-key-<env> "
+        "--data-file=-`, so it never enters Pulumi state.",
+    },
+    "imageKeepCount": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "default": 10,
+        "description": "Worker images kept by the repository's cleanup policy.",
+    },
     "operatorAccess": {
         "type": "array",
         "maxItems": 50,
@@ -63,21 +180,29 @@ SCHEMA: dict[str, dict[str, Any]] = {
             },
         },
         "default": [],
-        "description": "Just-in-time operator access: who may act as worker-operator-<env>, until when, why.",
+        "description": "Just-in-time access for people: each `{principal, expires, reason}` becomes one conditional "
+        "grant of `roles/iam.serviceAccountOpenIdTokenCreator` on `worker-operator-<env>` only, until `expires`. "
+        "`principal`: `group:<email>`, `user:<email>`, or a workforce pool group "
+        "`principalSet://iam.googleapis.com/locations/global/workforcePools/<pool>/group/<group>`; public, "
+        "wildcard, `domain:` and `serviceAccount:` principals are refused. `expires`: RFC 3339 with a zone, at most "
+        "`operatorAccessMaxDays` ahead; a lapsed entry is dropped with a warning. prod: `reason` required. "
+        'See "Operator access".',
     },
     "operatorAccessMaxDays": {
         "type": "integer",
         "minimum": 1,
         "maximum": 90,
         "default": DEFAULT_MAX_HUMAN_ACCESS_DAYS,
-        "description": "How far ahead operatorAccess may expire; equal to the pack's maxHumanAccessDays.",
+        "description": "How far ahead an `operatorAccess` entry may expire. The default is the policy pack's "
+        "`maxHumanAccessDays`; raise both together.",
     },
     "operatorAlertChannels": {
         "type": "array",
         "uniqueItems": True,
         "items": {"type": "string", "pattern": r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/notificationChannels/[0-9]+$"},
         "default": [],
-        "description": "Notification channels of the prod alert on operator token mints.",
+        "description": "Notification channels (`projects/<p>/notificationChannels/<id>`) of the prod alert on "
+        "operator token mints.",
     },
     "labels": {
         "type": "object",
@@ -85,6 +210,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "additionalProperties": {"type": "string", "pattern": _LABEL_VALUE},
         "maxProperties": 60,
         "default": {},
+        "description": "Extra labels on every labelled resource; `app` and `environment` are set by the stack and "
+        "may not be overridden; GCP label syntax is checked.",
     },
 }
 REQUIRED = ("environment",)

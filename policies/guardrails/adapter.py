@@ -25,6 +25,7 @@ from pulumi_policy import (
     ResourceValidationArgs,
     ResourceValidationPolicy,
     Secret,
+    Severity,
     StackValidationArgs,
     StackValidationPolicy,
 )
@@ -111,6 +112,7 @@ def resource_policy(
     description: str,
     rule: ResourceRule,
     level: EnforcementLevel,
+    severity: Severity,
     config_keys: Sequence[str] = (),
 ) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -127,6 +129,7 @@ def resource_policy(
         description=description,
         validate=validate,
         enforcement_level=level,
+        severity=severity,
         config_schema=_schema(config_keys),
     )
 
@@ -156,6 +159,7 @@ def stack_policy(
     description: str,
     rule: StackRule,
     level: EnforcementLevel,
+    severity: Severity,
     config_keys: Sequence[str] = (),
     settings_from: str | None = None,
 ) -> StackValidationPolicy:
@@ -178,5 +182,6 @@ def stack_policy(
         description=description,
         validate=validate,
         enforcement_level=level,
+        severity=severity,
         config_schema=_schema(config_keys),
     )

@@ -131,7 +131,7 @@ def _analyze_stack(stub: analyzer_pb2_grpc.AnalyzerStub, resources: list[dict[st
     return stub.AnalyzeStack(request)
 
 
-def test_analyzer_info_lists_every_policy_with_explicit_levels(analyzer) -> None:
+def test_analyzer_info_lists_every_policy_with_explicit_levels_and_severities(analyzer) -> None:
     stub, _ = analyzer
     info = stub.GetAnalyzerInfo(empty_pb2.Empty())
     assert info.name == "secure-invoke-guardrails" and info.supportsConfig
@@ -142,6 +142,8 @@ def test_analyzer_info_lists_every_policy_with_explicit_levels(analyzer) -> None
         policy = next(p for p in info.policies if p.name == spec.name)
         assert policy.enforcementLevel == expected
         assert "exemptions" in policy.configSchema.properties
+        # Each policy's severity reaches the engine (Pulumi Cloud shows and filters by it).
+        assert analyzer_pb2.PolicySeverity.Name(policy.severity) == f"POLICY_SEVERITY_{spec.severity.name}"
 
 
 def test_public_invoker_rejected_and_private_invoker_accepted(analyzer) -> None:

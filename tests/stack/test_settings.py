@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from settings import SCHEMA, ConfigError, Settings
-from tests.stack.cases import DIGEST, NOW, POOL, REPO, RULES, access, stack_config
+from settings import ConfigError, Settings
+from tests.stack.cases import DIGEST, NOW, POOL, RULES, access, stack_config
 
 
 @pytest.mark.parametrize("rule", RULES)
@@ -116,9 +116,3 @@ def test_operator_access_limit_is_one_setting_with_the_packs_default() -> None:
         Settings.from_config(stack_config("dev", operatorAccess=access(expires=ten_days)))
     wider = Settings.from_config(stack_config("dev", operatorAccess=access(expires=ten_days), operatorAccessMaxDays=14))
     assert len(wider.operator_access) == 1
-
-
-def test_readme_documents_every_config_key() -> None:
-    readme = (REPO / "README.md").read_text()
-    missing = [key for key in SCHEMA if f"| `{key}` |" not in readme]
-    assert missing == []

@@ -1,0 +1,168 @@
+"""The READMEs' generated tables stay true: they equal what the code gives (a hand edit fails), every config key
+and every policy the pack builds is documented."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pulumi_policy import ResourceValidationPolicy, Severity, StackValidationPolicy
+
+from policies.guardrails.pack import SPECS, build_policies
+from settings.schema import SCHEMA
+from tests.docs.markdown import table_with_header
+from tools import docs
+
+REPO = Path(__file__).resolve().parents[2]
+FILES = sorted({region.path for region in docs.REGIONS})
+CONFIG_HEADER = ["key", "type", "default", "meaning"]
+POLICY_HEADER = ["policy", "kind", "level", "severity", "what it catches", "peers"]
+PEER_ID = re.compile(r"^(CKV2?_GCP_[0-9]+|CIS GCP [0-9]+\.([0-9]+|x))$")
+
+
+def _copy(tmp_path: Path) -> Path:
+    for path in FILES:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO / path, tmp_path / path)
+    return tmp_path
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"{old!r} is not in {path.name} exactly once"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def test_committed_files_are_what_make_docs_writes() -> None:
+    # The command `make docs` runs, with --check, against the files of this checkout.
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.docs", "--check"], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == f"up to date: {', '.join(docs.generate(REPO))}"
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new"),
+    [
+        ("README.md", "| `workerCpu` | one of `0.5`, `1`, `2`, `4`, `8` | `1` |", "| `workerCpu` | string | `2` |"),
+        (
+            "policies/README.md",
+            "| `no-hmac-keys` | resource | mandatory | high |",
+            "| `no-hmac-keys` | resource | advisory | low |",
+        ),
+    ],
+)
+def test_a_hand_edit_of_a_table_fails_the_check_naming_the_file(tmp_path, capsys, path, old, new) -> None:
+    root = _copy(tmp_path)
+    _edit(root / path, old, new)
+    assert docs.main(["--check", "--root", str(root)]) == 1
+    out, err = capsys.readouterr()
+    assert f"--- {path} (committed)" in out and f"+++ {path} (generated)" in out
+    assert f"-{new}" in out and f"+{old}" in out
+    assert err.splitlines() == [f"{path} is out of date: run `make docs` (python -m tools.docs)"]
+    # Without --check it rewrites the table, and only the table.
+    assert docs.main(["--root", str(root)]) == 0
+    assert (root / path).read_text(encoding="utf-8") == (REPO / path).read_text(encoding="utf-8")
+
+
+def test_text_outside_the_markers_is_the_authors(tmp_path, capsys) -> None:
+    root = _copy(tmp_path)
+    _edit(root / "README.md", "## Deploying for real\n", "## Deploying for real\n\nA paragraph written by hand.\n")
+    assert docs.main(["--check", "--root", str(root)]) == 0
+    assert capsys.readouterr().out.startswith("up to date")
+
+
+def test_a_schema_change_without_make_docs_fails_the_check(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setitem(SCHEMA, "relayMemory", {**SCHEMA["relayMemory"], "default": "512Mi"})
+    assert docs.main(["--check", "--root", str(_copy(tmp_path))]) == 1
+    assert "+| `relayMemory` | string | `512Mi` | Function memory. |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("no markers at all\n", "found 0 and 0"),
+        (
+            "<!-- END generated: config table -->\n<!-- BEGIN generated: config table (x) -->\n",
+            "found 1 and 1",
+        ),
+        (
+            "<!-- BEGIN generated: config table (x) -->\n<!-- BEGIN generated: config table (y) -->\n"
+            "<!-- END generated: config table -->\n",
+            "found 2 and 1",
+        ),
+    ],
+)
+def test_missing_or_misplaced_markers_are_an_error_naming_the_file(tmp_path, capsys, text, problem) -> None:
+    root = _copy(tmp_path)
+    (root / "README.md").write_text(text, encoding="utf-8")
+    assert docs.main(["--check", "--root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: README.md: needs one '<!-- BEGIN generated: config table") and problem in err
+    assert (root / "README.md").read_text(encoding="utf-8") == text
+
+
+def test_every_config_key_has_a_description_and_a_row() -> None:
+    assert [k for k, s in SCHEMA.items() if not str(s.get("description", "")).strip()] == []
+    rows = table_with_header((REPO / "README.md").read_text(encoding="utf-8"), CONFIG_HEADER)
+    assert [row[0] for row in rows] == [f"`{key}`" for key in SCHEMA]
+    assert [row[3] for row in rows] == [SCHEMA[key]["description"] for key in SCHEMA]
+
+
+@pytest.mark.parametrize(
+    ("schema", "kind", "default"),
+    [
+        ({"enum": ["dev", "prod"]}, "one of `dev`, `prod`", "—"),
+        ({"enum": ["0.5", "1"], "default": "1"}, "one of `0.5`, `1`", "`1`"),
+        (
+            {"type": "integer", "minimum": 0, "maximum": 100, "default": {"dev": 0, "prod": 1}},
+            "integer 0..100",
+            "dev `0`, prod `1`",
+        ),
+        ({"type": "integer", "minimum": 1}, "integer >= 1", "—"),
+        ({"type": "boolean", "default": {"dev": False, "prod": True}}, "boolean", "dev `false`, prod `true`"),
+        ({"type": "boolean", "default": False}, "boolean", "`false`"),
+        ({"type": "string", "default": "256Mi"}, "string", "`256Mi`"),
+        ({"type": "array", "default": []}, "list", "`[]`"),
+        # An object's default is a value, even one keyed like the environments.
+        ({"type": "object", "default": {}}, "object", "`{}`"),
+        ({"type": "object", "default": {"dev": "x"}}, "object", '`{"dev": "x"}`'),
+    ],
+)
+def test_config_type_and_default_come_from_the_schema(schema, kind, default) -> None:
+    assert docs.config_type(schema) == kind
+    assert docs.config_default(schema) == default
+
+
+def test_every_policy_has_severity_peers_and_catches() -> None:
+    for spec in SPECS:
+        assert isinstance(spec.severity, Severity), spec.name
+        assert spec.catches.strip() and "\n" not in spec.catches, spec.name
+        assert all(PEER_ID.match(peer) for peer in spec.peers), (spec.name, spec.peers)
+        assert len(set(spec.peers)) == len(spec.peers), spec.name
+        # The ids live in `peers`, not in the prose the SDK shows.
+        assert not re.search(r"CKV|CIS GCP|checkov", spec.description), spec.name
+
+
+def test_the_policy_table_lists_every_policy_the_pack_builds() -> None:
+    rows = table_with_header((REPO / "policies" / "README.md").read_text(encoding="utf-8"), POLICY_HEADER)
+    table = {row[0].strip("`"): row for row in rows}
+    built = build_policies()
+    assert len(table) == len(rows) == len(built)
+    specs = {spec.name: spec for spec in SPECS}
+    for policy in built:
+        name, kind, level, severity, catches, peers = table[policy.name]
+        spec = specs[policy.name]
+        assert name == f"`{spec.name}`"
+        assert kind == {ResourceValidationPolicy: "resource", StackValidationPolicy: "stack"}[type(policy)]
+        assert policy.enforcement_level is not None and level == policy.enforcement_level.value
+        # The SDK took the severity: what the table says is what the pack declares.
+        assert policy.severity is not None and severity == policy.severity.value
+        # Read back as GitHub reads the table: the whole cell, `||` included (pipes escaped by the generator).
+        assert catches == spec.catches
+        assert peers == (", ".join(spec.peers) or "—")

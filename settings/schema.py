@@ -88,7 +88,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "minLength": 1,
         "maxLength": 512,
         "description": "The audience the relay mints for and the worker accepts (a Cloud Run custom audience). "
-        "Default: `https://worker-<env>.<project>.secure-invoke.internal`, the same string locally and in the cloud.",
+        "Default: `https://worker-<env>.<project>.secure-invoke.internal`, a name rather than the service's URL, so it "
+        "stays when the URL changes (local mode uses its own, `https://worker.secure-invoke.local`).",
     },
     "vpcNetwork": {
         "type": "string",
@@ -186,7 +187,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "`principalSet://iam.googleapis.com/locations/global/workforcePools/<pool>/group/<group>`; public, "
         "wildcard, `domain:` and `serviceAccount:` principals are refused. `expires`: RFC 3339 with a zone, at most "
         "`operatorAccessMaxDays` ahead; a lapsed entry is dropped with a warning. prod: `reason` required. "
-        'See "Operator access".',
+        "See [docs/operator-access.md](docs/operator-access.md).",
     },
     "operatorAccessMaxDays": {
         "type": "integer",

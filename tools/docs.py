@@ -12,12 +12,14 @@ the code gives (tests/docs runs it, so a hand edit of a table or a schema change
 from __future__ import annotations
 
 import argparse
+import ast
 import difflib
 import json
 import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -126,9 +128,34 @@ def policy_table() -> str:
     return _table(("policy", "kind", "level", "severity", "what it catches", "peers"), rows)
 
 
+def module_job(path: Path) -> str:
+    """The first sentence of a module's docstring: what the module is for."""
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"), str(path))) or ""
+    first = " ".join(doc.split("\n\n")[0].split())
+    if not first:
+        raise DocsError(f"{path.relative_to(REPO_ROOT)}: no module docstring to say what it is for")
+    return first.split(". ")[0].rstrip(".")
+
+
+def module_table(package: str) -> str:
+    """One row per module of a package (subpackages included, their `__init__.py` left out)."""
+    root = REPO_ROOT / package
+    paths = sorted(
+        p for p in root.rglob("*.py") if "__pycache__" not in p.parts and (p.name != "__init__.py" or p.parent == root)
+    )
+    return _table(("module", "job"), [(f"`{p.relative_to(root).as_posix()}`", module_job(p)) for p in paths])
+
+
 REGIONS: tuple[Region, ...] = (
     Region("README.md", "config table", "settings/schema.py", config_table),
     Region("policies/README.md", "policy table", "policies/guardrails/pack.py", policy_table),
+    Region(
+        "policies/README.md",
+        "modules of the pack",
+        "the module docstrings",
+        partial(module_table, "policies/guardrails"),
+    ),
+    Region("preflight/README.md", "modules of preflight", "the module docstrings", partial(module_table, "preflight")),
 )
 
 

@@ -1,4 +1,4 @@
-"""IAM conditions the pack understands, read strictly: a condition counts only in the exact shapes below.
+"""IAM conditions the pack understands, read strictly: a condition counts only in the exact shapes this module lists.
 
 A condition is a CEL expression, lexed by cel.py (string literals with escapes, raw and triple-quoted forms,
 `//` comments). A condition with a comment outside string literals, an unclosed literal or unbalanced brackets

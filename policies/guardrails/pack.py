@@ -69,8 +69,9 @@ SPECS: Final[tuple[Spec, ...]] = (
             "CKV_GCP_102",
             "CKV_GCP_107",
             "CKV_GCP_112",
+            "CIS GCP 1.9",
             "CIS GCP 5.1",
-            "CIS GCP 6.x",
+            "CIS GCP 7.1",
         ),
         catches=(
             "`allUsers`/`allAuthenticatedUsers`/`principalSet://goog/public:all` in any member, binding or "
@@ -189,7 +190,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=HIGH,
         resource_rule=roles.no_basic_roles,
-        peers=("CKV_GCP_115", "CKV_GCP_116", "CKV_GCP_117", "CIS GCP 1.5"),
+        peers=("CKV_GCP_44", "CKV_GCP_45", "CKV_GCP_49", "CKV_GCP_115", "CKV_GCP_116", "CKV_GCP_117", "CIS GCP 1.5"),
         catches="`roles/owner`/`editor`/`viewer` anywhere, conditions or not",
     ),
     Spec(
@@ -220,7 +221,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=HIGH,
         resource_rule=roles.service_agent_roles_for_agents,
-        peers=("CKV_GCP_49",),
+        peers=("CKV_GCP_44", "CKV_GCP_45", "CKV_GCP_49"),
         catches=(
             "a `*.serviceAgent` role granted to anything but a Google-managed agent, recognised by Google's "
             "documented agent domains (`gcp-sa-*` and a closed list of legacy ones), never by a "
@@ -241,7 +242,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=HIGH,
         resource_rule=roles.no_key_minting_grants,
-        peers=("CIS GCP 1.4",),
+        peers=("CKV_GCP_44", "CKV_GCP_45", "CKV_GCP_49", "CIS GCP 1.4"),
         catches="`roles/iam.serviceAccountKeyAdmin` at any scope",
     ),
     Spec(

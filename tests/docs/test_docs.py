@@ -166,3 +166,38 @@ def test_the_policy_table_lists_every_policy_the_pack_builds() -> None:
         # Read back as GitHub reads the table: the whole cell, `||` included (pipes escaped by the generator).
         assert catches == spec.catches
         assert peers == (", ".join(spec.peers) or "—")
+
+
+def _checkov_ids(cell: str) -> list[str]:
+    """`CKV_GCP_28, 99, 100` → CKV_GCP_28, CKV_GCP_99, CKV_GCP_100 (the table's shorthand)."""
+    prefix, _, first = cell.split(",")[0].strip().rpartition("_")
+    return [f"{prefix}_{n.strip()}" for n in [first, *cell.split(",")[1:]]]
+
+
+def test_the_checkov_table_agrees_with_each_policys_peers() -> None:
+    rows = table_with_header((REPO / "policies" / "README.md").read_text(), ["checkov", "what it checks", "the pack"])
+    peers = {spec.name: set(spec.peers) for spec in SPECS}
+    named = 0
+    for checkov, _, pack in rows:
+        policies = [p for p in re.findall(r"`([a-z-]+)`", pack) if p in peers]
+        assert policies, f"{checkov}: the row names no policy of the pack"
+        for policy in policies:
+            for check in _checkov_ids(checkov):
+                named += 1
+                assert check in peers[policy], f"{check} maps to {policy} in the checkov table, not in its peers"
+    assert named >= len(rows)
+
+
+def test_a_module_without_a_docstring_is_named(tmp_path, monkeypatch) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text('"""A package. More."""\n')
+    (package / "silent.py").write_text("VALUE = 1\n")
+    monkeypatch.setattr(docs, "REPO_ROOT", tmp_path)
+    with pytest.raises(docs.DocsError, match=r"pkg/silent\.py: no module docstring"):
+        docs.module_table("pkg")
+    (package / "silent.py").write_text('"""Says what it is for. Then more."""\n')
+    assert docs.module_table("pkg").splitlines()[2:] == [
+        "| `__init__.py` | A package |",
+        "| `silent.py` | Says what it is for |",
+    ]

@@ -23,7 +23,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from policies.guardrails.pack import SPECS, Spec
+from policies.guardrails.pack import SPECS
+from policies.guardrails.spec import Spec
 from settings.schema import SCHEMA
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

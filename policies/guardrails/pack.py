@@ -3,10 +3,9 @@ checks it covers and what it catches (policies/README.md's policy table is gener
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
-from pulumi_policy import EnforcementLevel, Policy, Severity
+from pulumi_policy import EnforcementLevel, Policy
 
 from . import (
     credentials,
@@ -20,40 +19,10 @@ from . import (
     roles,
     storage,
 )
-from .adapter import ResourceRule, StackRule, resource_policy, stack_policy
+from .adapter import resource_policy, stack_policy
+from .spec import ADVISORY, CRITICAL, HIGH, LOW, MANDATORY, MEDIUM, Spec
 
 PACK_NAME: Final = "secure-invoke-guardrails"
-MANDATORY: Final = EnforcementLevel.MANDATORY
-ADVISORY: Final = EnforcementLevel.ADVISORY
-# Severity is how bad a finding is, apart from whether it blocks (level). Critical: anyone on the internet gets
-# in (public members or ACLs, no invoker check, an unpinned federation provider). High: an identity gains more
-# than it should or a credential can leak (escalation, default accounts, keys, secrets in plain env). Medium:
-# access wider or longer than intended, each a step short of that. Low: hygiene and what the pack cannot see.
-CRITICAL: Final = Severity.CRITICAL
-HIGH: Final = Severity.HIGH
-MEDIUM: Final = Severity.MEDIUM
-LOW: Final = Severity.LOW
-
-
-@dataclass(frozen=True)
-class Spec:
-    name: str
-    # One sentence, what the SDK shows (`pulumi preview`, Pulumi Cloud).
-    description: str
-    level: EnforcementLevel
-    severity: Severity
-    # The policy table's "what it catches" cell (markdown): every shape the rule rejects.
-    catches: str
-    resource_rule: ResourceRule | None = None
-    stack_rule: StackRule | None = None
-    config_keys: tuple[str, ...] = ()
-    # Read the config of another policy (its list of outside callers decides between this advisory and
-    # that mandatory finding): one list, set in one place.
-    settings_from: str | None = None
-    # The peer checks this policy covers: checkov ids (CKV_GCP_…, CKV2_GCP_…) and CIS GCP benchmark items.
-    peers: tuple[str, ...] = ()
-
-
 SPECS: Final[tuple[Spec, ...]] = (
     Spec(
         "no-public-members",

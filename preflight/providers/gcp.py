@@ -214,6 +214,50 @@ def _service_identity(inputs: dict[str, Any], subject: Subject) -> Outputs:
     return full, {"project": subject.project}, {"email": email, "member": f"serviceAccount:{email}"}
 
 
+@_BY_TYPE.of("gcp:projects/iAMCustomRole:IAMCustomRole")
+def _project_custom_role(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    # `name` (and the id) is what grants use as the role: projects/<project>/roles/<roleId>.
+    name = f"projects/{subject.project}/roles/{inputs.get('roleId') or subject.name}"
+    return name, {"project": subject.project}, {"name": name, "deleted": False}
+
+
+@_BY_TYPE.of("gcp:organizations/iAMCustomRole:IAMCustomRole")
+def _organization_custom_role(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    name = f"organizations/{inputs.get('orgId')}/roles/{inputs.get('roleId') or subject.name}"
+    return name, {}, {"name": name, "deleted": False}
+
+
+def _logging_agent(scope: str) -> str:
+    return f"serviceAccount:service-{scope}@gcp-sa-logging.iam.gserviceaccount.com"
+
+
+@_BY_TYPE.of("gcp:logging/projectSink:ProjectSink")
+def _project_sink(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    # The identity the destination must trust: the project's Logging service agent, a service account the
+    # sink names (customWriterIdentity), or the shared legacy writer when uniqueWriterIdentity is false.
+    custom = inputs.get("customWriterIdentity")
+    if isinstance(custom, str) and custom:
+        writer = custom if ":" in custom else f"serviceAccount:{custom}"
+    elif inputs.get("uniqueWriterIdentity") is False:
+        writer = "serviceAccount:cloud-logs@system.gserviceaccount.com"
+    else:
+        writer = _logging_agent(project_number(subject.project))
+    full = f"projects/{subject.project}/sinks/{subject.name}"
+    return full, {"project": subject.project}, {"writerIdentity": writer}
+
+
+@_BY_TYPE.of("gcp:logging/folderSink:FolderSink")
+def _folder_sink(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    folder = str(inputs.get("folder") or "").removeprefix("folders/")
+    return f"folders/{folder}/sinks/{subject.name}", {}, {"writerIdentity": _logging_agent(f"folder-{folder}")}
+
+
+@_BY_TYPE.of("gcp:logging/organizationSink:OrganizationSink")
+def _organization_sink(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    org = str(inputs.get("orgId") or "").removeprefix("organizations/")
+    return f"organizations/{org}/sinks/{subject.name}", {}, {"writerIdentity": _logging_agent(f"org-{org}")}
+
+
 @_BY_TYPE.of("docker-build:index:Image")
 def _image(inputs: dict[str, Any], subject: Subject) -> Outputs:
     tags = inputs.get("tags") or []

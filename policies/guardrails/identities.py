@@ -23,6 +23,7 @@ _SETTERS = {
     "on its destination only)",
     "workflow": "a dedicated service account for this workflow (roles/run.invoker on the services it calls, and "
     "what its steps need, on those resources only)",
+    "gateway": "a dedicated service account for this gateway (roles/run.invoker on its backends only)",
     "worker": "a dedicated service account for its workers, holding only what the job or environment reads and writes",
 }
 

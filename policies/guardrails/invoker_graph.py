@@ -1,7 +1,8 @@
 """Who calls what in a stack, for the intended-caller rule: its callers (workloads by what their known
-configuration names, push subscriptions, scheduler jobs, Eventarc triggers), its callable services and
-functions, and the identities the stack can place. Indexed by the URLs, service names and identities callers
-name, so judging a grant looks at the few callers that could call its service, not at all of them."""
+configuration names, push subscriptions, scheduler jobs, Eventarc triggers, API Gateway configs), its callable
+services and functions, and the identities the stack can place. Indexed by the URLs, service names and
+identities callers name, so judging a grant looks at the few callers that could call its service, not at all
+of them."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .model import grants_of, last_segment, service_account_email
 from .role_power import CustomRoles, impersonation_power, power_of
 from .values import UNKNOWN, get, get_str, is_unknown, stack_resources
 from .workloads import (
+    API_GATEWAY_CONFIG,
     EVENTARC_TRIGGER,
     FUNCTION_V1,
     FUNCTION_V2,
@@ -29,6 +31,7 @@ from .workloads import (
     config_text,
     endpoints_of,
     env_vars,
+    gateway_documents,
     has_unknown,
     hidden_config,
     identity_slots,
@@ -201,6 +204,14 @@ def caller_of(rtype: str, urn: str, name: str, props: Mapping[str, Any]) -> Call
         caller.add_identity(get(token, "serviceAccountEmail"))
         caller.add_ref(get(props, "httpTarget", "uri"))
         caller.add_ref(get(token, "audience"))
+    elif rtype == API_GATEWAY_CONFIG:
+        # Its OpenAPI documents name the backends it calls (x-google-backend), with tokens for this account.
+        slots = identity_slots(rtype, props)
+        if not slots:
+            return None  # no backend account: the gateway sends no token, so no invoker grant can be its
+        caller.add_identity(slots[0].value)
+        caller.text = gateway_documents(props)
+        caller.unknown = has_unknown(caller.text)
     elif rtype == EVENTARC_TRIGGER:
         caller.add_identity(get(props, "serviceAccount"))
         service = get(props, "destination", "cloudRunService", "service")

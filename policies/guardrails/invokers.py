@@ -200,7 +200,8 @@ def _unintended(
         return (
             grant_urn,
             f"{what} but is the identity of '{stack.placed[email]}' in this stack, which does not call it (no known "
-            "configuration of a workload running as it, push subscription, scheduler job or Eventarc trigger names "
+            "configuration of a workload running as it, push subscription, scheduler job, Eventarc trigger or API "
+            "Gateway config names "
             f"its URL, audience or name). Remove this grant; grant {_invoker_role(targets)} to {fix_member} instead "
             f"of {member}.",
             True,

@@ -278,9 +278,10 @@ SPECS: Final[tuple[Spec, ...]] = (
             "functions, gen1 included) on a service of this stack — or on a project, confined by its condition to "
             "that service — to an identity of a fully known workload of this stack that does not call it (its URL "
             "or audience appears nowhere in the workload's configuration: env values, JSON in them, args, "
-            "commands, workflow source; nor does a push subscription, scheduler job or Eventarc trigger target "
-            "it), to a malformed member, or — once `allowedInvokers` is set — to an unplaceable identity not on "
-            "it; `run.admin`/`run.editor`/… for a real caller. Operator accounts created here and borrowed only by "
+            "commands, workflow source; nor does a push subscription, scheduler job, Eventarc trigger or API "
+            "Gateway config's OpenAPI document target it), to a malformed member, or — once `allowedInvokers` is "
+            "set — to an unplaceable identity not on it; `run.admin`/`run.editor`/… for a real caller. Operator "
+            "accounts created here and borrowed only by "
             "people are callers by design"
         ),
     ),

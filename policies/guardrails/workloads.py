@@ -4,6 +4,8 @@ engine's camelCase property names, so the rules work on any program."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,8 +42,9 @@ WORKLOAD_TYPES: Final = frozenset(
 SCHEDULER_JOB: Final = "gcp:cloudscheduler/job:Job"
 PUSH_SUBSCRIPTION: Final = "gcp:pubsub/subscription:Subscription"
 EVENTARC_TRIGGER: Final = "gcp:eventarc/trigger:Trigger"
+API_GATEWAY_CONFIG: Final = "gcp:apigateway/apiConfig:ApiConfig"
 # Resources that call other services as a service account (an OIDC/OAuth token minted for it).
-CALLER_TYPES: Final = frozenset({SCHEDULER_JOB, PUSH_SUBSCRIPTION, EVENTARC_TRIGGER})
+CALLER_TYPES: Final = frozenset({SCHEDULER_JOB, PUSH_SUBSCRIPTION, EVENTARC_TRIGGER, API_GATEWAY_CONFIG})
 IDENTITY_TYPES: Final = WORKLOAD_TYPES | CALLER_TYPES
 
 # More workloads that run code as a service account and fall back to a default one when it is not set
@@ -131,6 +134,12 @@ def identity_slots(resource_type: str, props: Mapping[str, Any]) -> list[Identit
         return token_slots("scheduler", ("httpTarget", "oidcToken"), ("httpTarget", "oauthToken"))
     if resource_type == PUSH_SUBSCRIPTION:
         return token_slots("push subscription", ("pushConfig", "oidcToken"))
+    if resource_type == API_GATEWAY_CONFIG:
+        # The gateway signs its backend calls' OIDC tokens as this account; without one it sends none.
+        backend = get(props, "gatewayConfig", "backendConfig")
+        if backend is UNKNOWN or isinstance(backend, Mapping):
+            return [slot("gateway", "gatewayConfig", "backendConfig", "googleServiceAccount", falls_back=False)]
+        return []
     if resource_type == EVENTARC_TRIGGER:
         # Unset, Eventarc mints the destination's tokens for the Compute Engine default service account.
         return [slot("eventarc", "serviceAccount")]
@@ -274,6 +283,30 @@ def config_text(props: Mapping[str, Any]) -> str:
         return json.dumps(props, ensure_ascii=False, default=str)
     except (TypeError, ValueError, RecursionError):
         return ""
+
+
+def gateway_documents(props: Mapping[str, Any]) -> str:
+    """An API Gateway config's OpenAPI documents and service configs as text (the provider takes them base64
+    encoded): where its backends' addresses (`x-google-backend: address: <URL>`) are."""
+    texts: list[str] = []
+    for path in (("openapiDocuments", "document", "contents"), ("managedServiceConfigs", "contents")):
+        entries = get_list(props, path[0])
+        if entries is UNKNOWN:
+            texts.append(next(iter(UNKNOWN_SENTINELS)))
+        for entry in elements(entries):
+            value = get(entry, *path[1:])
+            if is_unknown(value):
+                texts.append(next(iter(UNKNOWN_SENTINELS)))
+            elif isinstance(value, str):
+                texts.append(_decoded(value))
+    return "\n".join(texts)
+
+
+def _decoded(value: str) -> str:
+    try:
+        return base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return value  # not base64: the text itself
 
 
 def has_unknown(text: str) -> bool:

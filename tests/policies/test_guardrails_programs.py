@@ -56,6 +56,11 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("advisory", "unverified-invokers", "note-caller-with-secret-config"),
         ("mandatory", "only-intended-invokers", "reject-project-invoker-for-batch"),
     },
+    "gateways-custom-roles": {
+        ("mandatory", "only-intended-invokers", "reject-gateway-invokes-ledger"),
+        ("mandatory", "no-privileged-custom-roles", "reject-repo-iam-role"),
+        ("mandatory", "no-high-scope-privileged-roles", "reject-folder-grant-by-name"),
+    },
 }
 
 
@@ -89,3 +94,14 @@ def test_outside_caller_becomes_mandatory_once_allowed_invokers_is_set(tmp_path:
     about = {(v["enforcementLevel"], v["policy"]) for v in document["violations"]
              if v["urn"].endswith("::note-caller-in-another-stack")}  # fmt: skip
     assert about == {("mandatory", "only-intended-invokers")}, output
+
+
+def test_custom_role_names_and_sink_writers_are_what_grants_use(tmp_path: Path) -> None:
+    """A custom role's `name` output is the role a grant names (projects|organizations/<id>/roles/<roleId>),
+    and a log sink's writer identity is the Logging service agent: grants built from them are judged as such."""
+    _, document, output = preflight("gateways-custom-roles", tmp_path)
+    roles = {g["urn"].rsplit("::", 1)[1]: (g["member"], g["role"]) for g in document["grants"]}
+    assert roles["reject-folder-grant-by-name"][1] == "organizations/123456789012/roles/repoIamEditor", output
+    assert roles["accept-project-grant-by-name"][1] == "projects/si-pack-1234/roles/serviceReader"
+    member = roles["accept-sink-writes-dataset"][0]
+    assert member.startswith("serviceAccount:service-") and member.endswith("@gcp-sa-logging.iam.gserviceaccount.com")

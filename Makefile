@@ -22,6 +22,7 @@ lint: $(STAMP)
 	$(VENV)/bin/basedpyright
 
 # The README tables that mirror code (config keys from settings/schema.py, policies from the pack's specs).
+# Rewrite the README tables that mirror code: config keys, policies, the modules of the pack and of preflight.
 docs: $(STAMP)
 	$(PY) -m tools.docs
 

@@ -13,9 +13,10 @@ And, in each environment's project, the deployer's project roles (`DEPLOYER_PROJ
 reason) and `roles/iam.serviceAccountUser` + `roles/iam.serviceAccountAdmin` on that environment's
 runtime identities only (project level: `serviceAccountCreator`, which cannot touch existing accounts).
 
-Order on a new environment (README, section CI/CD): the runtime identities are created by the main stack,
-so the first `up` here runs with `grantRuntimeActAs: false`, the main stack's service accounts are then
-created, and a second `up` here adds the per-account grants (actAs, admin).
+Order on a new environment (docs/ci-cd.md, "Setting up an environment end to end"): the runtime identities
+are created by the main stack, so the first `up` here runs with `grantRuntimeActAs: false`, the main stack's
+service accounts are then created (in every environment), and a second `up` here adds the per-account grants
+(actAs, admin).
 
 Beside this file: `bootstrap_settings.py` reads and checks the config, `github_federation.py` holds the
 attribute conditions, pools and federated CI accounts; this file holds the deployer's roles and wires it all.

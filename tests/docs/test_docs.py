@@ -201,3 +201,15 @@ def test_a_module_without_a_docstring_is_named(tmp_path, monkeypatch) -> None:
         "| `__init__.py` | A package |",
         "| `silent.py` | Says what it is for |",
     ]
+
+
+def test_the_components_table_lists_every_component_type_token() -> None:
+    tokens = {
+        match
+        for path in (REPO / "components").glob("*.py")
+        for match in re.findall(r"super\(\).__init__\(\s*\"(secure-invoke:[\w:]+)\"", path.read_text())
+    }
+    rows = table_with_header((REPO / "README.md").read_text(), ["type token", "what it guarantees"])
+    listed = {row[0].strip("`") for row in rows}
+    assert tokens, "no component type token found in components/"
+    assert listed == tokens

@@ -5,7 +5,8 @@
 README.md's configuration table comes from `settings.SCHEMA` (type, default and description of every key),
 policies/README.md's policy table from the pack's `SPECS` (kind, level, severity, what it catches, peer
 checks), and the module tables of policies/README.md and preflight/README.md from each module's docstring
-(its first sentence says what the module is for). Each table lives between two marker comments; the text around them is never touched.
+(its first sentence says what the module is for). Each table lives between two marker comments; the text
+around them is never touched.
 `--check` writes nothing and exits 1, with a diff naming the file, when a committed file differs from what
 the code gives (tests/docs runs it, so a hand edit of a table or a schema change without `make docs` fails).
 """

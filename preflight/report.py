@@ -169,22 +169,48 @@ def _resources(by_parent: dict[str | None, list[Resource]], console: Console) ->
     console.print()
 
 
+def _grant_role(grant: Grant) -> str:
+    """The role as the table and the graph show it: a conditional grant says its condition's title."""
+    return f"{grant.role} (if {grant.condition})" if grant.condition else grant.role
+
+
+_GAP = 2  # between the table's columns (padding 1 on each side, none at the edges)
+
+
+def _column_widths(natural: list[int], available: int) -> list[int]:
+    """Member, role and resource widths that fit `available` — folded rather than ever cut off.
+
+    Emails read badly folded: the member column keeps its full width up to half the line, the role
+    column up to half of what is left; the resource column gets the rest.
+    """
+    if sum(natural) <= available:
+        return natural
+    member_natural, role_natural, resource_natural = natural
+    member = min(member_natural, max(available // 2, available - role_natural - resource_natural))
+    rest = available - member
+    role = min(role_natural, max(rest // 2, rest - resource_natural))
+    return [max(1, member), max(1, role), max(1, rest - role)]
+
+
 def _grants(result: Result, console: Console) -> None:
     console.print(Text(f"IAM grants ({len(result.grants)}):", style="bold"))
     if not result.grants:
         console.print("    none")
         console.print()
         return
+    grants = sorted(result.grants, key=lambda g: (g.member, g.role, g.resource))
+    headers = ("member", "role", "resource")
+    rows = [(g.member, _grant_role(g), g.resource) for g in grants]
+    natural = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(headers)]
+    # Fixed widths that add up to the line: rich would otherwise cut a table wider than the console at its
+    # edge (piped output, CI logs), losing the end of the resource column.
+    widths = _column_widths(natural, console.width - _GAP * (len(headers) - 1))
     table = Table(show_edge=False, box=None, pad_edge=False, header_style="bold")
-    # Emails read badly folded: the member column gets its full width first (up to half the line).
-    widest = max(len(g.member) for g in result.grants)
-    table.add_column("member", overflow="fold", min_width=min(widest, console.width // 2))
-    table.add_column("role", overflow="fold")
-    table.add_column("resource", overflow="fold")
-    for grant in sorted(result.grants, key=lambda g: (g.member, g.role, g.resource)):
+    for header, width in zip(headers, widths, strict=True):
+        table.add_column(header, width=width, overflow="fold")
+    for grant, (member, role, resource) in zip(grants, rows, strict=True):
         member_style = "red bold" if grant.member in ("allUsers", "allAuthenticatedUsers") else ""
-        condition = f" (if {grant.condition})" if grant.condition else ""
-        table.add_row(Text(grant.member, style=member_style), grant.role + condition, grant.resource)
+        table.add_row(Text(member, style=member_style), role, resource)
     console.print(table)
     console.print()
 
@@ -307,8 +333,11 @@ def to_mermaid(result: Result) -> str:
             resource_lines.append(f'    {node_id}["{_label(name)}"]')
         return node_id
 
+    conditional: list[int] = []  # edge indices, for linkStyle
     for grant in result.grants:
-        edges.append(f'  {identity(grant.member)} -- "{_label(grant.role)}" --> {target(grant.resource)}')
+        if grant.condition:
+            conditional.append(len(edges))
+        edges.append(f'  {identity(grant.member)} -- "{_label(_grant_role(grant))}" --> {target(grant.resource)}')
     for resource in result.run.resources:
         for path in _WORKLOAD_IDENTITIES.get(resource.type, ()):
             account = _dig(resource.inputs, path)
@@ -327,6 +356,9 @@ def to_mermaid(result: Result) -> str:
     lines += resource_lines
     lines += ["  end"]
     lines += edges
+    if conditional:
+        # A conditional grant (an IAM condition) is dashed: it reads as less than the role on the whole resource.
+        lines.append(f"  linkStyle {','.join(map(str, conditional))} stroke-dasharray:6 4")
     if public:
         lines.append("  classDef public fill:#fdd,stroke:#c00,color:#900")
         lines.append(f"  class {','.join(public)} public")

@@ -1,12 +1,15 @@
 """`python -m preflight` end to end: real programs, the real analyzer processes, exit codes, JSON."""
 
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
+from preflight.__main__ import main
 from tests.preflight.running import run, run_json
 
 HERE = Path(__file__).parent
@@ -408,3 +411,58 @@ def test_a_config_entry_for_no_such_policy_is_reported_not_silently_ignored(tmp_
     code, out, _ = run("--program", str(PROGRAMS / "public-invoker"), "--policy-pack-config", str(config))
     assert code == 1  # the typo disabled nothing
     assert "--policy-pack-config names 'no-public-memberz', which is not a policy of this pack" in out
+
+
+def _column_texts(report: str, headers: tuple[str, ...]) -> list[str]:
+    """Each column of the IAM table read top to bottom, whitespace removed: folded cells joined again."""
+    lines = report.split("IAM grants", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
+    header = lines[0]
+    starts = [header.index(h) for h in headers]
+    bounds = list(zip(starts, [*starts[1:], None], strict=True))
+    return ["".join("".join(line[a:b].split()) for line in lines[1:]) for a, b in bounds]
+
+
+@pytest.mark.parametrize("width", [60, 100, 140])
+def test_iam_table_folds_never_cuts_on_a_narrow_plain_console(tmp_path: Path, width: int) -> None:
+    out = io.StringIO()
+    target = tmp_path / "result.json"
+    code = main(
+        ["--stack", "dev", "--json", str(target)],
+        stdout=Console(file=out, width=width, highlight=False, force_terminal=False),
+        stderr=Console(file=io.StringIO(), width=width),
+    )
+    report = out.getvalue()
+    assert code == 0, report
+    assert all(len(line) <= width for line in report.split("IAM grants", 1)[1].split("Policies:", 1)[0].splitlines())
+    assert "…" not in report
+    grants = json.loads(target.read_text())["grants"]
+    members, roles, resources = _column_texts(report, ("member", "role", "resource"))
+    for grant in grants:
+        role = grant["role"] + (f" (if {grant['condition']})" if grant.get("condition") else "")
+        assert "".join(grant["member"].split()) in members
+        assert "".join(role.split()) in roles
+        assert "".join(grant["resource"].split()) in resources
+
+
+def test_graph_of_a_conditional_grant_says_its_condition(tmp_path: Path) -> None:
+    # Our dev stack grants the relay's build account storage.objectViewer on the project, only on the
+    # gcf-v2-sources-* buckets: drawn as a plain project edge it would read as project-wide read.
+    graph = tmp_path / "graph.mmd"
+    code, document, output = run_json(tmp_path, "--stack", "dev", "--graph", str(graph))
+    assert code == 0, output
+    conditional = [g for g in document["grants"] if g.get("condition")]
+    assert conditional, "the dev stack has a conditional grant"
+    text = graph.read_text()
+    assert text.startswith("flowchart LR\n")  # not a .md file: no fence
+    edges = [line for line in text.splitlines() if " --> " in line]
+    for grant in conditional:
+        assert sum(f'"{grant["role"]} (if {grant["condition"]})"' in e for e in edges) == 1
+    assert not any(e.endswith(f'"{g["role"]}" --> ') for g in conditional for e in edges)
+    dashed = [i for i, e in enumerate(edges) if " (if " in e]
+    assert f"  linkStyle {','.join(map(str, dashed))} stroke-dasharray:6 4" in text.splitlines()
+    markdown = tmp_path / "graph.md"
+    code, _, _ = run("--stack", "dev", "--graph", str(markdown))
+    fenced = markdown.read_text()
+    assert fenced.startswith("```mermaid\nflowchart LR\n") and fenced.endswith("\n```\n")
+    # the same diagram (registration order, and so node numbering, varies between runs)
+    assert len(fenced.splitlines()) == len(text.splitlines()) + 2

@@ -390,6 +390,16 @@ def test_a_config_error_names_every_bad_key_and_registers_nothing() -> None:
     assert "Traceback" not in err + out
 
 
+def test_one_stack_config_typo_is_one_line_with_the_fix() -> None:
+    code, out, err = run("--stack", "dev", "--set", "secure-invoke:workerCpuu=1")
+    assert code == 2
+    assert out == ""
+    assert (
+        err
+        == "error: invalid stack config: secure-invoke:workerCpuu: unknown key; did you mean secure-invoke:workerCpu?\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

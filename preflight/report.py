@@ -155,7 +155,8 @@ def _assumptions(run: ProgramRun, console: Console) -> None:
         # source, stack references without outputs, an interpreter preflight could not use.
         console.print(Text("Engine:", style="bold"))
         for note in run.notes:
-            console.print(Text(f"    {note}", style="dim"), soft_wrap=True)
+            style = "yellow" if note.startswith("warning:") else "dim"
+            console.print(Text(f"    {note}", style=style), soft_wrap=True)
         console.print()
 
 

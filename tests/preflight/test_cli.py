@@ -476,3 +476,14 @@ def test_graph_of_a_conditional_grant_says_its_condition(tmp_path: Path) -> None
     assert fenced.startswith("```mermaid\nflowchart LR\n") and fenced.endswith("\n```\n")
     # the same diagram (registration order, and so node numbering, varies between runs)
     assert len(fenced.splitlines()) == len(text.splitlines()) + 2
+
+
+def test_a_provider_config_key_the_sdk_does_not_declare_is_warned_with_a_fix(tmp_path: Path) -> None:
+    argv = ["--program", str(PROGRAMS / "basic"), "--policy-pack", str(TEST_PACK), "--set", "gcp:projct=x"]
+    code, document, output = run_json(tmp_path, *argv, "--set", "gcp:zone=europe-west1-b")
+    assert code == 0, output
+    warning = "warning: gcp:projct: the gcp provider's SDK declares no such config key; did you mean gcp:project?"
+    assert warning in document["engine"]
+    assert f"Engine:\n    {warning}\n" in output
+    # declared keys (gcp:zone, the stack's own gcp:project) and the project's own namespace are not judged
+    assert [note for note in document["engine"] if note.startswith("warning:")] == [warning]

@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m preflight",
         description="Run a Pulumi Python program against a local engine with a stack's config and evaluate "
         "policy packs through their real analyzer — offline.",
+        epilog="exit codes: 0 no mandatory violation (advisories allowed); 1 at least one mandatory violation; "
+        "2 the program, its config, a policy pack or its config is broken (one line `error: <cause>` on stderr, "
+        "the traceback with --debug)",
     )
     parser.add_argument("--program", type=Path, default=REPO_ROOT, help="program directory (default: this repository)")
     parser.add_argument("--stack", default="dev", help="stack name; reads Pulumi.<stack>.yaml (default: dev)")

@@ -66,11 +66,25 @@ def to_json(result: Result) -> dict[str, Any]:
             for r in run.resources
         ],
         "outputs": masked(stack.wire_outputs) if stack is not None else {},
-        "policyPacks": [{"name": p.name, "version": p.version, "policies": p.policies} for p in result.packs],
+        "policyPacks": [
+            {
+                "name": p.name,
+                "version": p.version,
+                "policies": p.policies,
+                "unknownConfig": [{"name": n, "didYouMean": p.closest_policy(n)} for n in p.unknown_config],
+            }
+            for p in result.packs
+        ],
         "violations": [v.as_json() for v in result.violations],
         "grants": [g.as_dict() for g in result.grants],
         "engine": run.notes,
+        "diagnostics": program_diagnostics(run),
     }
+
+
+def program_diagnostics(run: ProgramRun) -> list[str]:
+    """What the program logged as warnings and errors (pulumi.log), as the report's "Diagnostics:" shows it."""
+    return [line for line in run.logs if line.startswith(("warning:", "error:"))]
 
 
 def _stack(run: ProgramRun) -> Resource | None:
@@ -140,7 +154,7 @@ def _outputs(run: ProgramRun, console: Console) -> None:
 
 
 def _diagnostics(run: ProgramRun, console: Console) -> None:
-    diagnostics = [line for line in run.logs if line.startswith(("warning:", "error:"))]
+    diagnostics = program_diagnostics(run)
     if diagnostics:
         # What the program logged through pulumi.log, as the CLI's "Diagnostics:" section shows it.
         console.print(Text("Diagnostics:", style="bold"))
@@ -223,8 +237,10 @@ def _pack(pack: PackReport, by_urn: dict[str, Resource], console: Console) -> No
         Text.assemble("    ", mark, f"{pack.name}@v{pack.version}", (f" ({len(pack.policies)} policies)", "dim"))
     )
     for name in pack.unknown_config:
-        warning = f"        warning: --policy-pack-config names '{name}', which is not a policy of this pack"
-        console.print(Text(warning, "yellow"))
+        closest = pack.closest_policy(name)
+        hint = f"; did you mean '{closest}'?" if closest else ""
+        warning = f"        warning: --policy-pack-config names '{name}', which is not a policy of this pack{hint}"
+        console.print(Text(warning, "yellow"), soft_wrap=True)
     grouped: dict[tuple[str, str], list[Violation]] = defaultdict(list)
     for violation in pack.violations:
         grouped[(violation.policy, violation.enforcement_level)].append(violation)

@@ -185,16 +185,19 @@ def test_broken_config_names_policy_and_field():
     [
         ({"allowed-roles": {"enforcementLevel": "strict"}}, 'parsing enforcement level for "allowed-roles": "strict"'),
         ({"allowed-roles": 3}, 'parsing "allowed-roles": 3 is not a valid value; must be a string or object'),
+        ("{bad", "invalid JSON: Expecting property name enclosed in double quotes at line 1"),
     ],
 )
 def test_malformed_config_file(tmp_path, content, expected):
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps(content))
+    config = tmp_path / "configs" / "config.json"
+    config.parent.mkdir()
+    config.write_text(content if isinstance(content, str) else json.dumps(content))
     code, _, err = run(
         "--program", str(PROGRAMS / "basic"), "--policy-pack", str(TEST_PACK), "--policy-pack-config", str(config)
     )
     assert code == 2
     assert expected in err
+    assert err.startswith(f"error: {config}: ")  # the path as given, not only its base name
 
 
 def test_config_files_pair_with_packs_in_order(tmp_path):
@@ -419,8 +422,52 @@ def test_a_config_entry_for_no_such_policy_is_reported_not_silently_ignored(tmp_
     config = tmp_path / "typo.json"
     config.write_text('{"no-public-memberz": "disabled"}')
     code, out, _ = run("--program", str(PROGRAMS / "public-invoker"), "--policy-pack-config", str(config))
-    assert code == 1  # the typo disabled nothing
-    assert "--policy-pack-config names 'no-public-memberz', which is not a policy of this pack" in out
+    assert code == 1  # the typo disabled nothing; not an error, as in the CLI (which passes it on to the pack)
+    assert (
+        "--policy-pack-config names 'no-public-memberz', which is not a policy of this pack; "
+        "did you mean 'no-public-members'?" in out
+    )
+
+
+def test_json_carries_unknown_config_entries_and_the_programs_diagnostics(tmp_path: Path) -> None:
+    config = tmp_path / "typo.json"
+    config.write_text('{"no-broad-principalz": "disabled", "zzzz": "disabled", "no-public-members": "advisory"}')
+    code, document, output = run_json(tmp_path, "--stack", "dev", "--policy-pack-config", str(config))
+    assert code == 0, output
+    assert document["policyPacks"][0]["unknownConfig"] == [
+        {"name": "no-broad-principalz", "didYouMean": "no-broad-principals"},
+        {"name": "zzzz", "didYouMean": None},
+    ]
+    # the program's pulumi.log warnings, exactly the lines of the report's Diagnostics: section
+    shown = output.split("Diagnostics:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert document["diagnostics"] == [line.removeprefix("    ") for line in shown]
+    assert any(
+        line.startswith("warning: secret upstream-api-key-dev gets no version") for line in document["diagnostics"]
+    )
+    code, document, _ = run_json(tmp_path, "--program", str(PROGRAMS / "public-invoker"))
+    assert document["diagnostics"] == [] and document["policyPacks"][0]["unknownConfig"] == []
+
+
+def test_an_unknown_key_in_a_policys_config_stops_the_run_before_the_program(tmp_path: Path) -> None:
+    config = tmp_path / "invokers.json"
+    config.write_text('{"only-intended-invokers": {"allowedInvoker": ["serviceAccount:a@b.iam.gserviceaccount.com"]}}')
+    # apply_raises fails as soon as it runs: the config error must come first, from the pack's config check
+    code, out, err = run("--program", str(PROGRAMS / "apply_raises"), "--policy-pack-config", str(config))
+    assert code == 2
+    assert out == ""
+    assert err == (
+        "error: policy pack secure-invoke-guardrails: checking its config failed: only-intended-invokers: "
+        "unknown config key 'allowedInvoker' (did you mean 'allowedInvokers'?)\n"
+    )
+
+
+def test_help_lists_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "exit codes: 0 no mandatory violation" in help_text
+    assert "1 at least one mandatory violation" in help_text and "2 the program, its config" in help_text
 
 
 def _column_texts(report: str, headers: tuple[str, ...]) -> list[str]:

@@ -98,10 +98,10 @@ def analyze_request(resource: Resource, provider: Resource | None) -> Any:
 def root_stack_requests(stack_urn: str, name: str) -> tuple[Any, Any]:
     """Analyze and AnalyzeStack of a stack that holds only its root resource: what preflight sends right after
     Configure, so a policy that checks its config when it runs rejects a bad config before the program runs."""
-    root = {"type": STACK_TYPE, "urn": stack_urn, "name": name}
+    resource = analyzer_pb2.AnalyzerResource(type=STACK_TYPE, urn=stack_urn, name=name, properties=to_struct({}))
     return (
-        analyzer_pb2.AnalyzeRequest(**root, properties=to_struct({})),
-        analyzer_pb2.AnalyzeStackRequest(resources=[analyzer_pb2.AnalyzerResource(**root, properties=to_struct({}))]),
+        analyzer_pb2.AnalyzeRequest(type=STACK_TYPE, urn=stack_urn, name=name, properties=to_struct({})),
+        analyzer_pb2.AnalyzeStackRequest(resources=[resource]),
     )
 
 

@@ -82,6 +82,23 @@ class PackSession:
         self._worker = threading.Thread(target=self._analyze_all, name=f"analyze-{self.name}", daemon=True)
         self._worker.start()
 
+    def _check_config_early(self, given: dict[str, PolicyConfig], context: StackContext) -> None:
+        """pulumi-policy's Configure only stores the config; a policy checks it when it first runs. Running every
+        policy once on the bare root stack (results discarded) lets a bad config file — a misspelt key a stack
+        policy would reject only in AnalyzeStack — stop the run before the program does. The CLI makes no such
+        call, so only a failure about config that names something the file sets counts: a pack that merely
+        cannot handle an empty stack is judged by the real run, as the CLI would judge it."""
+        analyze, analyze_stack = root_stack_requests(context.stack_urn, f"{context.project}-{context.stack}")
+        try:
+            self.process.stub.Analyze(analyze, timeout=CALL_TIMEOUT)
+            self.process.stub.AnalyzeStack(analyze_stack, timeout=CALL_TIMEOUT)
+        except grpc.RpcError as err:
+            details = str(err.details() or "")  # type: ignore[attr-defined]
+            named = set(given) | {key for entry in given.values() for key in (entry.properties or {})}
+            names_a_key = any(f"'{key}'" in details or f"{key}:" in details or f"{key}." in details for key in named)
+            if names_a_key and "config" in details.lower():
+                raise rpc_error(self.name, "checking its config", err) from err
+
     def _configure(self, pack_dir: Path, given: dict[str, PolicyConfig] | None, context: StackContext) -> None:
         stub = self.process.stub
         try:
@@ -119,15 +136,8 @@ class PackSession:
             # Packs built on an older pulumi-policy do not know ConfigureStack; the CLI carries on.
             if err.code() != grpc.StatusCode.UNIMPLEMENTED:  # type: ignore[attr-defined]
                 raise rpc_error(self.name, "ConfigureStack", err) from err
-        # pulumi-policy's Configure only stores the config; a policy checks it when it first runs. Running
-        # every policy once on the bare root stack (results discarded) lets a bad config — a misspelt key a
-        # stack policy would reject only in AnalyzeStack — stop the run before the program does.
-        analyze, analyze_stack = root_stack_requests(context.stack_urn, f"{context.project}-{context.stack}")
-        try:
-            stub.Analyze(analyze, timeout=CALL_TIMEOUT)
-            stub.AnalyzeStack(analyze_stack, timeout=CALL_TIMEOUT)
-        except grpc.RpcError as err:
-            raise rpc_error(self.name, "checking its config", err) from err
+        if given:
+            self._check_config_early(given, context)
         self.report = PackReport(
             name=self.name,
             version=self.version,

@@ -534,3 +534,17 @@ def test_a_provider_config_key_the_sdk_does_not_declare_is_warned_with_a_fix(tmp
     assert f"Engine:\n    {warning}\n" in output
     # declared keys (gcp:zone, the stack's own gcp:project) and the project's own namespace are not judged
     assert [note for note in document["engine"] if note.startswith("warning:")] == [warning]
+
+
+def test_a_pack_that_cannot_handle_an_empty_stack_is_judged_by_the_real_run(tmp_path: Path) -> None:
+    # The early config check is a call the CLI never makes: a pack failing on it for a reason that is not its
+    # config must not stop a run the CLI would complete.
+    config = tmp_path / "levels.json"
+    config.write_text('{"needs-a-resource": "advisory"}')
+    code, out, err = run(
+        "--program", str(PROGRAMS / "public-invoker"),
+        "--policy-pack", str(PACKS / "empty_stack_pack"),
+        "--policy-pack-config", str(config),
+    )  # fmt: skip
+    assert (code, err) == (0, "")
+    assert "preflight-empty-stack-pack" in out

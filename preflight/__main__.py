@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m preflight",
         description="Run a Pulumi Python program against a local engine with a stack's config and evaluate "
         "policy packs through their real analyzer — offline.",
+        epilog="exit codes: 0 no mandatory violation (advisories allowed); 1 at least one mandatory violation; "
+        "2 the program, its config, a policy pack or its config is broken (one line `error: <cause>` on stderr, "
+        "the traceback with --debug)",
     )
     parser.add_argument("--program", type=Path, default=REPO_ROOT, help="program directory (default: this repository)")
     parser.add_argument("--stack", default="dev", help="stack name; reads Pulumi.<stack>.yaml (default: dev)")
@@ -61,7 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--preview", action="store_true", help="reproduce a real preview: computed outputs unknown")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the result as JSON ('-' for stdout)")
-    parser.add_argument("--graph", type=Path, metavar="FILE", help="write identities and grants as a Mermaid diagram")
+    parser.add_argument(
+        "--graph",
+        type=Path,
+        metavar="FILE",
+        help="write identities and grants as a Mermaid flowchart (a FILE ending in .md gets a ```mermaid fence)",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -147,7 +155,11 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
             else:
                 args.json.write_text(document, encoding="utf-8")
         if args.graph is not None:
-            args.graph.write_text(to_mermaid(result), encoding="utf-8")
+            graph = to_mermaid(result)
+            if args.graph.suffix.lower() == ".md":
+                # A Markdown file (a job summary, a PR comment) renders a diagram only inside a mermaid fence.
+                graph = f"```mermaid\n{graph}```\n"
+            args.graph.write_text(graph, encoding="utf-8")
     except OSError as exc:
         return _fail(err, f"cannot write {exc.filename}: {exc.strerror}", traceback.format_exc(), args.debug)
 

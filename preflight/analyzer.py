@@ -7,6 +7,7 @@ Analyze on each resource as the program registers it → AnalyzeStack (requests:
 
 from __future__ import annotations
 
+import difflib
 import queue
 import threading
 from collections import deque
@@ -38,6 +39,7 @@ from preflight.pack_requests import (
     declared_policies,
     diagnostics,
     initial_config,
+    root_stack_requests,
 )
 from preflight.policyconfig import LEVELS, PolicyConfig, PolicyConfigError, parse_config_file, reconcile
 from preflight.records import ProgramRun, Resource
@@ -52,8 +54,14 @@ class PackReport:
     violations: list[Violation] = field(default_factory=list)
     not_applicable: list[tuple[str, str, str]] = field(default_factory=list)  # (policy, urn, reason)
     logs: list[str] = field(default_factory=list)
-    # Config entries naming no policy of the pack: likely typos, which would otherwise be ignored silently.
+    # Config entries naming no policy of the pack: likely typos, which would otherwise be ignored silently
+    # (the CLI carries them to the pack, which configures no policy with them; the run goes on).
     unknown_config: list[str] = field(default_factory=list)
+
+    def closest_policy(self, name: str) -> str | None:
+        """The pack's policy a misspelt config entry most likely meant."""
+        close = difflib.get_close_matches(name, self.policies, n=1)
+        return close[0] if close else None
 
 
 class PackSession:
@@ -73,6 +81,23 @@ class PackSession:
         self._error: BaseException | None = None
         self._worker = threading.Thread(target=self._analyze_all, name=f"analyze-{self.name}", daemon=True)
         self._worker.start()
+
+    def _check_config_early(self, given: dict[str, PolicyConfig], context: StackContext) -> None:
+        """pulumi-policy's Configure only stores the config; a policy checks it when it first runs. Running every
+        policy once on the bare root stack (results discarded) lets a bad config file — a misspelt key a stack
+        policy would reject only in AnalyzeStack — stop the run before the program does. The CLI makes no such
+        call, so only a failure about config that names something the file sets counts: a pack that merely
+        cannot handle an empty stack is judged by the real run, as the CLI would judge it."""
+        analyze, analyze_stack = root_stack_requests(context.stack_urn, f"{context.project}-{context.stack}")
+        try:
+            self.process.stub.Analyze(analyze, timeout=CALL_TIMEOUT)
+            self.process.stub.AnalyzeStack(analyze_stack, timeout=CALL_TIMEOUT)
+        except grpc.RpcError as err:
+            details = str(err.details() or "")  # type: ignore[attr-defined]
+            named = set(given) | {key for entry in given.values() for key in (entry.properties or {})}
+            names_a_key = any(f"'{key}'" in details or f"{key}:" in details or f"{key}." in details for key in named)
+            if names_a_key and "config" in details.lower():
+                raise rpc_error(self.name, "checking its config", err) from err
 
     def _configure(self, pack_dir: Path, given: dict[str, PolicyConfig] | None, context: StackContext) -> None:
         stub = self.process.stub
@@ -111,6 +136,8 @@ class PackSession:
             # Packs built on an older pulumi-policy do not know ConfigureStack; the CLI carries on.
             if err.code() != grpc.StatusCode.UNIMPLEMENTED:  # type: ignore[attr-defined]
                 raise rpc_error(self.name, "ConfigureStack", err) from err
+        if given:
+            self._check_config_early(given, context)
         self.report = PackReport(
             name=self.name,
             version=self.version,
@@ -196,7 +223,12 @@ class Packs:
         with futures.ThreadPoolExecutor(max_workers=max(1, len(packs))) as pool:
             jobs = [
                 pool.submit(
-                    PackSession, pack.resolve(), config_files[i].resolve() if config_files else None, context, address
+                    # the config file as given, so that its errors name it as the user wrote it
+                    PackSession,
+                    pack.resolve(),
+                    config_files[i] if config_files else None,
+                    context,
+                    address,
                 )
                 for i, pack in enumerate(packs)
             ]

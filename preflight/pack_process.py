@@ -59,10 +59,15 @@ class StackContext:
         return stack_urn(self.project, self.stack)
 
 
+# What grpcio puts before the message of an exception a servicer raised: noise in a one-line cause.
+_GRPC_EXCEPTION_PREFIX = "Exception calling application: "
+
+
 def rpc_error(pack: str, step: str, err: grpc.RpcError) -> PackError:
     details = err.details() if hasattr(err, "details") else str(err)  # type: ignore[attr-defined]
     last = (details or "").strip().splitlines()
-    return PackError(f"policy pack {pack}: {step} failed: {last[-1] if last else err}")
+    cause = last[-1].removeprefix(_GRPC_EXCEPTION_PREFIX) if last else str(err)
+    return PackError(f"policy pack {pack}: {step} failed: {cause}")
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ from google.protobuf import json_format
 from pulumi.runtime.proto import analyzer_pb2
 
 from preflight.policyconfig import PolicyConfig, PolicyInfo
-from preflight.records import ProgramRun, Resource
+from preflight.records import STACK_TYPE, ProgramRun, Resource
 from preflight.wire import plain, to_struct, without_references
 
 LEVEL_NAMES = {
@@ -92,6 +92,16 @@ def analyze_request(resource: Resource, provider: Resource | None) -> Any:
         name=resource.name,
         options=_options(resource),
         provider=_provider(provider),
+    )
+
+
+def root_stack_requests(stack_urn: str, name: str) -> tuple[Any, Any]:
+    """Analyze and AnalyzeStack of a stack that holds only its root resource: what preflight sends right after
+    Configure, so a policy that checks its config when it runs rejects a bad config before the program runs."""
+    resource = analyzer_pb2.AnalyzerResource(type=STACK_TYPE, urn=stack_urn, name=name, properties=to_struct({}))
+    return (
+        analyzer_pb2.AnalyzeRequest(type=STACK_TYPE, urn=stack_urn, name=name, properties=to_struct({})),
+        analyzer_pb2.AnalyzeStackRequest(resources=[resource]),
     )
 
 

@@ -60,10 +60,10 @@ def parse_config_file(path: Path) -> dict[str, PolicyConfig]:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as err:
-        raise PolicyConfigError(f"{path.name}: invalid JSON: {err.msg} at line {err.lineno}") from err
+        raise PolicyConfigError(f"{path}: invalid JSON: {err.msg} at line {err.lineno}") from err
     if not isinstance(document, dict):
-        raise PolicyConfigError(f"{path.name}: expected a JSON object of policy names")
-    return parse_config(document, path.name)
+        raise PolicyConfigError(f"{path}: expected a JSON object of policy names")
+    return parse_config(document, str(path))
 
 
 def parse_config(document: Mapping[str, Any], source: str = "config") -> dict[str, PolicyConfig]:

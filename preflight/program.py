@@ -30,7 +30,7 @@ from preflight.engine import Engine
 from preflight.failures import describe
 from preflight.monitor import Monitor
 from preflight.provider import OfflineProvider
-from preflight.provider_config import gcp_settings
+from preflight.provider_config import gcp_settings, undeclared_keys
 from preflight.records import OnRegister, ProgramRun, Resource
 from preflight.registry import Registry
 from preflight.schema import Sdks
@@ -162,6 +162,7 @@ def run_program(
         details = (report or {}).get("traceback") or printed
         raise ProgramError(cause, resources=resources, details=details)
     notes = [interpreter.note] if interpreter.note else []
+    notes += undeclared_keys(project.config, project.name, sdks)
     if any(r.type.startswith("gcp:") or r.type == "pulumi:providers:gcp" for r in resources):
         notes += settings.notes()
     notes += references.notes() + served.monitor.notes

@@ -8,6 +8,7 @@ provider version or another provider works the same way. The report says where e
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -61,3 +62,23 @@ def gcp_settings(config: Mapping[str, str], environ: Mapping[str, str], sdks: Sd
         else:
             found[key] = Setting(_ASSUMED[key], "")
     return GcpSettings(found["project"], found["region"], found["zone"])
+
+
+def undeclared_keys(config: Mapping[str, str], project: str, sdks: Sdks) -> list[str]:
+    """Warnings for `<provider>:<key>` config the program's provider SDK does not declare (`--set gcp:projct=x`).
+
+    Such a key configures nothing: the provider reads only the keys its SDK lists in `config/vars.py`.
+    Namespaces without an SDK there (the project's own, `pulumi:`) are not judged.
+    """
+    warnings = []
+    for full_key in sorted(config):
+        namespace, sep, key = full_key.partition(":")
+        if not sep or namespace == project:
+            continue
+        declared = sdks.config_keys(namespace)
+        if not declared or key in declared:
+            continue
+        close = difflib.get_close_matches(key, declared, n=1)
+        hint = f"; did you mean {namespace}:{close[0]}?" if close else ""
+        warnings.append(f"warning: {full_key}: the {namespace} provider's SDK declares no such config key{hint}")
+    return warnings

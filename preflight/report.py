@@ -66,11 +66,25 @@ def to_json(result: Result) -> dict[str, Any]:
             for r in run.resources
         ],
         "outputs": masked(stack.wire_outputs) if stack is not None else {},
-        "policyPacks": [{"name": p.name, "version": p.version, "policies": p.policies} for p in result.packs],
+        "policyPacks": [
+            {
+                "name": p.name,
+                "version": p.version,
+                "policies": p.policies,
+                "unknownConfig": [{"name": n, "didYouMean": p.closest_policy(n)} for n in p.unknown_config],
+            }
+            for p in result.packs
+        ],
         "violations": [v.as_json() for v in result.violations],
         "grants": [g.as_dict() for g in result.grants],
         "engine": run.notes,
+        "diagnostics": program_diagnostics(run),
     }
+
+
+def program_diagnostics(run: ProgramRun) -> list[str]:
+    """What the program logged as warnings and errors (pulumi.log), as the report's "Diagnostics:" shows it."""
+    return [line for line in run.logs if line.startswith(("warning:", "error:"))]
 
 
 def _stack(run: ProgramRun) -> Resource | None:
@@ -140,7 +154,7 @@ def _outputs(run: ProgramRun, console: Console) -> None:
 
 
 def _diagnostics(run: ProgramRun, console: Console) -> None:
-    diagnostics = [line for line in run.logs if line.startswith(("warning:", "error:"))]
+    diagnostics = program_diagnostics(run)
     if diagnostics:
         # What the program logged through pulumi.log, as the CLI's "Diagnostics:" section shows it.
         console.print(Text("Diagnostics:", style="bold"))
@@ -155,7 +169,8 @@ def _assumptions(run: ProgramRun, console: Console) -> None:
         # source, stack references without outputs, an interpreter preflight could not use.
         console.print(Text("Engine:", style="bold"))
         for note in run.notes:
-            console.print(Text(f"    {note}", style="dim"), soft_wrap=True)
+            style = "yellow" if note.startswith("warning:") else "dim"
+            console.print(Text(f"    {note}", style=style), soft_wrap=True)
         console.print()
 
 
@@ -169,22 +184,48 @@ def _resources(by_parent: dict[str | None, list[Resource]], console: Console) ->
     console.print()
 
 
+def _grant_role(grant: Grant) -> str:
+    """The role as the table and the graph show it: a conditional grant says its condition's title."""
+    return f"{grant.role} (if {grant.condition})" if grant.condition else grant.role
+
+
+_GAP = 2  # between the table's columns (padding 1 on each side, none at the edges)
+
+
+def _column_widths(natural: list[int], available: int) -> list[int]:
+    """Member, role and resource widths that fit `available` — folded rather than ever cut off.
+
+    Emails read badly folded: the member column keeps its full width up to half the line, the role
+    column up to half of what is left; the resource column gets the rest.
+    """
+    if sum(natural) <= available:
+        return natural
+    member_natural, role_natural, resource_natural = natural
+    member = min(member_natural, max(available // 2, available - role_natural - resource_natural))
+    rest = available - member
+    role = min(role_natural, max(rest // 2, rest - resource_natural))
+    return [max(1, member), max(1, role), max(1, rest - role)]
+
+
 def _grants(result: Result, console: Console) -> None:
     console.print(Text(f"IAM grants ({len(result.grants)}):", style="bold"))
     if not result.grants:
         console.print("    none")
         console.print()
         return
+    grants = sorted(result.grants, key=lambda g: (g.member, g.role, g.resource))
+    headers = ("member", "role", "resource")
+    rows = [(g.member, _grant_role(g), g.resource) for g in grants]
+    natural = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(headers)]
+    # Fixed widths that add up to the line: rich would otherwise cut a table wider than the console at its
+    # edge (piped output, CI logs), losing the end of the resource column.
+    widths = _column_widths(natural, console.width - _GAP * (len(headers) - 1))
     table = Table(show_edge=False, box=None, pad_edge=False, header_style="bold")
-    # Emails read badly folded: the member column gets its full width first (up to half the line).
-    widest = max(len(g.member) for g in result.grants)
-    table.add_column("member", overflow="fold", min_width=min(widest, console.width // 2))
-    table.add_column("role", overflow="fold")
-    table.add_column("resource", overflow="fold")
-    for grant in sorted(result.grants, key=lambda g: (g.member, g.role, g.resource)):
+    for header, width in zip(headers, widths, strict=True):
+        table.add_column(header, width=width, overflow="fold")
+    for grant, (member, role, resource) in zip(grants, rows, strict=True):
         member_style = "red bold" if grant.member in ("allUsers", "allAuthenticatedUsers") else ""
-        condition = f" (if {grant.condition})" if grant.condition else ""
-        table.add_row(Text(grant.member, style=member_style), grant.role + condition, grant.resource)
+        table.add_row(Text(member, style=member_style), role, resource)
     console.print(table)
     console.print()
 
@@ -196,8 +237,10 @@ def _pack(pack: PackReport, by_urn: dict[str, Resource], console: Console) -> No
         Text.assemble("    ", mark, f"{pack.name}@v{pack.version}", (f" ({len(pack.policies)} policies)", "dim"))
     )
     for name in pack.unknown_config:
-        warning = f"        warning: --policy-pack-config names '{name}', which is not a policy of this pack"
-        console.print(Text(warning, "yellow"))
+        closest = pack.closest_policy(name)
+        hint = f"; did you mean '{closest}'?" if closest else ""
+        warning = f"        warning: --policy-pack-config names '{name}', which is not a policy of this pack{hint}"
+        console.print(Text(warning, "yellow"), soft_wrap=True)
     grouped: dict[tuple[str, str], list[Violation]] = defaultdict(list)
     for violation in pack.violations:
         grouped[(violation.policy, violation.enforcement_level)].append(violation)
@@ -307,8 +350,11 @@ def to_mermaid(result: Result) -> str:
             resource_lines.append(f'    {node_id}["{_label(name)}"]')
         return node_id
 
+    conditional: list[int] = []  # edge indices, for linkStyle
     for grant in result.grants:
-        edges.append(f'  {identity(grant.member)} -- "{_label(grant.role)}" --> {target(grant.resource)}')
+        if grant.condition:
+            conditional.append(len(edges))
+        edges.append(f'  {identity(grant.member)} -- "{_label(_grant_role(grant))}" --> {target(grant.resource)}')
     for resource in result.run.resources:
         for path in _WORKLOAD_IDENTITIES.get(resource.type, ()):
             account = _dig(resource.inputs, path)
@@ -327,6 +373,9 @@ def to_mermaid(result: Result) -> str:
     lines += resource_lines
     lines += ["  end"]
     lines += edges
+    if conditional:
+        # A conditional grant (an IAM condition) is dashed: it reads as less than the role on the whole resource.
+        lines.append(f"  linkStyle {','.join(map(str, conditional))} stroke-dasharray:6 4")
     if public:
         lines.append("  classDef public fill:#fdd,stroke:#c00,color:#900")
         lines.append(f"  class {','.join(public)} public")

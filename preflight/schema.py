@@ -30,6 +30,7 @@ _GETTER = re.compile(
 _CLASS = re.compile(r"^class (\w+)\b[^\n]*:", re.M)
 _TOP_LEVEL = re.compile(r"^(?:class |def |@)", re.M)
 _REGISTRY = re.compile(r'resource_modules\s*=\s*"""(.*?)"""', re.S)
+_CONFIG_KEY = re.compile(r"__config__\.get\w*\('([^']+)'\)")
 _CONFIG_GETTER = re.compile(
     r"def (\w+)\(self\)[^\n]*:\s*\n\s*return __config__\.get\w*\('([^']+)'\)"
     r"(?:\s+or\s+_utilities\.get_env\w*\(([^)]*)\))?"
@@ -266,6 +267,14 @@ class Sdks:
 
     def _package_of(self, directory: Path) -> Path | None:
         return next((root for root in self._roots.values() if directory.is_relative_to(root)), None)
+
+    def config_keys(self, package: str) -> set[str] | None:
+        """Every config key the provider's SDK declares (`config/vars.py`); None when it has no such file."""
+        root = self.root(package)
+        text = _read(root / "config" / "vars.py") if root else ""
+        if not text:
+            return None
+        return set(_CONFIG_KEY.findall(text))
 
     def config_env(self, package: str) -> dict[str, tuple[str, ...]]:
         """Provider config key → the environment variables the provider falls back to, in order."""

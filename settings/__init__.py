@@ -112,7 +112,10 @@ class Settings:
             access, access_errors, warnings = operator_access(values, now)
             errors += access_errors
         if errors:
-            raise ConfigError("invalid stack config:\n" + "\n".join(f"  - {e}" for e in sorted(set(errors))))
+            problems = sorted(set(errors))
+            if len(problems) == 1:  # one problem, one line
+                raise ConfigError(f"invalid stack config: {problems[0]}")
+            raise ConfigError("invalid stack config:\n" + "\n".join(f"  - {e}" for e in problems))
         return cls._of(config, values, tuple(access), tuple(warnings))
 
     @classmethod

@@ -252,8 +252,9 @@ def parse(config: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
         schema = SCHEMA.get(key)
         if schema is None:
             close = difflib.get_close_matches(key, SCHEMA, n=1)
-            hint = f"did you mean {prefix}{close[0]}? " if close else ""
-            errors.append(f"{full_key}: unknown key; {hint}allowed keys: {', '.join(sorted(SCHEMA))}")
+            # A close match is the likely fix; only without one is the whole list of keys worth reading.
+            hint = f"did you mean {prefix}{close[0]}?" if close else f"allowed keys: {', '.join(sorted(SCHEMA))}"
+            errors.append(f"{full_key}: unknown key; {hint}")
             continue
         value: Any = raw
         if schema.get("type") in ("integer", "boolean", "object", "array") and isinstance(raw, str):

@@ -15,6 +15,7 @@ from typing import Any
 
 VERDICTS = {"success": "✅ passed", "failure": "❌ failed", "cancelled": "⏹ cancelled", "skipped": "⏭ skipped"}
 MAX_ROWS = 50
+PROVIDER_PREFIX = "pulumi:providers:"  # provider resources' type, counted apart as the CLI hides them
 
 
 def _cell(value: object) -> str:
@@ -30,6 +31,21 @@ def _level(violation: dict[str, Any]) -> str:
     return str(violation.get("enforcementLevel") or violation.get("level") or "")
 
 
+def _counts(report: dict[str, Any]) -> list[str]:
+    """Resources with providers counted apart, as preflight's own verdict line counts them."""
+    counts = []
+    resources = report.get("resources")
+    if isinstance(resources, list):
+        providers = sum(
+            1 for r in resources if isinstance(r, dict) and str(r.get("type", "")).startswith(PROVIDER_PREFIX)
+        )
+        counts.append(f"{len(resources) - providers} resources + {providers} provider(s)")
+    grants = report.get("grants")
+    if isinstance(grants, list):
+        counts.append(f"{len(grants)} grants")
+    return counts
+
+
 def render(title: str, outcome: str, report_path: Path, graph_path: Path) -> str:
     lines = [f"## {title}: {VERDICTS.get(outcome, outcome or 'unknown')}", ""]
     report: Any = None
@@ -43,7 +59,7 @@ def render(title: str, outcome: str, report_path: Path, graph_path: Path) -> str
     if isinstance(report, dict):
         violations = _violations(report)
         mandatory = sum(1 for v in violations if _level(v) == "mandatory")
-        counts = [f"{len(report[key])} {key}" for key in ("resources", "grants") if isinstance(report.get(key), list)]
+        counts = _counts(report)
         lines.append(
             f"Verdict: **{'blocked' if mandatory else 'pass'}** — {mandatory} mandatory, "
             f"{len(violations) - mandatory} advisory violation(s)" + (f"; {', '.join(counts)}" if counts else "")

@@ -34,11 +34,16 @@ def summarise(
 
 
 def test_passing_run_shows_verdict_and_graph(tmp_path: Path) -> None:
-    report = {"violations": [], "resources": [{}, {}], "grants": [{}]}
+    resources = [{"type": "pulumi:pulumi:Stack"}, {"type": "gcp:pubsub/topic:Topic"}]
+    report = {"violations": [], "resources": [*resources, {"type": "pulumi:providers:gcp"}], "grants": [{}]}
     result = summarise(tmp_path, "success", report, "graph LR\n  a --> b\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("## preflight: stack dev: ✅ passed\n")
-    assert "Verdict: **pass** — 0 mandatory, 0 advisory violation(s); 2 resources, 1 grants" in result.stdout
+    # providers counted apart, as preflight's verdict line counts them
+    assert (
+        "Verdict: **pass** — 0 mandatory, 0 advisory violation(s); 2 resources + 1 provider(s), 1 grants"
+        in result.stdout
+    )
     assert "```mermaid\ngraph LR\n  a --> b\n```" in result.stdout
 
 
@@ -82,3 +87,16 @@ def test_missing_environment_is_one_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "preflight_summary: set TITLE, REPORT, GRAPH in the environment"
+
+
+def test_a_graph_preflight_wrote_to_a_markdown_file_is_fenced_once(tmp_path: Path) -> None:
+    # What CI runs: preflight --graph out/preflight-<stack>.md, then this script on that file.
+    graph = tmp_path / "graph.md"
+    command = [sys.executable, "-m", "preflight", "--program", str(ROOT / "tests" / "preflight" / "programs" / "basic")]
+    command += ["--policy-pack", str(ROOT / "tests" / "preflight" / "packs" / "basic_pack"), "--graph", str(graph)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert graph.read_text(encoding="utf-8").startswith("```mermaid\nflowchart LR\n")
+    result = summarise(tmp_path, "success", {"violations": []}, None)
+    assert result.stdout.count("```mermaid") == 1
+    assert "flowchart LR" in result.stdout

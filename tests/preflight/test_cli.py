@@ -1,12 +1,15 @@
 """`python -m preflight` end to end: real programs, the real analyzer processes, exit codes, JSON."""
 
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
+from preflight.__main__ import main
 from tests.preflight.running import run, run_json
 
 HERE = Path(__file__).parent
@@ -182,16 +185,19 @@ def test_broken_config_names_policy_and_field():
     [
         ({"allowed-roles": {"enforcementLevel": "strict"}}, 'parsing enforcement level for "allowed-roles": "strict"'),
         ({"allowed-roles": 3}, 'parsing "allowed-roles": 3 is not a valid value; must be a string or object'),
+        ("{bad", "invalid JSON: Expecting property name enclosed in double quotes at line 1"),
     ],
 )
 def test_malformed_config_file(tmp_path, content, expected):
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps(content))
+    config = tmp_path / "configs" / "config.json"
+    config.parent.mkdir()
+    config.write_text(content if isinstance(content, str) else json.dumps(content))
     code, _, err = run(
         "--program", str(PROGRAMS / "basic"), "--policy-pack", str(TEST_PACK), "--policy-pack-config", str(config)
     )
     assert code == 2
     assert expected in err
+    assert err.startswith(f"error: {config}: ")  # the path as given, not only its base name
 
 
 def test_config_files_pair_with_packs_in_order(tmp_path):
@@ -387,6 +393,16 @@ def test_a_config_error_names_every_bad_key_and_registers_nothing() -> None:
     assert "Traceback" not in err + out
 
 
+def test_one_stack_config_typo_is_one_line_with_the_fix() -> None:
+    code, out, err = run("--stack", "dev", "--set", "secure-invoke:workerCpuu=1")
+    assert code == 2
+    assert out == ""
+    assert (
+        err
+        == "error: invalid stack config: secure-invoke:workerCpuu: unknown key; did you mean secure-invoke:workerCpu?\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -406,5 +422,129 @@ def test_a_config_entry_for_no_such_policy_is_reported_not_silently_ignored(tmp_
     config = tmp_path / "typo.json"
     config.write_text('{"no-public-memberz": "disabled"}')
     code, out, _ = run("--program", str(PROGRAMS / "public-invoker"), "--policy-pack-config", str(config))
-    assert code == 1  # the typo disabled nothing
-    assert "--policy-pack-config names 'no-public-memberz', which is not a policy of this pack" in out
+    assert code == 1  # the typo disabled nothing; not an error, as in the CLI (which passes it on to the pack)
+    assert (
+        "--policy-pack-config names 'no-public-memberz', which is not a policy of this pack; "
+        "did you mean 'no-public-members'?" in out
+    )
+
+
+def test_json_carries_unknown_config_entries_and_the_programs_diagnostics(tmp_path: Path) -> None:
+    config = tmp_path / "typo.json"
+    config.write_text('{"no-broad-principalz": "disabled", "zzzz": "disabled", "no-public-members": "advisory"}')
+    code, document, output = run_json(tmp_path, "--stack", "dev", "--policy-pack-config", str(config))
+    assert code == 0, output
+    assert document["policyPacks"][0]["unknownConfig"] == [
+        {"name": "no-broad-principalz", "didYouMean": "no-broad-principals"},
+        {"name": "zzzz", "didYouMean": None},
+    ]
+    # the program's pulumi.log warnings, exactly the lines of the report's Diagnostics: section
+    shown = output.split("Diagnostics:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert document["diagnostics"] == [line.removeprefix("    ") for line in shown]
+    assert any(
+        line.startswith("warning: secret upstream-api-key-dev gets no version") for line in document["diagnostics"]
+    )
+    code, document, _ = run_json(tmp_path, "--program", str(PROGRAMS / "public-invoker"))
+    assert document["diagnostics"] == [] and document["policyPacks"][0]["unknownConfig"] == []
+
+
+def test_an_unknown_key_in_a_policys_config_stops_the_run_before_the_program(tmp_path: Path) -> None:
+    config = tmp_path / "invokers.json"
+    config.write_text('{"only-intended-invokers": {"allowedInvoker": ["serviceAccount:a@b.iam.gserviceaccount.com"]}}')
+    # apply_raises fails as soon as it runs: the config error must come first, from the pack's config check
+    code, out, err = run("--program", str(PROGRAMS / "apply_raises"), "--policy-pack-config", str(config))
+    assert code == 2
+    assert out == ""
+    assert err == (
+        "error: policy pack secure-invoke-guardrails: checking its config failed: only-intended-invokers: "
+        "unknown config key 'allowedInvoker' (did you mean 'allowedInvokers'?)\n"
+    )
+
+
+def test_help_lists_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "exit codes: 0 no mandatory violation" in help_text
+    assert "1 at least one mandatory violation" in help_text and "2 the program, its config" in help_text
+
+
+def _column_texts(report: str, headers: tuple[str, ...]) -> list[str]:
+    """Each column of the IAM table read top to bottom, whitespace removed: folded cells joined again."""
+    lines = report.split("IAM grants", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
+    header = lines[0]
+    starts = [header.index(h) for h in headers]
+    bounds = list(zip(starts, [*starts[1:], None], strict=True))
+    return ["".join("".join(line[a:b].split()) for line in lines[1:]) for a, b in bounds]
+
+
+@pytest.mark.parametrize("width", [60, 100, 140])
+def test_iam_table_folds_never_cuts_on_a_narrow_plain_console(tmp_path: Path, width: int) -> None:
+    out = io.StringIO()
+    target = tmp_path / "result.json"
+    code = main(
+        ["--stack", "dev", "--json", str(target)],
+        stdout=Console(file=out, width=width, highlight=False, force_terminal=False),
+        stderr=Console(file=io.StringIO(), width=width),
+    )
+    report = out.getvalue()
+    assert code == 0, report
+    assert all(len(line) <= width for line in report.split("IAM grants", 1)[1].split("Policies:", 1)[0].splitlines())
+    assert "…" not in report
+    grants = json.loads(target.read_text())["grants"]
+    members, roles, resources = _column_texts(report, ("member", "role", "resource"))
+    for grant in grants:
+        role = grant["role"] + (f" (if {grant['condition']})" if grant.get("condition") else "")
+        assert "".join(grant["member"].split()) in members
+        assert "".join(role.split()) in roles
+        assert "".join(grant["resource"].split()) in resources
+
+
+def test_graph_of_a_conditional_grant_says_its_condition(tmp_path: Path) -> None:
+    # Our dev stack grants the relay's build account storage.objectViewer on the project, only on the
+    # gcf-v2-sources-* buckets: drawn as a plain project edge it would read as project-wide read.
+    graph = tmp_path / "graph.mmd"
+    code, document, output = run_json(tmp_path, "--stack", "dev", "--graph", str(graph))
+    assert code == 0, output
+    conditional = [g for g in document["grants"] if g.get("condition")]
+    assert conditional, "the dev stack has a conditional grant"
+    text = graph.read_text()
+    assert text.startswith("flowchart LR\n")  # not a .md file: no fence
+    edges = [line for line in text.splitlines() if " --> " in line]
+    for grant in conditional:
+        assert sum(f'"{grant["role"]} (if {grant["condition"]})"' in e for e in edges) == 1
+    assert not any(e.endswith(f'"{g["role"]}" --> ') for g in conditional for e in edges)
+    dashed = [i for i, e in enumerate(edges) if " (if " in e]
+    assert f"  linkStyle {','.join(map(str, dashed))} stroke-dasharray:6 4" in text.splitlines()
+    markdown = tmp_path / "graph.md"
+    code, _, _ = run("--stack", "dev", "--graph", str(markdown))
+    fenced = markdown.read_text()
+    assert fenced.startswith("```mermaid\nflowchart LR\n") and fenced.endswith("\n```\n")
+    # the same diagram (registration order, and so node numbering, varies between runs)
+    assert len(fenced.splitlines()) == len(text.splitlines()) + 2
+
+
+def test_a_provider_config_key_the_sdk_does_not_declare_is_warned_with_a_fix(tmp_path: Path) -> None:
+    argv = ["--program", str(PROGRAMS / "basic"), "--policy-pack", str(TEST_PACK), "--set", "gcp:projct=x"]
+    code, document, output = run_json(tmp_path, *argv, "--set", "gcp:zone=europe-west1-b")
+    assert code == 0, output
+    warning = "warning: gcp:projct: the gcp provider's SDK declares no such config key; did you mean gcp:project?"
+    assert warning in document["engine"]
+    assert f"Engine:\n    {warning}\n" in output
+    # declared keys (gcp:zone, the stack's own gcp:project) and the project's own namespace are not judged
+    assert [note for note in document["engine"] if note.startswith("warning:")] == [warning]
+
+
+def test_a_pack_that_cannot_handle_an_empty_stack_is_judged_by_the_real_run(tmp_path: Path) -> None:
+    # The early config check is a call the CLI never makes: a pack failing on it for a reason that is not its
+    # config must not stop a run the CLI would complete.
+    config = tmp_path / "levels.json"
+    config.write_text('{"needs-a-resource": "advisory"}')
+    code, out, err = run(
+        "--program", str(PROGRAMS / "public-invoker"),
+        "--policy-pack", str(PACKS / "empty_stack_pack"),
+        "--policy-pack-config", str(config),
+    )  # fmt: skip
+    assert (code, err) == (0, "")
+    assert "preflight-empty-stack-pack" in out

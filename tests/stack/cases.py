@@ -53,7 +53,7 @@ def access(principal: str = "group:oncall@acme.com", expires: str = SOON, **extr
 
 # (stack, overrides, a fragment the one error message must contain)
 RULES = {
-    "unknown key": ("dev", {"workerMinInstance": 1}, "secure-invoke:workerMinInstance: unknown key; did you mean secure-invoke:workerMinInstances? allowed keys:"),
+    "unknown key": ("dev", {"workerMinInstance": 1}, "secure-invoke:workerMinInstance: unknown key; did you mean secure-invoke:workerMinInstances?"),
     "wrong type": ("dev", {"workerMaxInstances": "many"}, "secure-invoke:workerMaxInstances: 'many' is not a valid integer"),
     "bool given as int": ("dev", {"relayRetry": 1}, "secure-invoke:relayRetry: 1 is not of type boolean"),
     "out of range": ("dev", {"workerMaxInstances": 0}, "secure-invoke:workerMaxInstances: 0 is less than the minimum of 1"),

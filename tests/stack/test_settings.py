@@ -17,10 +17,20 @@ def test_each_rule_rejects_with_a_message_naming_the_key(rule: str) -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_config(stack_config(stack, **overrides))
     message = str(caught.value)
-    assert message.startswith("invalid stack config:")
+    assert message.startswith("invalid stack config: ")
     assert fragment in message
-    # One problem in, one problem out: no cascade of follow-on errors.
-    assert message.count("\n  - ") == 1, message
+    # One problem in, one line out: no cascade of follow-on errors, no list of one.
+    assert "\n" not in message, message
+    # A did-you-mean is the fix; the full list of keys would bury it.
+    assert "allowed keys" not in message or "did you mean" not in message
+
+
+def test_an_unknown_key_with_no_close_match_lists_the_allowed_keys() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_config(stack_config("dev", zzz="1"))
+    message = str(caught.value)
+    assert message.startswith("invalid stack config: secure-invoke:zzz: unknown key; allowed keys: ")
+    assert "workerCpu" in message and "did you mean" not in message
 
 
 def test_all_problems_are_reported_together() -> None:
@@ -30,6 +40,7 @@ def test_all_problems_are_reported_together() -> None:
     assert "secure-invoke:workerCpu:" in message
     assert "secure-invoke:relayRetry:" in message
     assert "secure-invoke:bogus: unknown key" in message
+    assert message.startswith("invalid stack config:\n  - ") and message.count("\n  - ") == 3
 
 
 def test_dev_and_prod_differ_where_they_should() -> None:

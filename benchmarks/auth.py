@@ -115,9 +115,14 @@ def measure(calls: int, warmup: int) -> tuple[dict[str, list[float]], dict[str, 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--calls", type=int, default=1000, help="measured calls per variant")
-    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument(
+        "--warmup", type=int, default=50, help="unmeasured calls per variant first (connections, caches)"
+    )
     args = parser.parse_args()
     end_to_end, hop, counters = measure(args.calls, args.warmup)
 

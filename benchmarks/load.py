@@ -146,10 +146,13 @@ def run_phase(worker: Proc, token_for: Callable[[int], str], seconds: float, con
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each phase")
     parser.add_argument("--rounds", type=int, default=2, help="rounds per kind, order reversed every other round")
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight at once")
     args = parser.parse_args()
 
     load_before = os.getloadavg()

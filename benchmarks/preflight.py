@@ -202,9 +202,20 @@ def print_rows(rows: list[Row]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
-    parser.add_argument("--policy-pack", type=Path, default=ROOT / "policies")
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[10, 100, 1000],
+        metavar="PAIRS",
+        help="program sizes, in relay/worker pairs",
+    )
+    parser.add_argument(
+        "--policy-pack", type=Path, default=ROOT / "policies", metavar="DIR", help="the policy pack preflight runs"
+    )
     parser.add_argument("--repeat", type=int, default=5, help="repetitions below 1,000 pairs (median reported)")
     parser.add_argument("--stacks-repeat", type=int, default=5, help="repetitions of the dev+prod figure")
     parser.add_argument("--bare", type=Path, help=argparse.SUPPRESS)

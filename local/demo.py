@@ -168,12 +168,16 @@ def show_audit_and_counts(running: Running) -> None:
 
     stats = get_json(running.metadata.url + "/_stats")
     operator_stats = get_json(running.iam.url + "/_stats")
-    computed = sum(1 for r in running.worker.log_records() if r.get("reason") == "processed")
+    computed = {"relay": 0, "operator": 0}  # per caller kind: the operator's replay is not a delivery
+    for record in running.worker.log_records():
+        if record.get("reason") == "processed" and record.get("caller_kind") in computed:
+            computed[record["caller_kind"]] += 1
     print(
         f"\nID tokens minted: {stats['identity_tokens']} (relay) + {operator_stats['id_tokens']} (operator, "
         f"{operator_stats['denied']} refused), access tokens: {stats['access_tokens']}, "
-        f"certs served: {stats['certs_served']}, jobs computed by the worker: {computed} "
-        f"(of {len(SAMPLE_JOBS)} deliveries)"
+        f"certs served: {stats['certs_served']}, jobs computed by the worker: {computed['relay']} of "
+        f"{len(SAMPLE_JOBS)} relay deliveries, + {computed['operator']} operator "
+        + ("replay" if computed["operator"] == 1 else "replays")
     )
 
 

@@ -38,7 +38,7 @@ from typing import Any
 from google.auth import jwt
 
 from local.metadata_server import Identity, IdentityError, load_or_create_key
-from local.serving import JsonHandler, loopback_server, serve_until_interrupted
+from local.serving import JsonHandler, loopback_server, port_number, serve_until_interrupted
 
 GENERATE_ID_TOKEN = re.compile(r"^/v1/projects/-/serviceAccounts/([^/:]+@[^/:]+):generateIdToken$")
 LOGIN_PATH = "/_local/login"
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m local.iam_credentials", description="Local stand-in for the IAM Credentials API."
     )
-    parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1 (0 = any free port)")
+    parser.add_argument("--port", type=port_number, required=True, help="TCP port on 127.0.0.1 (0 = any free port)")
     parser.add_argument("--key", type=Path, required=True, help="PEM RSA private key file, created if absent")
     parser.add_argument("--access", type=Path, required=True, help="JSON access file (operator, grants, groups)")
     parser.add_argument("--host", default="127.0.0.1")

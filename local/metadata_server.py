@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from google.auth import crypt, jwt
 
-from local.serving import QuietHandler, loopback_server, serve_until_interrupted
+from local.serving import QuietHandler, loopback_server, port_number, serve_until_interrupted
 
 ISSUER = "https://accounts.google.com"
 SA_PATH = "/computeMetadata/v1/instance/service-accounts/default/"
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m local.metadata_server", description="Local stand-in for the GCE metadata server."
     )
-    parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1 (0 = any free port)")
+    parser.add_argument("--port", type=port_number, required=True, help="TCP port on 127.0.0.1 (0 = any free port)")
     parser.add_argument("--email", required=True, help="service-account email the tokens are minted for")
     parser.add_argument("--key", type=Path, required=True, help="PEM RSA private key file, created if absent")
     parser.add_argument("--host", default="127.0.0.1")

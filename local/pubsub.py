@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from local.serving import JsonHandler, loopback_server, serve_until_interrupted
+from local.serving import JsonHandler, loopback_server, port_number, serve_until_interrupted
 
 MAX_REQUEST_BYTES = 10 * 1000 * 1000
 MAX_ATTRIBUTES = 100
@@ -201,7 +201,7 @@ def make_handler(topic: Topic) -> type[BaseHTTPRequestHandler]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.pubsub", description="Local stand-in for Pub/Sub publish.")
-    parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1 (0 = any free port)")
+    parser.add_argument("--port", type=port_number, required=True, help="TCP port on 127.0.0.1 (0 = any free port)")
     parser.add_argument("--tokeninfo", required=True, help="URL of the metadata stand-in's /tokeninfo")
     parser.add_argument("--topic", required=True, help="the one topic: projects/<project>/topics/<name>")
     parser.add_argument("--publisher", required=True, help="the one service-account email allowed to publish")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,9 +28,24 @@ class JsonHandler(QuietHandler):
         self.wfile.write(data)
 
 
+def port_number(text: str) -> int:
+    """argparse type of --port: a TCP port, 0 (any free port) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is outside 0-65535 (0 = any free port)")
+    return port
+
+
 def loopback_server(host: str, port: int, handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
-    """A threaded server whose request threads never keep the process alive (raises OSError if the port is taken)."""
-    server = ThreadingHTTPServer((host, port), handler)
+    """A threaded server whose request threads never keep the process alive (OSError naming the address if
+    it cannot listen there, e.g. the port is taken)."""
+    try:
+        server = ThreadingHTTPServer((host, port), handler)
+    except OSError as exc:
+        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     server.daemon_threads = True
     return server
 

@@ -76,8 +76,9 @@ def _principal_problem(principal: str) -> str | None:
         )
     if not _OPERATOR_PRINCIPAL.match(principal):
         return (
-            "is not a person or group: use group:<email>, user:<email>, or a workforce pool group "
-            "principalSet://iam.googleapis.com/locations/global/workforcePools/<pool>/group/<group>"
+            "is not a person or group: use group:<email>, user:<email>, a workforce pool group "
+            "principalSet://iam.googleapis.com/locations/global/workforcePools/<pool>/group/<group>, or a "
+            "workforce pool subject principal://iam.googleapis.com/locations/global/workforcePools/<pool>/subject/<id>"
         )
     return None
 

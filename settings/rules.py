@@ -82,7 +82,8 @@ def combination_errors(values: Mapping[str, Any]) -> list[str]:
     errors += _memory_errors(get("workerCpu"), get("workerMemory"), get("relayMemory"))
     reserved = sorted(set(get("labels")) & _RESERVED_LABELS)
     if reserved:
-        errors.append(f"{p}labels: {', '.join(reserved)} are set by the stack itself; remove them")
+        verb, pronoun = ("is", "it") if len(reserved) == 1 else ("are", "them")
+        errors.append(f"{p}labels: {', '.join(reserved)} {verb} set by the stack itself; remove {pronoun}")
     if get("relayWorkerTimeoutSeconds") >= get("relayTimeoutSeconds"):
         errors.append(
             f"{p}relayWorkerTimeoutSeconds: {get('relayWorkerTimeoutSeconds')} must be below "

@@ -183,8 +183,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "default": [],
         "description": "Just-in-time access for people: each `{principal, expires, reason}` becomes one conditional "
         "grant of `roles/iam.serviceAccountOpenIdTokenCreator` on `worker-operator-<env>` only, until `expires`. "
-        "`principal`: `group:<email>`, `user:<email>`, or a workforce pool group "
-        "`principalSet://iam.googleapis.com/locations/global/workforcePools/<pool>/group/<group>`; public, "
+        "`principal`: `group:<email>`, `user:<email>`, a workforce pool group "
+        "`principalSet://iam.googleapis.com/locations/global/workforcePools/<pool>/group/<group>` or subject "
+        "`principal://iam.googleapis.com/locations/global/workforcePools/<pool>/subject/<id>`; public, "
         "wildcard, `domain:` and `serviceAccount:` principals are refused. `expires`: RFC 3339 with a zone, at most "
         "`operatorAccessMaxDays` ahead; a lapsed entry is dropped with a warning. prod: `reason` required. "
         "See [docs/operator-access.md](docs/operator-access.md).",
@@ -264,7 +265,7 @@ def parse(config: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
                 errors.append(f"{full_key}: {raw!r} is not a valid {schema['type']}")
                 continue
         checked = {k: v for k, v in schema.items() if k not in ("default", "description")}
-        problem = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(checked).iter_errors(value))
+        problem = _first_problem(list(jsonschema.Draft202012Validator(checked).iter_errors(value)))
         if problem is not None:
             where = "".join(f"[{p!r}]" for p in problem.absolute_path)
             errors.append(f"{full_key}{where}: {_describe(problem)}")
@@ -277,8 +278,28 @@ def parse(config: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
     return values, errors
 
 
+def _first_problem(problems: list[jsonschema.ValidationError]) -> jsonschema.ValidationError | None:
+    # An unknown field first: a typo'd `expires` also makes `expires` missing, and the typo is the cause.
+    unknown = [p for p in problems if p.validator == "additionalProperties" and _allowed_fields(p)]
+    return unknown[0] if unknown else jsonschema.exceptions.best_match(problems)
+
+
+def _allowed_fields(problem: jsonschema.ValidationError) -> list[str]:
+    """The fields an object with `additionalProperties: false` names, sorted (none for other schemas)."""
+    schema = problem.schema
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    return sorted(properties) if isinstance(properties, dict) else []
+
+
 def _describe(problem: jsonschema.ValidationError) -> str:
     # jsonschema's own wording, with booleans shown as in YAML (False → false) and bools-as-ints rejected.
+    if problem.validator == "additionalProperties" and isinstance(problem.instance, dict):
+        allowed = _allowed_fields(problem)
+        if allowed:
+            unknown = sorted(k for k in problem.instance if k not in allowed)
+            close = difflib.get_close_matches(unknown[0], allowed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            return f"unknown field {', '.join(map(repr, unknown))}{hint} (allowed: {', '.join(allowed)})"
     if problem.validator == "type":
         return f"{json.dumps(problem.instance)} is not of type {problem.validator_value}"
     if problem.validator == "enum":

@@ -93,7 +93,11 @@ def render(document: dict[str, Any], digest: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m policies.tools.generate_role_table", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m policies.tools.generate_role_table",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--data", type=Path, help=f"roles data (default: ${ENV_VAR}, else policies/tools/data/{DATA_NAME})"
     )

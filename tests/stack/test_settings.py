@@ -10,6 +10,9 @@ import pytest
 from settings import ConfigError, Settings
 from tests.stack.cases import DIGEST, NOW, POOL, RULES, access, stack_config
 
+# A workforce identity federation user, as the settings and the schema's description name it.
+SUBJECT = "principal://iam.googleapis.com/locations/global/workforcePools/acme-okta/subject"
+
 
 @pytest.mark.parametrize("rule", RULES)
 def test_each_rule_rejects_with_a_message_naming_the_key(rule: str) -> None:
@@ -100,6 +103,7 @@ def test_operator_access_becomes_typed_entries_in_utc() -> None:
             operatorAccess=[
                 {"principal": "group:oncall@acme.com", "expires": "2030-01-02T01:30:00+02:00", "reason": "INC-7"},
                 {"principal": f"{POOL}/group/sre", "expires": "2030-01-01T12:00:00.5Z", "reason": "CHG-1"},
+                {"principal": f"{SUBJECT}/alice@acme.com", "expires": "2030-01-01T12:00:00Z", "reason": "CHG-2"},
             ],
         ),
         now=datetime(2029, 12, 30, tzinfo=UTC),
@@ -107,6 +111,7 @@ def test_operator_access_becomes_typed_entries_in_utc() -> None:
     assert [(a.principal, a.expires.isoformat(), a.reason) for a in cfg.operator_access] == [
         ("group:oncall@acme.com", "2030-01-01T23:30:00+00:00", "INC-7"),
         (f"{POOL}/group/sre", "2030-01-01T12:00:00+00:00", "CHG-1"),
+        (f"{SUBJECT}/alice@acme.com", "2030-01-01T12:00:00+00:00", "CHG-2"),
     ]
     assert cfg.warnings == ()
 

@@ -98,11 +98,8 @@ def analyze_request(resource: Resource, provider: Resource | None) -> Any:
 def root_stack_requests(stack_urn: str, name: str) -> tuple[Any, Any]:
     """Analyze and AnalyzeStack of a stack that holds only its root resource: what preflight sends right after
     Configure, so a policy that checks its config when it runs rejects a bad config before the program runs."""
-    resource = analyzer_pb2.AnalyzerResource(type=STACK_TYPE, urn=stack_urn, name=name, properties=to_struct({}))
-    return (
-        analyzer_pb2.AnalyzeRequest(type=STACK_TYPE, urn=stack_urn, name=name, properties=to_struct({})),
-        analyzer_pb2.AnalyzeStackRequest(resources=[resource]),
-    )
+    root = Resource(urn=stack_urn, type=STACK_TYPE, name=name, parent=None, custom=False, inputs={}, outputs={})
+    return analyze_request(root, None), analyzer_pb2.AnalyzeStackRequest(resources=[_analyzer_resource(root, {})])
 
 
 def _provider(provider: Resource | None) -> Any:
@@ -119,24 +116,23 @@ def _provider(provider: Resource | None) -> Any:
 def analyze_stack_request(run: ProgramRun) -> Any:
     """What the engine sends once the program is done: every resource's outputs and relations."""
     by_urn = run.by_urn()
-    return analyzer_pb2.AnalyzeStackRequest(
-        resources=[
-            analyzer_pb2.AnalyzerResource(
-                type=resource.type,
-                properties=to_struct(without_references(resource.wire_outputs)),
-                urn=resource.urn,
-                name=resource.name,
-                options=_options(resource),
-                provider=_provider(by_urn.get(resource.provider_urn or "")),
-                parent=resource.parent or "",
-                dependencies=resource.dependencies,
-                propertyDependencies={
-                    key: analyzer_pb2.AnalyzerPropertyDependencies(urns=urns)
-                    for key, urns in resource.property_dependencies.items()
-                },
-            )
-            for resource in run.resources
-        ]
+    return analyzer_pb2.AnalyzeStackRequest(resources=[_analyzer_resource(r, by_urn) for r in run.resources])
+
+
+def _analyzer_resource(resource: Resource, by_urn: dict[str, Resource]) -> Any:
+    return analyzer_pb2.AnalyzerResource(
+        type=resource.type,
+        properties=to_struct(without_references(resource.wire_outputs)),
+        urn=resource.urn,
+        name=resource.name,
+        options=_options(resource),
+        provider=_provider(by_urn.get(resource.provider_urn or "")),
+        parent=resource.parent or "",
+        dependencies=resource.dependencies,
+        propertyDependencies={
+            key: analyzer_pb2.AnalyzerPropertyDependencies(urns=urns)
+            for key, urns in resource.property_dependencies.items()
+        },
     )
 
 

@@ -268,18 +268,21 @@ class Sdks:
     def _package_of(self, directory: Path) -> Path | None:
         return next((root for root in self._roots.values() if directory.is_relative_to(root)), None)
 
+    def _config_vars(self, package: str) -> str:
+        """The provider SDK's `config/vars.py`, where its config keys and their environment variables are."""
+        root = self.root(package)
+        return _read(root / "config" / "vars.py") if root else ""
+
     def config_keys(self, package: str) -> set[str] | None:
         """Every config key the provider's SDK declares (`config/vars.py`); None when it has no such file."""
-        root = self.root(package)
-        text = _read(root / "config" / "vars.py") if root else ""
+        text = self._config_vars(package)
         if not text:
             return None
         return set(_CONFIG_KEY.findall(text))
 
     def config_env(self, package: str) -> dict[str, tuple[str, ...]]:
         """Provider config key → the environment variables the provider falls back to, in order."""
-        root = self.root(package)
-        text = _read(root / "config" / "vars.py") if root else ""
+        text = self._config_vars(package)
         found: dict[str, tuple[str, ...]] = {}
         for match in _CONFIG_GETTER.finditer(text):
             names = tuple(re.findall(r"'([A-Z0-9_]+)'", match.group(3) or ""))

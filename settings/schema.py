@@ -223,14 +223,24 @@ _GCP_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _GCP_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]$")
 
 
+def per_environment_default(schema: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A key's default when it differs per environment (`{"dev": 0, "prod": 1}`); None when it is one value
+    (an object's own default, `{}`, included)."""
+    default = schema.get("default")
+    environments = set(SCHEMA["environment"]["enum"])
+    if isinstance(default, dict) and default and set(default) <= environments and schema.get("type") != "object":
+        return default
+    return None
+
+
 def value_or_default(values: Mapping[str, Any], key: str) -> Any:
     """The given value, else the key's default (per environment where the schema says so)."""
     if key in values:
         return values[key]
-    default = SCHEMA[key].get("default")
-    if isinstance(default, dict) and values["environment"] in default:
-        return default[values["environment"]]
-    return default
+    per_environment = per_environment_default(SCHEMA[key])
+    if per_environment is not None and values["environment"] in per_environment:
+        return per_environment[values["environment"]]
+    return SCHEMA[key].get("default")
 
 
 def parse(config: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:

@@ -27,7 +27,7 @@ from typing import Any
 
 from policies.guardrails.pack import SPECS
 from policies.guardrails.spec import Spec
-from settings.schema import SCHEMA
+from settings.schema import SCHEMA, per_environment_default
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NO_VALUE = "—"
@@ -90,12 +90,11 @@ def config_type(schema: Mapping[str, Any]) -> str:
 def config_default(schema: Mapping[str, Any]) -> str:
     if "default" not in schema:
         return NO_VALUE
-    default = schema["default"]
-    environments = SCHEMA["environment"]["enum"]
-    # Per environment, as settings.schema.value_or_default reads it; an object's own default ({}) is not.
-    if isinstance(default, dict) and default and set(default) <= set(environments) and schema.get("type") != "object":
-        return ", ".join(f"{env} `{_literal(default[env])}`" for env in environments if env in default)
-    return f"`{_literal(default)}`"
+    per_environment = per_environment_default(schema)
+    if per_environment is not None:
+        environments = [env for env in SCHEMA["environment"]["enum"] if env in per_environment]
+        return ", ".join(f"{env} `{_literal(per_environment[env])}`" for env in environments)
+    return f"`{_literal(schema['default'])}`"
 
 
 def config_table() -> str:

@@ -8,9 +8,11 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	# This repository's program imports the package as a user's does (secure_invoke.*), installed editable.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -27,10 +29,10 @@ docs: $(STAMP)
 	$(PY) -m tools.docs
 
 preview: $(STAMP)
-	$(PY) -m preflight --stack dev
+	$(PY) -m secure_invoke.preflight --stack dev
 
 preview-prod: $(STAMP)
-	$(PY) -m preflight --stack prod
+	$(PY) -m secure_invoke.preflight --stack prod
 
 local: $(STAMP)
 	$(PY) -m local.demo

@@ -6,8 +6,8 @@ registers the resources and returns the outputs exported here.
 
 import pulumi
 
-import settings
 import stack
+from secure_invoke import settings
 
 for name, value in stack.build(settings.load()).items():
     pulumi.export(name, value)

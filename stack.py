@@ -12,7 +12,7 @@ from pathlib import Path
 import pulumi
 import pulumi_gcp as gcp
 
-from components import (
+from secure_invoke.components import (
     AccessAudit,
     AccessAuditArgs,
     DeadLetterTopic,
@@ -31,7 +31,7 @@ from components import (
     WorkerImage,
     WorkerImageArgs,
 )
-from settings import Settings
+from secure_invoke.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 RELAY_SOURCE = HERE / "functions" / "relay"

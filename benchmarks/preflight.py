@@ -5,11 +5,11 @@ per pair: four service accounts, a topic, a Cloud Run worker, a gen2 function, t
 bucket for the source, a build service account), then measures, in child processes of this one run:
 
 - bare: the program under the SDK's stock mocks (`set_mocks` with echoing mocks), as a unit test runs it;
-- preflight: `python -m preflight` on the same program with a policy pack (default: this repository's),
+- preflight: `python -m secure_invoke.preflight` on the same program with a policy pack (default: this repository's),
   i.e. preflight's engine + the program in its own process over gRPC + the pack's analyzer process + the report.
 
 Then this repository's dev and prod stacks, checked one after the other and concurrently (two
-`python -m preflight` processes at once), as CI's preflight jobs would.
+`python -m secure_invoke.preflight` processes at once), as CI's preflight jobs would.
 
 Seconds are wall-clock (median of several repetitions for the small sizes); peak memory is the
 child's ru_maxrss from wait4 (RUSAGE of the largest process of its tree: preflight, the program or the pack).
@@ -148,7 +148,7 @@ def stacks(repeat: int) -> tuple[float, float]:
     """(median seconds for dev then prod, median seconds for dev and prod at once) on this repository."""
 
     def one(stack: str) -> float:
-        return measure([sys.executable, "-m", "preflight", "--stack", stack, "--json", os.devnull])[0]
+        return measure([sys.executable, "-m", "secure_invoke.preflight", "--stack", stack, "--json", os.devnull])[0]
 
     sequential, together = [], []
     for _ in range(repeat):
@@ -171,7 +171,7 @@ def measure_sizes(sizes: list[int], policy_pack: Path, repeat: int) -> list[Row]
             program = generate(Path(tmp), pairs)
             times = repeat if pairs < 1000 else 1
             bare_runs = [measure([sys.executable, __file__, "--bare", str(program)]) for _ in range(times)]
-            command = [sys.executable, "-m", "preflight", "--program", str(program)]
+            command = [sys.executable, "-m", "secure_invoke.preflight", "--program", str(program)]
             command += ["--policy-pack", str(policy_pack), "--json", os.devnull]
             preflight_runs = [measure(command) for _ in range(times)]
             rows.append(

@@ -1,14 +1,14 @@
 """Reusable ComponentResources for event-driven functions that call private Cloud Run services."""
 
-from components.access_audit import AccessAudit, AccessAuditArgs
-from components.dead_letter import DeadLetterTopic, DeadLetterTopicArgs
-from components.event_function import EventFunction, EventFunctionArgs, VpcEgress
-from components.identity import Condition, ScopedRole, ServiceIdentity, ServiceIdentityArgs
-from components.operator_access import OperatorAccess, OperatorAccessArgs, TimeBoundGrant
-from components.private_service import CPU_BELOW_ONE, PrivateService, PrivateServiceArgs
-from components.rotated_secret import RotatedSecret, RotatedSecretArgs
-from components.sources import directory_digest, source_files
-from components.worker_image import WorkerImage, WorkerImageArgs
+from secure_invoke.components.access_audit import AccessAudit, AccessAuditArgs
+from secure_invoke.components.dead_letter import DeadLetterTopic, DeadLetterTopicArgs
+from secure_invoke.components.event_function import EventFunction, EventFunctionArgs, VpcEgress
+from secure_invoke.components.identity import Condition, ScopedRole, ServiceIdentity, ServiceIdentityArgs
+from secure_invoke.components.operator_access import OperatorAccess, OperatorAccessArgs, TimeBoundGrant
+from secure_invoke.components.private_service import CPU_BELOW_ONE, PrivateService, PrivateServiceArgs
+from secure_invoke.components.rotated_secret import RotatedSecret, RotatedSecretArgs
+from secure_invoke.components.sources import directory_digest, source_files
+from secure_invoke.components.worker_image import WorkerImage, WorkerImageArgs
 
 __all__ = [
     "CPU_BELOW_ONE",

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from components.identity import ScopedRole, ServiceIdentity
+from secure_invoke.components.identity import ScopedRole, ServiceIdentity
 
 # Pub/Sub's rule for topic and subscription names (and not starting with "goog").
 _NAME = re.compile(r"^[A-Za-z][-A-Za-z0-9._~%+]{2,254}$")

@@ -9,10 +9,10 @@ from pathlib import Path
 import pulumi
 import pulumi_gcp as gcp
 
-from components._options import inherited_depends_on
-from components._registry import docker_repository
-from components.identity import Condition, ScopedRole, ServiceIdentity, ServiceIdentityArgs
-from components.sources import directory_digest, source_files
+from secure_invoke.components._options import inherited_depends_on
+from secure_invoke.components._registry import docker_repository
+from secure_invoke.components.identity import Condition, ScopedRole, ServiceIdentity, ServiceIdentityArgs
+from secure_invoke.components.sources import directory_digest, source_files
 
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pulumi
 import pulumi_gcp as gcp
 
-from components.identity import ServiceIdentity, ServiceIdentityArgs
+from secure_invoke.components.identity import ServiceIdentity, ServiceIdentityArgs
 
 # ID tokens only: no access tokens, no signing, no delegation (roles/iam.serviceAccountTokenCreator has all four).
 OPEN_ID_TOKEN_CREATOR = "roles/iam.serviceAccountOpenIdTokenCreator"  # noqa: S105 (a role name)

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from components._options import inherited_depends_on
-from components.identity import ServiceIdentity
+from secure_invoke.components._options import inherited_depends_on
+from secure_invoke.components.identity import ServiceIdentity
 
 # Cloud Run runs at most one request at a time on less than one vCPU; both spellings of half a vCPU.
 CPU_BELOW_ONE = frozenset({"0.5", "500m"})

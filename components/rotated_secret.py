@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from components.identity import ScopedRole, ServiceIdentity
+from secure_invoke.components.identity import ScopedRole, ServiceIdentity
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ import pulumi
 import pulumi_docker_build as docker_build
 import pulumi_gcp as gcp
 
-from components._registry import docker_repository
-from components.sources import directory_digest
+from secure_invoke.components._registry import docker_repository
+from secure_invoke.components.sources import directory_digest
 
 
 @dataclass(frozen=True)

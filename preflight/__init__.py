@@ -11,11 +11,11 @@ The API the README describes:
 - `stack_urn(project, stack)`.
 """
 
-from preflight.analyzer import PackError, PackReport, Violation, evaluate
-from preflight.config import ConfigError, Project, load_project
-from preflight.grants import Grant, grants_of
-from preflight.program import ProgramError, run_program
-from preflight.records import ProgramRun, Resource, stack_urn
+from secure_invoke.preflight.analyzer import PackError, PackReport, Violation, evaluate
+from secure_invoke.preflight.config import ConfigError, Project, load_project
+from secure_invoke.preflight.grants import Grant, grants_of
+from secure_invoke.preflight.program import ProgramError, run_program
+from secure_invoke.preflight.records import ProgramRun, Resource, stack_urn
 
 __all__ = [
     "ConfigError",

@@ -1,4 +1,4 @@
-"""`python -m preflight`: `pulumi preview` with policy packs, offline — no Pulumi CLI, no cloud credentials.
+"""`preflight`: `pulumi preview` with policy packs, offline — no Pulumi CLI, no cloud credentials.
 
 Exit 0: no mandatory violation. 1: at least one mandatory violation. 2: the program, its config or a
 policy pack is broken (one-line cause; the traceback with --debug).
@@ -16,15 +16,17 @@ from pathlib import Path
 
 from rich.console import Console
 
-from preflight import stack_references
-from preflight.analyzer import PackError, Packs, StackContext
-from preflight.config import ConfigError, load_project
-from preflight.grants import grants_of
-from preflight.policyconfig import PolicyConfigError
-from preflight.program import ProgramError, run_program
-from preflight.report import Result, render, to_json, to_mermaid
+from secure_invoke.preflight import stack_references
+from secure_invoke.preflight.analyzer import PackError, Packs, StackContext
+from secure_invoke.preflight.config import ConfigError, load_project
+from secure_invoke.preflight.grants import grants_of
+from secure_invoke.preflight.policyconfig import PolicyConfigError
+from secure_invoke.preflight.program import ProgramError, run_program
+from secure_invoke.preflight.report import Result, render, to_json, to_mermaid
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# The secure_invoke package: this repository in place (its entries link to the top-level folders), or the
+# installed wheel; either way its policies/ is this project's policy pack.
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -36,14 +38,16 @@ def _key_value(text: str) -> tuple[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m preflight",
+        prog="python -m secure_invoke.preflight",
         description="Run a Pulumi Python program against a local engine with a stack's config and evaluate "
         "policy packs through their real analyzer — offline.",
         epilog="exit codes: 0 no mandatory violation (advisories allowed); 1 at least one mandatory violation; "
         "2 the program, its config, a policy pack or its config is broken (one line `error: <cause>` on stderr, "
         "the traceback with --debug)",
     )
-    parser.add_argument("--program", type=Path, default=REPO_ROOT, help="program directory (default: this repository)")
+    parser.add_argument(
+        "--program", type=Path, default=Path("."), help="program directory (default: the current directory)"
+    )
     parser.add_argument("--stack", default="dev", help="stack name; reads Pulumi.<stack>.yaml (default: dev)")
     parser.add_argument(
         "--policy-pack",
@@ -51,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         type=Path,
         metavar="DIR",
-        help="policy pack directory, repeatable (default: this repository's policies/)",
+        help="policy pack directory, repeatable (default: secure-invoke's own pack, secure_invoke/policies)",
     )
     parser.add_argument(
         "--policy-pack-config",
@@ -120,7 +124,7 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
     out = stdout or _console(stderr=False)
     err = stderr or _console(stderr=True)
     # Unlike the CLI, --policy-pack has a default, so a lone --policy-pack-config pairs with it.
-    packs: list[Path] = args.policy_packs or [REPO_ROOT / "policies"]
+    packs: list[Path] = args.policy_packs or [PACKAGE_ROOT / "policies"]
 
     try:
         project = load_project(args.program, args.stack, dict(args.overrides))

@@ -21,7 +21,7 @@ import grpc
 from google.protobuf import empty_pb2
 from pulumi.runtime.proto import analyzer_pb2
 
-from preflight.pack_process import (
+from secure_invoke.preflight.pack_process import (
     ANALYZE_WINDOW,
     CALL_TIMEOUT,
     STACK_CALL_TIMEOUT,
@@ -31,7 +31,7 @@ from preflight.pack_process import (
     engine_server,
     rpc_error,
 )
-from preflight.pack_requests import (
+from secure_invoke.preflight.pack_requests import (
     LEVEL_VALUES,
     Violation,
     analyze_request,
@@ -41,8 +41,8 @@ from preflight.pack_requests import (
     initial_config,
     root_stack_requests,
 )
-from preflight.policyconfig import LEVELS, PolicyConfig, PolicyConfigError, parse_config_file, reconcile
-from preflight.records import ProgramRun, Resource
+from secure_invoke.preflight.policyconfig import LEVELS, PolicyConfig, PolicyConfigError, parse_config_file, reconcile
+from secure_invoke.preflight.records import ProgramRun, Resource
 
 
 @dataclass

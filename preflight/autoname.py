@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from preflight.formats import digest
-from preflight.schema import Declaration
+from secure_invoke.preflight.formats import digest
+from secure_invoke.preflight.schema import Declaration
 
 _NO_AUTONAMING = {"random", "tls", "std", "command", "docker-build", "docker", "pulumi", "synced-folder"}
 _LOWERCASE = {"gcp:storage/bucket:Bucket"}  # pulumi-gcp lowercases bucket autonames

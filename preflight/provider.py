@@ -11,12 +11,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from preflight import autoname, shapes
-from preflight.formats import Subject
-from preflight.provider_config import GcpSettings
-from preflight.providers import gcp, gcp_functions, random, std
-from preflight.schema import Sdks
-from preflight.wire import UNKNOWN, unknown_like
+from secure_invoke.preflight import autoname, shapes
+from secure_invoke.preflight.formats import Subject
+from secure_invoke.preflight.provider_config import GcpSettings
+from secure_invoke.preflight.providers import gcp, gcp_functions, random, std
+from secure_invoke.preflight.schema import Sdks
+from secure_invoke.preflight.wire import UNKNOWN, unknown_like
 
 _REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
 _ZONE = re.compile(r"^([a-z]+-[a-z]+\d+)-[a-z]$")

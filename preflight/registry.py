@@ -9,10 +9,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from preflight.formats import digest
-from preflight.provider import OfflineProvider
-from preflight.records import PROVIDER_PREFIX, STACK_TYPE, OnRegister, Resource, stack_urn
-from preflight.wire import plain
+from secure_invoke.preflight.formats import digest
+from secure_invoke.preflight.provider import OfflineProvider
+from secure_invoke.preflight.records import PROVIDER_PREFIX, STACK_TYPE, OnRegister, Resource, stack_urn
+from secure_invoke.preflight.wire import plain
 
 
 class RegistrationError(Exception):

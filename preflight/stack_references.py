@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from preflight.config import ConfigError
-from preflight.wire import UNKNOWN
+from secure_invoke.preflight.config import ConfigError
+from secure_invoke.preflight.wire import UNKNOWN
 
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 

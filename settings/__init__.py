@@ -16,10 +16,18 @@ from typing import Any, Literal
 
 import pulumi
 
-from components import VpcEgress
-from settings.operator_access import OperatorAccessEntry, operator_access
-from settings.rules import combination_errors
-from settings.schema import GCP_REQUIRED, NAMESPACE, REQUIRED, SCHEMA, SECRET_ONLY, parse, value_or_default
+from secure_invoke.components import VpcEgress
+from secure_invoke.settings.operator_access import OperatorAccessEntry, operator_access
+from secure_invoke.settings.rules import combination_errors
+from secure_invoke.settings.schema import (
+    GCP_REQUIRED,
+    NAMESPACE,
+    REQUIRED,
+    SCHEMA,
+    SECRET_ONLY,
+    parse,
+    value_or_default,
+)
 
 __all__ = [
     "GCP_REQUIRED",

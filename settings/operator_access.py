@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from settings.schema import NAMESPACE, value_or_default
+from secure_invoke.settings.schema import NAMESPACE, value_or_default
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 # People as Google sees them: a Cloud Identity user or group, or a workforce identity federation group or user.

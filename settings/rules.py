@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 # Cloud Run's rule, as the PrivateService component enforces it on its own args.
-from components import CPU_BELOW_ONE
-from settings.schema import NAMESPACE, value_or_default
+from secure_invoke.components import CPU_BELOW_ONE
+from secure_invoke.settings.schema import NAMESPACE, value_or_default
 
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 _RESERVED_LABELS = {"app", "environment"}

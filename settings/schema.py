@@ -13,7 +13,7 @@ import jsonschema
 import jsonschema.exceptions
 
 # The pack's `maxHumanAccessDays` default: the stack refuses operator access the pack would reject.
-from policies.guardrails.config import DEFAULT_MAX_HUMAN_ACCESS_DAYS
+from secure_invoke.policies.guardrails.config import DEFAULT_MAX_HUMAN_ACCESS_DAYS
 
 NAMESPACE = "secure-invoke"
 

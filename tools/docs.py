@@ -25,9 +25,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from policies.guardrails.pack import SPECS
-from policies.guardrails.spec import Spec
-from settings.schema import SCHEMA, per_environment_default
+from secure_invoke.policies.guardrails.pack import SPECS
+from secure_invoke.policies.guardrails.spec import Spec
+from secure_invoke.settings.schema import SCHEMA, per_environment_default
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NO_VALUE = "—"

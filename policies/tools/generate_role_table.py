@@ -21,7 +21,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from policies.guardrails.power import PROJECT_SCOPED_BY_NATURE, TABLE_FORMAT, TABLE_PATH, classify, to_record
+from secure_invoke.policies.guardrails.power import (
+    PROJECT_SCOPED_BY_NATURE,
+    TABLE_FORMAT,
+    TABLE_PATH,
+    classify,
+    to_record,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_NAME = "gcp-predefined-roles.json.gz"

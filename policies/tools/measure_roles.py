@@ -1,5 +1,5 @@
 """Measure which project-level grants a policy pack rejects: one `gcp.projects.IAMMember` per role, to a
-dedicated service account, in a throwaway program run through `python -m preflight`.
+dedicated service account, in a throwaway program run through `python -m secure_invoke.preflight`.
 
     python -m policies.tools.measure_roles --roles FILE [--policy-pack DIR ...]
 
@@ -65,7 +65,7 @@ def rejected_roles(roles: list[str], pack: Path) -> dict[str, int]:
         (program / "__main__.py").write_text(PROGRAM.format(roles=roles))
         report = program / "report.json"
         subprocess.run(
-            [sys.executable, "-m", "preflight", "--program", str(program), "--stack", "measure",
+            [sys.executable, "-m", "secure_invoke.preflight", "--program", str(program), "--stack", "measure",
              "--policy-pack", str(pack), "--json", str(report)],
             cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False,
         )  # fmt: skip

@@ -14,9 +14,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from preflight.formats import Subject
-from preflight.providers.registry import Registry
-from preflight.wire import secret
+from secure_invoke.preflight.formats import Subject
+from secure_invoke.preflight.providers.registry import Registry
+from secure_invoke.preflight.wire import secret
 
 _Fn = Callable[[dict[str, Any], Subject], tuple[str, dict[str, Any]]]
 _BY_TYPE: Registry[_Fn] = Registry()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from preflight.program import ProgramError, ProgramRun, run_program
+from secure_invoke.preflight.program import ProgramError, ProgramRun, run_program
 from tests.cicd.paths import ROOT
 
 BOOTSTRAP = ROOT / "bootstrap"
@@ -208,7 +208,7 @@ def test_exemptions_cover_only_deployer_project_grants_with_reasons() -> None:
 
 def preflight(*extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "preflight", "--program", "bootstrap", "--stack", STACK, *extra],
+        [sys.executable, "-m", "secure_invoke.preflight", "--program", "bootstrap", "--stack", STACK, *extra],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -92,7 +92,13 @@ def test_missing_environment_is_one_line(tmp_path: Path) -> None:
 def test_a_graph_preflight_wrote_to_a_markdown_file_is_fenced_once(tmp_path: Path) -> None:
     # What CI runs: preflight --graph out/preflight-<stack>.md, then this script on that file.
     graph = tmp_path / "graph.md"
-    command = [sys.executable, "-m", "preflight", "--program", str(ROOT / "tests" / "preflight" / "programs" / "basic")]
+    command = [
+        sys.executable,
+        "-m",
+        "secure_invoke.preflight",
+        "--program",
+        str(ROOT / "tests" / "preflight" / "programs" / "basic"),
+    ]
     command += ["--policy-pack", str(ROOT / "tests" / "preflight" / "packs" / "basic_pack"), "--graph", str(graph)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr

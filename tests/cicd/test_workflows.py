@@ -215,7 +215,9 @@ def test_no_two_updates_of_one_stack_overlap(workflows: dict[str, dict[str, Any]
 
 
 def _preflight_commands(lines: list[str]) -> list[str]:
-    return [line.strip() for line in lines if " -m preflight " in line and not line.lstrip().startswith("#")]
+    return [
+        line.strip() for line in lines if " -m secure_invoke.preflight " in line and not line.lstrip().startswith("#")
+    ]
 
 
 def test_pull_request_preflight_is_the_command_ci_runs(workflows: dict[str, dict[str, Any]]) -> None:
@@ -230,13 +232,13 @@ def test_pull_request_preflight_is_the_command_ci_runs(workflows: dict[str, dict
     assert sorted(pr_commands) == sorted(ci_commands)
     # The stack command is parameterised by $STACK in both places; the matrix sets it per stack.
     stack_job = workflows["pull-request.yml"]["jobs"]["preflight"]
-    (step,) = [s for s in steps(stack_job) if " -m preflight " in str(s.get("run", ""))]
+    (step,) = [s for s in steps(stack_job) if " -m secure_invoke.preflight " in str(s.get("run", ""))]
     assert step["env"] == {"STACK": "${{ matrix.stack }}"}
     assert "for STACK in dev prod; do" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     # Deploys run the same offline gate before authenticating.
     for name, stack in (("dev", "dev"), ("preview-prod", "prod"), ("prod", "prod")):
         deploy_job = workflows["deploy.yml"]["jobs"][name]
-        (gate,) = [s for s in steps(deploy_job) if " -m preflight " in str(s.get("run", ""))]
+        (gate,) = [s for s in steps(deploy_job) if " -m secure_invoke.preflight " in str(s.get("run", ""))]
         assert gate["run"].strip() in ci_commands
         assert gate["env"] == {"STACK": stack}
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pulumi_policy import ResourceValidationPolicy, Severity, StackValidationPolicy
 
-from policies.guardrails.pack import SPECS, build_policies
-from settings.schema import SCHEMA
+from secure_invoke.policies.guardrails.pack import SPECS, build_policies
+from secure_invoke.settings.schema import SCHEMA
 from tests.docs.markdown import table_with_header
 from tools import docs
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel
 
-from policies.guardrails.context import RuleContext
-from policies.guardrails.pack import SPECS
+from secure_invoke.policies.guardrails.context import RuleContext
+from secure_invoke.policies.guardrails.pack import SPECS
 
 UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 UNKNOWN_ARRAY = "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2"

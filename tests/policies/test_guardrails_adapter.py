@@ -17,10 +17,10 @@ from pulumi_policy import (
 from pulumi_policy import proxy as sdk_proxy
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from policies.guardrails.adapter import to_plain
-from policies.guardrails.config import ConfigError, parse_settings
-from policies.guardrails.pack import SPECS, build_policies, initial_config
-from policies.guardrails.values import UNKNOWN_SENTINELS
+from secure_invoke.policies.guardrails.adapter import to_plain
+from secure_invoke.policies.guardrails.config import ConfigError, parse_settings
+from secure_invoke.policies.guardrails.pack import SPECS, build_policies, initial_config
+from secure_invoke.policies.guardrails.values import UNKNOWN_SENTINELS
 from tests.policies.guardrail_cases import UNKNOWN_STRING, project_stack
 
 MEMBER_URN = "urn:pulumi:dev::secure-invoke::gcp:cloudrunv2/serviceIamMember:ServiceIamMember::open"

@@ -18,7 +18,7 @@ import pytest
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
 
-from policies.guardrails.pack import SPECS
+from secure_invoke.policies.guardrails.pack import SPECS
 from tests.policies.guardrail_cases import UNKNOWN_STRING, project_stack
 
 PACK_DIR = Path(__file__).resolve().parents[2] / "policies"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from policies.guardrails.pack import SPECS
+from secure_invoke.policies.guardrails.pack import SPECS
 from tests.policies.guardrail_cases import ctx
 
 SA = "serviceAccount:relay-runtime-dev@si-dev-1234.iam.gserviceaccount.com"

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from policies.guardrails import cel, conditions
-from policies.guardrails.config import DEFAULT_MAX_HUMAN_ACCESS_DAYS, ConfigError, parse_settings
-from policies.guardrails.humans import human_access_expired, human_access_expires
-from policies.guardrails.roles import judge_high_scope
+from secure_invoke.policies.guardrails import cel, conditions
+from secure_invoke.policies.guardrails.config import DEFAULT_MAX_HUMAN_ACCESS_DAYS, ConfigError, parse_settings
+from secure_invoke.policies.guardrails.humans import human_access_expired, human_access_expires
+from secure_invoke.policies.guardrails.roles import judge_high_scope
 from tests.policies.guardrail_cases import ctx
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

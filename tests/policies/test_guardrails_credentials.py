@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from policies.guardrails.credentials import (
+from secure_invoke.policies.guardrails.credentials import (
     api_keys_restricted,
     no_hmac_keys,
     no_plaintext_secrets_in_env,
@@ -176,8 +176,8 @@ def test_secret_references_accepted() -> None:
 
 
 def test_stack_config_secret_in_plain_env_rejected_offline() -> None:
-    from policies.guardrails.credentials import PREFLIGHT_SECRET_MARKER
-    from preflight.config import SECRET_PLACEHOLDER
+    from secure_invoke.policies.guardrails.credentials import PREFLIGHT_SECRET_MARKER
+    from secure_invoke.preflight.config import SECRET_PLACEHOLDER
 
     assert PREFLIGHT_SECRET_MARKER == SECRET_PLACEHOLDER  # the marker preflight puts where a secure: value was
     props = {"template": {"containers": [{"envs": [{"name": "UPSTREAM_API_KEY", "value": SECRET_PLACEHOLDER}]}]}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from policies.guardrails.federation import PROVIDER, federation_pinned
+from secure_invoke.policies.guardrails.federation import PROVIDER, federation_pinned
 from tests.policies.guardrail_cases import UNKNOWN_STRING, ctx
 
 GITHUB = {"issuerUri": "https://token.actions.githubusercontent.com"}

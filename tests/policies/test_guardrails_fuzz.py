@@ -20,9 +20,9 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from policies.guardrails.context import RuleContext
-from policies.guardrails.pack import SPECS, build_policies
-from policies.guardrails.values import UNKNOWN_SENTINELS
+from secure_invoke.policies.guardrails.context import RuleContext
+from secure_invoke.policies.guardrails.pack import SPECS, build_policies
+from secure_invoke.policies.guardrails.values import UNKNOWN_SENTINELS
 
 FUZZ = settings(
     max_examples=250,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pulumi_gcp
 import pytest
 
-from policies.guardrails.model import grant_kind, grant_scope, is_grant_type
-from policies.guardrails.workloads import MORE_WORKLOAD_TYPES, WORKLOAD_TYPES
+from secure_invoke.policies.guardrails.model import grant_kind, grant_scope, is_grant_type
+from secure_invoke.policies.guardrails.workloads import MORE_WORKLOAD_TYPES, WORKLOAD_TYPES
 
 GCP_DIR = Path(pulumi_gcp.__file__).parent
 TOKEN_RE = re.compile(r'@pulumi\.type_token\("(gcp:[^"]+)"\)')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from policies.guardrails.hygiene import ingress_restricted, labels_present, prod_min_instances
+from secure_invoke.policies.guardrails.hygiene import ingress_restricted, labels_present, prod_min_instances
 from tests.policies.guardrail_cases import UNKNOWN_OBJECT, UNKNOWN_STRING, ctx
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from policies.guardrails.identities import workload_identities, workload_identity_set
+from secure_invoke.policies.guardrails.identities import workload_identities, workload_identity_set
 from tests.policies.guardrail_cases import UNKNOWN_OBJECT, UNKNOWN_STRING, ctx, urn
 
 RUNTIME = "relay-runtime-dev@si-dev-1234.iam.gserviceaccount.com"

@@ -8,10 +8,10 @@ import json
 import jsonschema
 import pytest
 
-from policies.guardrails.config import ConfigError, parse_settings
-from policies.guardrails.invokers import only_intended_invokers, unverified_invokers
-from policies.guardrails.pack import build_policies
-from policies.guardrails.public_access import no_public_members
+from secure_invoke.policies.guardrails.config import ConfigError, parse_settings
+from secure_invoke.policies.guardrails.invokers import only_intended_invokers, unverified_invokers
+from secure_invoke.policies.guardrails.pack import build_policies
+from secure_invoke.policies.guardrails.public_access import no_public_members
 from tests.policies.guardrail_cases import UNKNOWN_OBJECT, UNKNOWN_STRING, ctx, project_stack, urn
 
 RUN_MEMBER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"

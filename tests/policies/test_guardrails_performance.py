@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from policies.guardrails import cel
-from policies.guardrails.credentials import secret_shape
+from secure_invoke.policies.guardrails import cel
+from secure_invoke.policies.guardrails.credentials import secret_shape
 from tests.policies.guardrail_cases import ctx, evaluate, mandatory, project_stack, urn
 
 LONG = 100_000
@@ -77,7 +77,7 @@ def _stacks(copies: int) -> list[dict]:
 def test_invoker_judgement_grows_linearly_with_the_stack(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every grant used to be matched against every caller of the program (quadratic: 1,000 relay/worker pairs
     took ~8 s per policy). Counting the caller-callee comparisons makes the growth a fact, not a timing."""
-    from policies.guardrails import invoker_graph, invokers
+    from secure_invoke.policies.guardrails import invoker_graph, invokers
 
     comparisons = 0
     calls = invoker_graph.calls

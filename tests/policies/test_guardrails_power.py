@@ -7,10 +7,16 @@ import json
 
 import pytest
 
-from policies.guardrails import power
-from policies.guardrails.power import PROJECT_SCOPED_BY_NATURE, RESOURCE_KINDS, TABLE_PATH, classify, predefined
-from policies.guardrails.roles import judge_high_scope
-from policies.tools import generate_role_table
+from secure_invoke.policies.guardrails import power
+from secure_invoke.policies.guardrails.power import (
+    PROJECT_SCOPED_BY_NATURE,
+    RESOURCE_KINDS,
+    TABLE_PATH,
+    classify,
+    predefined,
+)
+from secure_invoke.policies.guardrails.roles import judge_high_scope
+from secure_invoke.policies.tools import generate_role_table
 from tests.policies.guardrail_cases import ctx, evaluate, mandatory, urn
 
 DATA = generate_role_table.find_data()

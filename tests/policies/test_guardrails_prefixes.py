@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from policies.guardrails.prefixes import resource_prefix_bounded
-from policies.guardrails.roles import high_scope_privileged_roles
+from secure_invoke.policies.guardrails.prefixes import resource_prefix_bounded
+from secure_invoke.policies.guardrails.roles import high_scope_privileged_roles
 from tests.policies.guardrail_cases import UNKNOWN_STRING, ctx, project_stack, urn
 
 PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"

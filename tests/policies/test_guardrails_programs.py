@@ -1,4 +1,4 @@
-"""Real Pulumi programs through `python -m preflight` (program run by preflight's engine, the pack through its
+"""Real Pulumi programs through `python -m secure_invoke.preflight` (program run by preflight's engine, the pack through its
 own analyzer process): every `reject-*` resource draws exactly one mandatory finding, every `note-*` one
 advisory, every `accept-*` none — the accept side is the point as much as the reject side."""
 
@@ -67,7 +67,7 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
 def preflight(program: str, tmp_path: Path, *extra: str) -> tuple[int, dict, str]:
     report = tmp_path / f"{program}.json"
     result = subprocess.run(
-        [sys.executable, "-m", "preflight", "--program", str(PROGRAMS / program), "--stack", "dev",
+        [sys.executable, "-m", "secure_invoke.preflight", "--program", str(PROGRAMS / program), "--stack", "dev",
          "--policy-pack", str(ROOT / "policies"), "--json", str(report), *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from policies.guardrails.public_access import (
+from secure_invoke.policies.guardrails.public_access import (
     invoker_iam_check_enabled,
     no_broad_principals,
     no_public_acls,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from policies.guardrails.roles import (
+from secure_invoke.policies.guardrails.roles import (
     custom_roles_verifiable,
     no_basic_roles,
     no_high_scope_privileged_roles,

@@ -19,9 +19,9 @@ from typing import Final
 
 import pytest
 
-from policies.guardrails import conditions, humans, roles
-from policies.guardrails.context import RuleContext
-from policies.guardrails.power import predefined
+from secure_invoke.policies.guardrails import conditions, humans, roles
+from secure_invoke.policies.guardrails.context import RuleContext
+from secure_invoke.policies.guardrails.power import predefined
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = Path(__file__).resolve().parent / "programs" / "review-findings"
@@ -34,7 +34,7 @@ Found = set[tuple[str, str, str]]  # (enforcement level, policy, resource name)
 def _run(tmp_path: Path, *extra: str) -> tuple[int, dict, str]:
     report = tmp_path / "report.json"
     result = subprocess.run(
-        [sys.executable, "-m", "preflight", "--program", str(PROGRAM), "--stack", "dev",
+        [sys.executable, "-m", "secure_invoke.preflight", "--program", str(PROGRAM), "--stack", "dev",
          "--policy-pack", str(ROOT / "policies"), "--json", str(report), *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip

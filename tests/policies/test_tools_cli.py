@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from policies.tools import generate_role_table, measure_roles
+from secure_invoke.policies.tools import generate_role_table, measure_roles
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""`python -m preflight` in-process, as the tests call it: exit code, report and stderr."""
+"""`python -m secure_invoke.preflight` in-process, as the tests call it: exit code, report and stderr."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from preflight.__main__ import main
+from secure_invoke.preflight.__main__ import main
 
 
 def run(*argv: str) -> tuple[int, str, str]:

@@ -1,4 +1,4 @@
-"""`python -m preflight` end to end: real programs, the real analyzer processes, exit codes, JSON."""
+"""`python -m secure_invoke.preflight` end to end: real programs, the real analyzer processes, exit codes, JSON."""
 
 import io
 import json
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from preflight.__main__ import main
+from secure_invoke.preflight.__main__ import main
 from tests.preflight.running import run, run_json
 
 HERE = Path(__file__).parent
@@ -271,7 +271,7 @@ def test_graph_shows_identities_and_grants(tmp_path):
 
 def test_module_entry_point_exit_codes_and_plain_output():
     failing = subprocess.run(
-        [sys.executable, "-m", "preflight", "--program", str(PROGRAMS / "public-invoker")],
+        [sys.executable, "-m", "secure_invoke.preflight", "--program", str(PROGRAMS / "public-invoker")],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -282,7 +282,7 @@ def test_module_entry_point_exit_codes_and_plain_output():
     assert "no-public-members" in failing.stdout
     assert "\x1b[" not in failing.stdout  # not a TTY: no colour
     passing = subprocess.run(
-        [sys.executable, "-m", "preflight", "--stack", "dev"],
+        [sys.executable, "-m", "secure_invoke.preflight", "--stack", "dev"],
         cwd=REPO,
         capture_output=True,
         text=True,

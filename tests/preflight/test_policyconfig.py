@@ -2,7 +2,14 @@
 
 import pytest
 
-from preflight.policyconfig import PolicyConfig, PolicyConfigError, PolicyInfo, parse_config, reconcile, validate
+from secure_invoke.preflight.policyconfig import (
+    PolicyConfig,
+    PolicyConfigError,
+    PolicyInfo,
+    parse_config,
+    reconcile,
+    validate,
+)
 
 
 def policy(**schema) -> PolicyInfo:

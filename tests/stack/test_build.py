@@ -10,7 +10,7 @@ import pulumi
 import pytest
 
 import stack
-from settings import Settings
+from secure_invoke.settings import Settings
 from tests.stack.cases import stack_config
 
 PROJECT_NUMBER = "123456789012"

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from components import Condition, DeadLetterTopicArgs, ScopedRole
+from secure_invoke.components import Condition, DeadLetterTopicArgs, ScopedRole
 
 EXPIRES = 'request.time < timestamp("2030-01-01T00:00:00Z")'
 

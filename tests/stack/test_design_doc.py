@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from preflight import grants_of, run_program
+from secure_invoke.preflight import grants_of, run_program
 from tests.docs.markdown import links
 from tests.stack.cases import REPO
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from settings import ConfigError, Settings
+from secure_invoke.settings import ConfigError, Settings
 from tests.stack.cases import DIGEST, NOW, POOL, RULES, access, stack_config
 
 # A workforce identity federation user, as the settings and the schema's description name it.

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from components import directory_digest
-from preflight.grants import grants_of
-from preflight.program import ProgramError, ProgramRun, Resource, run_program
+from secure_invoke.components import directory_digest
+from secure_invoke.preflight.grants import grants_of
+from secure_invoke.preflight.program import ProgramError, ProgramRun, Resource, run_program
 from tests.stack.cases import REPO, RULES, overrides_as_config
 
 PROJECTS = {"dev": "acme-secure-invoke-dev", "prod": "acme-secure-invoke-prod"}
@@ -403,7 +403,7 @@ def test_the_pack_accepts_the_stack_with_operator_access(stack: str, tmp_path: P
     ]
     report = tmp_path / "report.json"
     result = subprocess.run(
-        [sys.executable, "-m", "preflight", "--stack", stack, "--json", str(report),
+        [sys.executable, "-m", "secure_invoke.preflight", "--stack", stack, "--json", str(report),
          "--set", f"secure-invoke:operatorAccess={json.dumps(entries)}"],
         cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip

@@ -7,7 +7,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 # Nothing of preflight is loaded here, and the program's directory comes first on its path.
-if any(name == "preflight" or name.startswith("preflight.") for name in sys.modules):
+if any(name == "secure_invoke.preflight" or name.startswith("secure_invoke.preflight.") for name in sys.modules):
     raise RuntimeError("preflight's modules are loaded in the program's process")
 if os.path.realpath(sys.path[0]) != os.path.realpath(os.path.dirname(__file__)):
     raise RuntimeError(f"sys.path[0] is {sys.path[0]}, not the program directory")

@@ -1,6 +1,6 @@
 """A private Cloud Run service that passes the pack, plus one offending change chosen by `case`.
 
-Each case is a real program run through `python -m preflight --set case=<case>`; `none` is the accept case.
+Each case is a real program run through `python -m secure_invoke.preflight --set case=<case>`; `none` is the accept case.
 """
 
 import pulumi

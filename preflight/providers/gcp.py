@@ -13,8 +13,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from secure_invoke.preflight.formats import Subject, digest, ip_address, pem, project_number, run_region_code, self_link
-from secure_invoke.preflight.providers.registry import Registry
+from secure_invoke.preflight.outputs.formats import (
+    Subject,
+    digest,
+    ip_address,
+    pem,
+    project_number,
+    run_region_code,
+    self_link,
+)
+from secure_invoke.preflight.providers.tokens import Registry
 
 Computed = dict[str, Any]
 Outputs = tuple[str, Computed, Computed]

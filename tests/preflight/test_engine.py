@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from secure_invoke.preflight.program import ProgramError, run_program
-from secure_invoke.preflight.wire import UNKNOWN
+from secure_invoke.preflight.engine.program import ProgramError, run_program
+from secure_invoke.preflight.outputs.wire import UNKNOWN
 from tests.preflight.running import run, run_json
 
 PROGRAMS = Path(__file__).parent / "programs"

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from pulumi.runtime.rpc import UNKNOWN
 
-from secure_invoke.preflight.config import SECRET_PLACEHOLDER
-from secure_invoke.preflight.grants import grants_of
-from secure_invoke.preflight.program import ProgramError, run_program
+from secure_invoke.preflight.engine.program import ProgramError, run_program
+from secure_invoke.preflight.engine.project import SECRET_PLACEHOLDER
+from secure_invoke.preflight.report.grants import grants_of
 
 PROGRAMS = Path(__file__).parent / "programs"
 

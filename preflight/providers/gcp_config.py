@@ -12,8 +12,8 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from secure_invoke.preflight.formats import DEFAULT_PROJECT, DEFAULT_REGION
-from secure_invoke.preflight.schema import Sdks
+from secure_invoke.preflight.outputs.formats import DEFAULT_PROJECT, DEFAULT_REGION
+from secure_invoke.preflight.outputs.schema import Sdks
 
 # pulumi-gcp's own list, for programs whose SDK could not be read.
 _GCP_ENV = {

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from secure_invoke.preflight import formats
-from secure_invoke.preflight.formats import Subject
-from secure_invoke.preflight.schema import Declaration, Prop, Sdks, TypeRef
-from secure_invoke.preflight.wire import UNKNOWN, unknown_like
+from secure_invoke.preflight.outputs import formats
+from secure_invoke.preflight.outputs.formats import Subject
+from secure_invoke.preflight.outputs.schema import Declaration, Prop, Sdks, TypeRef
+from secure_invoke.preflight.outputs.wire import UNKNOWN, unknown_like
 
 _MAX_DEPTH = 5
 _WORKLOAD_IDENTITY = ("service_account", "service_account_email")

@@ -11,12 +11,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from secure_invoke.preflight import autoname, shapes
-from secure_invoke.preflight.formats import Subject
-from secure_invoke.preflight.provider_config import GcpSettings
-from secure_invoke.preflight.providers import gcp, gcp_functions, random, std
-from secure_invoke.preflight.schema import Sdks
-from secure_invoke.preflight.wire import UNKNOWN, unknown_like
+from secure_invoke.preflight.outputs import shapes
+from secure_invoke.preflight.outputs.formats import Subject
+from secure_invoke.preflight.outputs.schema import Sdks
+from secure_invoke.preflight.outputs.wire import UNKNOWN, unknown_like
+from secure_invoke.preflight.providers import autoname, gcp, gcp_functions, random, std
+from secure_invoke.preflight.providers.gcp_config import GcpSettings
 
 _REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
 _ZONE = re.compile(r"^([a-z]+-[a-z]+\d+)-[a-z]$")

@@ -1,9 +1,9 @@
-"""What particular providers compute, where their SDK's types are not enough: Google Cloud, random, std.
+"""What particular providers compute beyond what their SDK's types say: Google Cloud, random, std, docker-build.
 
 - `gcp` — computed outputs of Google Cloud resource types (one function per type token), and Google's
   defaults for what a program leaves unset; `gcp_functions` — Google Cloud invokes;
   `gcp_config` — `gcp:project`/`region`/`zone` from stack config or the environment, and where a resource is;
-- `random` — pulumi-random resources; `std` — pulumi-std functions;
+- `docker_build` — pulumi-docker-build images; `random` — pulumi-random resources; `std` — pulumi-std functions;
 - `autoname` — which property each kind of provider autonames during Check;
 - `tokens` — the table from type (or invoke) token to the function that answers for it.
 

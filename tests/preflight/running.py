@@ -25,3 +25,12 @@ def run_json(tmp_path: Path, *argv: str) -> tuple[int, dict, str]:
     target = tmp_path / "result.json"
     code, out, err = run(*argv, "--json", str(target))
     return code, (json.loads(target.read_text()) if target.exists() else {}), out + err
+
+
+def mandatory(document: dict) -> set[tuple[str, str]]:
+    """(policy, URN) of each mandatory violation in a `--json` document."""
+    return {(v["policy"], v["urn"]) for v in document["violations"] if v["enforcementLevel"] == "mandatory"}
+
+
+def urn(program: str, qualified_type: str, name: str) -> str:
+    return f"urn:pulumi:dev::{program}::{qualified_type}::{name}"

@@ -16,16 +16,9 @@ import pytest
 
 from secure_invoke.preflight.engine.program import ProgramError, run_program
 from secure_invoke.preflight.outputs.wire import UNKNOWN
-from tests.preflight.running import run, run_json
+from tests.preflight.running import CONNECTION, MODES, outputs, run, run_json
 
 PROGRAMS = Path(__file__).parent / "programs"
-MODES = [[], ["--preview"]]
-CONNECTION = re.compile(r"^shop-project:europe-west1:orders-db-[0-9a-f]{7}$")
-
-
-def outputs(document: dict, type_: str) -> dict:
-    (resource,) = [r for r in document["resources"] if r["type"] == type_]
-    return resource["outputs"]
 
 
 @pytest.mark.parametrize("mode", MODES, ids=["known", "preview"])

@@ -13,16 +13,9 @@ from pathlib import Path
 import pytest
 
 from secure_invoke.preflight.outputs.wire import UNKNOWN
-from tests.preflight.running import run_json
+from tests.preflight.running import CONNECTION, MODES, outputs, run_json
 
 PROGRAMS = Path(__file__).parent / "programs"
-MODES = [[], ["--preview"]]
-CONNECTION = re.compile(r"^shop-project:europe-west1:orders-db-[0-9a-f]{7}$")
-
-
-def outputs(document: dict, type_: str) -> dict:
-    (resource,) = [r for r in document["resources"] if r["type"] == type_]
-    return resource["outputs"]
 
 
 def test_connection_name_in_an_f_string_and_typed_sql_outputs(tmp_path: Path) -> None:

@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pulumi
-import pulumi_gcp as gcp
 
-from secure_invoke.components.identity import ServiceIdentity, ServiceIdentityArgs
+from secure_invoke.components.identity import Condition, ScopedRole, ServiceIdentity, ServiceIdentityArgs, grant
 
 # ID tokens only: no access tokens, no signing, no delegation (roles/iam.serviceAccountTokenCreator has all four).
 OPEN_ID_TOKEN_CREATOR = "roles/iam.serviceAccountOpenIdTokenCreator"  # noqa: S105 (a role name)
@@ -52,7 +51,7 @@ class OperatorAccessArgs:
 class OperatorAccess(pulumi.ComponentResource):
     """A service account for people to act as: each grant lets one principal mint ID tokens for it until an
     expiry, through an IAM condition, so access lapses on its own. What the account may call is granted by
-    the callee (e.g. `PrivateService.grant_invoker(access.identity)`), never here.
+    the callee (e.g. a `Caller(identity=access.identity, operator=True)` of a PrivateService), never here.
 
     Outputs: `identity`, `email`, `member`, `grants` (one IAM member per TimeBoundGrant).
     """
@@ -72,18 +71,17 @@ class OperatorAccess(pulumi.ComponentResource):
         self.email: pulumi.Output[str] = self.identity.email
         self.member: pulumi.Output[str] = self.identity.member
         self.grants = [
-            gcp.serviceaccount.IAMMember(
+            grant(
                 # Named by what it grants, so reordering the config changes nothing.
                 f"{name}-{hashlib.sha256(f'{g.principal}|{g.until}'.encode()).hexdigest()[:10]}",
-                service_account_id=self.identity.account.name,
-                role=OPEN_ID_TOKEN_CREATOR,
-                member=g.principal,
-                condition=gcp.serviceaccount.IAMMemberConditionArgs(
-                    title=f"operator access until {g.until}",
-                    description=g.reason or None,
-                    expression=g.condition,
+                g.principal,
+                ScopedRole(
+                    OPEN_ID_TOKEN_CREATOR,
+                    "service_account",
+                    self.identity.account.name,
+                    condition=Condition(f"operator access until {g.until}", g.condition, g.reason),
                 ),
-                opts=pulumi.ResourceOptions(parent=self),
+                pulumi.ResourceOptions(parent=self),
             )
             for g in args.grants
         ]

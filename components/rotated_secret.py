@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from secure_invoke.components.identity import ScopedRole, ServiceIdentity
+from secure_invoke.components.identity import ScopedRole, ServiceIdentity, grant
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,8 @@ class RotatedSecretArgs:
     secret_id: str
     reader: ServiceIdentity
     rotation_days: int = 90
-    # The first version. Unset: add it out of band (`gcloud secrets versions add`), so it never sits in state.
+    # The first version. Unset: add it out of band (`gcloud secrets versions add`), so it never sits in state;
+    # a consumer that mounts the secret as a file starts without it (PrivateServiceArgs.secret_files).
     initial_value: pulumi.Input[str] | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -43,13 +44,11 @@ class RotatedSecret(pulumi.ComponentResource):
         self.agent = gcp.projects.ServiceIdentity(
             f"{name}-secretmanager-agent", project=args.project, service="secretmanager.googleapis.com", opts=child
         )
-        self.agent_publisher = gcp.pubsub.TopicIAMMember(
+        self.agent_publisher = grant(
             f"{name}-rotation-publisher",
-            project=args.project,
-            topic=self.rotation_topic.name,
-            role="roles/pubsub.publisher",
-            member=self.agent.member,
-            opts=child,
+            self.agent.member,
+            ScopedRole("roles/pubsub.publisher", "topic", self.rotation_topic.name, project=args.project),
+            child,
         )
         period = dt.timedelta(days=args.rotation_days)
         first_rotation = (dt.datetime.now(dt.UTC).replace(microsecond=0) + period).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -98,6 +98,61 @@ CALL_KINDS: Final[dict[type, str]] = {
 
 
 @dataclass(frozen=True)
+class KindDoc:
+    """What a caller kind is made of and what its requests look like when they reach the service (from Google's
+    documentation of each product), for the runtime that accepts them and for docs/design.md's table."""
+
+    creates: str
+    audience_field: str
+    headers: str
+    body: str
+
+
+# Every Google service below can send its token only in `Authorization`: Cloud Run's front end checks that header
+# and hands the request on with the token's signature replaced (docs/design.md §3).
+KIND_DOCS: Final[dict[str, KindDoc]] = {
+    "scheduler": KindDoc(
+        creates="`gcp.cloudscheduler.Job`, POST on `schedule`",
+        audience_field="`http_target.oidc_token.audience`",
+        headers="`Authorization: Bearer <ID token>`, `Content-Type: application/json`, `X-CloudScheduler: true`, "
+        "`X-CloudScheduler-JobName`, `X-CloudScheduler-ScheduleTime` (RFC 3339; with the job name, what tells "
+        "one run from the next), `User-Agent: Google-Cloud-Scheduler`",
+        body='`{"job": <the declared job>}`, the same bytes every run (no `id`)',
+    ),
+    "pubsub-push": KindDoc(
+        creates="`gcp.pubsub.Subscription` on `topic`, push, dead-lettering to the stack's dead-letter topic",
+        audience_field="`push_config.oidc_token.audience`",
+        headers="`Authorization: Bearer <ID token>`, `Content-Type: application/json`",
+        body='Pub/Sub\'s wrapper: `{"message": {"data": <base64>, "attributes": {…}, "messageId", "publishTime"}, '
+        '"subscription": "projects/<p>/subscriptions/<name>", "deliveryAttempt": <n>}`; 102, 200, 201, 202 '
+        "or 204 acknowledges, anything else is redelivered with backoff and, after 10 attempts, dead-lettered",
+    ),
+    "cloud-tasks": KindDoc(
+        creates="`gcp.cloudtasks.Queue` whose HTTP target overrides every task's URL and token",
+        audience_field="`http_target.oidc_token.audience`",
+        headers="`Authorization: Bearer <ID token>`, `X-CloudTasks-QueueName`, `X-CloudTasks-TaskName`, "
+        "`X-CloudTasks-TaskRetryCount`, `X-CloudTasks-TaskExecutionCount`, `X-CloudTasks-TaskETA`, "
+        "`User-Agent: Google-Cloud-Tasks`, and the task's own headers (e.g. `Content-Type`)",
+        body='what the enqueuer put in the task: `{"id": …, "job": …}`, as the relay sends',
+    ),
+    "workflows": KindDoc(
+        creates="`gcp.workflows.Workflow` whose one step is an `http.post` with `auth: {type: OIDC}`",
+        audience_field="`auth.audience` of that step",
+        headers="`Authorization: Bearer <ID token>`, `Content-Type: application/json`, "
+        "`User-Agent: GoogleCloudWorkflows; (+https://cloud.google.com/workflows/docs)`",
+        body='the execution\'s argument as JSON: `{"id": …, "job": …}`',
+    ),
+    "service-account": KindDoc(
+        creates="nothing: a workload elsewhere (another stack or project), named by `email`",
+        audience_field="the workload's own code",
+        headers="its choice; with the token in both `X-Serverless-Authorization` and `Authorization`, as the relay "
+        "sends it, the service receives the token intact",
+        body="its choice",
+    ),
+}
+
+
+@dataclass(frozen=True)
 class Caller:
     """One caller of a PrivateService, with its own identity: exactly one of `identity` (an account of this
     program), `account_id` (the service creates a dedicated account) or `email` (a workload elsewhere, e.g.

@@ -2,7 +2,10 @@
 
     python -m tools.docs [--check]      (make docs)
 
-README.md's configuration table comes from `settings.SCHEMA` (type, default and description of every key),
+README.md's configuration table comes from `settings.KEYS` (type, default and description of every key),
+docs/design.md's table of caller kinds from `components.callers.KIND_DOCS` and the settings' fields per kind,
+components/README.md's argument tables from each component's args dataclass (fields, types, defaults, and the
+comment above each field),
 policies/README.md's policy table from the pack's `SPECS` (kind, level, severity, what it catches, peer
 checks), and the module tables of policies/README.md and preflight/README.md from each module's docstring
 (its first sentence says what the module is for). Each table lives between two marker comments; the text
@@ -27,7 +30,9 @@ from typing import Any
 
 from secure_invoke.policies.guardrails.pack import SPECS
 from secure_invoke.policies.guardrails.spec import Spec
-from secure_invoke.settings.schema import SCHEMA, per_environment_default
+from secure_invoke.components.callers import KIND_DOCS
+from secure_invoke.settings import KEYS, MISSING, TIERS, ByTier, Key
+from secure_invoke.settings.callers import DEFAULT_PATHS, KINDS, OPTIONAL_FIELDS, REQUIRED_FIELDS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NO_VALUE = "—"
@@ -87,24 +92,48 @@ def config_type(schema: Mapping[str, Any]) -> str:
     return "list" if kind == "array" else str(kind)
 
 
-def config_default(schema: Mapping[str, Any]) -> str:
-    if "default" not in schema:
+def config_default(key: Key) -> str:
+    if isinstance(key.default, ByTier):
+        return ", ".join(f"{tier} `{_literal(key.default.of(tier))}`" for tier in TIERS)
+    if key.default is None or key.default is MISSING:
         return NO_VALUE
-    per_environment = per_environment_default(schema)
-    if per_environment is not None:
-        environments = [env for env in SCHEMA["environment"]["enum"] if env in per_environment]
-        return ", ".join(f"{env} `{_literal(per_environment[env])}`" for env in environments)
-    return f"`{_literal(schema['default'])}`"
+    return f"`{_literal(key.default)}`"
 
 
 def config_table() -> str:
     rows: list[tuple[str, ...]] = []
-    for key, schema in SCHEMA.items():
-        description = str(schema.get("description", "")).strip()
+    for key in KEYS:
+        if ":" in key.name:
+            continue  # gcp:project and gcp:region, named in the text above the table
+        description = key.description.strip()
         if not description:
-            raise DocsError(f"settings/schema.py: SCHEMA[{key!r}] has no description")
-        rows.append((f"`{key}`", config_type(schema), config_default(schema), description))
+            raise DocsError(f"settings/schema.py: {key.name} has no description")
+        rows.append((f"`{key.name}`", config_type(key.schema), config_default(key), description))
     return _table(("key", "type", "default", "meaning"), rows)
+
+
+def caller_kinds_table() -> str:
+    """One row per kind of `callers` entry: its fields, what it creates, the path it calls by default, where its
+    token's audience is set, and what its requests carry when they reach the worker."""
+    rows: list[tuple[str, ...]] = []
+    for kind in KINDS:
+        doc = KIND_DOCS.get(kind)
+        if doc is None:
+            raise DocsError(f"components/callers.py: KIND_DOCS has no entry for the settings' kind {kind!r}")
+        fields = [f"`{f}`" for f in REQUIRED_FIELDS[kind]] + [f"`{f}` (optional)" for f in OPTIONAL_FIELDS[kind]]
+        path = DEFAULT_PATHS[kind]
+        rows.append(
+            (
+                f"`{kind}`",
+                ", ".join(fields) or NO_VALUE,
+                doc.creates,
+                f"`{path}`" if path else NO_VALUE,
+                doc.audience_field,
+                doc.headers,
+                doc.body,
+            )
+        )
+    return _table(("kind", "fields", "creates", "path", "audience set in", "headers the worker gets", "body"), rows)
 
 
 def policy_kind(spec: Spec) -> str:
@@ -150,6 +179,7 @@ def module_table(package: str) -> str:
 
 REGIONS: tuple[Region, ...] = (
     Region("README.md", "config table", "settings/schema.py", config_table),
+    Region("docs/design.md", "caller kinds", "components/callers.py KIND_DOCS, settings/callers.py", caller_kinds_table),
     Region("policies/README.md", "policy table", "policies/guardrails/pack.py", policy_table),
     Region(
         "policies/README.md",

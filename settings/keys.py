@@ -114,7 +114,8 @@ def parse(
             continue
         values[key.name] = value
     for full, key in declared.items():
-        if key.required and key.name not in values and not any(e.startswith(f"{full}:") for e in errors):
+        named = (f"{full}:", f"{full}[", f"{full}.")
+        if key.required and key.name not in values and not any(e.startswith(named) for e in errors):
             errors.append(f"{full}: required{_how_to_set(full, key)}")
     return values, errors
 

@@ -172,8 +172,8 @@ def upstream_secret(cfg: Settings, reader: ServiceIdentity) -> RotatedSecret:
         ),
     )
     if cfg.value("upstreamApiKey") is None:
-        pulumi.log.info(
-            f"secret upstream-api-key-{env} gets no version from this stack: the worker starts without it and reads "
+        pulumi.log.warn(
+            f"secret upstream-api-key-{env} gets no version from this stack: the worker starts without it, and reads "
             f"it when it needs it; add it with `gcloud secrets versions add upstream-api-key-{env} --data-file=-`"
         )
     return secret

@@ -77,7 +77,7 @@ def build(cfg: Settings) -> dict[str, pulumi.Output[str]]:
     dead_letter_grant = dead_letters.grant_publisher(who.relay)
     access_audit(cfg, who.operator)
     # The relay's first call should find its invoker grant in place, its first dead letter its publisher grant.
-    relay_grants = [worker.invoker_grants[who.relay.resource_name], dead_letter_grant]
+    relay_grants: list[pulumi.Resource] = [worker.invoker_grants[who.relay.resource_name], dead_letter_grant]
     relay = relay_function(cfg, jobs, dead_letters, worker, who.relay, relay_grants, project_number)
 
     return {
@@ -130,9 +130,7 @@ def identities(cfg: Settings) -> Identities:
     return Identities(relay=relay, worker=worker, operator=operator)
 
 
-def declared_caller(
-    entry: CallerEntry, dead_letters: DeadLetterTopic, project_number: pulumi.Output[str]
-) -> Caller:
+def declared_caller(entry: CallerEntry, dead_letters: DeadLetterTopic, project_number: pulumi.Output[str]) -> Caller:
     """A `callers` entry of the stack config as the worker's Caller: its identity and, but for a workload
     elsewhere, the Google resource that calls the worker."""
     path = entry.path or "/jobs"
@@ -140,9 +138,7 @@ def declared_caller(
         case "service-account":
             return Caller(entry.name, email=entry.email)
         case "scheduler":
-            call = ScheduledCall(
-                schedule=entry.schedule or "", body=entry.body, path=path, time_zone=entry.time_zone
-            )
+            call = ScheduledCall(schedule=entry.schedule or "", body=entry.body, path=path, time_zone=entry.time_zone)
         case "pubsub-push":
             # What the worker keeps refusing goes to the stack's dead-letter topic, not into oblivion.
             call = PushCall(

@@ -14,7 +14,8 @@ from typing import Final
 
 import pulumi
 
-from secure_invoke.settings import ConfigError, Key, Settings as StackSettings, Tier
+from secure_invoke.settings import ConfigError, Key, Tier
+from secure_invoke.settings import Settings as StackSettings
 from secure_invoke.settings.keys import one_error, parse
 
 NAMESPACE: Final = "secure-invoke-bootstrap"

@@ -30,9 +30,14 @@ PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
 def deployer_project_roles(source: Path = BOOTSTRAP / "__main__.py") -> dict[str, str]:
     """`DEPLOYER_PROJECT_ROLES` (role → reason) as the bootstrap program declares it, read without running it."""
     for node in ast.parse(source.read_text(encoding="utf-8")).body:
-        target = node.target if isinstance(node, ast.AnnAssign) else (node.targets[0] if isinstance(node, ast.Assign) else None)
-        if isinstance(target, ast.Name) and target.id == "DEPLOYER_PROJECT_ROLES" and node.value is not None:
-            return ast.literal_eval(node.value)
+        if isinstance(node, ast.AnnAssign):
+            target, value = node.target, node.value
+        elif isinstance(node, ast.Assign):
+            target, value = node.targets[0], node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id == "DEPLOYER_PROJECT_ROLES" and value is not None:
+            return ast.literal_eval(value)
     raise SystemExit(f"exemptions: no DEPLOYER_PROJECT_ROLES in {source}")
 
 
@@ -46,7 +51,9 @@ def preflight_report(program: Path, stack: str) -> dict[str, Any]:
             capture_output=True, text=True, timeout=600, check=False,
         )  # fmt: skip
         if done.returncode not in (0, 1) or not report.exists():
-            raise SystemExit(f"exemptions: preflight of {program.name} failed: {(done.stderr or done.stdout).strip()[-500:]}")
+            raise SystemExit(
+                f"exemptions: preflight of {program.name} failed: {(done.stderr or done.stdout).strip()[-500:]}"
+            )
         return json.loads(report.read_text(encoding="utf-8"))
 
 

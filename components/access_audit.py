@@ -34,6 +34,7 @@ def denials_filter(service_name: str) -> str:
 
 @dataclass(frozen=True)
 class AccessAuditArgs:
+    # The project whose IAM audit config and metrics these are.
     project: pulumi.Input[str]
     # The identity people impersonate; its token mints are counted (and alerted on).
     operator_email: pulumi.Input[str]
@@ -41,7 +42,9 @@ class AccessAuditArgs:
     service_name: str
     # Suffix of the metric names, e.g. the environment.
     suffix: str
+    # An alert policy on every token mint for the operator account.
     alert_on_operator_tokens: bool = False
+    # Channels of that alert (`projects/<p>/notificationChannels/<id>`); only with the alert.
     notification_channels: Sequence[str] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:

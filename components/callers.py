@@ -31,9 +31,13 @@ _MAX_CALL_SECONDS: Final = 1800
 class ScheduledCall:
     """A Cloud Scheduler job: POSTs `body` (JSON) to `path` on `schedule` (unix-cron, in `time_zone`)."""
 
+    # unix-cron, e.g. `0 3 * * *`.
     schedule: str
+    # What each run POSTs, JSON (sent with `Content-Type: application/json`).
     body: str
+    # Path on the service.
     path: str = "/jobs"
+    # Time zone of `schedule` (tz database name).
     time_zone: str = "Etc/UTC"
 
     def __post_init__(self) -> None:
@@ -51,11 +55,17 @@ class PushCall:
     With `dead_letter_topic` (`projects/<p>/topics/<t>`) and the project's Pub/Sub service agent, a message the
     service keeps refusing goes there after `max_delivery_attempts` instead of expiring unseen."""
 
+    # The topic to subscribe to: a name in the project, or `projects/<p>/topics/<t>`.
     topic: pulumi.Input[str]
+    # Path on the service.
     path: str = "/pubsub"
+    # Where a message goes after `max_delivery_attempts` refusals (`projects/<p>/topics/<t>`).
     dead_letter_topic: pulumi.Input[str] | None = None
+    # The project's Pub/Sub service agent as a member (`pubsub_agent(project_number)`); with `dead_letter_topic`.
     pubsub_agent: pulumi.Input[str] | None = None
+    # Deliveries before a message is dead-lettered (5..100).
     max_delivery_attempts: int = 10
+    # How long the subscription keeps an unacknowledged message.
     retention_days: int = 7
 
     def __post_init__(self) -> None:
@@ -71,7 +81,9 @@ class QueuedCall:
     """A Cloud Tasks queue whose every task goes to `path` on the service, with the caller's token (the queue's
     HTTP target overrides whatever a task says about URL or auth)."""
 
+    # Path on the service every task goes to.
     path: str = "/jobs"
+    # Attempts per task, with 10 s to 600 s backoff.
     max_attempts: int = 100
 
     def __post_init__(self) -> None:
@@ -82,6 +94,7 @@ class QueuedCall:
 class WorkflowCall:
     """A workflow that POSTs its execution argument (JSON) to `path` and returns the answer's body."""
 
+    # Path on the service the workflow posts to.
     path: str = "/jobs"
 
     def __post_init__(self) -> None:
@@ -160,11 +173,17 @@ class Caller:
     this program to run as). `name` names its grant and resources; `operator` marks the account people borrow.
     """
 
+    # Names its grant (`<service>-invoker-<name>`) and the resources made for it.
     name: str
+    # An identity of this program the caller runs as (e.g. a function's runtime identity).
     identity: ServiceIdentity | None = None
+    # Or: the service creates a dedicated account with this id for the caller.
     account_id: str | None = None
+    # Or: a workload elsewhere (another stack or project), by its service account email.
     email: str | None = None
+    # A Google service that calls the service as this identity, created by the service.
     call: Call | None = None
+    # The account people borrow (listed apart in `caller_env.operators`).
     operator: bool = False
 
     def __post_init__(self) -> None:
@@ -193,8 +212,11 @@ class CallerEnv:
     service that verifies them itself: the allowlist (every caller's email, comma-separated), the subset that
     are operator accounts, and the audience callers mint for."""
 
+    # Every caller's email, comma-separated.
     allowed: str = "ALLOWED_INVOKERS"
+    # The operator accounts among them.
     operators: str = "OPERATOR_INVOKERS"
+    # The audience callers mint for (the custom audience).
     audience: str = "INVOKER_AUDIENCE"
 
 

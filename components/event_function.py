@@ -43,34 +43,53 @@ def gcf_sources_condition(project_number: pulumi.Input[str], region: str) -> Con
 class VpcEgress:
     """Direct VPC egress for all traffic; the subnet needs Private Google Access to reach *.run.app."""
 
+    # The VPC network.
     network: str
+    # A subnet of it with Private Google Access.
     subnetwork: str
 
 
 @dataclass(frozen=True)
 class EventFunctionArgs:
+    # The function's project.
     project: pulumi.Input[str]
+    # Where the function, its bucket and build repository live.
     region: str
+    # The Pub/Sub topic whose messages trigger it (`projects/<p>/topics/<t>`).
     topic_id: pulumi.Input[str]
+    # The function's source folder (a `main.py` in it); its content names the archive.
     source_dir: str
+    # The function in `main.py` to call.
     entry_point: str
     # Account ids of the three identities: <base>-runtime-<suffix>, <base>-trigger-<suffix>, <base>-build-<suffix>.
     identity_base: str
+    # The environment, or whatever else tells this function's identities from others of the same base.
     identity_suffix: str
     # Names Google's per-project buckets and service agents (`gcf-v2-sources-<number>-<region>`, ...).
     project_number: pulumi.Input[str]
+    # The function's name (default: the component's name).
     function_name: str | None = None
+    # The Cloud Functions runtime.
     runtime: str = "python312"
+    # Memory per instance.
     memory: str = "256Mi"
+    # Upper bound on instances.
     max_instances: int = 5
+    # Function timeout, 1..540 s.
     timeout_seconds: int = 60
+    # Eventarc retries failed deliveries (up to 24 h) when true.
     retry: bool = True
+    # The function's environment variables.
     env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # Direct VPC egress for all traffic, or none.
     vpc_egress: VpcEgress | None = None
+    # Labels on the function and its resources.
     labels: Mapping[str, str] = field(default_factory=dict)
     # Projects whose Pub/Sub service agent was created before 2021-04-08 need it to mint tokens for the trigger.
     legacy_pubsub_agent: bool = False
+    # `destroy` deletes the source bucket with its archives.
     force_destroy_source: bool = False
+    # Build images kept by the build repository's cleanup policy.
     build_images_kept: int = 5
     # Pass one in when another resource must know the caller before the function exists (its invokee's
     # allow-list); otherwise the function creates its own. Either way it is this function's alone.
@@ -281,6 +300,8 @@ class EventFunction(pulumi.ComponentResource):
             self.pubsub_agent_token_creator = grant(
                 f"{self._name}-pubsub-agent-token-creator",
                 pubsub_agent(args.project_number),
-                ScopedRole("roles/iam.serviceAccountTokenCreator", "service_account", self.trigger_identity.account.name),
+                ScopedRole(
+                    "roles/iam.serviceAccountTokenCreator", "service_account", self.trigger_identity.account.name
+                ),
                 self._child,
             )

@@ -23,8 +23,11 @@ class Condition:
     """An IAM condition: on a project grant it narrows the grant to the resources its expression names; on a
     service account grant it ends the grant at a time (`request.time < timestamp(…)`)."""
 
+    # The condition's title (1-100 characters); names a project grant's resource.
     title: str
+    # A CEL expression over `resource.name` or `request.time`.
     expression: pulumi.Input[str]
+    # What it is for.
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -41,11 +44,17 @@ class ScopedRole:
     it ends the grant (just-in-time access). On any other resource the resource itself is the scope already.
     """
 
+    # `roles/…`, or a custom role's path.
     role: str
+    # The kind of resource the grant is on.
     scope: Scope
+    # That resource's name or id (for `project`, the project id).
     resource: pulumi.Input[str]
+    # Its location, where the type needs one (repository, Cloud Run service).
     location: pulumi.Input[str] | None = None
+    # Its project, where the type needs one.
     project: pulumi.Input[str] | None = None
+    # Project grants: the resources the grant reaches; account grants: when it ends.
     condition: Condition | None = None
 
     def __post_init__(self) -> None:
@@ -62,10 +71,15 @@ class ScopedRole:
 
 @dataclass(frozen=True)
 class ServiceIdentityArgs:
+    # The account id (6-30 characters).
     account_id: str
+    # The account's display name.
     display_name: str
+    # Its description (default: says it is dedicated and keyless).
     description: str = ""
+    # The account's project.
     project: pulumi.Input[str] | None = None
+    # Grants to the identity, each on one resource.
     roles: Sequence[ScopedRole] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -132,7 +146,9 @@ def grant(
                 opts=opts,
             )
         case "bucket":
-            return gcp.storage.BucketIAMMember(resource_name, bucket=role.resource, role=role.role, member=member, opts=opts)
+            return gcp.storage.BucketIAMMember(
+                resource_name, bucket=role.resource, role=role.role, member=member, opts=opts
+            )
         case "artifact_repository":
             return gcp.artifactregistry.RepositoryIamMember(
                 resource_name,

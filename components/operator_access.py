@@ -20,8 +20,11 @@ _NOT_PEOPLE = ("serviceAccount:", "allUsers", "allAuthenticatedUsers", "domain:"
 class TimeBoundGrant:
     """One person or group of the team's identity provider, until `expires` (timezone-aware), and why."""
 
+    # `user:`, `group:`, or a workforce pool group or subject; never a service account or a wildcard.
     principal: str
+    # When the grant ends (timezone-aware).
     expires: datetime
+    # The ticket or incident; the condition's description.
     reason: str = ""
 
     def __post_init__(self) -> None:
@@ -42,9 +45,13 @@ class TimeBoundGrant:
 
 @dataclass(frozen=True)
 class OperatorAccessArgs:
+    # The account's project.
     project: pulumi.Input[str]
+    # The operator account's id.
     account_id: str
+    # Its display name.
     display_name: str
+    # One expiring ID-token grant on the account per entry.
     grants: Sequence[TimeBoundGrant] = field(default_factory=tuple)
 
 

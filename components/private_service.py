@@ -22,31 +22,50 @@ SECRETS_MOUNT = "/secrets"
 class PrivateServiceArgs:
     """Inputs of a private service. Defaults are the safe ones: IAM gate on, no public member, one revision."""
 
+    # Where the service runs.
     region: str
+    # The container image (ideally by digest).
     image: pulumi.Input[str]
+    # The identity the service runs as.
     identity: ServiceIdentity
+    # The service's project.
     project: pulumi.Input[str] | None = None
+    # The service's name (default: the component's name).
     service_name: str | None = None
     # Who may invoke it: one roles/run.invoker grant on this service per caller, and nothing else grants it.
     callers: Sequence[Caller] = field(default_factory=tuple)
     # Set: the service's env tells it its callers and audience (a service that checks its callers itself).
     caller_env: CallerEnv | None = None
+    # Warm instances.
     min_instances: int = 0
+    # Upper bound on instances.
     max_instances: int = 3
+    # Requests per instance (1 below one vCPU).
     concurrency: int = 8
+    # vCPU per instance.
     cpu: str = "1"
+    # Memory per instance.
     memory: str = "512Mi"
+    # Request timeout, 1..3600 s.
     request_timeout_seconds: int = 300
+    # Extra CPU while an instance starts.
     startup_cpu_boost: bool = False
+    # Internal traffic only (callers then need VPC egress); else all, with IAM as the gate.
     internal_ingress: bool = False
+    # Cloud Run refuses to delete the service while true.
     deletion_protection: bool = True
+    # A Cloud Run custom audience callers mint for, known before the URL is.
     custom_audience: str | None = None
+    # The container's environment variables.
     env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     # env var → Secret Manager secret id, mounted as a file whose path is the env var's value (`/secrets/<env var,
     # lower case>/value`): read when used, always the latest version; the service starts before the secret has one.
     secret_files: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # Labels on the service and its revisions.
     labels: Mapping[str, str] = field(default_factory=dict)
+    # The container's port.
     port: int = 8080
+    # The startup probe's path.
     health_path: str = "/healthz"
 
     def __post_init__(self) -> None:

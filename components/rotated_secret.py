@@ -14,13 +14,18 @@ from secure_invoke.components.identity import ScopedRole, ServiceIdentity, grant
 
 @dataclass(frozen=True)
 class RotatedSecretArgs:
+    # The secret's project.
     project: pulumi.Input[str]
+    # The secret's id.
     secret_id: str
+    # The one identity that may read it.
     reader: ServiceIdentity
+    # Rotation period (Secret Manager publishes "rotate now" to the rotation topic).
     rotation_days: int = 90
     # The first version. Unset: add it out of band (`gcloud secrets versions add`), so it never sits in state;
     # a consumer that mounts the secret as a file starts without it (PrivateServiceArgs.secret_files).
     initial_value: pulumi.Input[str] | None = None
+    # Labels on the secret and its topic.
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

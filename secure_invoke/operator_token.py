@@ -78,13 +78,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0] if __doc__ else None,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--service-account", required=True, help="the account to mint for, e.g. worker-operator-<env>@<project>.iam.gserviceaccount.com")
-    parser.add_argument("--audience", required=True, help="the token's audience: the worker's (pulumi stack output worker_audience)")
-    parser.add_argument("--access-token-stdin", action="store_true", help="read the person's access token from standard input instead of using Application Default Credentials")
+    parser.add_argument(
+        "--service-account",
+        required=True,
+        help="the account to mint for, e.g. worker-operator-<env>@<project>.iam.gserviceaccount.com",
+    )
+    parser.add_argument(
+        "--audience", required=True, help="the token's audience: the worker's (pulumi stack output worker_audience)"
+    )
+    parser.add_argument(
+        "--access-token-stdin",
+        action="store_true",
+        help="read the person's access token from standard input instead of using Application Default Credentials",
+    )
     parser.add_argument("--endpoint", default=IAM_CREDENTIALS, help="the IAM Credentials API's base URL")
     args = parser.parse_args(argv)
     if not _SERVICE_ACCOUNT.match(args.service_account):
-        print(f"operator_token: --service-account {args.service_account!r} is not a service account email", file=sys.stderr)
+        print(
+            f"operator_token: --service-account {args.service_account!r} is not a service account email",
+            file=sys.stderr,
+        )
         return 2
     access_token = None
     if args.access_token_stdin:

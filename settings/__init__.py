@@ -93,7 +93,10 @@ class Settings:
     @property
     def worker_audience(self) -> str:
         """The audience every caller mints for: `workerAudience`, else a name of this environment."""
-        return self.values.get("workerAudience") or f"https://worker-{self.environment}.{self.project}.secure-invoke.internal"
+        return (
+            self.values.get("workerAudience")
+            or f"https://worker-{self.environment}.{self.project}.secure-invoke.internal"
+        )
 
     def account_id(self, prefix: str) -> str:
         return f"{prefix}-{self.environment}"
@@ -174,4 +177,3 @@ def load() -> Settings:
     config.update(pulumi.runtime.config.CONFIG.get())
     secret_keys = {k for k in config if pulumi.runtime.config.is_config_secret(k)}
     return Settings.from_config(config, secret_keys)
-

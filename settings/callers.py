@@ -36,7 +36,9 @@ OPTIONAL_FIELDS: Final[dict[CallerKind, tuple[str, ...]]] = {
     "service-account": (),
 }
 # The accounts the stack itself creates per environment: a caller's `<name>-<env>` must not be one of them.
-RESERVED_NAMES: Final = frozenset({"relay-runtime", "relay-trigger", "relay-build", "worker-runtime", "worker-operator"})
+RESERVED_NAMES: Final = frozenset(
+    {"relay-runtime", "relay-trigger", "relay-build", "worker-runtime", "worker-operator"}
+)
 # A user-managed service account; default accounts (`…-compute@developer…`, `…@appspot…`) never match.
 SERVICE_ACCOUNT_EMAIL: Final = r"^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$"
 
@@ -95,7 +97,11 @@ def callers(entries: list[Mapping[str, Any]], environment: str, key: str) -> tup
         where = f"{key}[{index}]"
         name, kind = raw["name"], raw["kind"]
         allowed = {"name", "kind", *REQUIRED_FIELDS[kind], *OPTIONAL_FIELDS[kind]}
-        bad = [f"{where}.{f}: not a field of kind {kind!r} (it takes {', '.join(sorted(allowed))})" for f in raw if f not in allowed]
+        bad = [
+            f"{where}.{f}: not a field of kind {kind!r} (it takes {', '.join(sorted(allowed))})"
+            for f in raw
+            if f not in allowed
+        ]
         bad += [f"{where}.{f}: required for kind {kind!r}" for f in REQUIRED_FIELDS[kind] if f not in raw]
         if name in seen:
             bad.append(f"{where}.name: {name!r} repeats {key}[{seen[name]}]")

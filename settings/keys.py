@@ -130,7 +130,11 @@ def _unknown(name: str, declared: Mapping[str, Key], prefix: str) -> str:
     own = [k.name for k in declared.values() if ":" not in k.name]
     close = difflib.get_close_matches(name, own, n=1)
     # A close match is the likely fix; only without one is the whole list of keys worth reading.
-    return f"unknown key; did you mean {prefix}{close[0]}?" if close else f"unknown key; allowed keys: {', '.join(sorted(own))}"
+    return (
+        f"unknown key; did you mean {prefix}{close[0]}?"
+        if close
+        else f"unknown key; allowed keys: {', '.join(sorted(own))}"
+    )
 
 
 def _decode(full: str, key: Key, raw: str) -> tuple[str | None, Any]:

@@ -120,8 +120,7 @@ KEYS: Final[tuple[Key, ...]] = (
     Key(
         "workerIngress",
         {"enum": ["all", "internal"]},
-        "`all` (IAM is the gate) or `internal` (needs `vpcNetwork`/`vpcSubnetwork` for the relay's Direct VPC "
-        "egress).",
+        "`all` (IAM is the gate) or `internal` (needs `vpcNetwork`/`vpcSubnetwork` for the relay's Direct VPC egress).",
         default="all",
         feeds=(PrivateServiceArgs, "internal_ingress"),
         convert=lambda ingress: ingress == "internal",
@@ -266,7 +265,10 @@ KEYS: Final[tuple[Key, ...]] = (
         {
             "type": "array",
             "uniqueItems": True,
-            "items": {"type": "string", "pattern": r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/notificationChannels/[0-9]+$"},
+            "items": {
+                "type": "string",
+                "pattern": r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/notificationChannels/[0-9]+$",
+            },
         },
         "Notification channels (`projects/<p>/notificationChannels/<id>`) of the production alert on operator token "
         "mints.",

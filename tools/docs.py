@@ -28,9 +28,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from secure_invoke.components.callers import KIND_DOCS
 from secure_invoke.policies.guardrails.pack import SPECS
 from secure_invoke.policies.guardrails.spec import Spec
-from secure_invoke.components.callers import KIND_DOCS
 from secure_invoke.settings import KEYS, MISSING, TIERS, ByTier, Key
 from secure_invoke.settings.callers import DEFAULT_PATHS, KINDS, OPTIONAL_FIELDS, REQUIRED_FIELDS
 
@@ -136,6 +136,81 @@ def caller_kinds_table() -> str:
     return _table(("kind", "fields", "creates", "path", "audience set in", "headers the worker gets", "body"), rows)
 
 
+# The components, each with the args dataclasses it takes, in the order components/README.md presents them.
+COMPONENT_ARGS: dict[str, tuple[str, ...]] = {
+    "ServiceIdentity": ("identity.py:ServiceIdentityArgs", "identity.py:ScopedRole", "identity.py:Condition"),
+    "PrivateService": (
+        "private_service.py:PrivateServiceArgs",
+        "callers.py:Caller",
+        "callers.py:ScheduledCall",
+        "callers.py:PushCall",
+        "callers.py:QueuedCall",
+        "callers.py:WorkflowCall",
+        "callers.py:CallerEnv",
+    ),
+    "EventFunction": ("event_function.py:EventFunctionArgs", "event_function.py:VpcEgress"),
+    "RotatedSecret": ("rotated_secret.py:RotatedSecretArgs",),
+    "DeadLetterTopic": ("dead_letter.py:DeadLetterTopicArgs",),
+    "OperatorAccess": ("operator_access.py:OperatorAccessArgs", "operator_access.py:TimeBoundGrant"),
+    "AccessAudit": ("access_audit.py:AccessAuditArgs",),
+    "WorkerImage": ("worker_image.py:WorkerImageArgs",),
+}
+
+
+def _comment_above(lines: list[str], lineno: int) -> str:
+    """The `#` comment lines directly above line `lineno` (1-based), joined."""
+    comment: list[str] = []
+    index = lineno - 2
+    while index >= 0 and lines[index].strip().startswith("#"):
+        comment.insert(0, lines[index].strip().lstrip("#").strip())
+        index -= 1
+    return " ".join(comment)
+
+
+def dataclass_fields(module: Path, name: str) -> list[tuple[str, str, str, str]]:
+    """(field, type, default, meaning) of each field of dataclass `name` in `module`, read from its source: the
+    annotation and default as written, the meaning from the comment above the field."""
+    source = module.read_text(encoding="utf-8")
+    lines = source.splitlines()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            rows: list[tuple[str, str, str, str]] = []
+            for item in node.body:
+                if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                    annotation = ast.get_source_segment(source, item.annotation) or ""
+                    default = NO_VALUE
+                    if item.value is not None:
+                        default = ast.get_source_segment(source, item.value) or ""
+                        factory = re.fullmatch(r"field\(default_factory=(\w+)\)", default)
+                        if factory:
+                            default = {"dict": "{}", "tuple": "()", "list": "[]"}.get(factory.group(1), default)
+                    meaning = _comment_above(lines, item.lineno)
+                    if not meaning:
+                        raise DocsError(
+                            f"{module.relative_to(REPO_ROOT)}: {name}.{item.target.id} has no comment above it "
+                            "to say what it is"
+                        )
+                    rows.append((item.target.id, annotation, default, meaning))
+            return rows
+    raise DocsError(f"{module.relative_to(REPO_ROOT)}: no dataclass {name}")
+
+
+def args_tables(component: str) -> str:
+    """The argument tables of one component: its args dataclass first, then the ones it takes."""
+    parts: list[str] = []
+    for spec in COMPONENT_ARGS[component]:
+        file_name, class_name = spec.split(":")
+        module = REPO_ROOT / "components" / file_name
+        rows = [
+            (f"`{field}`", f"`{kind}`", NO_VALUE if default == NO_VALUE else f"`{default}`", meaning)
+            for field, kind, default, meaning in dataclass_fields(module, class_name)
+        ]
+        parts.append(
+            f"`{class_name}` ([`{file_name}`]({file_name}))\n\n" + _table(("field", "type", "default", "meaning"), rows)
+        )
+    return "\n\n".join(parts)
+
+
 def policy_kind(spec: Spec) -> str:
     kinds = [kind for kind, rule in (("resource", spec.resource_rule), ("stack", spec.stack_rule)) if rule]
     return ", ".join(kinds)
@@ -179,7 +254,9 @@ def module_table(package: str) -> str:
 
 REGIONS: tuple[Region, ...] = (
     Region("README.md", "config table", "settings/schema.py", config_table),
-    Region("docs/design.md", "caller kinds", "components/callers.py KIND_DOCS, settings/callers.py", caller_kinds_table),
+    Region(
+        "docs/design.md", "caller kinds", "components/callers.py KIND_DOCS, settings/callers.py", caller_kinds_table
+    ),
     Region("policies/README.md", "policy table", "policies/guardrails/pack.py", policy_table),
     Region(
         "policies/README.md",
@@ -188,6 +265,10 @@ REGIONS: tuple[Region, ...] = (
         partial(module_table, "policies/guardrails"),
     ),
     Region("preflight/README.md", "modules of preflight", "the module docstrings", partial(module_table, "preflight")),
+    *(
+        Region("components/README.md", f"{name} arguments", "the args dataclass", partial(args_tables, name))
+        for name in COMPONENT_ARGS
+    ),
 )
 
 

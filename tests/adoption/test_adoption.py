@@ -51,7 +51,7 @@ def staging_stack() -> str:
     team: payments
   secure-invoke:operatorAccess:
     - principal: principalSet://iam.googleapis.com/locations/global/workforcePools/zephyr-okta/group/payments-sre
-      expires: {soon}
+      expires: "{soon}"
       reason: CHG-311 verify the staging cut-over
     - principal: user:ana@zephyr.example
       expires: "{later}"
@@ -111,7 +111,11 @@ def config_dependent() -> list[str]:
             selected.append(relative)
             continue
         for node in ast.parse(source).body:
-            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_") and _runs_the_repository_program(node):
+            if (
+                isinstance(node, ast.FunctionDef)
+                and node.name.startswith("test_")
+                and _runs_the_repository_program(node)
+            ):
                 selected.append(f"{relative}::{node.name}")
     return selected
 

@@ -81,7 +81,9 @@ def pulumi_steps(lines: list[str]) -> tuple[list[Step], list[str]]:
                 config.setdefault((program, stack), {})[rest[0]] = rest[1]
         elif args[:1] == ["up"]:
             pack = program / args[args.index("--policy-pack") + 1] if "--policy-pack" in args else None
-            pack_config = program / args[args.index("--policy-pack-config") + 1] if "--policy-pack-config" in args else None
+            pack_config = (
+                program / args[args.index("--policy-pack-config") + 1] if "--policy-pack-config" in args else None
+            )
             steps.append(Step(program, stack, dict(config.get((program, stack), {})), pack, pack_config, argv))
     return steps, secrets
 
@@ -92,7 +94,8 @@ def test_the_list_never_targets_part_of_a_stack() -> None:
         assert not [line for line in shell_lines(path.read_text(encoding="utf-8")) if "--target" in line], path.name
     steps, _ = pulumi_steps(shell_lines(first_deploy_section()))
     # The bootstrap twice (without, then with the per-account grants), each environment's whole first up between.
-    assert [s.program.name for s in steps][0] == "bootstrap" and [s.program.name for s in steps][-1] == "bootstrap"
+    programs = [s.program.name for s in steps]
+    assert programs[0] == programs[-1] == "bootstrap"
     assert steps[0].overrides == {"secure-invoke-bootstrap:grantRuntimeActAs": "false"}
     assert steps[-1].overrides == {"secure-invoke-bootstrap:grantRuntimeActAs": "true"}
     main = [s.stack for s in steps if s.program == REPO]
@@ -137,7 +140,9 @@ def test_the_secret_can_come_from_the_stack_before_the_worker(tmp_path: Path) ->
         shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
     stack = STACKS[0]
     source = (REPO / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8")
-    (tmp_path / f"Pulumi.{stack}.yaml").write_text(source + "  secure-invoke:upstreamApiKey:\n    secure: AAABAHNlY3JldA==\n")
+    (tmp_path / f"Pulumi.{stack}.yaml").write_text(
+        source + "  secure-invoke:upstreamApiKey:\n    secure: AAABAHNlY3JldA==\n"
+    )
     run = run_program(tmp_path, stack)
     (version,) = run.of_type("gcp:secretmanager/secretVersion:SecretVersion")
     (worker,) = run.of_type("gcp:cloudrunv2/service:Service")
@@ -225,7 +230,17 @@ def test_without_a_live_grant_google_refuses_in_one_line(iam) -> None:
     ("argv", "stdin", "message"),
     [
         (["--service-account", "alice@acme.com", "--audience", "a"], "", "is not a service account email"),
-        (["--service-account", "op-account@proj-123.iam.gserviceaccount.com", "--audience", "a", "--access-token-stdin"], "", "standard input holds no access token"),
+        (
+            [
+                "--service-account",
+                "op-account@proj-123.iam.gserviceaccount.com",
+                "--audience",
+                "a",
+                "--access-token-stdin",
+            ],
+            "",
+            "standard input holds no access token",
+        ),
     ],
 )
 def test_bad_input_is_one_line(argv: list[str], stdin: str, message: str) -> None:

@@ -219,8 +219,16 @@ def test_act_as_grants_wait_for_the_runtime_identities() -> None:
     [
         ("secure-invoke-bootstrap:githubRepository", "not a repo", "githubRepository: 'not a repo' must be"),
         ("secure-invoke-bootstrap:githubRepositoryId", "abc", "githubRepositoryId: 'abc' must be the numeric"),
-        ("secure-invoke-bootstrap:environments", '{"nosuchenv": {}}', "environments.nosuchenv: no stack file Pulumi.nosuchenv.yaml"),
-        ("secure-invoke-bootstrap:environments", '{"dev": {"project": "acme-x"}}', "environments['dev']: unknown field 'project'"),
+        (
+            "secure-invoke-bootstrap:environments",
+            '{"nosuchenv": {}}',
+            "environments.nosuchenv: no stack file Pulumi.nosuchenv.yaml",
+        ),
+        (
+            "secure-invoke-bootstrap:environments",
+            '{"dev": {"project": "acme-x"}}',
+            "environments['dev']: unknown field 'project'",
+        ),
         ("secure-invoke-bootstrap:grantRuntimeActAs", "maybe", "grantRuntimeActAs: 'maybe' is not a valid boolean"),
     ],
 )
@@ -270,7 +278,9 @@ def test_preflight_passes_with_the_exemptions_and_fails_without(tmp_path: Path) 
     assert "no-high-scope-privileged-roles" in failing.stdout + failing.stderr
     # The committed file is what its command writes from this very verdict: a golden file, never hand-edited.
     exemptions = _module("exemptions")
-    expected = exemptions.render(exemptions.exemptions(json.loads(report.read_text()), exemptions.deployer_project_roles()))
+    expected = exemptions.render(
+        exemptions.exemptions(json.loads(report.read_text()), exemptions.deployer_project_roles())
+    )
     assert (BOOTSTRAP / "policy-config.json").read_text(encoding="utf-8") == expected, (
         "bootstrap/policy-config.json is out of date: run `python bootstrap/exemptions.py`"
     )

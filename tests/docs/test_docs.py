@@ -3,6 +3,7 @@ and every policy the pack builds is documented."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -13,8 +14,6 @@ import pytest
 from pulumi_policy import ResourceValidationPolicy, Severity, StackValidationPolicy
 
 from secure_invoke.policies.guardrails.pack import SPECS, build_policies
-import dataclasses
-
 from secure_invoke.settings import KEYS, ByTier, Key
 from secure_invoke.settings import schema as settings_schema
 from tests.docs.markdown import table_with_header
@@ -125,7 +124,12 @@ def test_every_config_key_has_a_description_and_a_row() -> None:
     [
         ({"enum": ["development", "production"]}, None, "one of `development`, `production`", "—"),
         ({"enum": ["0.5", "1"]}, "1", "one of `0.5`, `1`", "`1`"),
-        ({"type": "integer", "minimum": 0, "maximum": 100}, ByTier(0, 1), "integer 0..100", "development `0`, production `1`"),
+        (
+            {"type": "integer", "minimum": 0, "maximum": 100},
+            ByTier(0, 1),
+            "integer 0..100",
+            "development `0`, production `1`",
+        ),
         ({"type": "integer", "minimum": 1}, None, "integer >= 1", "—"),
         ({"type": "boolean"}, ByTier(False, True), "boolean", "development `false`, production `true`"),
         ({"type": "boolean"}, False, "boolean", "`false`"),

@@ -68,7 +68,11 @@ def expected_grants(cfg: Settings, run: ProgramRun) -> Expected:
         (sa(cfg, "relay-build"), "roles/storage.objectViewer", f"storage/bucket {bucket}"),
         # Conditioned to Google's gcf-v2-sources bucket: see test_build_reads_googles_source_copy_only.
         (sa(cfg, "relay-build"), "roles/storage.objectViewer", f"project {project}"),
-        (sa(cfg, "worker-runtime"), "roles/secretmanager.secretAccessor", f"secretmanager/secret upstream-api-key-{env}"),
+        (
+            sa(cfg, "worker-runtime"),
+            "roles/secretmanager.secretAccessor",
+            f"secretmanager/secret upstream-api-key-{env}",
+        ),
         (agent.outputs["member"], "roles/pubsub.publisher", f"pubsub/topic {rotation_topic}"),
         # People borrow this account just in time (operatorAccess); on its own it may only invoke the worker.
         (sa(cfg, "worker-operator"), "roles/run.invoker", worker),
@@ -76,13 +80,17 @@ def expected_grants(cfg: Settings, run: ProgramRun) -> Expected:
         (sa(cfg, "relay-runtime"), "roles/pubsub.publisher", f"pubsub/topic jobs-{env}-dead"),
     }
     operator = one(run, ACCOUNT, "worker-operator").outputs["name"]
-    configured = {(entry.principal, OPEN_ID_TOKEN_CREATOR, f"serviceaccount {operator}") for entry in cfg.operator_access}
+    configured = {
+        (entry.principal, OPEN_ID_TOKEN_CREATOR, f"serviceaccount {operator}") for entry in cfg.operator_access
+    }
     pubsub_agent = f"serviceAccount:service-{project_number(run)}@gcp-sa-pubsub.iam.gserviceaccount.com"
     for caller, caller_email in zip(cfg.callers, caller_emails(cfg)[2:], strict=True):
         configured.add((f"serviceAccount:{caller_email}", "roles/run.invoker", worker))
         if caller.kind == "pubsub-push":
             # Pub/Sub forwards what the worker keeps refusing to the dead-letter topic, as its own agent.
-            configured.add((pubsub_agent, "roles/pubsub.publisher", f"pubsub/topic projects/{project}/topics/jobs-{env}-dead"))
+            configured.add(
+                (pubsub_agent, "roles/pubsub.publisher", f"pubsub/topic projects/{project}/topics/jobs-{env}-dead")
+            )
             configured.add((pubsub_agent, "roles/pubsub.subscriber", f"pubsub/subscription {caller.name}"))
     if cfg.value("legacyPubsubServiceAgent"):
         trigger = one(run, ACCOUNT, "relay-trigger").outputs["name"]

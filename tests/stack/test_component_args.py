@@ -60,7 +60,10 @@ def test_dead_letter_args_name_the_bad_field(kwargs: dict, message: str) -> None
     [
         ({}, r"Caller\(nightly\): give exactly one of identity, account_id, email \(got \[\]\)"),
         ({"account_id": "nightly-dev", "email": "a@b.iam.gserviceaccount.com"}, r"give exactly one of"),
-        ({"email": "x@p.iam.gserviceaccount.com", "call": ScheduledCall("0 3 * * *", "{}")}, r"runs as an account of this program"),
+        (
+            {"email": "x@p.iam.gserviceaccount.com", "call": ScheduledCall("0 3 * * *", "{}")},
+            r"runs as an account of this program",
+        ),
         ({"email": "not an email"}, r"Caller\(nightly\).email: 'not an email' is not an email address"),
     ],
 )

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from secure_invoke.preflight import run_program
-from tests.docs.markdown import links, table_with_header
 from secure_invoke.settings import Settings
+from tests.docs.markdown import links, table_with_header
 from tests.stack.cases import REPO, STACKS, overrides_as_config, settings_of, stack_config
 from tests.stack.expected import expected_grants, registered_grants
 
@@ -100,7 +100,9 @@ def test_grant_table_is_what_the_program_registers(stack: str) -> None:
     assert registered == expected.all
     rows: list[tuple[str, str]] = []
     for member, role, _ in registered - expected.configured:
-        account = re.fullmatch(rf"serviceAccount:([a-z-]+)-{cfg.environment}@{cfg.project}\.iam\.gserviceaccount\.com", member)
+        account = re.fullmatch(
+            rf"serviceAccount:([a-z-]+)-{cfg.environment}@{cfg.project}\.iam\.gserviceaccount\.com", member
+        )
         if account:
             rows.append((account.group(1), role))
         else:

@@ -80,7 +80,9 @@ def test_tier_defaults_follow_the_tier_not_the_name() -> None:
     assert set(by_tier) == {"workerMinInstances", "workerMaxInstances", "workerStartupCpuBoost", "deletionProtection"}
     for tier in TIERS:
         # A development stack renamed `prod` stays development, and the other way round.
-        base = stack_config(stack_of_tier(tier), **dict.fromkeys(by_tier), environment="prod" if tier == "development" else "dev")
+        base = stack_config(
+            stack_of_tier(tier), **dict.fromkeys(by_tier), environment="prod" if tier == "development" else "dev"
+        )
         cfg = Settings.from_config(base)
         for name in by_tier:
             assert cfg.value(name) == getattr(keys[name].default, tier), (tier, name)
@@ -243,7 +245,9 @@ def test_an_unquoted_timestamp_in_a_stack_file_is_read_as_the_cli_reads_it(tmp_p
     assert f'"expires":"{soon}"' in config["secure-invoke:operatorAccess"]
     assert [a.principal for a in Settings.from_stack_file(good).operator_access] == ["group:oncall@acme.com"]
     bad = tmp_path / "Pulumi.bad.yaml"
-    bad.write_text(source + "  secure-invoke:operatorAccess:\n    - principal: group:oncall@acme.com\n      expires: 2030-01-01\n")
+    bad.write_text(
+        source + "  secure-invoke:operatorAccess:\n    - principal: group:oncall@acme.com\n      expires: 2030-01-01\n"
+    )
     with pytest.raises(ConfigError) as caught:
         Settings.from_stack_file(bad)
     assert str(caught.value) == (

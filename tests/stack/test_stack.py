@@ -72,7 +72,10 @@ def test_complete_iam_is_exactly_the_design_table_and_what_the_config_adds(run: 
     assert set(grants) == expected_grants(cfg, run).all
     agent = one(run, "gcp:projects/serviceIdentity:ServiceIdentity")
     assert agent.inputs["service"] == "secretmanager.googleapis.com"
-    assert agent.outputs["member"] == f"serviceAccount:service-{project_number(run)}@gcp-sa-secretmanager.iam.gserviceaccount.com"
+    assert (
+        agent.outputs["member"]
+        == f"serviceAccount:service-{project_number(run)}@gcp-sa-secretmanager.iam.gserviceaccount.com"
+    )
 
 
 def test_legacy_pubsub_agent_adds_only_token_creator_on_the_trigger_identity() -> None:
@@ -174,7 +177,9 @@ def test_worker_is_private_and_the_relay_is_wired_to_it(run: ProgramRun) -> None
     svc = one(run, SERVICE)
     fn = one(run, FUNCTION).inputs
     assert svc.inputs["invokerIamDisabled"] is False
-    assert svc.inputs["ingress"] == ("INGRESS_TRAFFIC_INTERNAL_ONLY" if cfg.value("workerIngress") == "internal" else "INGRESS_TRAFFIC_ALL")
+    assert svc.inputs["ingress"] == (
+        "INGRESS_TRAFFIC_INTERNAL_ONLY" if cfg.value("workerIngress") == "internal" else "INGRESS_TRAFFIC_ALL"
+    )
     assert svc.inputs["customAudiences"] == [cfg.worker_audience]
     envs = envs_of(run)
     assert envs["INVOKER_AUDIENCE"]["value"] == cfg.worker_audience
@@ -191,7 +196,9 @@ def test_worker_is_private_and_the_relay_is_wired_to_it(run: ProgramRun) -> None
     assert float(relay_env["WORKER_TIMEOUT_SECONDS"]) < fn["serviceConfig"]["timeoutSeconds"]
     assert fn["serviceConfig"]["timeoutSeconds"] <= int(svc.inputs["template"]["timeout"].removesuffix("s"))
     assert fn["serviceConfig"]["ingressSettings"] == "ALLOW_INTERNAL_ONLY"
-    assert fn["eventTrigger"]["retryPolicy"] == ("RETRY_POLICY_RETRY" if cfg.value("relayRetry") else "RETRY_POLICY_DO_NOT_RETRY")
+    assert fn["eventTrigger"]["retryPolicy"] == (
+        "RETRY_POLICY_RETRY" if cfg.value("relayRetry") else "RETRY_POLICY_DO_NOT_RETRY"
+    )
     assert fn["eventTrigger"]["pubsubTopic"] == one(run, "gcp:pubsub/topic:Topic", "jobs").id
 
 
@@ -397,7 +404,9 @@ def test_operator_access_adds_one_conditional_id_token_grant_per_entry_and_nothi
         {"secure-invoke:operatorAccess": json.dumps(entries), "secure-invoke:operatorAccessMaxDays": "7"},
     )
     # The stack's own entries (if any) are replaced by these; every other grant stays as it was.
-    assert set(registered_grants(run)) - token_creator_grants(run) == set(registered_grants(base)) - token_creator_grants(base)
+    assert set(registered_grants(run)) - token_creator_grants(run) == set(
+        registered_grants(base)
+    ) - token_creator_grants(base)
     operator = one(run, ACCOUNT, "worker-operator")
     assert token_creator_grants(run) == {
         (e["principal"], OPEN_ID_TOKEN_CREATOR, f"serviceaccount {operator.outputs['name']}") for e in entries
@@ -476,7 +485,9 @@ def test_each_declared_caller_is_one_entry_yielding_grant_allowlist_and_audience
     worker = one(run, SERVICE)
     url, audience = worker.outputs["uri"].rstrip("/"), cfg.worker_audience
     grants = {r.name: r for r in run.of_type(INVOKER_GRANT) if r.name.startswith("worker-invoker-")}
-    assert set(grants) == {f"worker-invoker-{n}" for n in ("relay-runtime", "worker-operator", *(c["name"] for c in CALLERS))}
+    assert set(grants) == {
+        f"worker-invoker-{n}" for n in ("relay-runtime", "worker-operator", *(c["name"] for c in CALLERS))
+    }
     assert envs_of(run)["ALLOWED_INVOKERS"]["value"] == ",".join(caller_emails(cfg))
     assert set(registered_grants(run)) == expected_grants(cfg, run).all
     for entry in cfg.callers:
@@ -505,7 +516,10 @@ def test_each_declared_caller_is_one_entry_yielding_grant_allowlist_and_audience
                 push = inputs["pushConfig"]
                 assert push["pushEndpoint"] == f"{url}/pubsub"
                 assert push["oidcToken"] == {"serviceAccountEmail": member, "audience": audience}
-                assert inputs["deadLetterPolicy"]["deadLetterTopic"] == f"projects/{cfg.project}/topics/jobs-{cfg.environment}-dead"
+                assert (
+                    inputs["deadLetterPolicy"]["deadLetterTopic"]
+                    == f"projects/{cfg.project}/topics/jobs-{cfg.environment}-dead"
+                )
                 assert inputs["expirationPolicy"] == {"ttl": ""}
             case "cloud-tasks":
                 target = inputs["httpTarget"]
@@ -535,7 +549,13 @@ def test_a_caller_from_another_project_is_one_entry_and_nothing_else() -> None:
     base = run_program(REPO, stack)
     run = run_program(REPO, stack, {"secure-invoke:callers": json.dumps(foreign)})
     added = set(registered_grants(run)) - set(registered_grants(base))
-    assert added == {(f"serviceAccount:{foreign[0]['email']}", "roles/run.invoker", f"cloudrunv2/service worker-{settings_of(stack).environment}")}
+    assert added == {
+        (
+            f"serviceAccount:{foreign[0]['email']}",
+            "roles/run.invoker",
+            f"cloudrunv2/service worker-{settings_of(stack).environment}",
+        )
+    }
     assert len(run.resources) == len(base.resources) + 1  # its grant, and nothing else
     assert envs_of(run)["ALLOWED_INVOKERS"]["value"].endswith(f",{foreign[0]['email']}")
 

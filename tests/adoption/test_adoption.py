@@ -140,6 +140,7 @@ def adopt(copy: Path) -> None:
 
 
 def copy_of_repository(target: Path) -> Path:
+    """The repository's files, as a fork has them (a git work tree: the docs tests list its files with git)."""
     listed = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.split("\n")
@@ -151,6 +152,8 @@ def copy_of_repository(target: Path) -> Path:
         elif source.is_symlink():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             (target / name).symlink_to(source.readlink())
+    subprocess.run(["git", "init", "-q"], cwd=target, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=target, check=True)
     return target
 
 

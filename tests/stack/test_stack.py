@@ -367,11 +367,21 @@ def test_internal_ingress_routes_the_relay_through_the_vpc() -> None:
     assert service_config["directVpcNetworkInterfaces"] == [{"network": "shared-vpc", "subnetwork": "run-egress"}]
 
 
-# `--set`-style overrides can only set keys; rules about missing keys are covered by test_settings.py.
-SETTABLE = [rule for rule, (_, overrides, _) in RULES.items() if None not in overrides.values()]
+# One rule of each layer of the settings (schema, key names, combinations, tier, operator access, callers): each
+# message is proven on the pure parser for every rule (test_settings.py); here, that any of them stops the real
+# program before it registers anything, one line, as the engine shows it.
+PROGRAM_RULES = [
+    "unknown key",
+    "out of range",
+    "min above max",
+    "production without warm instance",
+    "operator access for a domain",
+    "caller with a field of another kind",
+    "environment with a bad name",
+]
 
 
-@pytest.mark.parametrize("rule", SETTABLE)
+@pytest.mark.parametrize("rule", PROGRAM_RULES)
 def test_invalid_config_stops_the_program_before_any_resource(rule: str) -> None:
     tier, overrides, fragment = RULES[rule]
     with pytest.raises(ProgramError) as caught:

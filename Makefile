@@ -64,7 +64,7 @@ lock: $(STAMP)
 # Known vulnerabilities (PyPI's advisory data) in every locked set; a finding fails unless
 # .ci/audit-accepted.txt accepts it with a reason.
 audit: $(STAMP)
-	$(PY) -m tools.audit
+	$(PY) -m tools.audit $(AUDIT_FLAGS)
 
 # The wheel users install: dist/secure_invoke-<version>-py3-none-any.whl, built from this checkout offline.
 dist: $(STAMP)
@@ -74,7 +74,7 @@ dist: $(STAMP)
 # The wheel as a user gets it: installed into a fresh venv, then preflight on examples/two-services
 # (must pass) and on its broken stack (must be rejected, naming the policy).
 example: dist
-	$(PY) -m tools.example --wheel dist/secure_invoke-$(VERSION)-py3-none-any.whl
+	$(PY) -m tools.example --wheel dist/secure_invoke-$(VERSION)-py3-none-any.whl $(if $(OUT),--out $(OUT))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis out dist build .ci/tools/node_modules

@@ -130,7 +130,9 @@ def audit(locks: list[Path]) -> tuple[list[Finding], list[str], list[str], int]:
     skipped: dict[str, str] = {}
     for dependency in report.get("dependencies", []):
         if "skip_reason" in dependency:
-            skipped[dependency["name"].lower()] = dependency.get("version") or wanted.get(dependency["name"].lower(), "")
+            skipped[dependency["name"].lower()] = dependency.get("version") or wanted.get(
+                dependency["name"].lower(), ""
+            )
         else:
             findings += _findings_of(dependency["name"], dependency["version"], dependency.get("vulns", []))
     checked = {f"{name}=={version}" for name, version in wanted.items()}
@@ -155,7 +157,7 @@ def audit(locks: list[Path]) -> tuple[list[Finding], list[str], list[str], int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.audit", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.audit", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("locks", nargs="*", type=Path, help="lock files (default: every lock of the repository)")
     parser.add_argument("--accepted", type=Path, default=ACCEPTED, help="accepted-risk list")
     parser.add_argument("--strict", action="store_true", help="fail when a pin cannot be audited")

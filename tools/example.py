@@ -80,11 +80,14 @@ def check(outcome: Outcome) -> list[str]:
     if outcome.exit_codes.get("dev") != 0:
         found = sorted({v["policy"] for v in outcome.reports.get("dev", {}).get("violations", [])})
         problems.append(f"stack dev: expected a pass, got exit {outcome.exit_codes.get('dev')} ({found})")
-    broken = [v for v in outcome.reports.get("broken", {}).get("violations", []) if v.get("enforcementLevel") == "mandatory"]
+    broken = [
+        v for v in outcome.reports.get("broken", {}).get("violations", []) if v.get("enforcementLevel") == "mandatory"
+    ]
     if outcome.exit_codes.get("broken") != 1 or {v["policy"] for v in broken} != {BROKEN_POLICY}:
         found = sorted({v["policy"] for v in broken})
         problems.append(
-            f"stack broken: expected exit 1 on {BROKEN_POLICY} alone, got exit {outcome.exit_codes.get('broken')} {found}"
+            f"stack broken: expected exit 1 on {BROKEN_POLICY} alone, "
+            f"got exit {outcome.exit_codes.get('broken')} {found}"
         )
     return problems
 
@@ -100,7 +103,7 @@ def run(wheel: Path, where: Path, out: Path | None = None) -> Outcome:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.example", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.example", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--wheel", type=Path, required=True, help="the built wheel (make dist)")
     parser.add_argument("--out", type=Path, help="where to write preflight's JSON results (default: the copy)")
     args = parser.parse_args(argv)
@@ -116,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     for step, seconds in outcome.timings.items():
         print(f"{step}: {seconds:.1f} s")
     for stack in ("dev", "broken"):
-        policies = sorted({v["policy"] for v in outcome.reports[stack]["violations"] if v.get("enforcementLevel") == "mandatory"})
+        policies = sorted(
+            {v["policy"] for v in outcome.reports[stack]["violations"] if v.get("enforcementLevel") == "mandatory"}
+        )
         print(f"preflight {stack}: exit {outcome.exit_codes[stack]}, mandatory findings: {policies or 'none'}")
     problems = check(outcome)
     for problem in problems:

@@ -46,7 +46,9 @@ def identity(name: str, what: str) -> ServiceIdentity:
 def service(name: str, env: Mapping[str, pulumi.Input[str]]) -> tuple[PrivateService, ServiceIdentity]:
     """A private service running as its own identity; plain env from `<name>Env` config, secrets never there."""
     runtime = identity(f"{name}-runtime", f"{name} runtime")
-    settings: dict[str, pulumi.Input[str]] = {str(k): str(v) for k, v in (config.get_object(f"{name}Env") or {}).items()}
+    settings: dict[str, pulumi.Input[str]] = {
+        str(k): str(v) for k, v in (config.get_object(f"{name}Env") or {}).items()
+    }
     settings.update(env)
     return (
         PrivateService(
@@ -68,9 +70,7 @@ def service(name: str, env: Mapping[str, pulumi.Input[str]]) -> tuple[PrivateSer
 
 
 billing, billing_runtime = service("billing", {})
-reports, reports_runtime = service(
-    "reports", {"BILLING_URL": billing.uri, "BILLING_AUDIENCE": billing.audience}
-)
+reports, reports_runtime = service("reports", {"BILLING_URL": billing.uri, "BILLING_AUDIENCE": billing.audience})
 
 # The callers: (caller identity, the service it calls). One grant each, on that service alone.
 ingest_runtime = identity("ingest-runtime", "ingest function runtime")

@@ -13,10 +13,7 @@ import pytest
 from tools import audit
 
 ROOT = Path(__file__).resolve().parents[2]
-PYCRYPTO = (
-    "pycrypto==2.6.1 \\\n"
-    "    --hash=sha256:f2ce1e989b272cfcb677616763e0a2e7ec659effa67a88aa92b3a65528f60a3c\n"
-)
+PYCRYPTO = "pycrypto==2.6.1 \\\n    --hash=sha256:f2ce1e989b272cfcb677616763e0a2e7ec659effa67a88aa92b3a65528f60a3c\n"
 pytestmark = pytest.mark.slow
 
 

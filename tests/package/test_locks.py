@@ -40,7 +40,9 @@ def test_every_lock_pins_every_release_with_hashes_at_the_repositorys_versions(l
     pins = _pins(ROOT / lock)  # asserts exact pins with hashes
     repository = _pins(ROOT / "requirements.txt")
     for name, version in pins.items():
-        assert repository.get(name) == version, f"{lock}: {name}=={version}, the repository's lock has {repository.get(name)}"
+        assert repository.get(name) == version, (
+            f"{lock}: {name}=={version}, the repository's lock has {repository.get(name)}"
+        )
 
 
 def test_the_packs_lock_is_pulumi_policys_closure_and_the_examples_covers_the_packages_dependencies() -> None:

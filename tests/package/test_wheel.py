@@ -33,7 +33,18 @@ pytestmark = pytest.mark.slow
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(out), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
         check=True,
         capture_output=True,
         timeout=300,
@@ -70,7 +81,11 @@ def test_the_wheel_carries_the_pack_its_data_and_preflights_launcher(wheel: Path
     # Nothing of the repository's own program, tests or tools.
     assert not [n for n in names if n.startswith(("tests/", "stack.py", "local/", "functions/", "services/"))]
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
-    requires = {line.split(": ", 1)[1].split(">")[0].split("<")[0] for line in metadata.splitlines() if line.startswith("Requires-Dist")}
+    requires = {
+        line.split(": ", 1)[1].split(">")[0].split("<")[0]
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist")
+    }
     assert {"pulumi", "pulumi-gcp", "pulumi-policy", "grpcio", "protobuf", "jsonschema", "pyyaml", "rich"} <= requires
 
 
@@ -139,12 +154,20 @@ def test_the_example_is_what_it_says(installed: example.Outcome) -> None:
         ("serviceAccount:ingest-trigger-dev", "cloudrunv2/service ingest"),
     } == {(m, r) for m, r in invokers if r.startswith("cloudrunv2/service ")}
     types = {r["type"] for r in report["resources"]}
-    assert {"gcp:cloudscheduler/job:Job", "gcp:pubsub/subscription:Subscription", "gcp:cloudfunctionsv2/function:Function"} <= types
+    assert {
+        "gcp:cloudscheduler/job:Job",
+        "gcp:pubsub/subscription:Subscription",
+        "gcp:cloudfunctionsv2/function:Function",
+    } <= types
 
 
 def test_the_installed_package_is_used_not_the_source_tree(installed: example.Outcome) -> None:
     done = subprocess.run(
-        [_venv_python(installed), "-c", "import secure_invoke, secure_invoke.preflight as p; print(secure_invoke.__file__, p.__file__)"],
+        [
+            _venv_python(installed),
+            "-c",
+            "import secure_invoke, secure_invoke.preflight as p; print(secure_invoke.__file__, p.__file__)",
+        ],
         cwd=installed.directory,
         capture_output=True,
         text=True,
@@ -154,14 +177,21 @@ def test_the_installed_package_is_used_not_the_source_tree(installed: example.Ou
     for path in done.stdout.split():
         assert Path(path).is_relative_to(installed.directory / "venv"), path
     version = subprocess.run(
-        [str(installed.directory / "venv" / "bin" / "preflight"), "--version"], capture_output=True, text=True, check=True
+        [str(installed.directory / "venv" / "bin" / "preflight"), "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert version.stdout.strip() == f"preflight (secure-invoke {_version()})"
 
 
 def _installed_pack(outcome: example.Outcome) -> Path:
     done = subprocess.run(
-        [_venv_python(outcome), "-c", "import secure_invoke, pathlib; print(pathlib.Path(secure_invoke.__file__).parent / 'policies')"],
+        [
+            _venv_python(outcome),
+            "-c",
+            "import secure_invoke, pathlib; print(pathlib.Path(secure_invoke.__file__).parent / 'policies')",
+        ],
         cwd=outcome.directory,  # not the repository: `-c` puts the working directory first on sys.path
         capture_output=True,
         text=True,
@@ -192,9 +222,7 @@ def _published(pack: Path, into: Path) -> Path:
     return into
 
 
-def test_the_pack_as_published_runs_on_its_own_requirements_alone(
-    installed: example.Outcome, tmp_path: Path
-) -> None:
+def test_the_pack_as_published_runs_on_its_own_requirements_alone(installed: example.Outcome, tmp_path: Path) -> None:
     pack = _installed_pack(installed)
     assert pack.is_relative_to(installed.directory / "venv")
     published = _published(pack, tmp_path / "secure-invoke-guardrails")

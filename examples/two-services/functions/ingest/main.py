@@ -16,7 +16,7 @@ import requests
 
 
 @functions_framework.cloud_event
-def ingest(event) -> None:  # noqa: ANN001 (a CloudEvent)
+def ingest(event) -> None:
     token = google.oauth2.id_token.fetch_id_token(
         google.auth.transport.requests.Request(), os.environ["BILLING_AUDIENCE"]
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from secure_invoke import __version__
 from secure_invoke.preflight.engine import stack_references
 from secure_invoke.preflight.engine.program import ProgramError, run_program
 from secure_invoke.preflight.engine.project import ConfigError, load_project
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--json result, repeatable (without one, the reference's outputs are unknown)",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and policy pack logs")
+    parser.add_argument("--version", action="version", version=f"preflight (secure-invoke {__version__})")
     return parser
 
 
@@ -150,6 +152,7 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
     except (PackError, PolicyConfigError) as exc:
         return _fail(err, str(exc), traceback.format_exc(), args.debug)
 
+    run.notes.extend(note for report in reports for note in report.notes)
     result = Result(run=run, packs=reports, grants=grants_of(run.resources))
     try:
         if args.json is not None:
@@ -175,7 +178,12 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
     return result.exit_code
 
 
-if __name__ == "__main__":
-    # Pulumi's SDK logs through `logging`; keep its chatter out of the report unless asked for.
+def console_script() -> None:
+    """`preflight` and `python -m secure_invoke.preflight`."""
+    # grpc's C core logs to stderr; keep its chatter out of the report unless asked for.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    console_script()

@@ -57,6 +57,8 @@ class PackReport:
     # Config entries naming no policy of the pack: likely typos, which would otherwise be ignored silently
     # (the CLI carries them to the pack, which configures no policy with them; the run goes on).
     unknown_config: list[str] = field(default_factory=list)
+    # Where preflight ran the pack otherwise than the CLI would (a missing virtualenv), for the report.
+    notes: list[str] = field(default_factory=list)
 
     def closest_policy(self, name: str) -> str | None:
         """The pack's policy a misspelt config entry most likely meant."""
@@ -146,6 +148,7 @@ class PackSession:
                 p.name: config.get(p.name, PolicyConfig(p.enforcement_level)).enforcement_level for p in policies
             },
             unknown_config=sorted(set(given or {}) - {p.name for p in policies} - {"all"}),
+            notes=[self.process.note] if self.process.note else [],
         )
 
     def submit(self, request: Any) -> None:

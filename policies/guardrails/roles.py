@@ -174,11 +174,6 @@ def _owned_elsewhere(member: str) -> bool:
     return email is not None and (members.is_default_account(email) or members.is_service_agent(email))
 
 
-def no_high_scope_privileged_roles(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
-    """The per-resource judgement for predefined roles (custom roles need the stack: see the stack rule)."""
-    return judge_high_scope(resource_type, props, ctx)
-
-
 def high_scope_privileged_roles(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> list[tuple[str, str]]:
     """Every grant in the stack, custom roles defined in it judged by their permissions."""
     custom = custom_roles_of(resources)

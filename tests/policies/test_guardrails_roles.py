@@ -8,8 +8,8 @@ import pytest
 
 from secure_invoke.policies.guardrails.roles import (
     custom_roles_verifiable,
+    judge_high_scope,
     no_basic_roles,
-    no_high_scope_privileged_roles,
     no_key_minting_grants,
     no_privileged_custom_roles,
 )
@@ -81,14 +81,14 @@ HIGH_SCOPE = [
     ["gcp:projects/iAMMember:IAMMember", "gcp:folder/iAMMember:IAMMember", "gcp:organizations/iAMMember:IAMMember"],
 )
 def test_privileged_roles_at_high_scope_rejected(role: str, rtype: str) -> None:
-    messages = no_high_scope_privileged_roles(rtype, {"role": role, "member": SA}, ctx())
+    messages = judge_high_scope(rtype, {"role": role, "member": SA}, ctx())
     assert len(messages) == 1 and role in messages[0] and "instead" in messages[0]
 
 
 def test_privileged_role_in_authoritative_project_policy_rejected() -> None:
     policy = {"bindings": [{"role": "roles/iam.serviceAccountUser", "members": [SA]}]}
     props = {"policyData": json.dumps(policy)}
-    assert len(no_high_scope_privileged_roles("gcp:projects/iAMPolicy:IAMPolicy", props, ctx())) == 1
+    assert len(judge_high_scope("gcp:projects/iAMPolicy:IAMPolicy", props, ctx())) == 1
 
 
 @pytest.mark.parametrize(
@@ -100,16 +100,16 @@ def test_same_roles_on_one_resource_accepted(role: str) -> None:
         "gcp:serviceaccount/iAMMember:IAMMember",
         "gcp:secretmanager/secretIamMember:SecretIamMember",
     ):
-        assert no_high_scope_privileged_roles(rtype, {"role": role, "member": SA}, ctx()) == []
+        assert judge_high_scope(rtype, {"role": role, "member": SA}, ctx()) == []
 
 
 def test_narrow_roles_and_extra_allowed_roles_accepted_at_project() -> None:
     rtype = "gcp:projects/iAMMember:IAMMember"
     for role in ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/admin.viewer", UNKNOWN_STRING):
-        assert no_high_scope_privileged_roles(rtype, {"role": role, "member": SA}, ctx()) == []
+        assert judge_high_scope(rtype, {"role": role, "member": SA}, ctx()) == []
     allowed = ctx(extra_allowed_roles=frozenset({"roles/storage.admin"}))
-    assert no_high_scope_privileged_roles(rtype, {"role": "roles/storage.admin", "member": SA}, allowed) == []
-    assert len(no_high_scope_privileged_roles(rtype, {"role": "roles/run.admin", "member": SA}, allowed)) == 1
+    assert judge_high_scope(rtype, {"role": "roles/storage.admin", "member": SA}, allowed) == []
+    assert len(judge_high_scope(rtype, {"role": "roles/run.admin", "member": SA}, allowed)) == 1
 
 
 def test_key_minting_rejected_everywhere() -> None:

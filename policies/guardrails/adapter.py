@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, Final
 
 from pulumi_policy import (
-    EnforcementLevel,
+    Policy,
     PolicyConfigSchema,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     Secret,
-    Severity,
     StackValidationArgs,
     StackValidationPolicy,
 )
@@ -33,12 +32,10 @@ from pulumi_policy.proxy import _DictProxy, _ListProxy
 from pulumi_policy.secret import _DictSecretsProxy, _ListSecretsProxy
 
 from . import clock
-from .config import EXEMPTIONS_SCHEMA, EXTRA_SCHEMAS, ConfigError, PolicySettings, parse_settings
+from .config import ConfigError, PolicySettings, parse_settings, schema
 from .context import RuleContext
+from .spec import Spec
 from .values import get, parse_json, stack_of_urn
-
-ResourceRule = Callable[[str, Mapping[str, Any], RuleContext], list[str]]
-StackRule = Callable[[Sequence[Mapping[str, Any]], RuleContext], list[tuple[str, str]]]
 
 
 def to_plain(value: Any, _depth: int = 0) -> Any:
@@ -68,16 +65,24 @@ class _QuietConfigErrors(logging.Filter):
 logging.getLogger("grpc._server").addFilter(_QuietConfigErrors())
 
 
-def _settings(name: str, config: object, keys: Sequence[str]) -> PolicySettings:
-    """The policy's settings; a ConfigError (a one-line cause naming the policy and key) stops the run."""
-    return parse_settings(name, config, keys)
+class _Settings:
+    """A policy's settings, parsed from its config and kept while the config stays the same: the SDK hands
+    each call a copy of it, and a policy runs once per resource. A ConfigError (a one-line cause naming the
+    policy and key) stops the run."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self._config: object = _UNSET
+        self._settings = PolicySettings()
+
+    def of(self, config: object) -> PolicySettings:
+        if config != self._config:
+            self._settings = parse_settings(self.spec.name, config, self.spec.settings)
+            self._config = config
+        return self._settings
 
 
-def _schema(keys: Sequence[str]) -> PolicyConfigSchema:
-    properties: dict[str, dict[str, Any]] = {"exemptions": EXEMPTIONS_SCHEMA}
-    for key in keys:
-        properties[key] = EXTRA_SCHEMAS[key]
-    return PolicyConfigSchema(properties=properties)
+_UNSET: Final = object()
 
 
 def _context(
@@ -87,12 +92,8 @@ def _context(
         urn=urn,
         name=name,
         stack=stack or stack_of_urn(urn) or os.environ.get("PULUMI_STACK", ""),
-        allowed_member_domains=settings.allowed_member_domains,
-        extra_allowed_roles=settings.extra_allowed_roles,
-        production_stacks=settings.production_stacks,
+        settings=settings,
         provider_default_labels=default_labels,
-        allowed_invokers=settings.allowed_invokers,
-        max_human_access_days=settings.max_human_access_days,
         now=clock.now(),
     )
 
@@ -107,30 +108,29 @@ def _provider_has_default_labels(args: ResourceValidationArgs) -> bool:
     return isinstance(labels, Mapping) and len(labels) > 0
 
 
-def resource_policy(
-    name: str,
-    description: str,
-    rule: ResourceRule,
-    level: EnforcementLevel,
-    severity: Severity,
-    config_keys: Sequence[str] = (),
-) -> ResourceValidationPolicy:
+def resource_policy(spec: Spec) -> ResourceValidationPolicy:
+    rule = spec.resource_rule
+    assert rule is not None
+    settings_of = _Settings(spec)
+
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        settings = _settings(name, args.get_config(), config_keys)
+        settings = settings_of.of(args.get_config())  # first: a broken config stops the run on any resource
         reason = settings.exemptions.get(args.urn)
         if reason is not None:
             args.not_applicable(f"exempted: {reason}")
+        if not spec.judges(args.resource_type):
+            return
         ctx = _context(settings, args.urn, args.name, default_labels=_provider_has_default_labels(args))
         for message in rule(args.resource_type, to_plain(args.props), ctx):
             report(message, None)
 
     return ResourceValidationPolicy(
-        name=name,
-        description=description,
+        name=spec.name,
+        description=spec.description,
         validate=validate,
-        enforcement_level=level,
-        severity=severity,
-        config_schema=_schema(config_keys),
+        enforcement_level=spec.level,
+        severity=spec.severity,
+        config_schema=PolicyConfigSchema(properties=schema(spec.settings)),
     )
 
 
@@ -154,20 +154,16 @@ def plain_resources(args: StackValidationArgs) -> list[dict[str, Any]]:
 _SHARED_SETTINGS: dict[str, PolicySettings] = {}
 
 
-def stack_policy(
-    name: str,
-    description: str,
-    rule: StackRule,
-    level: EnforcementLevel,
-    severity: Severity,
-    config_keys: Sequence[str] = (),
-    settings_from: str | None = None,
-) -> StackValidationPolicy:
+def stack_policy(spec: Spec) -> StackValidationPolicy:
+    rule = spec.stack_rule
+    assert rule is not None
+    settings_of = _Settings(spec)
+
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-        settings = _settings(name, args.get_config(), config_keys)
-        _SHARED_SETTINGS[name] = settings
-        if settings_from is not None:
-            source = _SHARED_SETTINGS.pop(settings_from, None)
+        settings = settings_of.of(args.get_config())
+        _SHARED_SETTINGS[spec.name] = settings
+        if spec.settings_from is not None:
+            source = _SHARED_SETTINGS.pop(spec.settings_from, None)
             if source is not None:
                 settings = replace(settings, allowed_invokers=source.allowed_invokers)
         resources = plain_resources(args)
@@ -178,10 +174,15 @@ def stack_policy(
                 report(message, urn)
 
     return StackValidationPolicy(
-        name=name,
-        description=description,
+        name=spec.name,
+        description=spec.description,
         validate=validate,
-        enforcement_level=level,
-        severity=severity,
-        config_schema=_schema(config_keys),
+        enforcement_level=spec.level,
+        severity=spec.severity,
+        config_schema=PolicyConfigSchema(properties=schema(spec.settings)),
     )
+
+
+def policy(spec: Spec) -> Policy:
+    """The pulumi-policy policy of a Spec."""
+    return resource_policy(spec) if spec.resource_rule is not None else stack_policy(spec)

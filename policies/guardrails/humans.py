@@ -63,10 +63,10 @@ def _human_power_grants(resource_type: str, props: Mapping[str, Any]) -> Iterato
 def human_access_expires(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
     out: list[str] = []
     for grant, member, can in _human_power_grants(resource_type, props):
-        verdict = conditions.judge_expiry(grant.condition, ctx.now, ctx.max_human_access_days)
+        verdict = conditions.judge_expiry(grant.condition, ctx.now, ctx.settings.max_human_access_days)
         fix = (
             f'add an IAM condition request.time < timestamp("<RFC 3339 time>") at most '
-            f"{ctx.max_human_access_days} days ahead (maxHumanAccessDays), renewed when still needed"
+            f"{ctx.settings.max_human_access_days} days ahead (maxHumanAccessDays), renewed when still needed"
         )
         if verdict.state == "none":
             why = (
@@ -83,7 +83,7 @@ def human_access_expires(resource_type: str, props: Mapping[str, Any], ctx: Rule
             days = (verdict.until - ctx.now).total_seconds() / 86400
             out.append(
                 f"{grant.where}: {member} holds {grant.role} on {ctx.label} until {verdict.until:%Y-%m-%dT%H:%M:%SZ}, "
-                f"{days:.0f} days from now, longer than maxHumanAccessDays ({ctx.max_human_access_days}); "
+                f"{days:.0f} days from now, longer than maxHumanAccessDays ({ctx.settings.max_human_access_days}); "
                 f"{fix}."
             )
     return out
@@ -92,7 +92,7 @@ def human_access_expires(resource_type: str, props: Mapping[str, Any], ctx: Rule
 def human_access_expired(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
     out: list[str] = []
     for grant, member, _can in _human_power_grants(resource_type, props):
-        verdict = conditions.judge_expiry(grant.condition, ctx.now, ctx.max_human_access_days)
+        verdict = conditions.judge_expiry(grant.condition, ctx.now, ctx.settings.max_human_access_days)
         if verdict.state == "expired" and verdict.until is not None:
             out.append(
                 f"{grant.where}: {member}'s grant of {grant.role} on {ctx.label} expired at "

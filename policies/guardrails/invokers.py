@@ -151,7 +151,7 @@ def _judge(
     allowed: set[str] = set()
     for callee in targets:
         allowed |= callee.triggers | callers.identities_calling(callee)
-    configured = normalize_member(member) in ctx.allowed_invokers
+    configured = normalize_member(member) in ctx.settings.allowed_invokers
     # By design: an account created here that people borrow, or that the service itself names as a caller.
     operator = email is not None and (
         is_operator(email, stack) or (email in stack.created and email not in stack.placed and _named(email, targets))
@@ -218,7 +218,7 @@ def _unintended(
         if email in stack.created
         else "is not an identity of this stack"
     )
-    if ctx.allowed_invokers:
+    if ctx.settings.allowed_invokers:
         return (
             grant_urn,
             f"{what}; it {where_from}, and it is not in allowedInvokers. Add it there if it is a real caller in "

@@ -87,7 +87,7 @@ def no_broad_principals(resource_type: str, props: Mapping[str, Any], ctx: RuleC
     """domain: members, whole customers, wildcard principalSets, and identities outside allowedMemberDomains.
     allowedMemberDomains waives only this finding: the role a domain holds is still judged by scope."""
     out: list[str] = []
-    allowed = {d.lower() for d in ctx.allowed_member_domains}
+    allowed = {d.lower() for d in ctx.settings.allowed_member_domains}
     for grant in grants_of(resource_type, props):
         member = grant.member
         if not isinstance(member, str) or is_unknown(member):
@@ -171,6 +171,7 @@ STORAGE_ACL_TYPES: Final = frozenset(
         DEFAULT_OBJECT_ACL,
     }
 )
+ACL_TYPES: Final = STORAGE_ACL_TYPES | {DATASET, DATASET_ACCESS}
 # Compared case-insensitively: a near-miss spelling costs a review, a missed public entity costs the data.
 _PUBLIC_ENTITIES: Final = frozenset(m.lower() for m in PUBLIC_MEMBERS)
 _PUBLIC_PREDEFINED_ACLS: Final = frozenset({"publicread", "publicreadwrite", "authenticatedread"})

@@ -140,7 +140,7 @@ def judge_high_scope(
     out: list[str] = []
     for grant in grants_of(resource_type, props):
         role = grant.role
-        if not isinstance(role, str) or is_unknown(role) or role in ctx.extra_allowed_roles:
+        if not isinstance(role, str) or is_unknown(role) or role in ctx.settings.extra_allowed_roles:
             continue
         if role in BASIC_ROLES or role in KEY_MINTING_ROLES:
             continue  # no-basic-roles / no-key-minting-grants report these
@@ -255,8 +255,6 @@ def dangerous_permissions(permissions: object) -> list[str]:
 
 
 def no_privileged_custom_roles(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
-    if resource_type not in CUSTOM_ROLE_TYPES:
-        return []
     permissions = get_list(props, "permissions")
     if permissions is UNKNOWN:
         return []

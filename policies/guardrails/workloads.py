@@ -37,6 +37,7 @@ RUN_V1_SERVICE: Final = "gcp:cloudrun/service:Service"
 WORKLOAD_TYPES: Final = frozenset(
     {FUNCTION_V2, FUNCTION_V1, RUN_V2_SERVICE, RUN_V2_JOB, RUN_V2_WORKER_POOL, RUN_V1_SERVICE}
 )
+RUN_SERVICE_TYPES: Final = frozenset({RUN_V2_SERVICE, RUN_V1_SERVICE})
 
 
 SCHEDULER_JOB: Final = "gcp:cloudscheduler/job:Job"

@@ -12,10 +12,10 @@ keys a policy does not take.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any, Final
 
 from pulumi_policy import (
@@ -35,6 +35,7 @@ from . import clock
 from .config import ConfigError, PolicySettings, parse_settings, schema
 from .context import RuleContext
 from .spec import Spec
+from .stack import StackModel
 from .values import get, parse_json, stack_of_urn
 
 
@@ -148,28 +149,57 @@ def plain_resources(args: StackValidationArgs) -> list[dict[str, Any]]:
     ]
 
 
-# Settings a stack policy parsed in this analysis, for a later policy that reads them (Spec.settings_from).
-# The SDK runs a pack's stack policies in order within one AnalyzeStack call; a source that did not run
-# (disabled) leaves nothing, and the reader falls back to its own (default) settings.
-_SHARED_SETTINGS: dict[str, PolicySettings] = {}
+# Marks a secret in a fingerprint: the engine's signature key, which no deserialized property keeps.
+_SECRET_MARK: Final = "4dabf18193072939515e22adb298388d"  # noqa: S105 (a signature key, not a secret)
 
 
-def stack_policy(spec: Spec) -> StackValidationPolicy:
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, _DictProxy | _DictSecretsProxy | _ListProxy | _ListSecretsProxy):
+        return value["__target"]
+    if isinstance(value, Secret):
+        return {_SECRET_MARK: value.value}
+    raise TypeError(type(value).__name__)
+
+
+def _fingerprint(args: StackValidationArgs) -> str | None:
+    """The resources a stack policy is given, as one text (proxies unwrapped, nothing copied): equal texts mean
+    equal plain resources. None when a value has no text form (then nothing is reused)."""
+    try:
+        return json.dumps([(r.urn, r.resource_type, r.name, r.props) for r in args.resources], default=_unwrap)
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+class StackModels:
+    """The model of the stack being judged, shared by the stack policies of one pack: the first of them to run
+    in an AnalyzeStack call builds it, the others reuse it while their resources are the same (the SDK hands
+    each policy its own copy of them). It only saves work: a policy that runs alone, or first, builds the same
+    model from the same resources, so no policy depends on another having run."""
+
+    def __init__(self) -> None:
+        self._last: tuple[str, StackModel] | None = None
+
+    def of(self, args: StackValidationArgs) -> StackModel:
+        key = _fingerprint(args)
+        last = self._last
+        if key is not None and last is not None and last[0] == key:
+            return last[1]
+        model = StackModel(plain_resources(args))
+        self._last = (key, model) if key is not None else None
+        return model
+
+
+def stack_policy(spec: Spec, models: StackModels | None = None) -> StackValidationPolicy:
     rule = spec.stack_rule
     assert rule is not None
     settings_of = _Settings(spec)
+    models = models if models is not None else StackModels()
 
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
         settings = settings_of.of(args.get_config())
-        _SHARED_SETTINGS[spec.name] = settings
-        if spec.settings_from is not None:
-            source = _SHARED_SETTINGS.pop(spec.settings_from, None)
-            if source is not None:
-                settings = replace(settings, allowed_invokers=source.allowed_invokers)
-        resources = plain_resources(args)
-        stack = next((s for s in (stack_of_urn(r["urn"]) for r in resources) if s), "")
-        ctx = _context(settings, stack=stack)
-        for urn, message in rule(resources, ctx):
+        model = models.of(args)
+        ctx = _context(settings, stack=model.stack)
+        for urn, message in rule(model, ctx):
             if urn not in settings.exemptions:
                 report(message, urn)
 
@@ -183,6 +213,6 @@ def stack_policy(spec: Spec) -> StackValidationPolicy:
     )
 
 
-def policy(spec: Spec) -> Policy:
-    """The pulumi-policy policy of a Spec."""
-    return resource_policy(spec) if spec.resource_rule is not None else stack_policy(spec)
+def policy(spec: Spec, models: StackModels | None = None) -> Policy:
+    """The pulumi-policy policy of a Spec; the stack policies of one pack share `models`."""
+    return resource_policy(spec) if spec.resource_rule is not None else stack_policy(spec, models)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
+
+from .iam import normalize_member
 
 ALLOWED_INVOKER_PATTERN: Final = (
     "^(serviceAccount:[^@\\s*]+@[^@\\s*]+|principal://iam\\.googleapis\\.com/projects/[^*\\s]+/subject/[^*\\s]+)$"
@@ -44,22 +45,6 @@ def _string_list(raw: Mapping[str, Any], key: str, policy: str) -> frozenset[str
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise ConfigError(f"{policy}.{key} must be a list of non-empty strings, got {value!r:.80}")
     return frozenset(v.strip() for v in value)
-
-
-_EMAIL_MEMBER_RE: Final = re.compile(r"^(serviceAccount|user|group):([^@\s*]+@[^@\s*]+)$")
-_PRINCIPAL_RE: Final = re.compile(r"^principal://iam\.googleapis\.com/projects/[^*\s]+/subject/[^*\s]+$")
-
-
-def normalize_member(member: str) -> str | None:
-    """`prefix:email` with the email lower-cased (GCP compares emails case-insensitively, prefixes exactly),
-    or a federated principal as written; None for anything that is not one identity."""
-    text = member.strip()
-    if _PRINCIPAL_RE.match(text):
-        return text
-    match = _EMAIL_MEMBER_RE.match(text)
-    if match is None:
-        return None
-    return f"{match.group(1)}:{match.group(2).lower()}"
 
 
 def _allowed_invokers(raw: Mapping[str, Any], key: str, policy: str) -> frozenset[str] | None:
@@ -133,14 +118,15 @@ class PolicySettings:
         "productionStacks", frozenset({"prod", "production"}), _string_list, **_STRING_LIST,
         default=["prod", "production"], description="Stack names treated as production.",
     )  # fmt: skip
-    # normalized members (see normalize_member)
+    # normalized members (see iam.normalize_member)
     allowed_invokers: frozenset[str] = _setting(
         "allowedInvokers", frozenset(), _allowed_invokers,
         type="array", items={"type": "string", "pattern": ALLOWED_INVOKER_PATTERN}, default=[],
         description="Service accounts outside the stack that may invoke its Cloud Run services (another "
         "project's caller, a Cloud Tasks/Workflows identity), as serviceAccount:<email>, or one federated "
-        "workload as principal://.../subject/<subject>. Once set, any other identity the stack cannot place is "
-        "rejected. People are not listed here: they get time-bound grants (human-access-expires).",
+        "workload as principal://.../subject/<subject>. Once set (the same list on only-intended-invokers and "
+        "unverified-invokers), any other identity the stack cannot place is rejected. People are not listed "
+        "here: they get time-bound grants (human-access-expires).",
     )  # fmt: skip
     max_human_access_days: int = _setting(
         "maxHumanAccessDays", DEFAULT_MAX_HUMAN_ACCESS_DAYS, _days,

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from . import conditions, members
+from . import conditions, iam
 from .context import RuleContext
-from .model import KEY_MINTING_ROLES, Grant, grant_scope, grants_of, is_default_service_account, service_account_email
+from .iam import KEY_MINTING_ROLES, Grant, grant_scope, grants_of, is_default_account, service_account_email
 from .power import predefined
 from .role_power import impersonation_power
 from .values import get, is_unknown, type_module
@@ -27,10 +27,10 @@ def _on_service_accounts(resource_type: str, props: Mapping[str, Any], grant: Gr
     """(the grant applies to service accounts only, one of them is a default account)."""
     if type_module(resource_type).startswith("serviceaccount/"):
         email = service_account_email(get(props, "serviceAccountId"))
-        return True, bool(email and is_default_service_account(email))
+        return True, bool(email and is_default_account(email))
     scope = conditions.resource_scope(grant.condition) if grant_scope(resource_type) != "resource" else []
     if scope and all(named.collection == "serviceAccounts" for named in scope):
-        return True, any(is_default_service_account(named.name) for named in scope)
+        return True, any(is_default_account(named.name) for named in scope)
     return False, False
 
 
@@ -39,8 +39,8 @@ def _human_power_grants(resource_type: str, props: Mapping[str, Any]) -> Iterato
     one resource (or on a project, confined by its condition to named resources)."""
     scope = grant_scope(resource_type)
     for grant in grants_of(resource_type, props):
-        member, role = members.known(grant.member), grant.role
-        if member is None or not members.is_human(member) or not isinstance(role, str) or is_unknown(role):
+        member, role = iam.known(grant.member), grant.role
+        if member is None or not iam.is_human(member) or not isinstance(role, str) or is_unknown(role):
             continue
         if grant.condition_unknown:
             continue  # not known yet (preview): judged once known

@@ -21,7 +21,7 @@ from . import (
     storage,
     workloads,
 )
-from .adapter import policy
+from .adapter import StackModels, policy
 from .spec import ADVISORY, CRITICAL, GRANTS, HIGH, LOW, MANDATORY, MEDIUM, Spec, types
 
 PACK_NAME: Final = "secure-invoke-guardrails"
@@ -138,7 +138,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=HIGH,
         resource_rule=identities.workload_identity_set,
-        types=types(workloads.RUNS_AS_TYPES, identities.MACHINE_TYPES),
+        types=types(workloads.RUNS_AS_TYPES, workloads.MACHINE_TYPES),
         peers=("CKV_GCP_30", "CKV_GCP_31", "CKV2_GCP_1", "CIS GCP 4.1", "CIS GCP 4.2"),
         catches=(
             "a function, Cloud Run service/job/worker pool, scheduler job, push subscription, Eventarc trigger, "
@@ -318,17 +318,17 @@ SPECS: Final[tuple[Spec, ...]] = (
     ),
     Spec(
         "unverified-invokers",
-        "Invokers the stack cannot place (callers in other stacks or projects) are noted while "
-        "only-intended-invokers has no allowedInvokers list, and so are identities of workloads whose "
-        "configuration comes partly from Secret Manager.",
+        "Invokers the stack cannot place (callers in other stacks or projects) are noted while no allowedInvokers "
+        "list is set (give this policy the same list as only-intended-invokers), and so are identities of "
+        "workloads whose configuration comes partly from Secret Manager.",
         ADVISORY,
         severity=LOW,
         stack_rule=invokers.unverified_invokers,
-        settings_from="only-intended-invokers",
+        settings=("allowedInvokers",),
         catches=(
-            "an invoker the stack cannot place (a caller in another stack or project), while "
-            "`only-intended-invokers` has no `allowedInvokers`; the identity of a workload whose configuration "
-            "partly comes from Secret Manager (the URL may be there)"
+            "an invoker the stack cannot place (a caller in another stack or project), while no `allowedInvokers` "
+            "is set (this policy's own: the same list as `only-intended-invokers`'); the identity of a workload "
+            "whose configuration partly comes from Secret Manager (the URL may be there)"
         ),
     ),
     Spec(
@@ -406,7 +406,9 @@ SPECS: Final[tuple[Spec, ...]] = (
 
 
 def build_policies() -> list[Policy]:
-    return [policy(spec) for spec in SPECS]
+    """The pack's policies; its stack policies share one model of the stack they judge."""
+    models = StackModels()
+    return [policy(spec, models) for spec in SPECS]
 
 
 def initial_config() -> dict[str, EnforcementLevel | dict[str, object]]:

@@ -3,7 +3,7 @@ its level, severity, peer checks and what it catches."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -11,7 +11,8 @@ from pulumi_policy import EnforcementLevel, Severity
 
 from .config import SETTINGS
 from .context import RuleContext
-from .model import is_grant_type
+from .iam import is_grant_type
+from .stack import StackModel
 
 __all__ = [
     "ADVISORY",
@@ -41,8 +42,8 @@ LOW: Final = Severity.LOW
 
 # A resource rule: (type token, plain properties, context) -> messages. Called only for the Spec's types.
 ResourceRule = Callable[[str, Mapping[str, Any], RuleContext], list[str]]
-# A stack rule: (the stack's resources as plain dicts, context) -> (urn, message) pairs.
-StackRule = Callable[[Sequence[Mapping[str, Any]], RuleContext], list[tuple[str, str]]]
+# A stack rule: (the stack's model, built once per AnalyzeStack; context) -> (urn, message) pairs.
+StackRule = Callable[[StackModel, RuleContext], list[tuple[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,6 @@ class Spec:
     types: Types = Types()
     # The config keys the policy takes besides `exemptions` (each a field of config.PolicySettings).
     settings: tuple[str, ...] = ()
-    # Read allowedInvokers from another policy's config (the one list of outside callers).
-    settings_from: str | None = None
     # The peer checks this policy covers: checkov ids (CKV_GCP_…, CKV2_GCP_…) and CIS GCP benchmark items.
     peers: tuple[str, ...] = ()
 

@@ -10,6 +10,7 @@ from pulumi_policy import EnforcementLevel
 from secure_invoke.policies.guardrails.config import PolicySettings
 from secure_invoke.policies.guardrails.context import RuleContext
 from secure_invoke.policies.guardrails.pack import SPECS
+from secure_invoke.policies.guardrails.stack import StackModel
 
 UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 UNKNOWN_ARRAY = "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2"
@@ -211,6 +212,7 @@ def evaluate(resources: list[dict[str, Any]]) -> list[tuple[str, EnforcementLeve
     """Every rule of the pack over plain resources, as the adapter would run them (each resource rule on the
     types its Spec lists, default settings): (policy, level, urn, msg)."""
     found: list[tuple[str, EnforcementLevel, str, str]] = []
+    model = StackModel(resources)  # one model for every stack rule, as the adapter builds it
     for spec in SPECS:
         if spec.resource_rule is not None:
             for resource in resources:
@@ -221,7 +223,7 @@ def evaluate(resources: list[dict[str, Any]]) -> list[tuple[str, EnforcementLeve
                     found.append((spec.name, spec.level, resource["urn"], message))
         if spec.stack_rule is not None:
             stack = resources[0]["urn"].split(":")[2] if resources else ""
-            for at, message in spec.stack_rule(resources, RuleContext(stack=stack)):
+            for at, message in spec.stack_rule(model, RuleContext(stack=stack)):
                 found.append((spec.name, spec.level, at, message))
     return found
 

@@ -22,6 +22,7 @@ from pulumi_policy.proxy import unknown_checking_proxy
 
 from secure_invoke.policies.guardrails.context import RuleContext
 from secure_invoke.policies.guardrails.pack import SPECS, build_policies
+from secure_invoke.policies.guardrails.stack import StackModel
 from secure_invoke.policies.guardrails.values import UNKNOWN_SENTINELS
 
 FUZZ = settings(
@@ -157,8 +158,9 @@ def test_resource_rules_never_raise(rtype: str, props: dict[str, Any]) -> None:
 @settings(FUZZ, max_examples=250)
 @given(resources=stacks())
 def test_stack_rules_never_raise(resources: list[dict[str, Any]]) -> None:
+    model = StackModel(resources)
     for name, rule in STACK_RULES:
-        result = rule(resources, CTX)
+        result = rule(model, CTX)
         assert all(isinstance(urn, str) and isinstance(m, str) for urn, m in result), name
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pulumi_gcp
 import pytest
 
-from secure_invoke.policies.guardrails.model import grant_kind, grant_scope, is_grant_type
+from secure_invoke.policies.guardrails.iam import grant_kind, grant_scope, is_grant_type
 from secure_invoke.policies.guardrails.pack import SPECS
 from secure_invoke.policies.guardrails.workloads import MORE_WORKLOAD_TYPES, WORKLOAD_TYPES
 

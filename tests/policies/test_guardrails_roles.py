@@ -13,6 +13,7 @@ from secure_invoke.policies.guardrails.roles import (
     no_key_minting_grants,
     no_privileged_custom_roles,
 )
+from secure_invoke.policies.guardrails.stack import StackModel
 from tests.policies.guardrail_cases import UNKNOWN_ARRAY, UNKNOWN_STRING, ctx
 
 SA = "serviceAccount:relay-build-dev@si-dev-1234.iam.gserviceaccount.com"
@@ -180,12 +181,12 @@ def _custom_role(role_id: object, name: object = None, rtype: str = "gcp:project
 )
 def test_custom_role_from_outside_the_stack_noted(role: str) -> None:
     grant = _grant("outside", role)
-    found = custom_roles_verifiable([grant], ctx())
+    found = custom_roles_verifiable(StackModel([grant]), ctx())
     assert [at for at, _ in found] == [grant["urn"]]
     assert "cannot verify its permissions" in found[0][1] and role in found[0][1] and "'outside'" in found[0][1]
     policy = {"urn": "urn:pol", "type": "gcp:projects/iAMPolicy:IAMPolicy", "name": "pol",
               "props": {"policyData": json.dumps({"bindings": [{"role": role, "members": [SA]}]})}}  # fmt: skip
-    assert [at for at, _ in custom_roles_verifiable([policy], ctx())] == ["urn:pol"]
+    assert [at for at, _ in custom_roles_verifiable(StackModel([policy]), ctx())] == ["urn:pol"]
 
 
 @pytest.mark.parametrize(
@@ -200,9 +201,9 @@ def test_custom_role_from_outside_the_stack_noted(role: str) -> None:
     ],
 )  # fmt: skip
 def test_custom_roles_the_pack_can_see_accepted(resources: list[dict]) -> None:
-    assert custom_roles_verifiable(resources, ctx()) == []
+    assert custom_roles_verifiable(StackModel(resources), ctx()) == []
 
 
 def test_custom_role_of_other_kind_is_not_the_defined_one() -> None:
     resources = [_custom_role("rev"), _grant("g", "organizations/1/roles/rev")]
-    assert len(custom_roles_verifiable(resources, ctx())) == 1
+    assert len(custom_roles_verifiable(StackModel(resources), ctx())) == 1

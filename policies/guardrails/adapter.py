@@ -38,6 +38,8 @@ from .spec import Spec
 from .stack import StackModel
 from .values import get, parse_json, stack_of_urn
 
+__all__ = ["StackModels", "policy", "resource_policy", "stack_policy", "to_plain"]
+
 
 def to_plain(value: Any, _depth: int = 0) -> Any:
     """Proxies, secrets and nested containers -> plain dicts/lists; unknown sentinels kept as strings."""

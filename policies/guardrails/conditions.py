@@ -29,6 +29,18 @@ from typing import Any, Final
 
 from . import cel
 
+__all__ = [
+    "RESOURCE_COLLECTIONS",
+    "Expiry",
+    "NamedResource",
+    "describe",
+    "expiry",
+    "grantable_roles",
+    "judge_expiry",
+    "resource_names",
+    "resource_scope",
+]
+
 _STRING: Final = r"""(?:"([^"\\]*)"|'([^'\\]*)')"""
 _EXPIRY_RE: Final = re.compile(rf"request\.time\s*<\s*timestamp\(\s*{_STRING}\s*\)")
 _NAME_EQ_RE: Final = re.compile(rf"resource\.name\s*==\s*{_STRING}")

@@ -9,6 +9,18 @@ from typing import Any, Final
 
 from .iam import normalize_member
 
+__all__ = [
+    "ALLOWED_INVOKER_PATTERN",
+    "DEFAULT_MAX_HUMAN_ACCESS_DAYS",
+    "MAX_HUMAN_ACCESS_DAYS_LIMIT",
+    "SETTINGS",
+    "ConfigError",
+    "PolicySettings",
+    "Setting",
+    "parse_settings",
+    "schema",
+]
+
 ALLOWED_INVOKER_PATTERN: Final = (
     "^(serviceAccount:[^@\\s*]+@[^@\\s*]+|principal://iam\\.googleapis\\.com/projects/[^*\\s]+/subject/[^*\\s]+)$"
 )

@@ -12,6 +12,19 @@ from .context import RuleContext
 from .values import UNKNOWN, get, get_list, get_map, is_unknown
 from .workloads import env_vars
 
+__all__ = [
+    "API_KEY",
+    "GCP_PROVIDER",
+    "HMAC_KEY",
+    "PREFLIGHT_SECRET_MARKER",
+    "SERVICE_ACCOUNT_KEY",
+    "api_keys_restricted",
+    "no_hmac_keys",
+    "no_plaintext_secrets_in_env",
+    "no_service_account_keys",
+    "secret_shape",
+]
+
 SERVICE_ACCOUNT_KEY: Final = "gcp:serviceaccount/key:Key"
 HMAC_KEY: Final = "gcp:storage/hmacKey:HmacKey"
 API_KEY: Final = "gcp:projects/apiKey:ApiKey"

@@ -25,6 +25,8 @@ from . import cel
 from .context import RuleContext
 from .values import UNKNOWN, get, get_map, get_str, items
 
+__all__ = ["PROVIDER", "federation_pinned"]
+
 PROVIDER: Final = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
 
 

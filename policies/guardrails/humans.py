@@ -22,6 +22,8 @@ from .power import predefined
 from .role_power import impersonation_power
 from .values import get, is_unknown, type_module
 
+__all__ = ["human_access_expired", "human_access_expires"]
+
 
 def _on_service_accounts(resource_type: str, props: Mapping[str, Any], grant: Grant) -> tuple[bool, bool]:
     """(the grant applies to service accounts only, one of them is a default account)."""

@@ -9,6 +9,8 @@ from .context import RuleContext
 from .values import UNKNOWN, Unknown, as_number, get, get_map, get_str
 from .workloads import FUNCTION_V1, FUNCTION_V2, RUN_V1_SERVICE, RUN_V2_SERVICE, WORKLOAD_TYPES
 
+__all__ = ["INGRESS_TYPES", "LABELLED_TYPES", "ingress_restricted", "labels_present", "prod_min_instances"]
+
 LABELLED_TYPES: Final = WORKLOAD_TYPES | {
     "gcp:storage/bucket:Bucket",
     "gcp:pubsub/topic:Topic",

@@ -30,6 +30,41 @@ from .values import (
 )
 from .workloads import RUN_V1_SERVICE, RUN_V2_SERVICE
 
+__all__ = [
+    "BASIC_ROLES",
+    "CUSTOMER_PREFIX",
+    "INVOKER_IAM_ANNOTATION",
+    "KEY_MINTING_ROLES",
+    "PUBLIC_MEMBERS",
+    "UNKNOWN_TEXT",
+    "Grant",
+    "broad_member",
+    "email_of",
+    "grant_kind",
+    "grant_resource",
+    "grant_scope",
+    "grants_of",
+    "is_admin_role",
+    "is_basic_role",
+    "is_broad",
+    "is_convenience",
+    "is_default_account",
+    "is_federated_workload",
+    "is_grant_type",
+    "is_human",
+    "is_public",
+    "is_service_agent",
+    "is_whole_customer",
+    "known",
+    "normalize_member",
+    "open_access",
+    "public_member",
+    "resource_label",
+    "service_account",
+    "service_account_email",
+    "shown",
+]
+
 # --- members: who a member is --------------------------------------------------------------------------------
 
 PUBLIC_MEMBERS: Final = frozenset({"allUsers", "allAuthenticatedUsers", "principalSet://goog/public:all"})

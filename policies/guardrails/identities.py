@@ -14,6 +14,8 @@ from .stack import StackModel
 from .values import UNKNOWN, elements, get, is_unknown, type_module
 from .workloads import IDENTITY_TYPES, RUNS_AS_TYPES, identity_slots, machine_slots
 
+__all__ = ["no_default_identity_grants", "workload_identities", "workload_identity_set"]
+
 _SETTERS = {
     "runtime": "a dedicated service account created for this workload",
     "trigger": "a dedicated trigger service account (roles/run.invoker on this function's service only)",

@@ -39,6 +39,18 @@ from .workloads import (
     service_names,
 )
 
+__all__ = [
+    "FUNCTION_INVOKE",
+    "RUN_INVOKE",
+    "CallGraph",
+    "Callee",
+    "Caller",
+    "Callers",
+    "call_graph",
+    "calls",
+    "is_operator",
+]
+
 CALLABLE_TYPES: Final = (RUN_V2_SERVICE, RUN_V1_SERVICE, FUNCTION_V2, FUNCTION_V1)
 RUN_INVOKE: Final = ("run.routes.invoke",)
 FUNCTION_INVOKE: Final = ("cloudfunctions.functions.invoke", "cloudfunctions.functions.call")

@@ -37,6 +37,8 @@ from .stack import Identities, StackModel
 from .values import is_unknown, type_module
 from .workloads import FUNCTION_V1, FUNCTION_V2, grant_target
 
+__all__ = ["judge_invokers", "only_intended_invokers", "unverified_invokers"]
+
 
 def _targets(rtype: str, props: Mapping[str, Any], grant: Grant) -> list[tuple[str, str]] | None:
     """(short name, collection) of the services/functions a grant applies to; None if it is no such grant or

@@ -24,6 +24,8 @@ from . import (
 from .adapter import StackModels, policy
 from .spec import ADVISORY, CRITICAL, GRANTS, HIGH, LOW, MANDATORY, MEDIUM, Spec, types
 
+__all__ = ["PACK_NAME", "SPECS", "build_policies", "initial_config"]
+
 PACK_NAME: Final = "secure-invoke-guardrails"
 SPECS: Final[tuple[Spec, ...]] = (
     Spec(

@@ -20,6 +20,8 @@ from .role_power import power_of
 from .stack import StackModel
 from .values import is_unknown
 
+__all__ = ["GOOGLE_MANAGED_NAMES", "resource_prefix_bounded"]
+
 # collection -> names Google creates for you (documented idioms), matched whole.
 GOOGLE_MANAGED_NAMES: Final[Mapping[str, re.Pattern[str]]] = {
     "buckets": re.compile(r"gcf-v2-sources-\d+-[a-z]+-[a-z]+\d+|gcf-sources-\d+-[a-z]+-[a-z]+\d+"),

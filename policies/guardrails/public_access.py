@@ -10,6 +10,8 @@ from .context import RuleContext
 from .iam import BASIC_ROLES, PUBLIC_MEMBERS, grant_scope, grants_of, is_admin_role
 from .values import get, get_list, get_str, is_unknown, type_module
 
+__all__ = ["ACL_TYPES", "invoker_iam_check_enabled", "no_broad_principals", "no_public_acls", "no_public_members"]
+
 _INVOKER_FIX = (
     "grant roles/run.invoker on the service to serviceAccount:<caller's runtime service account email> instead"
 )

@@ -10,6 +10,8 @@ from typing import Final
 
 from .power import RolePower, predefined
 
+__all__ = ["CUSTOM_ROLE_NAME", "CUSTOM_ROLE_TYPES", "CustomRoles", "impersonation_power", "power_of"]
+
 CUSTOM_ROLE_TYPES: Final = frozenset(
     {"gcp:projects/iAMCustomRole:IAMCustomRole", "gcp:organizations/iAMCustomRole:IAMCustomRole"}
 )

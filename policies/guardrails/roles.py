@@ -25,6 +25,17 @@ from .role_power import CUSTOM_ROLE_NAME, CustomRoles, power_of
 from .stack import StackModel
 from .values import UNKNOWN, get_list, is_unknown
 
+__all__ = [
+    "custom_roles_verifiable",
+    "high_scope_privileged_roles",
+    "judge_high_scope",
+    "no_basic_roles",
+    "no_convenience_members",
+    "no_key_minting_grants",
+    "no_privileged_custom_roles",
+    "service_agent_roles_for_agents",
+]
+
 
 def _who(member: object) -> str:
     return member if isinstance(member, str) and not is_unknown(member) else "<unknown member>"

@@ -20,13 +20,13 @@ from .role_power import CUSTOM_ROLE_NAME, CUSTOM_ROLE_TYPES, CustomRoles, impers
 from .values import get, get_list, get_str, is_unknown, last_segment, stack_of_urn
 from .workloads import IdentitySlot, identity_slots, machine_slots
 
-__all__ = ["SERVICE_ACCOUNT", "DefinedRoles", "RunsAs", "StackGrants", "StackModel", "StackResource"]
+__all__ = ["SERVICE_ACCOUNT", "DefinedRoles", "Identities", "RunsAs", "StackGrants", "StackModel", "StackResource"]
 
 SERVICE_ACCOUNT: Final = "gcp:serviceaccount/account:Account"
 # Properties a resource's short name may be in (for conditions that name resources by prefix).
 _NAME_KEYS: Final = ("name", "id", "secretId", "repositoryId", "datasetId", "accountId", "workloadIdentityPoolId")
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ class StackModel:
                     impersonators[target].append(member)
         return Identities(placed, self.created, dict(impersonators))
 
-    def judged(self, key: Hashable, judge: Callable[[], T]) -> T:
+    def judged(self, key: Hashable, judge: Callable[[], _T]) -> _T:
         """A judgement of this stack that depends only on the model and `key` (the settings it reads): made
         once, whichever policy asks first, and the same for every policy that asks."""
         if key not in self._judged:

@@ -8,6 +8,8 @@ from typing import Any, Final
 from .context import RuleContext
 from .values import UNKNOWN, get, get_str, is_true
 
+__all__ = ["BUCKET", "bucket_public_access_prevention", "bucket_uniform_access"]
+
 BUCKET: Final = "gcp:storage/bucket:Bucket"
 
 

@@ -12,6 +12,26 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
+__all__ = [
+    "UNKNOWN",
+    "UNKNOWN_SENTINELS",
+    "Unknown",
+    "as_number",
+    "elements",
+    "get",
+    "get_list",
+    "get_map",
+    "get_str",
+    "is_true",
+    "is_unknown",
+    "items",
+    "last_segment",
+    "parse_json",
+    "stack_of_urn",
+    "type_module",
+    "type_name",
+]
+
 # Copies of pulumi_policy.proxy's sentinels; a test fails if the SDK changes them.
 UNKNOWN_SENTINELS: Final = frozenset(
     {

@@ -27,6 +27,39 @@ from .values import (
     type_module,
 )
 
+__all__ = [
+    "API_GATEWAY_CONFIG",
+    "CALLER_TYPES",
+    "EVENTARC_TRIGGER",
+    "FUNCTION_V1",
+    "FUNCTION_V2",
+    "IDENTITY_TYPES",
+    "MACHINE_TYPES",
+    "MORE_WORKLOAD_TYPES",
+    "PUSH_SUBSCRIPTION",
+    "RUNS_AS_TYPES",
+    "RUN_SERVICE_TYPES",
+    "RUN_V1_SERVICE",
+    "RUN_V2_JOB",
+    "RUN_V2_SERVICE",
+    "RUN_V2_WORKER_POOL",
+    "SCHEDULER_JOB",
+    "WORKLOAD_TYPES",
+    "EnvVar",
+    "IdentitySlot",
+    "config_text",
+    "endpoints_of",
+    "env_vars",
+    "gateway_documents",
+    "grant_target",
+    "has_unknown",
+    "hidden_config",
+    "identity_slots",
+    "machine_slots",
+    "mentions",
+    "service_names",
+]
+
 FUNCTION_V2: Final = "gcp:cloudfunctionsv2/function:Function"
 FUNCTION_V1: Final = "gcp:cloudfunctions/function:Function"
 RUN_V2_SERVICE: Final = "gcp:cloudrunv2/service:Service"
@@ -48,7 +81,7 @@ CALLER_TYPES: Final = frozenset({SCHEDULER_JOB, PUSH_SUBSCRIPTION, EVENTARC_TRIG
 IDENTITY_TYPES: Final = WORKLOAD_TYPES | CALLER_TYPES
 
 # More workloads that run code as a service account and fall back to a default one when it is not set
-# (pulumi-gcp field names; tests/policies/test_guardrails_gcp_types.py checks them against the provider).
+# (pulumi-gcp field names; tests/policies/test_gcp_types.py checks them against the provider).
 WORKFLOW: Final = "gcp:workflows/workflow:Workflow"
 BUILD_TRIGGER: Final = "gcp:cloudbuild/trigger:Trigger"
 DATAFLOW_JOB: Final = "gcp:dataflow/job:Job"

@@ -5,6 +5,7 @@ pack, whatever the order."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from secure_invoke.policies.guardrails import adapter, invokers
+from secure_invoke.policies.guardrails import adapter
 from secure_invoke.policies.guardrails.adapter import stack_policy
 from secure_invoke.policies.guardrails.pack import SPECS, build_policies
 from secure_invoke.policies.guardrails.stack import StackModel
@@ -106,26 +107,27 @@ def test_each_stack_policy_alone_gives_what_it_gives_in_the_pack_in_any_order(st
 
 
 def test_the_stack_is_modelled_once_per_analysis_and_the_invokers_judged_once(monkeypatch: pytest.MonkeyPatch):
-    built, judged = [], []
+    built: list[int] = []
+    judged: list[Hashable] = []
 
     class Counted(StackModel):
         def __init__(self, resources: Any) -> None:
             built.append(len(resources))
             super().__init__(resources)
 
-    judge_all = invokers._judge_all
+        def judged(self, key: Hashable, judge: Callable[[], Any]) -> Any:
+            def counting() -> Any:
+                judged.append(key)
+                return judge()
 
-    def counting(model: StackModel, allowed: frozenset[str]) -> list[tuple[str, str, bool]]:
-        judged.append(allowed)
-        return judge_all(model, allowed)
+            return super().judged(key, counting)
 
     monkeypatch.setattr(adapter, "StackModel", Counted)
-    monkeypatch.setattr(invokers, "_judge_all", counting)
     resources = _stacks()["every finding"]
     stack_policies = [p for p in build_policies() if isinstance(p, StackValidationPolicy)]
     for built_policy in stack_policies:
         _run(built_policy, resources, None)
-    assert built == [len(resources)] and judged == [frozenset()]
+    assert built == [len(resources)] and judged == [("invokers", frozenset()), "call graph"]
     # Another stack (or the same one changed): a new model, judged anew.
     changed = [
         *resources,
@@ -133,13 +135,13 @@ def test_the_stack_is_modelled_once_per_analysis_and_the_invokers_judged_once(mo
     ]
     for built_policy in stack_policies:
         _run(built_policy, changed, None)
-    assert len(built) == 2 and len(judged) == 2
+    assert len(built) == 2 and len(judged) == 4
     # Different lists on the two invoker policies: one judgement per list.
     names = {"only-intended-invokers", "unverified-invokers"}
     for built_policy in (p for p in stack_policies if p.name in names):
         listed = {"allowedInvokers": [OUTSIDE]} if built_policy.name == "unverified-invokers" else None
         _run(built_policy, changed, listed)
-    assert len(built) == 2 and judged[2:] == [frozenset({OUTSIDE})]
+    assert len(built) == 2 and judged[4:] == [("invokers", frozenset({OUTSIDE}))]
 
 
 def test_stacks_that_differ_only_inside_a_secret_are_judged_apart() -> None:

@@ -75,17 +75,15 @@ class _Settings:
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
-        self._config: object = _UNSET
-        self._settings = PolicySettings()
+        self._last: tuple[object, PolicySettings] | None = None
 
     def of(self, config: object) -> PolicySettings:
-        if config != self._config:
-            self._settings = parse_settings(self.spec.name, config, self.spec.settings)
-            self._config = config
-        return self._settings
-
-
-_UNSET: Final = object()
+        last = self._last
+        if last is not None and last[0] == config:
+            return last[1]
+        settings = parse_settings(self.spec.name, config, self.spec.settings)
+        self._last = (config, settings)
+        return settings
 
 
 def _context(
@@ -123,7 +121,8 @@ def resource_policy(spec: Spec) -> ResourceValidationPolicy:
             args.not_applicable(f"exempted: {reason}")
         if not spec.judges(args.resource_type):
             return
-        ctx = _context(settings, args.urn, args.name, default_labels=_provider_has_default_labels(args))
+        labels = spec.reads_provider_labels and _provider_has_default_labels(args)
+        ctx = _context(settings, args.urn, args.name, default_labels=labels)
         for message in rule(args.resource_type, to_plain(args.props), ctx):
             report(message, None)
 

@@ -382,6 +382,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=LOW,
         resource_rule=hygiene.labels_present,
         types=types(hygiene.LABELLED_TYPES),
+        reads_provider_labels=True,
         catches="workloads and data resources without labels",
     ),
     Spec(

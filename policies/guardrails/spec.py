@@ -81,6 +81,8 @@ class Spec:
     types: Types = Types()
     # The config keys the policy takes besides `exemptions` (each a field of config.PolicySettings).
     settings: tuple[str, ...] = ()
+    # The rule reads whether the resource's provider sets default labels (ctx.provider_default_labels).
+    reads_provider_labels: bool = False
     # The peer checks this policy covers: checkov ids (CKV_GCP_…, CKV2_GCP_…) and CIS GCP benchmark items.
     peers: tuple[str, ...] = ()
 

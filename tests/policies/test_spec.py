@@ -4,7 +4,13 @@ adapter calls the rule for those types only and gives the policy exactly those c
 from __future__ import annotations
 
 import pytest
-from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import (
+    PolicyCustomTimeouts,
+    PolicyProviderResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
 from pulumi_policy.proxy import unknown_checking_proxy
 
 from secure_invoke.policies.guardrails.adapter import policy
@@ -74,3 +80,25 @@ def test_each_policy_takes_exactly_its_specs_settings_with_a_described_default()
             assert schema.properties[key]["description"] and "default" in schema.properties[key]
     # every setting is taken by some policy: none is declared for nothing
     assert set(SETTINGS) == {key for spec in SPECS for key in spec.settings}
+
+
+def test_labels_present_reads_the_providers_default_labels_through_the_adapter() -> None:
+    labels_present = next(p for p in build_policies() if p.name == "labels-present")
+    assert isinstance(labels_present, ResourceValidationPolicy)
+    topic = "gcp:pubsub/topic:Topic"
+    urn = f"urn:pulumi:dev::p::{topic}::t"
+    options = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
+
+    def messages(provider: PolicyProviderResource | None) -> list[str]:
+        found: list[str] = []
+        args = ResourceValidationArgs(topic, unknown_checking_proxy({}), urn, "t", options, provider, None)
+        labels_present.validate(args, lambda message, _urn=None: found.append(message))
+        return found
+
+    def provider(props: dict) -> PolicyProviderResource:
+        return PolicyProviderResource("pulumi:providers:gcp", unknown_checking_proxy(props), "urn:p", "default")
+
+    assert len(messages(None)) == 1
+    assert len(messages(provider({"project": "p"}))) == 1
+    assert messages(provider({"defaultLabels": {"app": "si"}})) == []
+    assert messages(provider({"defaultLabels": '{"app": "si"}'})) == []  # as the engine passes it: JSON text

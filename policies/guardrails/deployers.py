@@ -160,8 +160,8 @@ def holder(member: str, facts: Power) -> Holder | None:
     if borrowers:
         return Holder("workload", f"the account {email} that {borrowers[0]} acts as")
     if email in facts.created:
-        return Holder("unused", f"{email}, which this stack creates but nothing here runs as or borrows")
-    return Holder("outside", f"{email}, a service account from outside this stack")
+        return Holder("unused", f"{email} (created here, but nothing here runs as it or borrows it)")
+    return Holder("outside", f"{email} (from outside this stack)")
 
 
 def deploys(member: str, granted: RolePower, runtime_emails: frozenset[str], facts: Power) -> bool:
@@ -193,7 +193,7 @@ def _identity_power(grant: Grant, granted: RolePower, custom: CustomRoles) -> st
         if limited is not None and not any(_unsafe(role, custom) for role in limited):
             return None
         admin = ", ".join(granted.iam_admin[:3])
-        return f"can change IAM itself there ({admin}): grant anyone, itself included, any role"
+        return f"can change IAM itself there ({admin}), granting anyone, itself included, any role"
     return None
 
 
@@ -242,7 +242,7 @@ def build_identities_bounded(model: StackModel, ctx: RuleContext) -> list[tuple[
                 (
                     entry.resource.urn,
                     f"{grant.where}: {grant.role} granted to {member} on the whole {entry.scope} ({label}) {why}, "
-                    f"and {member} is {who.about}: every build runs the repository's code with that power. "
+                    f"and it is {who.about}: every build runs the repository's code with that power. "
                     f"Remove this grant; {_FIX}.",
                 )
             )
@@ -270,8 +270,8 @@ def _judged(
 
 
 def _chains(model: StackModel, facts: Power, admins: Mapping[str, str]) -> list[tuple[str, str]]:
-    """A build identity that may act as (or set the IAM of) an account holding project-wide impersonation or
-    IAM admin: every build can become that account."""
+    """A build identity that may act as an account holding project-wide impersonation or IAM admin: every build
+    can become that account."""
     out: list[tuple[str, str]] = []
     for entry in model.grants:
         for grant in entry.grants:
@@ -279,8 +279,8 @@ def _chains(model: StackModel, facts: Power, admins: Mapping[str, str]) -> list[
             if member is None or not isinstance(grant.role, str) or grant.condition_unknown:
                 continue
             granted = power_of(grant.role, model.custom_roles)
-            if granted is None or not impersonation_power(granted, on_service_account=True):
-                continue
+            if granted is None or not granted.escalation:
+                continue  # (setting an account's IAM is a build identity's IAM power: no-resource-admin-for-workloads)
             who = holder(member, facts)
             if who is None or who.kind not in BUILDERS:
                 continue

@@ -109,9 +109,14 @@ def _shared(model: StackModel) -> list[tuple[str, str, bool]]:
     for email, users in uses.items():
         if len(users) < 2:
             continue
-        first = users[0]
         within = len({u.urn for u in users}) < len(users)
-        verdict = None if within else _same_need(model, email, users)
+        need = None if within else _same_need(model, email, users)
+        if need is not None:
+            # Reported at every use but one, whatever order the engine registered them in: the ones sharing
+            # widens last, callers after runtimes, then by name.
+            widened = need.widened
+            users = sorted(users, key=lambda u: (u.urn in widened, u.kind != "runtime", u.name))
+        first = users[0]
         for use in users[1:]:
             if use.urn == first.urn:
                 where = (
@@ -124,18 +129,19 @@ def _shared(model: StackModel) -> list[tuple[str, str, bool]]:
                     f"'{use.name}'"
                 )
             fix = f"Set {use.path} of '{use.name}' to {_SETTERS[use.kind]}."
-            if verdict is not None and verdict.same:
+            if need is not None and need.same:
                 out.append(
                     (
                         use.urn,
-                        f"service account {email} {where}, and they use the same grants ({verdict.why}): sharing adds "
+                        f"service account {email} {where}, and they use the same grants ({need.why}): sharing adds "
                         "no power to either, so this is a judgement call. A compromise of one is still a compromise of "
-                        f"both, and their audit logs read as one account's. If they are separate jobs: {fix}",
+                        f"both, and their audit logs read as one account's. If they are separate jobs, {fix[0].lower()}"
+                        f"{fix[1:]}",
                         False,
                     )
                 )
                 continue
-            why = verdict.why if verdict is not None else "the identities of one resource run different code"
+            why = need.widened.get(use.urn, need.why) if need is not None else "they run different code"
             out.append(
                 (
                     use.urn,
@@ -149,13 +155,17 @@ def _shared(model: StackModel) -> list[tuple[str, str, bool]]:
 
 @dataclass(frozen=True)
 class _Need:
+    """Whether the sharers use the same grants (`same`), why not or which (`why`), and per sharer (urn) that
+    gains a grant only another one uses, which grant (`widened`)."""
+
     same: bool
     why: str
+    widened: Mapping[str, str]
 
 
 _TARGET_KEYS: Final = (
     "name", "service", "cloudFunction", "secretId", "topic", "subscription", "bucket", "repository", "datasetId",
-    "dataset", "cryptoKeyId", "keyRingId", "instance", "serviceAccountId", "queue", "job",
+    "dataset", "cryptoKeyId", "keyRingId", "instance", "instanceName", "serviceAccountId", "queue", "job",
 )  # fmt: skip
 
 
@@ -184,32 +194,42 @@ def _same_need(model: StackModel, email: str, users: list[_Use]) -> _Need:
     texts = {u.urn: config_text(resources[u.urn].props) for u in users}
     own = {u.urn: service_names(resources[u.urn].type, resources[u.urn].props) | {u.name} for u in users}
     used: list[str] = []
+    widened: dict[str, str] = {}
+    unknown = ""
     for entry in model.grants:
         for grant in entry.grants:
             member = iam.known(grant.member)
             if member is None or iam.service_account(member) != email or not isinstance(grant.role, str):
                 continue
             power = power_of(grant.role, model.custom_roles)
-            if power is not None and power.harmless:
-                continue  # logs, metrics, traces: every workload needs them, sharing adds nothing
+            harmless = power is not None and power.harmless
             targets = _targets_of(entry, grant)
             what = f"{grant.role} on {', '.join(targets) or f'the whole {entry.scope}'}"
             if not targets:
-                return _Need(False, f"it holds {what}, and the pack cannot tell which of them needs it")
+                if not harmless:  # (logs, metrics, traces: every workload needs them, sharing adds nothing)
+                    unknown = unknown or f"it holds {what}, and the pack cannot tell which of them needs it"
+                continue
             by = [u for u in users if any(_uses(u, t, texts, own, callers, graph) for t in targets)]
+            if harmless and len(by) < len(users):
+                continue  # on one resource, but adds nothing to whoever does not use it
             if not by:
-                return _Need(False, f"it holds {what}, which none of them names, so the pack cannot tell who needs it")
-            if len(by) < len(users):
-                without = next(u for u in users if u not in by)
-                return _Need(
-                    False,
-                    f"it holds {what}, which '{by[0].name}' uses and '{without.name}' does not, so sharing gives "
-                    f"'{without.name}' power it does not need",
-                )
-            used.append(what)
+                unknown = unknown or f"it holds {what}, which none of them names, so the pack cannot tell who needs it"
+            elif len(by) < len(users):
+                for without in (u for u in users if u not in by):
+                    widened.setdefault(
+                        without.urn,
+                        f"it holds {what}, which '{by[0].name}' uses and '{without.name}' does not, so sharing gives "
+                        f"'{without.name}' power it does not need",
+                    )
+            else:
+                used.append(what)
+    if widened:
+        return _Need(False, next(iter(widened.values())), widened)
+    if unknown:
+        return _Need(False, unknown, {})
     if not used:
-        return _Need(False, "the pack sees no grant they both use, so it cannot tell that sharing adds nothing")
-    return _Need(True, "; ".join(sorted(set(used))[:3]))
+        return _Need(False, "the pack sees no grant they both use, so it cannot tell that sharing adds nothing", {})
+    return _Need(True, "; ".join(sorted(set(used))[:3]), {})
 
 
 def _uses(

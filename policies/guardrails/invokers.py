@@ -187,9 +187,13 @@ def _open_finding(
     """An identity the pack cannot place (or whose calls it cannot see) holding a role that sets the service's
     IAM: whoever it is, that is more than calling or deploying needs."""
     names = " / ".join(sorted({c.name for c in targets}))
+    permission = next(
+        (p for p in power.resource_iam if p.startswith(("run.services.", "cloudfunctions.functions."))),
+        power.resource_iam[0],
+    )
     return (
         grant_urn,
-        f"{where}: {member} holds {role} on '{names}', which can set its IAM ({power.resource_iam[0]}) and so "
+        f"{where}: {member} holds {role} on '{names}', which can set its IAM ({permission}) and so "
         "open it to anyone (allUsers included), whoever holds it; a caller needs only "
         f"{_invoker_role(targets)}, a deployer roles/run.developer on it and roles/iam.serviceAccountUser on its "
         f"runtime account. Grant that to {member} instead of {role}.",

@@ -11,7 +11,9 @@ Classes, most severe first:
 - writes / reads: writes, manages or reads the contents of resources that Google lets you grant on one by one
   (`RESOURCE_KINDS`): a grant of such a role on the whole project reaches every one of them.
 Metadata reads (get, list, getIamPolicy, ...) and creating top-level resources (only ever granted on a
-project) carry no class. A role with none of these is judged harmless at any scope: that is what makes log
+project) carry no class. On one resource, what matters is narrower: its setIamPolicy (`resource_iam`: opens it
+to anyone; object ACLs aside), the permissions that replace what it runs (`redeploys`), and on a whole project
+power over IAM itself (`iam_admin`). A role with none of these is judged harmless at any scope: that is what makes log
 writer, metric writer, trace agent and event receiver project-scoped by nature (`PROJECT_SCOPED_BY_NATURE`).
 Invoke permissions are recorded by name (`invoke`): the invoker rule asks which ones a role carries.
 """

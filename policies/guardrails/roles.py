@@ -1,6 +1,8 @@
 """Roles judged by what they can do (`power.py`): basic roles anywhere; identity, IAM, code-running and
-data power on a whole project, folder or organization; service-agent roles outside Google's agents; write
-power for convenience members; key minting; custom roles with identity power; roles the pack cannot see."""
+data power on a whole project, folder or organization; on one resource, the power to open it to anyone (its
+setIamPolicy) or to replace what it runs, by who holds it (`deployers.py`); service-agent roles outside Google's
+agents; write power for convenience members; key minting; custom roles with identity power; roles the pack
+cannot see."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from . import conditions, deployers, iam, invokers, prefixes
 from .context import RuleContext
 from .iam import BASIC_ROLES, KEY_MINTING_ROLES, Grant, grant_scope, grants_of, is_basic_role
 from .power import (
+    ACL_ONLY_IAM,
     ESCALATION_PERMISSIONS,
     ORG_POLICY_PERMISSIONS,
     RESOURCE_KINDS,
@@ -90,11 +93,12 @@ def _why_and_fix(role: str, power: RolePower, grant: Grant, scope: str, custom: 
             f"({_reasons(power.escalation, ESCALATION_PERMISSIONS)})",
             "grant it on the one service account to be used (gcp.serviceaccount.IAMMember) instead",
         )
-    if power.iam:
+    changes_iam = [p for p in power.iam if p not in ACL_ONLY_IAM]  # object ACLs: bucket-uniform-access'
+    if changes_iam:
         limited = conditions.grantable_roles(grant.condition)
         if limited is None:
             return (
-                f"can change IAM across the {scope} ({', '.join(power.iam[:3])}), i.e. grant itself anything",
+                f"can change IAM across the {scope} ({', '.join(changes_iam[:3])}), i.e. grant itself anything",
                 "grant it on the one resource whose IAM it manages instead, or limit the grantable roles with a "
                 "condition: api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([...])",
             )
@@ -373,11 +377,17 @@ TASK_ROLES: Final[Mapping[str, tuple[str, ...]]] = {
     "Cloud Run job": ("roles/run.invoker", "roles/run.jobsExecutorWithOverrides"),
     "Cloud Run worker pool": ("roles/run.developer",),
     "Cloud Function": ("roles/cloudfunctions.invoker", "roles/cloudfunctions.developer"),
-    "service account": ("roles/iam.serviceAccountUser",),
     "Cloud Tasks queue": ("roles/cloudtasks.enqueuer",),
     "Spanner instance": ("roles/spanner.databaseUser",),
     "Bigtable instance": ("roles/bigtable.user",),
     "source repository": ("roles/source.reader", "roles/source.writer"),
+}
+# The deploy role of each deployable kind (Google's deployer-account roles).
+_DEPLOY_ROLES: Final[Mapping[str, str]] = {
+    "Cloud Run service": "roles/run.developer",
+    "Cloud Run job": "roles/run.developer",
+    "Cloud Run worker pool": "roles/run.developer",
+    "Cloud Function": "roles/cloudfunctions.developer",
 }
 _KIND_BY_COLLECTION: Final[Mapping[str, str]] = {
     "buckets": "bucket", "objects": "bucket", "managedFolders": "bucket",
@@ -413,6 +423,22 @@ def _kind_of_grant(resource_type: str, named: list[conditions.NamedResource], po
     return next(iter(power.writes or power.reads), None)
 
 
+def _relevant(permissions: tuple[str, ...], kind: str | None, resource_type: str) -> str:
+    """The permission of a role that acts on the kind of resource it is granted on (a role's evidence lists
+    its other kinds' too: roles/pubsub.admin's schemas.setIamPolicy on a topic)."""
+    found = kind_named(kind) if kind else None
+    if found is not None:
+        for permission in permissions:
+            if permission.rsplit(".", 1)[0] in found.prefixes:
+                return permission
+    _, base = _grant_base("", type_name(resource_type))  # InstanceIAMMember: compute.instances.setIamPolicy
+    for permission in permissions:
+        parts = permission.split(".")
+        if base and len(parts) == 3 and parts[1].lower() in (base, base + "s"):
+            return permission
+    return permissions[0]
+
+
 def _target(entry_type: str, props: Mapping[str, Any], named: list[conditions.NamedResource]) -> str:
     if named:
         return " and ".join(dict.fromkeys(n.path for n in named))
@@ -425,15 +451,19 @@ def _iam_fix(who: deployers.Holder, kind: str | None) -> str:
             "Remove it: no workload needs to set an account's IAM (the stack's deployer does, from CI); to attach the "
             "account to what it deploys, grant roles/iam.serviceAccountUser on it"
         )
-    tasks = ", ".join(TASK_ROLES.get(kind or "", ())) or "the predefined role for its task"
+    listed = ", ".join(TASK_ROLES.get(kind or "", ()))
+    tasks = f" ({listed})" if listed else ""
     if who.kind == "builder":
-        return (
-            f"A build or deploy identity needs no IAM power: grant a role for its task instead ({tasks}; to deploy a "
-            "service, roles/run.developer on it and roles/iam.serviceAccountUser on its runtime account)"
-        )
+        deploy = _DEPLOY_ROLES.get(kind or "")
+        if deploy is not None:
+            return (
+                f"Deploying needs no IAM power: grant {deploy} on it instead, with roles/iam.serviceAccountUser on "
+                "its runtime account only"
+            )
+        return f"A build identity needs no IAM power: grant a role for its task instead{tasks}"
     if who.kind == "customer":
-        return f"Grant a role without IAM power ({tasks}) to the one group or account that needs it instead"
-    fix = f"Grant a role without setIamPolicy for its task instead ({tasks}), or a custom role with only what it uses"
+        return f"Grant a role without IAM power{tasks} to the one group or account that needs it instead"
+    fix = f"Grant a role without setIamPolicy for its task instead{tasks}, or a custom role with only what it uses"
     if who.kind in ("outside", "unused"):
         fix += (
             "; if it is the deployer that manages this resource's IAM, deploy as an account created in this stack "
@@ -443,13 +473,13 @@ def _iam_fix(who: deployers.Holder, kind: str | None) -> str:
 
 
 def _redeploy_fix(kind: str | None) -> str:
-    start = {
-        "Cloud Run job": "to start the job, roles/run.invoker (or roles/run.jobsExecutorWithOverrides)",
-        "Cloud Run service": "to call the service, roles/run.invoker",
-        "Cloud Function": "to call the function, roles/cloudfunctions.invoker (gen2: roles/run.invoker)",
-    }.get(kind or "", "to use it, a role without update permissions")
+    use = {
+        "Cloud Run job": "roles/run.invoker to start the job (roles/run.jobsExecutorWithOverrides to pass arguments)",
+        "Cloud Run service": "roles/run.invoker to call the service",
+        "Cloud Function": "roles/cloudfunctions.invoker (gen2: roles/run.invoker) to call the function",
+    }.get(kind or "", "a role without update permissions to use it")
     return (
-        f"Grant {start} instead: only a build or deploy identity redeploys (a Cloud Build trigger's or CI account, "
+        f"Grant {use} instead: only a build or deploy identity redeploys (a Cloud Build trigger's or CI account, "
         "with roles/run.developer on the one service and roles/iam.serviceAccountUser on its runtime account)"
     )
 
@@ -509,7 +539,7 @@ def _one_resource_power(
         )
         return (
             f"{grant.where}: {role} granted to {member} on {target} lets {who.about} {what} "
-            f"({power.resource_iam[0]}). {_iam_fix(who, kind)}."
+            f"({_relevant(power.resource_iam, kind, rtype)}). {_iam_fix(who, kind)}."
         )
     if who.kind not in ("workload", "customer"):
         return None  # a builder's deploy role is its job; an outside or unused account may be a deployer elsewhere

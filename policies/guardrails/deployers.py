@@ -165,16 +165,18 @@ def holder(member: str, facts: Power) -> Holder | None:
 
 
 def deploys(member: str, granted: RolePower, runtime_emails: frozenset[str], facts: Power) -> bool:
-    """Is this grant deploy power: a role that redeploys the resource, held by a build or deploy identity, or by
-    one that may act as the resource's runtime account (Cloud Run's deployer account)? A workload's runtime
-    that could redeploy another resource is not a deployer."""
+    """Is this grant deploy power: a role that redeploys the resource, held by a build or CI identity, or by one
+    that may act as the resource's runtime account (Cloud Run's deployer account, e.g. one people borrow)? A
+    workload's runtime that could redeploy another resource is not a deployer."""
     if not granted.redeploys:
         return False
     who = holder(member, facts)
     if who is None or who.kind in ("workload", "customer"):
         return False
-    if who.kind in BUILDERS or who.kind in ACCEPTED_HOLDERS:
+    if who.kind in BUILDERS:
         return True
+    # Anyone else (an account people borrow, one from outside) deploys when it may act as the runtime account:
+    # without that, Cloud Run refuses its deploys and the role only lets it call the service.
     acts_as = facts.act_as.get(iam.normalize_member(member) or member, frozenset())
     return bool(runtime_emails) and runtime_emails <= acts_as
 

@@ -318,3 +318,12 @@ def test_every_message_names_the_resource_the_power_and_the_fix() -> None:
     assert "storage.buckets.setIamPolicy" in message and "open it to anyone" in message  # the power
     assert "instead (roles/storage.objectViewer" in message  # the fix
     json.dumps(message)  # plain text
+
+
+def test_an_account_people_borrow_deploys_only_with_act_as_on_the_runtime() -> None:
+    """Google's deployer account that people impersonate: a deploy role plus actAs on the runtime is deploy power;
+    without actAs, Cloud Run refuses its deploys, so it is a caller holding more than it needs."""
+    operator = f"serviceAccount:{sa_email('operator')}"
+    assert mandatory(evaluate(deploy_setup(operator))) == []
+    findings = [(p, at.rsplit("::", 1)[1]) for p, at, _ in mandatory(evaluate(deploy_setup(operator, act_as=False)))]
+    assert findings == [("only-intended-invokers", "deploys-worker")]

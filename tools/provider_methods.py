@@ -225,6 +225,9 @@ class TypeCalls:
     service: str
     name_format: str = ""
     steps: dict[str, list[str]] = field(default_factory=lambda: {s: [] for s in STEPS})
+    # Calls made only when the program sets that property (pulumi camelCase name): per-field update methods.
+    when_set: dict[str, list[str]] = field(default_factory=dict)
+    target: str = ""  # IAM resources: the input naming the resource whose policy they change
     unresolved: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -239,6 +242,10 @@ class TypeCalls:
         if self.name_format:
             out["name"] = self.name_format
         out |= {step: methods for step, methods in self.steps.items()}
+        if self.when_set:
+            out["updateWhenSet"] = self.when_set
+        if self.target:
+            out["target"] = self.target
         if self.unresolved:
             out["unresolved"] = sorted(set(self.unresolved))
         if self.notes:
@@ -279,18 +286,26 @@ def _product(text: str) -> Product | None:
     )
 
 
-def _update_urls(properties: Iterable[Any]) -> Iterator[tuple[str, str]]:
+def camel(name: str) -> str:
+    """A Terraform attribute name as pulumi-gcp names the property: `secret_id` → `secretId`."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _update_urls(properties: Iterable[Any], top: str = "") -> Iterator[tuple[str, str, str]]:
+    """(top-level property, verb, url) of every property with an update method of its own."""
     for prop in properties or []:
         if not isinstance(prop, dict):
             continue
+        name = top or camel(underscore(str(prop.get("name", ""))))
         if prop.get("update_url"):
-            yield prop.get("update_verb") or "PUT", prop["update_url"]
+            yield name, prop.get("update_verb") or "PUT", prop["update_url"]
         for key in ("properties", "item_type"):
             nested = prop.get(key)
             if isinstance(nested, dict):
-                yield from _update_urls(nested.get("properties") or [])
+                yield from _update_urls(nested.get("properties") or [], name)
             elif isinstance(nested, list):
-                yield from _update_urls(nested)
+                yield from _update_urls(nested, name)
 
 
 def _all_immutable(data: dict[str, Any]) -> bool:
@@ -326,15 +341,16 @@ class Generator:
 
     def _operation_get(self, api: str, near: str) -> str | None:
         """The operations.get method an async call polls: the one whose path shares most with the resource's."""
-        best: tuple[int, str] | None = None
+        best: tuple[int, int, str] | None = None
         for key in self.discovery.api_versions(api):
             for method in self.discovery.docs[key][1]:
                 if not method.id.endswith("operations.get"):
                     continue
                 shared = len(_common_prefix(method.id.split(".")[1:-2], _collections(near)))
-                if best is None or shared > best[0]:
-                    best = (shared, method.id)
-        return best[1] if best else None
+                rank = (-shared, len(method.id), method.id)  # most shared collections, then the shortest
+                if best is None or rank < best:
+                    best = rank
+        return best[2] if best else None
 
     # --- generated (mmv1) resources ---
 
@@ -389,8 +405,12 @@ class Generator:
         else:
             update_url = data.get("update_url") or self_link
             calls.add("update", self._method(product, verbs["update"], update_url), f"{verbs['update']} {update_url}")
-            for verb, url in _update_urls(data.get("properties") or []):
-                calls.add("update", self._method(product, verb, url), f"{verb} {url}")
+            for prop, verb, url in _update_urls(data.get("properties") or []):
+                method = self._method(product, verb, url)
+                if method is None:
+                    calls.unresolved.append(f"update ({prop}): {verb} {url}")
+                elif method not in calls.when_set.setdefault(prop, []):
+                    calls.when_set[prop].append(method)
             if "update" in op_actions and poll:
                 calls.add("update", poll, "operation")
             calls.add("update", read, "read after update")
@@ -416,6 +436,7 @@ class Generator:
             if token is None:
                 continue
             calls = TypeCalls(token, iam_tf, path, product.service, name)
+            calls.target = camel(str(iam.get("parent_resource_attribute") or "id"))
             self._iam_steps(calls, get, put, f"{get_url}", f"{set_url}")
             self.types[token] = calls
 
@@ -663,7 +684,7 @@ _NOT_COLLECTIONS = {"Config", "Timeout", "Schema"}
 def _collections(path: str) -> list[str]:
     """`projects/{{project}}/locations/{{l}}/services` → ['projects', 'locations', 'services']."""
     segments = [s for s in path.split("?", 1)[0].split("/") if s]
-    return [s for s in segments if not s.startswith("{{") and re.fullmatch(r"[a-zA-Z]+", s)]
+    return segments[0::2]  # collection, id, collection, id, ...
 
 
 def _common_prefix(a: list[str], b: list[str]) -> list[str]:

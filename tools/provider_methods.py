@@ -135,7 +135,7 @@ class Discovery:
     def api_versions(self, api: str) -> list[str]:
         return [key for key in self.docs if key.split(".", 1)[0] == api]
 
-    def match(self, api: str, version: str, verb: str, path: str) -> str | None:
+    def match(self, api: str, version: str, verb: str, path: str, hint: str = "") -> str | None:
         """The method id of `verb path` (path relative to the API's root, variables as `{{x}}`).
 
         Three ways, strictest first, each accepted only when it names one method: the call with each variable as
@@ -166,12 +166,20 @@ class Discovery:
 
             rel_sample = relative(sample)
             rel_loose = re.compile(relative(loose.pattern)) if service_path and loose.pattern.startswith(re.escape(service_path)) else loose
-            for test in (
-                lambda m: m.patterns[0].fullmatch(rel_sample),
-                lambda m: m.flat_sample and rel_loose.fullmatch(m.flat_sample),
-                lambda m: len(m.patterns) > 1 and m.patterns[1].fullmatch(rel_sample),
+            for level, test in enumerate(
+                (
+                    lambda m: m.patterns[0].fullmatch(rel_sample),
+                    lambda m: m.flat_sample and rel_loose.fullmatch(m.flat_sample),
+                    lambda m: len(m.patterns) > 1 and m.patterns[1].fullmatch(rel_sample),
+                )
             ):
                 found = {m.id for m in same_verb if m.patterns and test(m)}
+                if level and hint:
+                    # A looser match must name the resource's collection (`alertPolicies`) where any does: a
+                    # `v3/{+name}` matches every collection of the API. Against the path form, a method of no
+                    # collection (`iap.getIamPolicy` on `v1/{+resource}:getIamPolicy`) is still one.
+                    named = {m for m in found if f".{hint}." in m}
+                    found = named if named or level == 1 else found
                 if len(found) == 1:
                     return found.pop()
         return None
@@ -335,9 +343,9 @@ class Generator:
                     self.base_paths[f"{product.name}BasePath"] = product
         self.types: dict[str, TypeCalls] = {}
 
-    def _method(self, product: Product, verb: str, url: str) -> str | None:
+    def _method(self, product: Product, verb: str, url: str, hint: str = "") -> str | None:
         path = product.base_path + url.lstrip("/")
-        return self.discovery.match(product.api, product.version, verb, path)
+        return self.discovery.match(product.api, product.version, verb, path, hint)
 
     def _operation_get(self, api: str, near: str) -> str | None:
         """The operations.get method an async call polls: the one whose path shares most with the resource's."""
@@ -387,6 +395,7 @@ class Generator:
         if token is None:
             return
         calls = TypeCalls(token, tf, path, product.service, name)
+        hint = _hint(base)
         verbs = {k: (data.get(f"{k}_verb") or d) for k, d in (("create", "POST"), ("read", "GET"), ("delete", "DELETE"), ("update", "PUT"))}  # fmt: skip
         create_url = data.get("create_url") or (base if verbs["create"] == "POST" else self_link)
         async_ = data.get("async") if isinstance(data.get("async"), dict) else {}
@@ -394,9 +403,9 @@ class Generator:
         poll = None
         if async_ and (async_.get("type") or "OpAsync") == "OpAsync":
             poll = self._operation_get(product.api, base)
-        read = self._method(product, verbs["read"], self_link)
+        read = self._method(product, verbs["read"], self_link, hint)
         calls.add("read", read, f"{verbs['read']} {self_link}")
-        calls.add("create", self._method(product, verbs["create"], create_url), f"{verbs['create']} {create_url}")
+        calls.add("create", self._method(product, verbs["create"], create_url, hint), f"{verbs['create']} {create_url}")
         if "create" in op_actions and poll:
             calls.add("create", poll, "operation")
         calls.add("create", read, "read after create")
@@ -404,9 +413,9 @@ class Generator:
             calls.notes.append("every field is immutable: a change replaces it (delete, then create)")
         else:
             update_url = data.get("update_url") or self_link
-            calls.add("update", self._method(product, verbs["update"], update_url), f"{verbs['update']} {update_url}")
+            calls.add("update", self._method(product, verbs["update"], update_url, hint), f"{verbs['update']} {update_url}")
             for prop, verb, url in _update_urls(data.get("properties") or []):
-                method = self._method(product, verb, url)
+                method = self._method(product, verb, url, hint)
                 if method is None:
                     calls.unresolved.append(f"update ({prop}): {verb} {url}")
                 elif method not in calls.when_set.setdefault(prop, []):
@@ -416,7 +425,7 @@ class Generator:
             calls.add("update", read, "read after update")
         if not data.get("exclude_delete"):
             delete_url = data.get("delete_url") or self_link
-            calls.add("delete", self._method(product, verbs["delete"], delete_url), f"{verbs['delete']} {delete_url}")
+            calls.add("delete", self._method(product, verbs["delete"], delete_url, hint), f"{verbs['delete']} {delete_url}")
             if "delete" in op_actions and poll:
                 calls.add("delete", poll, "operation")
         self.types[token] = calls
@@ -428,8 +437,9 @@ class Generator:
         sep = iam.get("method_name_separator", "/")
         get_url = f"{base}{sep}{iam.get('fetch_iam_policy_method') or 'getIamPolicy'}"
         set_url = f"{base}{sep}{iam.get('set_iam_policy_method') or 'setIamPolicy'}"
-        get = self._method(product, iam.get("fetch_iam_policy_verb") or "GET", get_url)
-        put = self._method(product, iam.get("set_iam_policy_verb") or "POST", set_url)
+        hint = _hint(base)
+        get = self._method(product, iam.get("fetch_iam_policy_verb") or "GET", get_url, hint)
+        put = self._method(product, iam.get("set_iam_policy_verb") or "POST", set_url, hint)
         for kind in IAM_KINDS:
             iam_tf = f"{tf}_iam_{kind}"
             token = self.tokens.get(iam_tf)
@@ -685,6 +695,12 @@ def _collections(path: str) -> list[str]:
     """`projects/{{project}}/locations/{{l}}/services` → ['projects', 'locations', 'services']."""
     segments = [s for s in path.split("?", 1)[0].split("/") if s]
     return segments[0::2]  # collection, id, collection, id, ...
+
+
+def _hint(url: str) -> str:
+    """The collection a resource URL names last (`projects/{{p}}/alertPolicies` → `alertPolicies`)."""
+    segments = [s for s in url.split("?", 1)[0].split("/") if s and not s.startswith("{{")]
+    return segments[-1] if segments else ""
 
 
 def _common_prefix(a: list[str], b: list[str]) -> list[str]:

@@ -69,9 +69,7 @@ class GitTree:
 
     def _git(self, *args: str) -> str:
         try:
-            done = subprocess.run(  # noqa: S603 (a fixed git command on a path the maintainer names)
-                ["git", "-C", str(self.path), *args], capture_output=True, text=True, check=True
-            )
+            done = subprocess.run(["git", "-C", str(self.path), *args], capture_output=True, text=True, check=True)
         except (OSError, subprocess.CalledProcessError) as error:
             raise SourceError(f"{self.path}: git {' '.join(args[:2])} failed") from error
         return done.stdout
@@ -81,7 +79,7 @@ class GitTree:
 
     def read(self, path: str) -> str:
         if self._batch is None:
-            self._batch = subprocess.Popen(  # noqa: S603 (one git process answers every read)
+            self._batch = subprocess.Popen(
                 ["git", "-C", str(self.path), "cat-file", "--batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
             )
         assert self._batch.stdin is not None and self._batch.stdout is not None
@@ -165,15 +163,13 @@ class Discovery:
                 return text[len(service_path) :] if service_path and text.startswith(service_path) else text
 
             rel_sample = relative(sample)
-            rel_loose = re.compile(relative(loose.pattern)) if service_path and loose.pattern.startswith(re.escape(service_path)) else loose
-            for level, test in enumerate(
-                (
-                    lambda m: m.patterns[0].fullmatch(rel_sample),
-                    lambda m: m.flat_sample and rel_loose.fullmatch(m.flat_sample),
-                    lambda m: len(m.patterns) > 1 and m.patterns[1].fullmatch(rel_sample),
-                )
-            ):
-                found = {m.id for m in same_verb if m.patterns and test(m)}
+            rel_loose = (
+                re.compile(relative(loose.pattern))
+                if service_path and loose.pattern.startswith(re.escape(service_path))
+                else loose
+            )
+            for level in range(3):
+                found = {m.id for m in same_verb if m.patterns and _matches(m, level, rel_sample, rel_loose)}
                 if level and hint:
                     # A looser match must name the resource's collection (`alertPolicies`) where any does: a
                     # `v3/{+name}` matches every collection of the API. Against the path form, a method of no
@@ -191,6 +187,14 @@ class Discovery:
 
     def ids(self, api: str) -> set[str]:
         return {m.id for key in self.api_versions(api) for m in self.docs[key][1]}
+
+
+def _matches(method: Method, level: int, sample: str, loose: re.Pattern[str]) -> bool:
+    if level == 0:
+        return bool(method.patterns[0].fullmatch(sample))
+    if level == 1:
+        return bool(method.flat_sample and loose.fullmatch(method.flat_sample))
+    return len(method.patterns) > 1 and bool(method.patterns[1].fullmatch(sample))
 
 
 def _methods(node: dict[str, Any]) -> Iterator[Method]:
@@ -396,7 +400,8 @@ class Generator:
             return
         calls = TypeCalls(token, tf, path, product.service, name)
         hint = _hint(base)
-        verbs = {k: (data.get(f"{k}_verb") or d) for k, d in (("create", "POST"), ("read", "GET"), ("delete", "DELETE"), ("update", "PUT"))}  # fmt: skip
+        defaults = (("create", "POST"), ("read", "GET"), ("delete", "DELETE"), ("update", "PUT"))
+        verbs = {k: (data.get(f"{k}_verb") or d) for k, d in defaults}
         create_url = data.get("create_url") or (base if verbs["create"] == "POST" else self_link)
         async_ = data.get("async") if isinstance(data.get("async"), dict) else {}
         op_actions = set(async_.get("actions") or ["create", "delete", "update"]) if async_ else set()
@@ -413,7 +418,9 @@ class Generator:
             calls.notes.append("every field is immutable: a change replaces it (delete, then create)")
         else:
             update_url = data.get("update_url") or self_link
-            calls.add("update", self._method(product, verbs["update"], update_url, hint), f"{verbs['update']} {update_url}")
+            calls.add(
+                "update", self._method(product, verbs["update"], update_url, hint), f"{verbs['update']} {update_url}"
+            )
             for prop, verb, url in _update_urls(data.get("properties") or []):
                 method = self._method(product, verb, url, hint)
                 if method is None:
@@ -425,7 +432,9 @@ class Generator:
             calls.add("update", read, "read after update")
         if not data.get("exclude_delete"):
             delete_url = data.get("delete_url") or self_link
-            calls.add("delete", self._method(product, verbs["delete"], delete_url, hint), f"{verbs['delete']} {delete_url}")
+            calls.add(
+                "delete", self._method(product, verbs["delete"], delete_url, hint), f"{verbs['delete']} {delete_url}"
+            )
             if "delete" in op_actions and poll:
                 calls.add("delete", poll, "operation")
         self.types[token] = calls
@@ -494,10 +503,13 @@ class Generator:
                 if constructor is None or constructor.group(1) not in functions:
                     continue
                 crud: dict[str, str] = {}
-                for step_name, fn in re.findall(r"\b(Create|Read|Update|Delete):\s*(\w+)", functions[constructor.group(1)]):
+                for step_name, fn in re.findall(
+                    r"\b(Create|Read|Update|Delete):\s*(\w+)", functions[constructor.group(1)]
+                ):
                     if fn in functions:  # the first one naming a function of the file (not `Timeouts: {Create: ...}`)
                         crud.setdefault(step_name, fn)
-                for step, fn_name in (("create", "Create"), ("read", "Read"), ("update", "Update"), ("delete", "Delete")):  # fmt: skip
+                for step in STEPS:
+                    fn_name = step.capitalize()
                     if fn_name not in crud:
                         if step == "update":
                             calls.notes.append("no Update: a change replaces it (delete, then create)")
@@ -625,7 +637,8 @@ class Generator:
             "sources": {
                 "magic-modules": f"github.com/GoogleCloudPlatform/magic-modules commit {self.mm.commit} "
                 f"({self.mm.date()}), Apache-2.0",
-                "pulumi-gcp": f"github.com/pulumi/pulumi-gcp commit {self.pulumi_gcp.commit} ({self.pulumi_gcp.date()}) "
+                "pulumi-gcp": f"github.com/pulumi/pulumi-gcp commit {self.pulumi_gcp.commit} "
+                f"({self.pulumi_gcp.date()}) "
                 "provider/cmd/pulumi-resource-gcp/bridge-metadata.json, Apache-2.0",
                 "discovery": f"google-api-python-client {self.discovery.version} discovery_cache, Apache-2.0",
             },
@@ -763,7 +776,9 @@ def _reachable(name: str, functions: dict[str, str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tools.provider_methods", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m tools.provider_methods",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--magic-modules", type=Path, required=True, help="clone or git dir of magic-modules")
     parser.add_argument("--pulumi-gcp", type=Path, required=True, help="clone or git dir of pulumi-gcp")

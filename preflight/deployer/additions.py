@@ -1,4 +1,4 @@
-"""What neither the provider's definitions nor the method dataset say, and Google documents — each entry with its source.
+"""What neither the provider's definitions nor the method dataset say and Google documents, each with its source.
 
 - `METHOD_PERMISSIONS`: REST methods the dataset (iam-dataset's map.json) lists without permissions, or not at
   all, whose permissions Google's reference pages name;
@@ -15,7 +15,9 @@ from __future__ import annotations
 from typing import Final
 
 LOGGING_ACCESS: Final = "https://cloud.google.com/logging/docs/access-control (logging.logMetrics.*)"
-IAM_PERMISSIONS: Final = "https://cloud.google.com/iam/docs/permissions-reference (iam.googleapis.com/workloadIdentityPools.*)"
+IAM_PERMISSIONS: Final = (
+    "https://cloud.google.com/iam/docs/permissions-reference (iam.googleapis.com/workloadIdentityPools.*)"
+)
 SERVICE_AGENTS: Final = (
     "https://cloud.google.com/iam/docs/create-service-agents: triggering service agent creation doesn't require "
     "any IAM permissions"

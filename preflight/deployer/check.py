@@ -53,13 +53,6 @@ class Unused:
     needed: tuple[str, ...]  # needed permissions it gives (all also given by `also`)
     also: tuple[str, ...]  # the roles that give them
 
-    def line(self) -> str:
-        h = self.holding
-        head = f"unused: {h.role} on {h.describe_scope()} — {self.granted} permissions granted, "
-        if not self.needed:
-            return head + "none needed"
-        return head + f"the {len(self.needed)} needed also granted by {', '.join(self.also)}"
-
 
 @dataclass
 class Verdict:
@@ -87,7 +80,14 @@ class Verdict:
 def _power_rank(holding: Holding, used: int) -> tuple[int, ...]:
     power = classify(holding.permissions or ())
     unneeded = len(holding.permissions or ()) - used
-    return (len(power.escalation), len(power.iam), len(power.runs_code), len(power.org_policy), len(power.writes), unneeded)
+    return (
+        len(power.escalation),
+        len(power.iam),
+        len(power.runs_code),
+        len(power.org_policy),
+        len(power.writes),
+        unneeded,
+    )
 
 
 def judge(
@@ -133,7 +133,7 @@ def judge(
         verdict.missing.append(Missing(need, undecided))
     verdict.missing.sort(key=lambda m: (_position(plan, m.need), STEP_ORDER.get(m.need.step, 9), m.need.permission))
 
-    for n, need in enumerate(plan.needs):
+    for need in plan.needs:
         verdict.needed.setdefault(need.target.name, [])
         if need.permission not in verdict.needed[need.target.name]:
             verdict.needed[need.target.name].append(need.permission)
@@ -165,14 +165,18 @@ def _unused(
         if not meets[h] and not undecided_for[h]:
             out.append(Unused(holdings[h], len(holdings[h].permissions or ()), (), ()))
     remaining -= {h for h in remaining if not meets[h]}
+    removed: list[int] = []
     while True:
-        candidates = [
-            h for h in remaining if all(by_need[n] & (remaining - {h}) for n in meets[h])
-        ]
+        candidates = [h for h in remaining if all(by_need[n] & (remaining - {h}) for n in meets[h])]
         if not candidates:
             break
-        h = max(candidates, key=lambda c: (_power_rank(holdings[c], len({needs[n].permission for n in meets[c]})), holdings[c].role))
+        h = max(
+            candidates,
+            key=lambda c: (_power_rank(holdings[c], len({needs[n].permission for n in meets[c]})), holdings[c].role),
+        )
         remaining.discard(h)
+        removed.append(h)
+    for h in removed:  # who gives what it gave: the grants that stay
         others = {o for n in meets[h] for o in by_need[n] & remaining}
         out.append(
             Unused(

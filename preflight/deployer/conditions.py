@@ -11,9 +11,9 @@ grant counts as not granting — the report names it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-import re
 from functools import lru_cache
 from typing import Any
 
@@ -69,9 +69,11 @@ def evaluate(condition: Mapping[str, Any] | None, need: Need, now: datetime | No
     def get_attribute(_api: Any, _name: str, default: Any) -> Any:
         return modified if need.permission.endswith(".setIamPolicy") else default
 
-    context = cel.Context(variables=variables, functions={"getAttribute": get_attribute, "hasOnly": _has_only, "extract": _extract})
+    context = cel.Context(
+        variables=variables, functions={"getAttribute": get_attribute, "hasOnly": _has_only, "extract": _extract}
+    )
     try:
         result = _program(expression).execute(context)
-    except Exception:  # noqa: BLE001 (any CEL failure — unbound attribute, unknown function, bad syntax — is undecided)
+    except Exception:
         return None
     return result if isinstance(result, bool) else None

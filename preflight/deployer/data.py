@@ -48,7 +48,9 @@ def _dataset() -> dict[str, list[str] | None]:
     for api in document.get("api", {}).values():
         for method, entry in (api.get("methods") or {}).items():
             # The dataset spells a few IAM permissions `iam.googleapis.com-x.y`; roles say `iam.googleapis.com/x.y`.
-            names = [p["name"].replace("iam.googleapis.com-", "iam.googleapis.com/") for p in entry.get("permissions", [])]
+            names = [
+                p["name"].replace("iam.googleapis.com-", "iam.googleapis.com/") for p in entry.get("permissions", [])
+            ]
             out[method] = list(dict.fromkeys(names))
     return out
 

@@ -18,7 +18,11 @@ from secure_invoke.preflight.deployer.names import iam_target
 from secure_invoke.preflight.records import ProgramRun, Resource
 from secure_invoke.preflight.wire import UNKNOWN
 
-_CUSTOM_TYPES = {"gcp:projects/iAMCustomRole:IAMCustomRole": "projects", "gcp:organizations/iAMCustomRole:IAMCustomRole": "organizations"}
+_CUSTOM_TYPES = {
+    "gcp:projects/iAMCustomRole:IAMCustomRole": "projects",
+    "gcp:organizations/iAMCustomRole:IAMCustomRole": "organizations",
+}
+MEMBER_KINDS = frozenset({"serviceAccount", "user", "group", "domain", "principal", "principalSet"})
 _EMAIL = re.compile(r"^[^@:\s/]+@[^@:\s/]+$")
 
 
@@ -100,8 +104,13 @@ def resolve_member(spec: str, outputs: Mapping[str, Mapping[str, Any]], flag: st
         spec = value
     if _EMAIL.match(spec):
         return f"serviceAccount:{spec}"
-    if ":" not in spec:
-        raise IdentityError(f"{flag} {spec}: expected a member (serviceAccount:…, user:…) or REFERENCE:OUTPUT")
+    kind = spec.partition(":")[0]
+    if kind not in MEMBER_KINDS:
+        where = f"; stack references: {', '.join(sorted(outputs))}" if outputs else ""
+        raise IdentityError(
+            f"{flag} {spec}: '{kind}' is neither a member kind ({', '.join(sorted(MEMBER_KINDS))}) nor a "
+            f"--stack-reference name{where}"
+        )
     return spec
 
 
@@ -155,7 +164,9 @@ def holdings_of(member: str, runs: Iterable[ProgramRun], custom: Mapping[str, fr
     return out
 
 
-def holdings_from_flags(specs: Iterable[str], default_scopes: Iterable[str], custom: Mapping[str, frozenset[str]], flag: str) -> list[Holding]:
+def holdings_from_flags(
+    specs: Iterable[str], default_scopes: Iterable[str], custom: Mapping[str, frozenset[str]], flag: str
+) -> list[Holding]:
     """`--deployer-role ROLE[@SCOPE]`: ROLE on SCOPE (`projects/p`, a resource name), or on each project of the plan."""
     out: list[Holding] = []
     for spec in specs:
@@ -164,7 +175,11 @@ def holdings_from_flags(specs: Iterable[str], default_scopes: Iterable[str], cus
             raise IdentityError(f"{flag} {spec}: a role is roles/<name> or a custom role's full name")
         permissions = role_permissions(role, custom)
         if permissions is None:
-            raise IdentityError(f"{flag} {spec}: {role} is neither a predefined role nor a custom role of a recorded run")
+            raise IdentityError(
+                f"{flag} {spec}: {role} is neither a predefined role nor a custom role of a recorded run"
+            )
         for where in [scope] if scope else list(default_scopes):
-            out.append(Holding(role, where if "/" in where else f"projects/{where}", permissions, None, f"{flag} {spec}"))
+            out.append(
+                Holding(role, where if "/" in where else f"projects/{where}", permissions, None, f"{flag} {spec}")
+            )
     return out

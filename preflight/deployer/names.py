@@ -104,20 +104,20 @@ def project_of(name: str, values: Mapping[str, Any], provider_project: str) -> s
     return match.group(1) if match else provider_project
 
 
-def resource_target(token: str, values: Mapping[str, Any], project: str, region: str) -> Target | None:
+def resource_target(type_: str, values: Mapping[str, Any], project: str, region: str) -> Target | None:
     """The resource itself (inputs and outputs merged in `values`); None if its name cannot be built."""
-    entry = provider_methods().get(token, {})
-    template = NAMES.get(token) or entry.get("name")
+    entry = provider_methods().get(type_, {})
+    template = NAMES.get(type_) or entry.get("name")
     service = entry.get("service", "")
     if not template or entry.get("target"):
         return None
-    if token == "gcp:serviceaccount/account:Account" and _text(values.get("email")):
+    if type_ == "gcp:serviceaccount/account:Account" and _text(values.get("email")):
         name = service_account_name(str(values["email"]), _text(values.get("project")) or project)
     else:
         name = fill(template, values, project, region)
     if name is None:
         return None
-    return Target(name, project_of(name, values, project), service, kind_of(token, service))
+    return Target(name, project_of(name, values, project), service, kind_of(type_, service))
 
 
 def iam_target(token: str, values: Mapping[str, Any], project: str, region: str) -> Target | None:

@@ -94,7 +94,9 @@ def is_iam_type(token: str) -> bool:
 
 def label_of(resource: Resource) -> str:
     parts = resource.type.split(":")
-    shown = f"{parts[0]}:{parts[1].split('/', 1)[0]}:{parts[2]}" if len(parts) == 3 and "/" in parts[1] else resource.type
+    shown = (
+        f"{parts[0]}:{parts[1].split('/', 1)[0]}:{parts[2]}" if len(parts) == 3 and "/" in parts[1] else resource.type
+    )
     return f"{shown} {resource.name}"
 
 
@@ -135,7 +137,9 @@ class Planner:
         for permission in found.permissions:
             self.plan.needs.append(Need(urn, label, step, permission, target, method, **extra))
 
-    def _need(self, resource: Resource | None, label: str, step: str, permission: str, target: Target, via: str) -> None:
+    def _need(
+        self, resource: Resource | None, label: str, step: str, permission: str, target: Target, via: str
+    ) -> None:
         urn = resource.urn if resource is not None else ""
         self.plan.needs.append(Need(urn, label, step, permission, target, via))
 
@@ -161,13 +165,18 @@ class Planner:
         self._backend(write=False)
         return self._finish()
 
+    def _uses(self, project: str, service: str) -> None:
+        if not project:
+            return
+        self.plan.projects.add(project)
+        services = self.plan.services.setdefault(project, [])
+        if service and service not in services:
+            services.append(service)
+
     def _finish(self) -> Plan:
         for need in self.plan.needs:
-            self.plan.projects.add(need.target.project)
-            if need.target.service:
-                self.plan.services.setdefault(need.target.project, [])
-                if need.target.service not in self.plan.services[need.target.project]:
-                    self.plan.services[need.target.project].append(need.target.service)
+            if need.urn or need.step == "invoke":
+                self._uses(need.target.project, need.target.service)
         return self.plan
 
     def _resource(self, resource: Resource) -> None:
@@ -179,8 +188,10 @@ class Planner:
         project, region = _provider_settings(self.run, resource)
         values = _values(resource)
         iam = is_iam_type(resource.type)
-        target = iam_target(resource.type, values, project, region) if iam else resource_target(
-            resource.type, values, project, region
+        target = (
+            iam_target(resource.type, values, project, region)
+            if iam
+            else resource_target(resource.type, values, project, region)
         )
         if target is None:
             self.plan.unknown.append(Unknown(resource.urn, label, "its resource name cannot be built from its inputs"))
@@ -189,7 +200,10 @@ class Planner:
             for line in entry["unresolved"]:
                 step = line.split(":", 1)[0].split(" ", 1)[0]
                 if step in STEPS:
-                    self.plan.unknown.append(Unknown(resource.urn, label, f"a call of its {line} is not in the discovery"))
+                    self.plan.unknown.append(
+                        Unknown(resource.urn, label, f"a call of its {line} is not in the discovery")
+                    )
+        self._uses(target.project, entry.get("service", ""))
         existing = not iam and target.name in self.existing_names
         if existing:
             self.plan.existing.append(label)
@@ -268,7 +282,10 @@ class Planner:
                 "artifactregistry.googleapis.com",
                 "artifactregistry.googleapis.com/Repository",
             )
-            for permission in ("artifactregistry.repositories.uploadArtifacts", "artifactregistry.repositories.downloadArtifacts"):
+            for permission in (
+                "artifactregistry.repositories.uploadArtifacts",
+                "artifactregistry.repositories.downloadArtifacts",
+            ):
                 self._need(resource, label, "create", permission, target, f"image push; {AR_PUSH}")
                 self._need(resource, label, "update", permission, target, f"image push; {AR_PUSH}")
 
@@ -284,13 +301,17 @@ class Planner:
             if known is None:
                 continue
             if known is ...:
-                self.plan.unknown.append(Unknown("", label, f"{invoke.token} is not in the table of provider functions"))
+                self.plan.unknown.append(
+                    Unknown("", label, f"{invoke.token} is not in the table of provider functions")
+                )
                 continue
             method, template = known
             values = {"projectId": project, "project": project, **invoke.args}
             name = fill(template, values, project, region)
             if name is None:
-                self.plan.unknown.append(Unknown("", label, f"its target ({template}) cannot be built from its arguments"))
+                self.plan.unknown.append(
+                    Unknown("", label, f"its target ({template}) cannot be built from its arguments")
+                )
                 continue
             if (method, name) in seen:
                 continue
@@ -301,15 +322,28 @@ class Planner:
     def _backend(self, write: bool) -> None:
         bucket = self.backend.state_bucket
         if bucket:
-            target = Target(f"projects/_/buckets/{bucket}", "", "storage.googleapis.com", "storage.googleapis.com/Bucket")
+            target = Target(
+                f"projects/_/buckets/{bucket}", "", "storage.googleapis.com", "storage.googleapis.com/Bucket"
+            )
             verbs = ("get", "list", "create", "delete") if write else ("get", "list")
             for verb in verbs:
-                self._need(None, f"state backend gs://{bucket}", "state", f"storage.objects.{verb}", target, PULUMI_GCS_BACKEND)
+                self._need(
+                    None, f"state backend gs://{bucket}", "state", f"storage.objects.{verb}", target, PULUMI_GCS_BACKEND
+                )
         key = self.backend.secrets_key
         if key:
             match = re.match(r"^projects/([^/]+)/", key)
-            target = Target(key, match.group(1) if match else "", "cloudkms.googleapis.com", "cloudkms.googleapis.com/CryptoKey")
-            self._need(None, "secrets provider gcpkms://", "state", "cloudkms.cryptoKeyVersions.useToDecrypt", target, PULUMI_KMS)
+            target = Target(
+                key, match.group(1) if match else "", "cloudkms.googleapis.com", "cloudkms.googleapis.com/CryptoKey"
+            )
+            self._need(
+                None,
+                "secrets provider gcpkms://",
+                "state",
+                "cloudkms.cryptoKeyVersions.useToDecrypt",
+                target,
+                PULUMI_KMS,
+            )
 
 
 def deploy_plan(run: ProgramRun, existing: Iterable[str] = (), backend: Backend | None = None) -> Plan:

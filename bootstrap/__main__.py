@@ -46,29 +46,42 @@ LABELS = {"app": "secure-invoke", "component": "ci-bootstrap"}
 
 SA_USER = "roles/iam.serviceAccountUser"
 SA_ADMIN = "roles/iam.serviceAccountAdmin"
+# Manage an existing account without power over who may use it: no setIamPolicy (with it the deployer could grant
+# itself TokenCreator and mint tokens as the account), no create (the owner's first `up` creates the accounts).
+# What the provider calls to read, update (display name, description, enable/disable) and delete an account.
+ACCOUNT_MANAGER_ROLE_ID = "secureInvokeServiceAccountManager"
+ACCOUNT_MANAGER_PERMISSIONS = (
+    "iam.serviceAccounts.delete",
+    "iam.serviceAccounts.disable",
+    "iam.serviceAccounts.enable",
+    "iam.serviceAccounts.get",
+    "iam.serviceAccounts.update",
+)
+ACCOUNT_MANAGER = "account-manager"  # stands for the custom role in RUNTIME_ACCOUNTS (its name is per project)
 # The main stack's identities per environment (account ids `<name>-<env>`) and the deployer's roles on each:
-# it may act as the workloads' identities and nothing else; the operator account runs nothing, so it only
-# administers it (its just-in-time grants). tests/cicd checks this against what the main stack registers.
+# it may act as the workloads' identities and manage them, nothing else; the operator account runs nothing and
+# the stack sets its IAM (the just-in-time grants of operator access), so there it holds serviceAccountAdmin.
+# tests/cicd checks this against what the main stack registers; preflight's deployer check that it is all used.
 RUNTIME_ACCOUNTS: dict[str, tuple[str, ...]] = {
-    "relay-runtime": (SA_USER, SA_ADMIN),
-    "relay-trigger": (SA_USER, SA_ADMIN),
-    "relay-build": (SA_USER, SA_ADMIN),
-    "worker-runtime": (SA_USER, SA_ADMIN),
+    "relay-runtime": (SA_USER, ACCOUNT_MANAGER),
+    "relay-trigger": (SA_USER, ACCOUNT_MANAGER),
+    "relay-build": (SA_USER, ACCOUNT_MANAGER),
+    "worker-runtime": (SA_USER, ACCOUNT_MANAGER),
     "worker-operator": (SA_ADMIN,),
 }
 
-# Project roles a deployer needs to create and update one environment of the main stack. Each is
-# broader than the stack's own least-privilege grants by nature: creating a resource type and setting
-# IAM on it needs that type's admin role. bootstrap/policy-config.json exempts exactly these grants.
+# Project roles a deployer needs to create, update and delete one environment of the main stack, as preflight's
+# deployer check computes them from the provider's calls (`--deployer`, run by CI on every pull request: a role
+# here that the stack does not need fails it as unused). Each is broader than the stack's own least-privilege
+# grants by nature: creating a resource type and setting IAM on it needs that type's admin role.
+# bootstrap/policy-config.json exempts exactly these grants. Not here, and why (the check reports each as unused):
+# serviceAccountCreator (the owner's first `up` creates every account; the deployer only manages them),
+# eventarc.developer (every permission of it is in cloudfunctions.developer; the function creates its trigger),
+# browser (resourcemanager.projects.get and getIamPolicy come with the admin roles below).
 DEPLOYER_PROJECT_ROLES: dict[str, str] = {
-    # Create only: it carries no power over existing accounts (update, delete, setIamPolicy), which
-    # RUNTIME_ACCOUNT_ROLES grants per runtime account, so the deployer cannot take over e.g. the default
-    # compute account by granting itself TokenCreator on it.
-    "roles/iam.serviceAccountCreator": "create the runtime and operator service accounts",
     "roles/run.admin": "create the worker service and grant run.invoker on it and on the relay's Cloud Run "
     "service; run.developer cannot set IAM",
-    "roles/cloudfunctions.developer": "create and update the gen2 relay function",
-    "roles/eventarc.developer": "create the relay's Pub/Sub Eventarc trigger with the function",
+    "roles/cloudfunctions.developer": "create and update the gen2 relay function and its Eventarc trigger",
     "roles/pubsub.admin": "create the jobs and rotation topics and grant publisher on the rotation topic",
     "roles/storage.admin": "create the function source bucket, upload source archives, grant objectViewer "
     "to the build account",
@@ -80,24 +93,45 @@ DEPLOYER_PROJECT_ROLES: dict[str, str] = {
     "roles/resourcemanager.projectIamAdmin": "grant the build account roles/logging.logWriter and its "
     "conditioned roles/storage.objectViewer at project level, and set the IAM Data Access audit config; an IAM "
     "condition limits it to granting exactly those roles",
-    "roles/monitoring.alertPolicyEditor": "create the prod alert on operator token mints (alert policies only)",
-    "roles/browser": "read the project (number) for the getProject invoke",
+}
+# Project roles only some environments need: the alert on operator token mints exists in prod only.
+ENVIRONMENT_PROJECT_ROLES: dict[str, dict[str, str]] = {
+    "prod": {"roles/monitoring.alertPolicyEditor": "create the prod alert on operator token mints (alert policies only)"},
 }
 # The deployer's roles on each of the runtime accounts (resource scope), granted once they exist.
 RUNTIME_ACCOUNT_ROLES: dict[str, str] = {
     SA_USER: "actAs: deploy the function and the worker running as these identities",
-    SA_ADMIN: "update and delete the account, and setIamPolicy on it for the Pub/Sub agent's TokenCreator "
-    "grant on the trigger account and the operator account's just-in-time grants",
+    ACCOUNT_MANAGER: "read, update and delete the account (secureInvokeServiceAccountManager: no setIamPolicy)",
+    SA_ADMIN: "the operator account only: setIamPolicy for operator access's just-in-time grants, and manage it",
 }
 # No predefined role writes log-based metrics without also writing sinks and exclusions (logging.configWriter),
-# which could route or drop the very audit logs the metrics count. A custom role per environment project.
+# which could route or drop the very audit logs the metrics count. A custom role per environment project, with
+# what the provider calls for a metric (create, get, update, delete).
 LOG_METRICS_ROLE_ID = "secureInvokeLogMetricsWriter"
 LOG_METRICS_PERMISSIONS = (
     "logging.logMetrics.create",
     "logging.logMetrics.delete",
     "logging.logMetrics.get",
-    "logging.logMetrics.list",
     "logging.logMetrics.update",
+)
+# The APIs each environment's stack calls (preflight's deployer check lists what the plan needs and fails when
+# one is not enabled here): the resources' own, Cloud Build, Eventarc and Cloud Run for the gen2 function,
+# IAM Credentials for operators' tokens. Enabled once by the owner's bootstrap; never disabled by it.
+ENVIRONMENT_APIS = (
+    "artifactregistry.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+    "eventarc.googleapis.com",
+    "iam.googleapis.com",
+    "iamcredentials.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "secretmanager.googleapis.com",
+    "serviceusage.googleapis.com",
+    "storage.googleapis.com",
 )
 # Roles the deployer may hand out at project level through projectIamAdmin, enforced by IAM itself. IAM
 # cannot see the condition of the binding being added, so objectViewer could also be granted unconditioned;
@@ -108,7 +142,7 @@ DELEGATED_PROJECT_ROLES = ("roles/logging.logWriter", "roles/storage.objectViewe
 def deployer_grants(env: str, project: str, member: pulumi.Output[str], settings: Settings) -> None:
     """The deployer's roles in its environment's project: the project roles, the log-metrics custom role,
     and (second pass) its roles on each runtime account."""
-    for role in DEPLOYER_PROJECT_ROLES:
+    for role in {**DEPLOYER_PROJECT_ROLES, **ENVIRONMENT_PROJECT_ROLES.get(env, {})}:
         condition = None
         if role == "roles/resourcemanager.projectIamAdmin":
             allowed = ", ".join(f"'{r}'" for r in DELEGATED_PROJECT_ROLES)
@@ -142,16 +176,38 @@ def deployer_grants(env: str, project: str, member: pulumi.Output[str], settings
         opts=pulumi.ResourceOptions(depends_on=[log_metrics_role]),
     )
 
+    account_manager = gcp.projects.IAMCustomRole(
+        f"account-manager-{env}",
+        project=project,
+        role_id=ACCOUNT_MANAGER_ROLE_ID,
+        title="secure-invoke service account manager",
+        description="Read, update and delete service accounts; no IAM on them, no create, no keys.",
+        permissions=list(ACCOUNT_MANAGER_PERMISSIONS),
+    )
     if settings.grant_runtime_act_as:
         for account, roles in RUNTIME_ACCOUNTS.items():
             email = f"{account}-{env}@{project}.iam.gserviceaccount.com"
             for role in roles:
+                kind = {SA_USER: "actas", SA_ADMIN: "admin"}.get(role, "manage")
                 gcp.serviceaccount.IAMMember(
-                    f"deployer-{env}-{'actas' if role == SA_USER else 'admin'}-{account}",
+                    f"deployer-{env}-{kind}-{account}",
                     service_account_id=f"projects/{project}/serviceAccounts/{email}",
-                    role=role,
+                    role=f"projects/{project}/roles/{ACCOUNT_MANAGER_ROLE_ID}" if role == ACCOUNT_MANAGER else role,
                     member=member,
+                    opts=pulumi.ResourceOptions(depends_on=[account_manager]) if role == ACCOUNT_MANAGER else None,
                 )
+
+
+def environment_apis(env: str, project: str) -> None:
+    """The APIs the environment's stack calls, enabled in its project (kept when the bootstrap is destroyed)."""
+    for api in ENVIRONMENT_APIS:
+        gcp.projects.Service(
+            f"{env}-{api.removesuffix('.googleapis.com')}",
+            project=project,
+            service=api,
+            disable_on_destroy=False,
+            disable_dependent_services=False,
+        )
 
 
 def state_and_secrets(
@@ -216,6 +272,7 @@ def environment(
         [principal_set(deploy_pool, "repository", settings.repository)],
     )
     deployer_grants(env, project, deployer_member, settings)
+    environment_apis(env, project)
     state, key = state_and_secrets(env, settings, key_ring, deployer_member, previewer_member)
     gcp.projects.IAMMember(f"previewer-{env}-browser", project=project, role="roles/browser", member=previewer_member)
     key_path = f"gcpkms://projects/{settings.ci_project}/locations/{settings.region}/keyRings/pulumi-state/cryptoKeys"

@@ -18,6 +18,7 @@ BOOTSTRAP = ROOT / "bootstrap"
 STACK = "github"
 SA_USER = "roles/iam.serviceAccountUser"
 SA_ADMIN = "roles/iam.serviceAccountAdmin"
+MANAGER = "projects/{project}/roles/secureInvokeServiceAccountManager"
 WIF_USER = "roles/iam.workloadIdentityUser"
 PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
 SA_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"
@@ -104,11 +105,12 @@ def test_federated_principals_are_narrow() -> None:
         )
 
 
-@pytest.mark.parametrize("role", [SA_USER, SA_ADMIN])
+@pytest.mark.parametrize("role", [SA_USER, SA_ADMIN, MANAGER])
 def test_deployer_holds_per_account_roles_on_exactly_the_identities_the_main_stack_creates(role: str) -> None:
     granted: dict[str, set[str]] = {"dev": set(), "prod": set()}
+    projects = stack_config()["secure-invoke-bootstrap:environments"]
     for r in bootstrap_run().of_type(SA_MEMBER):
-        if r.inputs["role"] == role:
+        if r.inputs["role"] in {role.format(project=p["project"]) for p in projects.values()}:
             env = "dev" if r.inputs["member"] == deployer_email("dev") else "prod"
             assert r.inputs["member"] == deployer_email(env)
             granted[env].add(r.inputs["serviceAccountId"])
@@ -119,8 +121,10 @@ def test_deployer_holds_per_account_roles_on_exactly_the_identities_the_main_sta
             for a in main.of_type(ACCOUNT)
         }
         assert len(created) == 5
-        # The operator account runs nothing: the deployer administers it (its just-in-time grants), never acts as it.
-        expected = {path for name, path in created.items() if role == SA_ADMIN or name != "worker-operator"}
+        # The operator account runs nothing and the stack sets its IAM (just-in-time grants): the deployer
+        # administers it, never acts as it. The workload accounts it acts as and manages, without their IAM.
+        operator = {path for name, path in created.items() if name == "worker-operator"}
+        expected = operator if role == SA_ADMIN else set(created.values()) - operator
         assert granted[env] == expected, env
 
 
@@ -133,8 +137,14 @@ def test_deployer_cannot_administer_other_service_accounts() -> None:
             if r.inputs["member"] == deployer_email(env):
                 project_roles[env].add(r.inputs["role"])
     for env, roles in project_roles.items():
-        assert "roles/iam.serviceAccountCreator" in roles, env
-        assert not {SA_ADMIN, "roles/iam.securityAdmin", "roles/iam.serviceAccountKeyAdmin"} & roles, env
+        # The owner's first `up` creates the accounts: the deployer creates none (preflight's deployer check
+        # reports serviceAccountCreator as unused).
+        assert not {SA_ADMIN, "roles/iam.serviceAccountCreator", "roles/iam.securityAdmin"} & roles, env
+        assert "roles/iam.serviceAccountKeyAdmin" not in roles, env
+    manager = [r for r in bootstrap_run().of_type("gcp:projects/iAMCustomRole:IAMCustomRole") if "account-manager" in r.name]
+    assert len(manager) == 2
+    for role in manager:  # no IAM on the accounts, no keys, no token minting
+        assert not [p for p in role.inputs["permissions"] if "IamPolicy" in p or "Keys" in p or "Token" in p]
     config = json.loads((BOOTSTRAP / "policy-config.json").read_text())
     assert not [e for e in config["no-high-scope-privileged-roles"]["exemptions"] if "serviceaccount" in e["urn"]]
 
@@ -169,9 +179,10 @@ def test_previewers_hold_no_write_role() -> None:
 
 def test_act_as_grants_wait_for_the_runtime_identities() -> None:
     first = run_program(BOOTSTRAP, STACK, {"secure-invoke-bootstrap:grantRuntimeActAs": "false"})
-    assert not [r for r in first.of_type(SA_MEMBER) if r.inputs["role"] in {SA_USER, SA_ADMIN}]
-    for role, accounts in ((SA_USER, 4), (SA_ADMIN, 5)):  # in each of two environments
-        assert len([r for r in bootstrap_run().of_type(SA_MEMBER) if r.inputs["role"] == role]) == 2 * accounts
+    assert not [r for r in first.of_type(SA_MEMBER) if r.inputs["member"].startswith("serviceAccount:deployer-")]
+    for role, accounts in ((SA_USER, 4), (SA_ADMIN, 1), ("secureInvokeServiceAccountManager", 4)):  # per environment
+        grants = [r for r in bootstrap_run().of_type(SA_MEMBER) if r.inputs["role"].endswith(role)]
+        assert len(grants) == 2 * accounts, role
 
 
 @pytest.mark.parametrize(
@@ -229,11 +240,16 @@ def test_preflight_passes_with_the_exemptions_and_fails_without() -> None:
 
 def test_log_metrics_come_from_a_custom_role_without_sinks_or_exclusions() -> None:
     # logging.configWriter could also route or drop the audit logs the metrics count.
-    roles = {r.inputs["project"]: r.inputs for r in bootstrap_run().of_type("gcp:projects/iAMCustomRole:IAMCustomRole")}
+    roles = {
+        r.inputs["project"]: r.inputs
+        for r in bootstrap_run().of_type("gcp:projects/iAMCustomRole:IAMCustomRole")
+        if r.inputs["roleId"] == "secureInvokeLogMetricsWriter"
+    }
     for env in ("dev", "prod"):
         project = stack_config()["secure-invoke-bootstrap:environments"][env]["project"]
+        # What the provider calls for a log metric (create, get, update, delete): no list.
         assert sorted(roles[project]["permissions"]) == [
-            f"logging.logMetrics.{verb}" for verb in ("create", "delete", "get", "list", "update")
+            f"logging.logMetrics.{verb}" for verb in ("create", "delete", "get", "update")
         ]
         granted = {
             r.inputs["role"]

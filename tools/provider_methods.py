@@ -153,6 +153,8 @@ class Discovery:
                 for i, part in enumerate(parts)
             )
         )
+        # ... or every variable is a whole path (`{{secret}}:addVersion`, the secret's full name).
+        looser = re.compile("".join(_LOOSE if part.startswith("{{") else re.escape(part) for part in parts))
         for key in keys:
             if key not in self.docs:
                 continue
@@ -163,19 +165,39 @@ class Discovery:
                 return text[len(service_path) :] if service_path and text.startswith(service_path) else text
 
             rel_sample = relative(sample)
-            rel_loose = (
-                re.compile(relative(loose.pattern))
-                if service_path and loose.pattern.startswith(re.escape(service_path))
-                else loose
+
+            def strip(pattern: re.Pattern[str], service_path: str = service_path) -> re.Pattern[str]:
+                escaped = re.escape(service_path)
+                if service_path and pattern.pattern.startswith(escaped):
+                    return re.compile(pattern.pattern[len(escaped) :])
+                return pattern
+
+            rel_loose, rel_looser = strip(loose), strip(looser)
+            # Only a call that names something besides its variables (`:addVersion`) may match all-paths.
+            literal = any(
+                segment and not re.fullmatch(r"v\d+\w*", segment)
+                for part in parts
+                if not part.startswith("{{")
+                for segment in re.split(r"[/]", part)
             )
-            for level in range(3):
-                found = {m.id for m in same_verb if m.patterns and _matches(m, level, rel_sample, rel_loose)}
+            for level in range(4 if literal else 3):
+                pattern = rel_looser if level == 3 else rel_loose
+                found = {
+                    m.id
+                    for m in same_verb
+                    if m.patterns and _matches(m, min(level, 2) if level < 3 else 1, rel_sample, pattern)
+                }
+                if level == 3 and len(found) > 1:
+                    # Several collections hold it (a global and a regional secret): the one with the shortest path.
+                    lengths = {m.id: m.flat_sample.count("/") for m in same_verb if m.id in found}
+                    shortest = min(lengths.values())
+                    found = {m for m, n in lengths.items() if n == shortest}
                 if level and hint:
                     # A looser match must name the resource's collection (`alertPolicies`) where any does: a
                     # `v3/{+name}` matches every collection of the API. Against the path form, a method of no
                     # collection (`iap.getIamPolicy` on `v1/{+resource}:getIamPolicy`) is still one.
                     named = {m for m in found if f".{hint}." in m}
-                    found = named if named or level == 1 else found
+                    found = named if named or level in (1, 3) else found
                 if len(found) == 1:
                     return found.pop()
         return None
@@ -282,7 +304,8 @@ def _product(text: str) -> Product | None:
     base_url = versions.get("beta") or versions.get("ga")
     if not base_url:
         return None
-    match = re.match(r"https://([a-z0-9-]+)\.googleapis\.com/(.*)$", base_url)
+    # Regional endpoints (`https://{{region}}-run.googleapis.com/`) are the same API.
+    match = re.match(r"https://(?:\{\{\w+\}\}-)?([a-z0-9-]+)\.googleapis\.com/(.*)$", base_url)
     if not match:
         return None
     host, base_path = match.groups()
@@ -619,7 +642,11 @@ class Generator:
             out.append((f"{verb.group(1)} {url}", self._method(product, verb.group(1), base.group(2))))
         for prefix in re.findall(r"\b(\w+?)OperationWait\w*\(", body):
             api = _CLIENT_APIS.get(prefix.split(".")[-1].lower())
-            if api:
+            if api == "compute":
+                # Compute polls the operation where the resource lives: a zone's, a region's, or global.
+                scope = "zone" if "zones/" in body else ("region" if "regions/" in body else "global")
+                out.append((f"{prefix}OperationWait", self._exact("compute", f".{scope}Operations.get")))
+            elif api:
                 out.append((f"{prefix}OperationWait", self._operation_get(api, "projects/x")))
         return out
 

@@ -128,9 +128,8 @@ RUNS_AS_EXTRA: Final[dict[str, tuple[tuple[str | int, ...], ...]]] = {
 # Services whose IAM conditions see resource attributes, with the resource name formats this check builds for
 # them (https://cloud.google.com/iam/docs/conditions-resource-attributes). For any other service a condition
 # that reads `resource.*` cannot be decided here: the grant is counted as not applying, and the report says so.
-ATTRIBUTE_SERVICES: Final = frozenset(
-    {"storage.googleapis.com", "secretmanager.googleapis.com", "cloudkms.googleapis.com", "compute.googleapis.com"}
-)
+# (Secret Manager is listed there too, but names secrets by project number, which is not known offline.)
+ATTRIBUTE_SERVICES: Final = frozenset({"storage.googleapis.com", "cloudkms.googleapis.com", "compute.googleapis.com"})
 
 # Image pushes: types that push to a registry, and where the push flag and tags live.
 IMAGE_TYPES: Final[dict[str, tuple[str, str]]] = {

@@ -96,7 +96,7 @@ DEPLOYER_PROJECT_ROLES: dict[str, str] = {
 }
 # Project roles only some environments need: the alert on operator token mints exists in prod only.
 ENVIRONMENT_PROJECT_ROLES: dict[str, dict[str, str]] = {
-    "prod": {"roles/monitoring.alertPolicyEditor": "create the prod alert on operator token mints (alert policies only)"},
+    "prod": {"roles/monitoring.alertPolicyEditor": "create the alert on operator token mints (alert policies only)"},
 }
 # The deployer's roles on each of the runtime accounts (resource scope), granted once they exist.
 RUNTIME_ACCOUNT_ROLES: dict[str, str] = {

@@ -130,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _identity_specs(args: argparse.Namespace) -> list[Any]:
+    if not (args.deployer or args.deployer_roles or args.previewer or args.previewer_roles):
+        return []
     from secure_invoke.preflight.deployer import PREVIEW, UP, IdentitySpec
 
     specs = []

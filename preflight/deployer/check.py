@@ -78,16 +78,13 @@ class Verdict:
 
 
 def _power_rank(holding: Holding, used: int) -> tuple[int, ...]:
+    """Which redundant grant to take away first: the broadest scope, then the most power, then the most unused."""
+    scope = holding.scope
+    breadth = 3 if scope.startswith(("organizations/", "folders/")) else (2 if scope.count("/") == 1 else 1)
     power = classify(holding.permissions or ())
     unneeded = len(holding.permissions or ()) - used
-    return (
-        len(power.escalation),
-        len(power.iam),
-        len(power.runs_code),
-        len(power.org_policy),
-        len(power.writes),
-        unneeded,
-    )
+    classes = (len(power.escalation), len(power.iam), len(power.runs_code), len(power.org_policy), len(power.writes))
+    return (breadth, *classes, unneeded)
 
 
 def judge(

@@ -3,8 +3,8 @@
 A condition is evaluated for one permission check: `request.time` is the time of the check; `api.getAttribute(
 'iam.googleapis.com/modifiedGrantsByRole', [])` is the roles a setIamPolicy call adds or removes (the default
 for any other permission, as IAM documents); `resource.name`, `resource.type` and `resource.service` are bound
-only for services whose conditions see resource attributes (additions.ATTRIBUTE_SERVICES) and never for a
-create, whose resource does not exist yet. An attribute left unbound makes CEL fail only where the result
+only for services whose conditions see resource attributes (additions.ATTRIBUTE_SERVICES) and never for the
+create call itself, whose resource does not exist yet. An attribute left unbound makes CEL fail only where the result
 depends on it (`true || resource.name == x` is still true): such a condition is undecided, and an undecided
 grant counts as not granting — the report names it.
 """
@@ -62,7 +62,8 @@ def evaluate(condition: Mapping[str, Any] | None, need: Need, now: datetime | No
         return None  # an API attribute other than the one this check knows (e.g. a request's destination)
     moment = now or datetime.now(UTC)
     variables: dict[str, Any] = {"request": {"time": moment}, "api": {}}
-    if need.target.service in ATTRIBUTE_SERVICES and need.step != "create":
+    creating = need.step == "create" and need.via.rsplit(".", 1)[-1] in ("create", "insert")
+    if need.target.service in ATTRIBUTE_SERVICES and not creating:
         variables["resource"] = {"name": need.target.name, "type": need.target.kind, "service": need.target.service}
     modified = list(need.modified_roles or [])
 

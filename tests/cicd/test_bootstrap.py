@@ -141,7 +141,9 @@ def test_deployer_cannot_administer_other_service_accounts() -> None:
         # reports serviceAccountCreator as unused).
         assert not {SA_ADMIN, "roles/iam.serviceAccountCreator", "roles/iam.securityAdmin"} & roles, env
         assert "roles/iam.serviceAccountKeyAdmin" not in roles, env
-    manager = [r for r in bootstrap_run().of_type("gcp:projects/iAMCustomRole:IAMCustomRole") if "account-manager" in r.name]
+    manager = [
+        r for r in bootstrap_run().of_type("gcp:projects/iAMCustomRole:IAMCustomRole") if "account-manager" in r.name
+    ]
     assert len(manager) == 2
     for role in manager:  # no IAM on the accounts, no keys, no token minting
         assert not [p for p in role.inputs["permissions"] if "IamPolicy" in p or "Keys" in p or "Token" in p]

@@ -17,12 +17,12 @@ project = "pf-deployer"
 image = "europe-docker.pkg.dev/pf-deployer/images/app@sha256:" + "0" * 64
 
 gcp.storage.Bucket("data", name="pf-deployer-data", location="EU", uniform_bucket_level_access=True)
+# As most programs do: the project's number (a preview makes this call too).
+pulumi.export("project_number", gcp.organizations.get_project().number)
 
 if case.startswith("secret-"):
     runtime = gcp.serviceaccount.Account("runtime", account_id="app-runtime")
-    secret = gcp.secretmanager.Secret(
-        "api-key", secret_id="api-key", replication={"auto": {}}
-    )
+    secret = gcp.secretmanager.Secret("api-key", secret_id="api-key", replication={"auto": {}})
     depends: list[pulumi.Resource] = []
     if case in ("secret-env-version", "secret-env-version-unordered"):
         version = gcp.secretmanager.SecretVersion("api-key-v1", secret=secret.id, secret_data="placeholder")
@@ -32,7 +32,9 @@ if case.startswith("secret-"):
     template: dict = {"service_account": runtime.email, "containers": [container]}
     if case == "secret-file":
         container["volume_mounts"] = [{"name": "key", "mount_path": "/secrets/key"}]
-        template["volumes"] = [{"name": "key", "secret": {"secret": secret.secret_id, "items": [{"path": "value", "version": "latest"}]}}]
+        template["volumes"] = [
+            {"name": "key", "secret": {"secret": secret.secret_id, "items": [{"path": "value", "version": "latest"}]}}
+        ]
     else:
         container["envs"] = [
             {"name": "API_KEY", "value_source": {"secret_key_ref": {"secret": secret.secret_id, "version": "latest"}}}

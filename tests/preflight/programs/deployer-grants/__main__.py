@@ -6,7 +6,7 @@ its storage.admin grant:
 - `this-bucket`: `resource.name.startsWith("projects/_/buckets/pf-deployer-")` — covers the app's bucket;
 - `other-buckets`: `resource.name.startsWith("projects/_/buckets/other-")` — covers none of the app's;
 - `expired`: `request.time < timestamp("2020-01-01T00:00:00Z")`.
-Also the APIs the app's project has enabled (storage only), and a previewer with roles/browser.
+Also the APIs the app's project has enabled (storage and resource manager), and a previewer with roles/browser.
 """
 
 import pulumi
@@ -29,6 +29,7 @@ gcp.projects.IAMMember(
     condition={"title": case, "expression": conditions[case]} if case in conditions else None,
 )
 gcp.projects.IAMMember("previewer-browser", project=project, role="roles/browser", member=previewer.member)
-gcp.projects.Service("storage-api", project=project, service="storage.googleapis.com", disable_on_destroy=False)
+for api in ("storage", "cloudresourcemanager"):
+    gcp.projects.Service(f"{api}-api", project=project, service=f"{api}.googleapis.com", disable_on_destroy=False)
 pulumi.export("deployer_email", deployer.email)
 pulumi.export("previewer_email", previewer.email)

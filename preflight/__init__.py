@@ -11,11 +11,11 @@ The API the README describes:
 - `stack_urn(project, stack)`.
 """
 
-from secure_invoke.preflight.analyzer import PackError, PackReport, Violation, evaluate
-from secure_invoke.preflight.config import ConfigError, Project, load_project
-from secure_invoke.preflight.grants import Grant, grants_of
-from secure_invoke.preflight.program import ProgramError, run_program
-from secure_invoke.preflight.records import ProgramRun, Resource, stack_urn
+from secure_invoke.preflight.engine.program import ProgramError, run_program
+from secure_invoke.preflight.engine.project import ConfigError, Project, load_project
+from secure_invoke.preflight.engine.records import ProgramRun, Resource, stack_urn
+from secure_invoke.preflight.packs.analyzer import PackError, PackReport, Violation, evaluate
+from secure_invoke.preflight.report.grants import Grant, grants_of
 
 __all__ = [
     "ConfigError",

@@ -17,13 +17,13 @@ from typing import Any
 
 from rich.console import Console
 
-from secure_invoke.preflight import stack_references
-from secure_invoke.preflight.analyzer import PackError, Packs, StackContext
-from secure_invoke.preflight.config import ConfigError, load_project
-from secure_invoke.preflight.grants import grants_of
-from secure_invoke.preflight.policyconfig import PolicyConfigError
-from secure_invoke.preflight.program import ProgramError, run_program
-from secure_invoke.preflight.report import Result, render, to_json, to_mermaid
+from secure_invoke.preflight.engine import stack_references
+from secure_invoke.preflight.engine.program import ProgramError, run_program
+from secure_invoke.preflight.engine.project import ConfigError, load_project
+from secure_invoke.preflight.packs.analyzer import PackError, Packs, StackContext
+from secure_invoke.preflight.packs.config import PolicyConfigError
+from secure_invoke.preflight.report.grants import grants_of
+from secure_invoke.preflight.report.verdict import Result, render, to_json, to_mermaid
 
 # The secure_invoke package: this repository in place (its entries link to the top-level folders), or the
 # installed wheel; either way its policies/ is this project's policy pack.

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from secure_invoke.policies.guardrails.pack import SPECS
@@ -139,13 +139,43 @@ def module_job(path: Path) -> str:
     return first.split(". ")[0].rstrip(".")
 
 
-def module_table(package: str) -> str:
-    """One row per module of a package (subpackages included, their `__init__.py` left out)."""
+def _check_folder_map(init: Path) -> None:
+    """A folder's `__init__.py` docstring maps its modules as "`module` — job": exactly the modules it has."""
+    doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"), str(init))) or ""
+    mapped = set(re.findall(r"`(\w+)` —", doc))
+    modules = {p.stem for p in init.parent.glob("*.py") if p.name != "__init__.py"}
+    where = init.relative_to(REPO_ROOT)
+    if missing := sorted(modules - mapped):
+        raise DocsError(f"{where}: its docstring map does not name {', '.join(missing)}")
+    if stale := sorted(mapped - modules):
+        raise DocsError(f"{where}: its docstring map names {', '.join(stale)}, which is no module of the folder")
+
+
+def module_table(package: str, folders: bool = False) -> str:
+    """One row per module of a package (subpackages included, their `__init__.py` left out); with `folders`,
+    each subpackage's `__init__.py` is a row of its own, shown as the folder, above the folder's modules."""
     root = REPO_ROOT / package
+
+    def shown(path: Path) -> str:
+        relative = path.relative_to(root)
+        return (
+            f"{relative.parent.as_posix()}/"
+            if path.name == "__init__.py" and path.parent != root
+            else relative.as_posix()
+        )
+
     paths = sorted(
-        p for p in root.rglob("*.py") if "__pycache__" not in p.parts and (p.name != "__init__.py" or p.parent == root)
+        (
+            p
+            for p in root.rglob("*.py")
+            if "__pycache__" not in p.parts and (p.name != "__init__.py" or p.parent == root or folders)
+        ),
+        key=lambda p: PurePosixPath(shown(p)).parts,
     )
-    return _table(("module", "job"), [(f"`{p.relative_to(root).as_posix()}`", module_job(p)) for p in paths])
+    if folders:
+        for init in (p for p in paths if p.name == "__init__.py" and p.parent != root):
+            _check_folder_map(init)
+    return _table(("module", "job"), [(f"`{shown(p)}`", module_job(p)) for p in paths])
 
 
 REGIONS: tuple[Region, ...] = (
@@ -157,7 +187,12 @@ REGIONS: tuple[Region, ...] = (
         "the module docstrings",
         partial(module_table, "policies/guardrails"),
     ),
-    Region("preflight/README.md", "modules of preflight", "the module docstrings", partial(module_table, "preflight")),
+    Region(
+        "preflight/README.md",
+        "modules of preflight",
+        "the module docstrings",
+        partial(module_table, "preflight", folders=True),
+    ),
 )
 
 

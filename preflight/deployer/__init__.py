@@ -38,8 +38,8 @@ from secure_invoke.preflight.deployer.holdings import (
 )
 from secure_invoke.preflight.deployer.plan import Backend, Need, Plan, deploy_plan, preview_plan
 from secure_invoke.preflight.deployer.preconditions import preconditions
-from secure_invoke.preflight.records import ProgramRun
-from secure_invoke.preflight.wire import UNKNOWN
+from secure_invoke.preflight.engine.records import ProgramRun
+from secure_invoke.preflight.outputs.wire import UNKNOWN
 
 __all__ = [
     "Backend",

@@ -15,8 +15,8 @@ from typing import Any
 from secure_invoke.policies.guardrails.model import grants_of
 from secure_invoke.preflight.deployer.data import predefined_roles
 from secure_invoke.preflight.deployer.names import iam_target
-from secure_invoke.preflight.records import ProgramRun, Resource
-from secure_invoke.preflight.wire import UNKNOWN
+from secure_invoke.preflight.engine.records import ProgramRun, Resource
+from secure_invoke.preflight.outputs.wire import UNKNOWN
 
 _CUSTOM_TYPES = {
     "gcp:projects/iAMCustomRole:IAMCustomRole": "projects",

@@ -10,7 +10,7 @@ from typing import Any
 
 from secure_invoke.preflight.deployer.additions import IAM_TARGETS, NAMES
 from secure_invoke.preflight.deployer.data import provider_methods
-from secure_invoke.preflight.wire import UNKNOWN
+from secure_invoke.preflight.outputs.wire import UNKNOWN
 
 _VAR = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}|\{([A-Za-z0-9_]+)\}")
 _SA_NAME = re.compile(r"^projects/([^/]+)/serviceAccounts/(.+)$")

@@ -38,9 +38,9 @@ from secure_invoke.preflight.deployer.names import (
     resource_target,
     service_account_name,
 )
-from secure_invoke.preflight.formats import project_number
-from secure_invoke.preflight.records import PROVIDER_PREFIX, ProgramRun, Resource
-from secure_invoke.preflight.wire import UNKNOWN
+from secure_invoke.preflight.engine.records import PROVIDER_PREFIX, ProgramRun, Resource
+from secure_invoke.preflight.outputs.formats import project_number
+from secure_invoke.preflight.outputs.wire import UNKNOWN
 
 STEPS = ("create", "read", "update", "delete")
 _AR_HOST = re.compile(r"^([a-z0-9-]+)-docker\.pkg\.dev/([^/]+)/([^/]+)/")

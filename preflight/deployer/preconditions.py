@@ -24,8 +24,8 @@ from typing import Any
 from secure_invoke.policies.guardrails.model import grants_of, service_account_email
 from secure_invoke.preflight.deployer.check import Finding
 from secure_invoke.preflight.deployer.plan import Plan, label_of
-from secure_invoke.preflight.records import ProgramRun, Resource
-from secure_invoke.preflight.wire import UNKNOWN
+from secure_invoke.preflight.engine.records import ProgramRun, Resource
+from secure_invoke.preflight.outputs.wire import UNKNOWN
 
 SECRET = "gcp:secretmanager/secret:Secret"  # noqa: S105 (a type token)
 SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"  # noqa: S105 (a type token)

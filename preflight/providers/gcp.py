@@ -4,17 +4,27 @@ What the generic shapes cannot guess: values derived from other properties (a se
 from its account id, a Cloud SQL connection name, a Cloud Run URL from name and region), so that policies
 can correlate identities and grants exactly as they would after a real `pulumi up`. Each function returns
 (id, known, computed): known values stay known in a preview (provider defaults), computed ones do not.
+And what Google fills in for a property a program leaves unset (`unset_identity`, `unset_configured`).
 """
 
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable
 from typing import Any
 
-from secure_invoke.preflight.formats import Subject, digest, ip_address, pem, project_number, run_region_code, self_link
-from secure_invoke.preflight.providers.registry import Registry
+from secure_invoke.preflight.outputs.formats import (
+    Subject,
+    default_compute_account,
+    digest,
+    ip_address,
+    pem,
+    project_number,
+    run_region_code,
+    self_link,
+    string_value,
+)
+from secure_invoke.preflight.providers.tokens import Registry
 
 Computed = dict[str, Any]
 Outputs = tuple[str, Computed, Computed]
@@ -28,6 +38,23 @@ _SERVICE_AGENT_DOMAINS = {
     "compute": "compute-system",
     "container": "container-engine-robot",
 }
+_WORKLOAD_IDENTITY = ("service_account", "service_account_email")
+# Unset, these come from the provider's configuration: known before anything is created.
+_PROVIDER_DEFAULTS = {"project": "project", "region": "region", "zone": "zone"}
+
+
+def unset_identity(python: str, subject: Subject) -> str | None:
+    """An unset workload identity of a Google Cloud resource: the Compute Engine default service account."""
+    if python in _WORKLOAD_IDENTITY and subject.package == "gcp":
+        return default_compute_account(subject.project)
+    return None
+
+
+def unset_configured(wire: str, subject: Subject) -> str | None:
+    """An unset `project`, `region` or `zone` input of a Google Cloud resource: the provider's configured one."""
+    if wire in _PROVIDER_DEFAULTS and subject.package == "gcp":
+        return getattr(subject, _PROVIDER_DEFAULTS[wire]) or string_value(subject, wire)
+    return None
 
 
 def _location(inputs: dict[str, Any], subject: Subject) -> str:
@@ -270,17 +297,7 @@ def _organization_sink(inputs: dict[str, Any], subject: Subject) -> Outputs:
     return f"organizations/{org}/sinks/{subject.name}", {}, {"writerIdentity": _logging_agent(f"org-{org}")}
 
 
-@_BY_TYPE.of("docker-build:index:Image")
-def _image(inputs: dict[str, Any], subject: Subject) -> Outputs:
-    tags = inputs.get("tags") or []
-    tag = tags[0] if tags and isinstance(tags[0], str) else f"{subject.name}:latest"
-    sha = "sha256:" + digest("image", json.dumps(inputs, sort_keys=True, default=str))
-    return sha, {}, {"digest": sha, "ref": f"{tag}@{sha}"}
-
-
-def outputs(type_: str, inputs: dict[str, Any], subject: Subject) -> Outputs:
-    """(id, known, computed) for a resource of a known type; a generic id and nothing else otherwise."""
+def outputs(type_: str, inputs: dict[str, Any], subject: Subject) -> Outputs | None:
+    """(id, known, computed) for a Google Cloud resource of a type listed here; None for other types."""
     fn = _BY_TYPE.get(type_)
-    if fn is not None:
-        return fn(inputs, subject)
-    return f"{subject.name}-{digest('id', subject.project, subject.name, length=8)}", {}, {}
+    return fn(inputs, subject) if fn is not None else None

@@ -11,8 +11,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from secure_invoke.preflight.formats import Subject, default_compute_account, digest, project_number
-from secure_invoke.preflight.providers.registry import Registry
+from secure_invoke.preflight.outputs.formats import Subject, default_compute_account, digest, project_number
+from secure_invoke.preflight.providers.tokens import Registry
 
 _Fn = Callable[[dict[str, Any], Subject], dict[str, Any]]
 _BY_TOKEN: Registry[_Fn] = Registry()

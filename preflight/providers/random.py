@@ -14,9 +14,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from secure_invoke.preflight.formats import Subject
-from secure_invoke.preflight.providers.registry import Registry
-from secure_invoke.preflight.wire import secret
+from secure_invoke.preflight.outputs.formats import Subject
+from secure_invoke.preflight.outputs.wire import secret
+from secure_invoke.preflight.providers.tokens import Registry
 
 _Fn = Callable[[dict[str, Any], Subject], tuple[str, dict[str, Any]]]
 _BY_TYPE: Registry[_Fn] = Registry()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from secure_invoke.preflight.program import ProgramError, ProgramRun, run_program
+from secure_invoke.preflight.engine.program import ProgramError, ProgramRun, run_program
 from tests.cicd.paths import ROOT
 
 BOOTSTRAP = ROOT / "bootstrap"

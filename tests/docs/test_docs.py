@@ -203,6 +203,36 @@ def test_a_module_without_a_docstring_is_named(tmp_path, monkeypatch) -> None:
     ]
 
 
+def test_a_folder_row_comes_from_its_map_and_the_map_names_exactly_its_modules(tmp_path, monkeypatch) -> None:
+    package = tmp_path / "pkg"
+    (package / "engine").mkdir(parents=True)
+    (package / "__init__.py").write_text('"""A package."""\n')
+    (package / "zeta.py").write_text('"""Last at the top."""\n')
+    (package / "engine" / "__init__.py").write_text('"""Runs things.\n\n- `monitor` — serves.\n"""\n')
+    (package / "engine" / "monitor.py").write_text('"""Serves the program."""\n')
+    (package / "engine" / "registry.py").write_text('"""Keeps the books."""\n')
+    monkeypatch.setattr(docs, "REPO_ROOT", tmp_path)
+    with pytest.raises(docs.DocsError, match=r"pkg/engine/__init__\.py: its docstring map does not name registry$"):
+        docs.module_table("pkg", folders=True)
+    (package / "engine" / "__init__.py").write_text(
+        '"""Runs things.\n\n- `monitor` — serves; `registry` — books; `launcher` — starts.\n"""\n'
+    )
+    with pytest.raises(docs.DocsError, match=r"names launcher, which is no module of the folder"):
+        docs.module_table("pkg", folders=True)
+    (package / "engine" / "__init__.py").write_text(
+        '"""Runs things.\n\n- `monitor` — serves; `registry` — books.\n"""\n'
+    )
+    assert docs.module_table("pkg", folders=True).splitlines()[2:] == [
+        "| `__init__.py` | A package |",
+        "| `engine/` | Runs things |",
+        "| `engine/monitor.py` | Serves the program |",
+        "| `engine/registry.py` | Keeps the books |",
+        "| `zeta.py` | Last at the top |",
+    ]
+    # Without folders (the pack's table), a subpackage's __init__.py is no row and no map is required.
+    assert "`engine/`" not in docs.module_table("pkg")
+
+
 def test_the_components_table_lists_every_component_type_token() -> None:
     tokens = {
         match

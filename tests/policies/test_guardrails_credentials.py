@@ -177,7 +177,7 @@ def test_secret_references_accepted() -> None:
 
 def test_stack_config_secret_in_plain_env_rejected_offline() -> None:
     from secure_invoke.policies.guardrails.credentials import PREFLIGHT_SECRET_MARKER
-    from secure_invoke.preflight.config import SECRET_PLACEHOLDER
+    from secure_invoke.preflight.engine.project import SECRET_PLACEHOLDER
 
     assert PREFLIGHT_SECRET_MARKER == SECRET_PLACEHOLDER  # the marker preflight puts where a secure: value was
     props = {"template": {"containers": [{"envs": [{"name": "UPSTREAM_API_KEY", "value": SECRET_PLACEHOLDER}]}]}}

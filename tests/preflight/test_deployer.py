@@ -20,8 +20,8 @@ from secure_invoke.preflight.deployer.conditions import evaluate
 from secure_invoke.preflight.deployer.names import Target
 from secure_invoke.preflight.deployer.plan import Need
 from secure_invoke.preflight.deployer.report import lines, missing_lines
-from secure_invoke.preflight.program import ProgramRun, run_program
-from secure_invoke.preflight.records import Resource
+from secure_invoke.preflight.engine.program import ProgramRun, run_program
+from secure_invoke.preflight.engine.records import Resource
 from tests.preflight.running import run, run_json
 
 ROOT = Path(__file__).resolve().parents[2]

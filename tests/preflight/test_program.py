@@ -6,9 +6,8 @@ from pathlib import Path
 import pytest
 from pulumi.runtime.rpc import UNKNOWN
 
-from secure_invoke.preflight.config import SECRET_PLACEHOLDER
-from secure_invoke.preflight.grants import grants_of
-from secure_invoke.preflight.program import ProgramError, run_program
+from secure_invoke.preflight.engine.program import ProgramError, run_program
+from secure_invoke.preflight.engine.project import SECRET_PLACEHOLDER
 
 PROGRAMS = Path(__file__).parent / "programs"
 
@@ -147,36 +146,6 @@ def test_bad_config_is_a_one_line_program_error(stack, overrides, expected):
 def test_missing_project_file(tmp_path: Path):
     with pytest.raises(ProgramError, match=r"no Pulumi\.yaml"):
         run_program(tmp_path, "dev")
-
-
-def test_grants_from_members_bindings_and_policies():
-    run = run_program(PROGRAMS / "iam_variants", "dev")
-    grants = grants_of(run.resources)
-    caller = "serviceAccount:caller@iam-project.iam.gserviceaccount.com"
-    assert sorted(grants) == sorted(
-        [
-            (caller, "roles/logging.logWriter", "project iam-project"),
-            (caller, "roles/storage.objectViewer", "storage/bucket artifacts"),
-            ("group:ops@example.com", "roles/storage.objectViewer", "storage/bucket artifacts"),
-            (
-                "serviceAccount:a@x.iam.gserviceaccount.com",
-                "roles/secretmanager.secretAccessor",
-                "secretmanager/secret api-key",
-            ),
-        ]
-    )
-    assert next(g for g in grants if g.role.startswith("roles/secret")).urn.endswith(
-        "gcp:secretmanager/secretIamPolicy:SecretIamPolicy::secret-policy"
-    )
-
-
-def test_basic_program_grants():
-    grants = grants_of(run_program(BASIC, "dev").resources)
-    assert ("serviceAccount:p1-sa@demo-project.iam.gserviceaccount.com", "roles/run.invoker") in [
-        (g.member, g.role) for g in grants
-    ]
-    publisher = next(g for g in grants if g.role == "roles/pubsub.publisher")
-    assert publisher.member.endswith("@gcp-sa-secretmanager.iam.gserviceaccount.com")
 
 
 def test_autonames_are_checked_inputs():

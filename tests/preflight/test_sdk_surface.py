@@ -1,6 +1,7 @@
 """The pulumi SDK surface preflight relies on: when a pulumi or pulumi-policy upgrade moves it, this fails
 first, naming what moved, instead of preflight misbehaving somewhere downstream."""
 
+import inspect
 from importlib.metadata import version
 
 import pulumi.runtime
@@ -17,7 +18,7 @@ def test_pinned_versions():
 def test_what_the_launcher_calls_as_the_language_host_does():
     for name in ("get_config_env", "get_config_secret_keys_env", "set_all_config", "configure", "run_in_stack"):
         assert callable(getattr(pulumi.runtime, name, None)), f"pulumi.runtime.{name} moved"
-    parameters = pulumi.runtime.Settings.__init__.__code__.co_varnames
+    parameters = inspect.signature(pulumi.runtime.Settings).parameters
     assert {"monitor", "engine", "project", "stack", "parallel", "dry_run", "organization"} <= set(parameters)
 
 

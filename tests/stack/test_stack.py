@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from secure_invoke.components import directory_digest
-from secure_invoke.preflight.grants import grants_of
-from secure_invoke.preflight.program import ProgramError, ProgramRun, Resource, run_program
+from secure_invoke.preflight.engine.program import ProgramError, ProgramRun, Resource, run_program
+from secure_invoke.preflight.report.grants import grants_of
 from tests.stack.cases import REPO, RULES, overrides_as_config
 
 PROJECTS = {"dev": "acme-secure-invoke-dev", "prod": "acme-secure-invoke-prod"}

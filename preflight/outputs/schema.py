@@ -14,9 +14,10 @@ type cannot be read is treated as `Any`.
 from __future__ import annotations
 
 import ast
+import difflib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -289,3 +290,23 @@ class Sdks:
             if names:
                 found[match.group(2)] = names
         return found
+
+
+def undeclared_keys(config: Mapping[str, str], project: str, sdks: Sdks) -> list[str]:
+    """Warnings for `<provider>:<key>` config the program's provider SDK does not declare (`--set gcp:projct=x`).
+
+    Such a key configures nothing: the provider reads only the keys its SDK lists in `config/vars.py`.
+    Namespaces without an SDK there (the project's own, `pulumi:`) are not judged.
+    """
+    warnings = []
+    for full_key in sorted(config):
+        namespace, sep, key = full_key.partition(":")
+        if not sep or namespace == project:
+            continue
+        declared = sdks.config_keys(namespace)
+        if not declared or key in declared:
+            continue
+        close = difflib.get_close_matches(key, declared, n=1)
+        hint = f"; did you mean {namespace}:{close[0]}?" if close else ""
+        warnings.append(f"warning: {full_key}: the {namespace} provider's SDK declares no such config key{hint}")
+    return warnings

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from secure_invoke.preflight.formats import digest
-from secure_invoke.preflight.schema import Declaration
+from secure_invoke.preflight.outputs.formats import digest
+from secure_invoke.preflight.outputs.schema import Declaration
 
 _NO_AUTONAMING = {"random", "tls", "std", "command", "docker-build", "docker", "pulumi", "synced-folder"}
 _LOWERCASE = {"gcp:storage/bucket:Bucket"}  # pulumi-gcp lowercases bucket autonames

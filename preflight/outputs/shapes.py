@@ -4,8 +4,8 @@ The rule, per output property of a registered resource (known-outputs mode):
 - given as an input: echoed as given (the provider echoes its inputs);
 - output-only (not an input of the resource): a value of its declared type, in the provider's format;
 - an input left unset whose output type is not Optional (the provider computes one): its documented
-  default when the docs state one, Google's default service account for an unset workload identity, else
-  a value of its declared type;
+  default when the docs state one, what the provider fills in (`Unset`, from `providers/`: e.g. Google's
+  default service account for an unset workload identity), else a value of its declared type;
 - an input left unset whose output type is Optional: absent, as the provider returns null.
 Objects built this way get every scalar field and their non-Optional nested objects and lists; a
 computed list gets one element, so `statuses[0].url` or `ip_addresses[0].ip_address` work.
@@ -14,17 +14,22 @@ With `--preview`, what the provider computes is unknown; inputs, autonames and d
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from secure_invoke.preflight import formats
-from secure_invoke.preflight.formats import Subject
-from secure_invoke.preflight.schema import Declaration, Prop, Sdks, TypeRef
-from secure_invoke.preflight.wire import UNKNOWN, unknown_like
+from secure_invoke.preflight.outputs import formats
+from secure_invoke.preflight.outputs.formats import Subject
+from secure_invoke.preflight.outputs.schema import Declaration, Prop, Sdks, TypeRef
+from secure_invoke.preflight.outputs.wire import UNKNOWN, unknown_like
 
 _MAX_DEPTH = 5
-_WORKLOAD_IDENTITY = ("service_account", "service_account_email")
-# Unset, these come from the provider's configuration: known before anything is created.
-_PROVIDER_DEFAULTS = {"project": "project", "region": "region", "zone": "zone"}
+
+Unset = Callable[[str, Subject], Any]
+"""What a provider puts in a property the program left unset, by the property's name: a value, or None."""
+
+
+def _nothing(name: str, subject: Subject) -> Any:
+    return None
 
 
 def _documented(prop: Prop) -> Any:
@@ -47,8 +52,12 @@ def _documented(prop: Prop) -> Any:
 class Shapes:
     """Values of declared types for one program's SDKs."""
 
-    def __init__(self, sdks: Sdks) -> None:
+    def __init__(self, sdks: Sdks, unset_field: Unset = _nothing, unset_input: Unset = _nothing) -> None:
+        """`unset_field`: by a field's python name, at any depth; `unset_input`: by a top-level input's wire
+        name, before its documented default."""
         self.sdks = sdks
+        self.unset_field = unset_field
+        self.unset_input = unset_input
 
     def value(self, type_: TypeRef, python: str, doc: str, subject: Subject, depth: int = 0, full: bool = False) -> Any:
         """A plausible value of `type_` for a property called `python`; None for `Any`. `full`: Optional
@@ -90,8 +99,9 @@ class Shapes:
         documented = _documented(prop)
         if documented is not None:
             return documented
-        if prop.python in _WORKLOAD_IDENTITY and subject.package == "gcp":
-            return formats.default_compute_account(subject.project)
+        provided = self.unset_field(prop.python, subject)
+        if provided is not None:
+            return provided
         return self.value(prop.type, prop.python, prop.doc, subject, depth, full)
 
     def resource_outputs(
@@ -110,8 +120,9 @@ class Shapes:
             if wire in declaration.inputs:
                 if prop.type.optional:
                     continue
-                if wire in _PROVIDER_DEFAULTS and subject.package == "gcp":
-                    outputs[wire] = getattr(subject, _PROVIDER_DEFAULTS[wire]) or formats.string_value(subject, wire)
+                configured = self.unset_input(wire, subject)
+                if configured is not None:
+                    outputs[wire] = configured
                     continue
                 documented = _documented(prop)
                 if documented is not None:

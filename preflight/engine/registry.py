@@ -9,10 +9,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from secure_invoke.preflight.formats import digest
-from secure_invoke.preflight.provider import OfflineProvider
-from secure_invoke.preflight.records import PROVIDER_PREFIX, STACK_TYPE, OnRegister, Resource, stack_urn
-from secure_invoke.preflight.wire import plain
+from secure_invoke.preflight.engine.offline_provider import OfflineProvider
+from secure_invoke.preflight.engine.records import PROVIDER_PREFIX, STACK_TYPE, OnRegister, Resource, stack_urn
+from secure_invoke.preflight.outputs.formats import digest
+from secure_invoke.preflight.outputs.wire import plain
 
 
 class RegistrationError(Exception):

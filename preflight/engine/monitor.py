@@ -17,11 +17,11 @@ import grpc
 from google.protobuf import empty_pb2
 from pulumi.runtime.proto import provider_pb2, resource_pb2, resource_pb2_grpc
 
-from secure_invoke.preflight.provider import OfflineProvider
-from secure_invoke.preflight.records import Invoke
-from secure_invoke.preflight.registry import Registration, RegistrationError, Registry
-from secure_invoke.preflight.stack_references import STACK_REFERENCE_TYPE, StackReferences
-from secure_invoke.preflight.wire import from_struct, plain, to_struct
+from secure_invoke.preflight.engine.offline_provider import OfflineProvider
+from secure_invoke.preflight.engine.records import Invoke
+from secure_invoke.preflight.engine.registry import Registration, RegistrationError, Registry
+from secure_invoke.preflight.engine.stack_references import STACK_REFERENCE_TYPE, StackReferences
+from secure_invoke.preflight.outputs.wire import from_struct, plain, to_struct
 
 _FEATURES = {
     "secrets": resource_pb2.RESOURCE_MONITOR_FEATURE_SECRETS,

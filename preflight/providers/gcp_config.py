@@ -1,19 +1,22 @@
-"""Provider configuration as the provider reads it: stack config first, then its environment variables.
+"""Google Cloud provider configuration as pulumi-gcp reads it: stack config first, then its environment variables.
 
 `gcp:project` / `gcp:region` / `gcp:zone` come from the stack's config; unset, pulumi-gcp falls back to
 GOOGLE_PROJECT, GOOGLE_CLOUD_PROJECT, GCLOUD_PROJECT, CLOUDSDK_CORE_PROJECT (and the REGION/ZONE
 equivalents). The variable names are read from the program's own SDK (`config/vars.py`), so another
-provider version or another provider works the same way. The report says where each value came from.
+provider version works the same way. The report says where each value came from. A resource's own project,
+region, location or zone inputs win over them, as the provider resolves them (`locate`).
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from secure_invoke.preflight.formats import DEFAULT_PROJECT, DEFAULT_REGION
-from secure_invoke.preflight.schema import Sdks
+from secure_invoke.preflight.outputs.formats import DEFAULT_PROJECT, DEFAULT_REGION
+from secure_invoke.preflight.outputs.schema import Sdks
+from secure_invoke.preflight.outputs.wire import UNKNOWN
 
 # pulumi-gcp's own list, for programs whose SDK could not be read.
 _GCP_ENV = {
@@ -22,6 +25,12 @@ _GCP_ENV = {
     "zone": ("GOOGLE_ZONE", "GCLOUD_ZONE", "CLOUDSDK_COMPUTE_ZONE"),
 }
 _ASSUMED = {"project": DEFAULT_PROJECT, "region": DEFAULT_REGION, "zone": ""}
+_REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
+_ZONE = re.compile(r"^([a-z]+-[a-z]+\d+)-[a-z]$")
+
+
+def _known(value: Any) -> str | None:
+    return value if isinstance(value, str) and value and value != UNKNOWN else None
 
 
 @dataclass(frozen=True)
@@ -36,7 +45,23 @@ class GcpSettings:
     region: Setting
     zone: Setting
 
-    def notes(self) -> list[str]:
+    def locate(self, inputs: dict[str, Any], provider: dict[str, Any]) -> tuple[str, str, str]:
+        """(project, region, zone) of a resource or invoke, as the provider resolves them."""
+        project = _known(inputs.get("project")) or _known(provider.get("project")) or self.project.value
+        region = _known(provider.get("region")) or self.region.value
+        zone = _known(inputs.get("zone")) or _known(provider.get("zone")) or self.zone.value
+        for key in ("region", "location"):
+            value = _known(inputs.get(key)) or ""
+            if _REGION.match(value):
+                region = value
+            elif zone_match := _ZONE.match(value):
+                region, zone = zone_match.group(1), value
+        return project, region, zone
+
+    def notes(self, types: Iterable[str]) -> list[str]:
+        """Where project, region and zone came from, for a run with a Google Cloud resource or provider (of `types`)."""
+        if not any(t.startswith("gcp:") or t == "pulumi:providers:gcp" for t in types):
+            return []
         lines = []
         for key in ("project", "region", "zone"):
             setting: Setting = getattr(self, key)
@@ -62,23 +87,3 @@ def gcp_settings(config: Mapping[str, str], environ: Mapping[str, str], sdks: Sd
         else:
             found[key] = Setting(_ASSUMED[key], "")
     return GcpSettings(found["project"], found["region"], found["zone"])
-
-
-def undeclared_keys(config: Mapping[str, str], project: str, sdks: Sdks) -> list[str]:
-    """Warnings for `<provider>:<key>` config the program's provider SDK does not declare (`--set gcp:projct=x`).
-
-    Such a key configures nothing: the provider reads only the keys its SDK lists in `config/vars.py`.
-    Namespaces without an SDK there (the project's own, `pulumi:`) are not judged.
-    """
-    warnings = []
-    for full_key in sorted(config):
-        namespace, sep, key = full_key.partition(":")
-        if not sep or namespace == project:
-            continue
-        declared = sdks.config_keys(namespace)
-        if not declared or key in declared:
-            continue
-        close = difflib.get_close_matches(key, declared, n=1)
-        hint = f"; did you mean {namespace}:{close[0]}?" if close else ""
-        warnings.append(f"warning: {full_key}: the {namespace} provider's SDK declares no such config key{hint}")
-    return warnings

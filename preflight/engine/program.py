@@ -24,17 +24,17 @@ from typing import Any
 import grpc
 from pulumi.runtime.proto import engine_pb2_grpc, resource_pb2_grpc
 
-from secure_invoke.preflight import interpreter as interpreters
-from secure_invoke.preflight.config import ConfigError, Project, load_project
-from secure_invoke.preflight.engine import Engine
-from secure_invoke.preflight.failures import describe
-from secure_invoke.preflight.monitor import Monitor
-from secure_invoke.preflight.provider import OfflineProvider
-from secure_invoke.preflight.provider_config import gcp_settings, undeclared_keys
-from secure_invoke.preflight.records import OnRegister, ProgramRun, Resource
-from secure_invoke.preflight.registry import Registry
-from secure_invoke.preflight.schema import Sdks
-from secure_invoke.preflight.stack_references import StackReferences
+from secure_invoke.preflight.engine import interpreter as interpreters
+from secure_invoke.preflight.engine.failures import describe
+from secure_invoke.preflight.engine.log_service import Engine
+from secure_invoke.preflight.engine.monitor import Monitor
+from secure_invoke.preflight.engine.offline_provider import OfflineProvider
+from secure_invoke.preflight.engine.project import ConfigError, Project, load_project
+from secure_invoke.preflight.engine.records import OnRegister, ProgramRun, Resource
+from secure_invoke.preflight.engine.registry import Registry
+from secure_invoke.preflight.engine.stack_references import StackReferences
+from secure_invoke.preflight.outputs.schema import Sdks, undeclared_keys
+from secure_invoke.preflight.providers.gcp_config import gcp_settings
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 PARALLEL = 8  # the SDK runs 4x this many registrations at once
@@ -163,8 +163,7 @@ def run_program(
         raise ProgramError(cause, resources=resources, details=details)
     notes = [interpreter.note] if interpreter.note else []
     notes += undeclared_keys(project.config, project.name, sdks)
-    if any(r.type.startswith("gcp:") or r.type == "pulumi:providers:gcp" for r in resources):
-        notes += settings.notes()
+    notes += settings.notes(r.type for r in resources)
     notes += references.notes() + served.monitor.notes
     stack_record = served.registry.records[served.registry.stack_urn]
     logs = served.engine.logs + [f"output: {line}" for line in printed.splitlines() if line.strip()]

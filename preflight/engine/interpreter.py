@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from secure_invoke.preflight.config import ConfigError, Project
+from secure_invoke.preflight.engine.project import ConfigError, Project
 
 _PROBE = "import json, sys; print(json.dumps(sys.path))"
 _BIN = "Scripts" if os.name == "nt" else "bin"

@@ -12,10 +12,10 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from secure_invoke.preflight.analyzer import PackReport, Violation
-from secure_invoke.preflight.grants import Grant
-from secure_invoke.preflight.records import PROVIDER_PREFIX, STACK_TYPE, ProgramRun, Resource
-from secure_invoke.preflight.wire import UNKNOWN, plain
+from secure_invoke.preflight.engine.records import PROVIDER_PREFIX, STACK_TYPE, ProgramRun, Resource
+from secure_invoke.preflight.outputs.wire import UNKNOWN, plain
+from secure_invoke.preflight.packs.analyzer import PackReport, Violation
+from secure_invoke.preflight.report.grants import Grant
 
 SECRET_MASK = "[secret]"  # noqa: S105 (what is shown instead of a secret)
 

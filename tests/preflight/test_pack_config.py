@@ -2,7 +2,7 @@
 
 import pytest
 
-from secure_invoke.preflight.policyconfig import (
+from secure_invoke.preflight.packs.config import (
     PolicyConfig,
     PolicyConfigError,
     PolicyInfo,

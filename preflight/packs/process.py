@@ -24,8 +24,8 @@ import grpc
 import yaml
 from pulumi.runtime.proto import analyzer_pb2_grpc, engine_pb2_grpc
 
-from secure_invoke.preflight.engine import Engine
-from secure_invoke.preflight.records import stack_urn
+from secure_invoke.preflight.engine.log_service import Engine
+from secure_invoke.preflight.engine.records import stack_urn
 
 _MAX_MESSAGE = 1 << 30
 _CHANNEL_OPTIONS = [

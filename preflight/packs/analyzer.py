@@ -1,8 +1,8 @@
 """Evaluate policy packs through their real analyzer process, in the engine's order.
 
-Each pack is started as the Pulumi CLI starts a Python pack (`pack_process`) and spoken to over its gRPC
+Each pack is started as the Pulumi CLI starts a Python pack (`process`) and spoken to over its gRPC
 Analyzer service: GetAnalyzerInfo → config reconciliation and validation → Configure → ConfigureStack →
-Analyze on each resource as the program registers it → AnalyzeStack (requests: `pack_requests`).
+Analyze on each resource as the program registers it → AnalyzeStack (requests: `protocol`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ import grpc
 from google.protobuf import empty_pb2
 from pulumi.runtime.proto import analyzer_pb2
 
-from secure_invoke.preflight.pack_process import (
+from secure_invoke.preflight.engine.records import ProgramRun, Resource
+from secure_invoke.preflight.packs.config import LEVELS, PolicyConfig, PolicyConfigError, parse_config_file, reconcile
+from secure_invoke.preflight.packs.process import (
     ANALYZE_WINDOW,
     CALL_TIMEOUT,
     STACK_CALL_TIMEOUT,
@@ -31,7 +33,7 @@ from secure_invoke.preflight.pack_process import (
     engine_server,
     rpc_error,
 )
-from secure_invoke.preflight.pack_requests import (
+from secure_invoke.preflight.packs.protocol import (
     LEVEL_VALUES,
     Violation,
     analyze_request,
@@ -41,8 +43,6 @@ from secure_invoke.preflight.pack_requests import (
     initial_config,
     root_stack_requests,
 )
-from secure_invoke.preflight.policyconfig import LEVELS, PolicyConfig, PolicyConfigError, parse_config_file, reconcile
-from secure_invoke.preflight.records import ProgramRun, Resource
 
 
 @dataclass

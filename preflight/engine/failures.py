@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from secure_invoke.preflight.monitor import Failure
+from secure_invoke.preflight.engine.monitor import Failure
 
 _WHILE_PROCESSING = re.compile(r"While processing resource: '([^']*)', type:? '([^']*)'")
 _VENV_DIRS = ("venv", ".venv", "site-packages")

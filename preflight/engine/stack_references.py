@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from secure_invoke.preflight.config import ConfigError
-from secure_invoke.preflight.wire import UNKNOWN
+from secure_invoke.preflight.engine.project import ConfigError
+from secure_invoke.preflight.outputs.wire import UNKNOWN
 
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 

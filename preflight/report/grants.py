@@ -6,8 +6,8 @@ import json
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from secure_invoke.preflight.records import Resource
-from secure_invoke.preflight.wire import UNKNOWN
+from secure_invoke.preflight.engine.records import Resource
+from secure_invoke.preflight.outputs.wire import UNKNOWN
 
 # Inputs of an IAM resource that say *how* it grants, not *on what*.
 _NON_TARGET_KEYS = {"member", "members", "role", "condition", "policyData", "etag", "project", "location", "region"}

@@ -1,25 +1,21 @@
 """What the providers would answer, offline: Check's autonames, Create's outputs, Invoke's results.
 
 One place decides, per resource or function: the provider's own computations where preflight knows them
-(`providers/`: Google Cloud formats, pulumi-random, pulumi-std), then the declared type read from the
-program's SDK (`shapes`) for everything else.
+(`providers/`: Google Cloud, pulumi-random, pulumi-std, pulumi-docker-build), then the declared type read
+from the program's SDK (`outputs/shapes`) for everything else.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
-from secure_invoke.preflight import autoname, shapes
-from secure_invoke.preflight.formats import Subject
-from secure_invoke.preflight.provider_config import GcpSettings
-from secure_invoke.preflight.providers import gcp, gcp_functions, random, std
-from secure_invoke.preflight.schema import Sdks
-from secure_invoke.preflight.wire import UNKNOWN, unknown_like
-
-_REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
-_ZONE = re.compile(r"^([a-z]+-[a-z]+\d+)-[a-z]$")
+from secure_invoke.preflight.outputs import shapes
+from secure_invoke.preflight.outputs.formats import Subject, digest
+from secure_invoke.preflight.outputs.schema import Sdks
+from secure_invoke.preflight.outputs.wire import UNKNOWN, unknown_like
+from secure_invoke.preflight.providers import autoname, docker_build, gcp, gcp_functions, random, std
+from secure_invoke.preflight.providers.gcp_config import GcpSettings
 
 
 def _known(value: Any) -> str | None:
@@ -31,22 +27,14 @@ class OfflineProvider:
 
     def __init__(self, sdks: Sdks, settings: GcpSettings, preview: bool, program_dir: Path) -> None:
         self.sdks = sdks
-        self.shapes = shapes.Shapes(sdks)
+        self.shapes = shapes.Shapes(sdks, gcp.unset_identity, gcp.unset_configured)
         self.settings = settings
         self.preview = preview
         self.program_dir = program_dir
 
     def subject(self, token: str, name: str, inputs: dict[str, Any], provider: dict[str, Any]) -> Subject:
         """The resource as formats see it; project and location as the provider resolves them."""
-        project = _known(inputs.get("project")) or _known(provider.get("project")) or self.settings.project.value
-        region = _known(provider.get("region")) or self.settings.region.value
-        zone = _known(inputs.get("zone")) or _known(provider.get("zone")) or self.settings.zone.value
-        for key in ("region", "location"):
-            value = _known(inputs.get(key)) or ""
-            if _REGION.match(value):
-                region = value
-            elif zone_match := _ZONE.match(value):
-                region, zone = zone_match.group(1), value
+        project, region, zone = self.settings.locate(inputs, provider)
         physical = _known(inputs.get("name"))
         metadata = inputs.get("metadata")
         if physical is None and isinstance(metadata, dict):
@@ -67,7 +55,11 @@ class OfflineProvider:
         if drawn is not None:
             resource_id, computed = drawn
         else:
-            resource_id, known, computed = gcp.outputs(token, inputs, subject)
+            resource_id, known, computed = (
+                gcp.outputs(token, inputs, subject)
+                or docker_build.outputs(token, inputs, subject)
+                or (f"{subject.name}-{digest('id', subject.project, subject.name, length=8)}", {}, {})
+            )
         outputs = dict(wire_inputs)
         outputs.update(known)
         for key, value in computed.items():

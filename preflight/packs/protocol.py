@@ -9,9 +9,9 @@ from typing import Any
 from google.protobuf import json_format
 from pulumi.runtime.proto import analyzer_pb2
 
-from secure_invoke.preflight.policyconfig import PolicyConfig, PolicyInfo
-from secure_invoke.preflight.records import STACK_TYPE, ProgramRun, Resource
-from secure_invoke.preflight.wire import plain, to_struct, without_references
+from secure_invoke.preflight.engine.records import STACK_TYPE, ProgramRun, Resource
+from secure_invoke.preflight.outputs.wire import plain, to_struct, without_references
+from secure_invoke.preflight.packs.config import PolicyConfig, PolicyInfo
 
 LEVEL_NAMES = {
     analyzer_pb2.ADVISORY: "advisory",

@@ -222,14 +222,17 @@ def _preflight_commands(lines: list[str]) -> list[str]:
 
 def test_pull_request_preflight_is_the_command_ci_runs(workflows: dict[str, dict[str, Any]]) -> None:
     ci_commands = _preflight_commands((ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines())
-    assert len(ci_commands) == 2  # the stack loop and the bootstrap
+    assert len(ci_commands) == 3  # the bootstrap, and in the stack loop the stack and its deployer check
     pr_commands = [
         line
         for _, job in jobs(workflows["pull-request.yml"])
         for step in steps(job)
         for line in _preflight_commands(str(step.get("run", "")).splitlines())
     ]
-    assert sorted(pr_commands) == sorted(ci_commands)
+    # The deployer-check job runs the bootstrap's command too (for its grants): the same commands, none more.
+    assert set(pr_commands) == set(ci_commands)
+    deployer = [c for c in ci_commands if "--deployer" in c]
+    assert len(deployer) == 1 and "--stack-reference bootstrap=out/preflight-bootstrap.json" in deployer[0]
     # The stack command is parameterised by $STACK in both places; the matrix sets it per stack.
     stack_job = workflows["pull-request.yml"]["jobs"]["preflight"]
     (step,) = [s for s in steps(stack_job) if " -m secure_invoke.preflight " in str(s.get("run", ""))]
@@ -244,7 +247,8 @@ def test_pull_request_preflight_is_the_command_ci_runs(workflows: dict[str, dict
 
 
 def test_bootstrap_preflight_uses_its_exemptions_file() -> None:
-    (bootstrap,) = [c for c in _preflight_commands((ROOT / ".ci" / "run").read_text().splitlines()) if "bootstrap" in c]
+    commands = _preflight_commands((ROOT / ".ci" / "run").read_text().splitlines())
+    (bootstrap,) = [c for c in commands if "--program bootstrap" in c]
     argv = shlex.split(bootstrap)
     assert argv[argv.index("--program") + 1] == "bootstrap"
     assert argv[argv.index("--policy-pack-config") + 1] == "bootstrap/policy-config.json"

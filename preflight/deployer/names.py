@@ -109,8 +109,15 @@ def resource_target(type_: str, values: Mapping[str, Any], project: str, region:
     entry = provider_methods().get(type_, {})
     template = NAMES.get(type_) or entry.get("name")
     service = entry.get("service", "")
-    if not template or entry.get("target"):
+    if entry.get("target"):
         return None
+    if not template:
+        # A handwritten type without a name format: its id when that is a full name (`projects/p/zones/z/
+        # instances/i`, as most are), which is where IAM checks it.
+        resource_id = _text(values.get("id"))
+        if resource_id is None or not resource_id.startswith("projects/"):
+            return None
+        return Target(resource_id, project_of(resource_id, values, project), service, kind_of(type_, service))
     if type_ == "gcp:serviceaccount/account:Account" and _text(values.get("email")):
         name = service_account_name(str(values["email"]), _text(values.get("project")) or project)
     else:

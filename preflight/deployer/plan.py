@@ -103,6 +103,7 @@ def label_of(resource: Resource) -> str:
 def _values(resource: Resource) -> dict[str, Any]:
     values = dict(resource.outputs)
     values.update({k: v for k, v in resource.inputs.items() if v is not None})
+    values.setdefault("id", resource.id)
     return values
 
 

@@ -28,7 +28,8 @@ NARROW = ("roles/run.developer", "roles/iam.serviceAccountUser")
 
 
 def programs() -> list[tuple[str, Path, str]]:
-    found = [("this stack (dev)", REPO, "dev"), ("this stack (prod)", REPO, "prod"), ("bootstrap", REPO / "bootstrap", "github")]
+    found = [("this stack (dev)", REPO, "dev"), ("this stack (prod)", REPO, "prod")]
+    found.append(("bootstrap", REPO / "bootstrap", "github"))
     for folder in ("tests/policies/programs", "tests/preflight/programs"):
         for program in sorted((REPO / folder).iterdir()):
             if (program / "Pulumi.dev.yaml").exists():
@@ -43,8 +44,14 @@ def covered(token: str) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--narrow", action="append", default=[])
+    parser.add_argument("--repeat", type=int, default=3, help="checks per program, the median shown (default: 3)")
+    parser.add_argument(
+        "--narrow",
+        action="append",
+        default=[],
+        metavar="ROLE",
+        help=f"a role of the narrow deployer, repeatable (default: {', '.join(NARROW)})",
+    )
     args = parser.parse_args()
     narrow = tuple(args.narrow) or NARROW
     table = provider_methods()

@@ -11,7 +11,7 @@ role can do), so the report names the grant a reviewer would remove.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -184,7 +184,3 @@ def _unused(
             )
         )
     return out
-
-
-def permissions_of(needs: Iterable[Need]) -> list[str]:
-    return sorted({need.permission for need in needs})

@@ -36,11 +36,6 @@ def provider_methods() -> dict[str, dict[str, Any]]:
 
 
 @cache
-def methods_table_sources() -> dict[str, str]:
-    return dict(_load(METHODS_TABLE)["sources"])
-
-
-@cache
 def _dataset() -> dict[str, list[str] | None]:
     """method id -> its permissions (names as roles spell them), [] when the dataset lists the method but none."""
     document = _load(METHOD_PERMISSIONS_DATA)

@@ -73,15 +73,6 @@ def run_from_json(document: Mapping[str, Any], origin: str) -> ProgramRun:
     )
 
 
-def recorded_runs(references: Mapping[str, Mapping[str, Any]]) -> dict[str, ProgramRun]:
-    """The stack references that are preflight results (they carry resources), by reference name."""
-    return {
-        name: run_from_json(document["__preflight__"], name)
-        for name, document in references.items()
-        if isinstance(document.get("__preflight__"), Mapping)
-    }
-
-
 def load_recorded(path: Path) -> Mapping[str, Any] | None:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))

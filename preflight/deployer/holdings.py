@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from secure_invoke.policies.guardrails.model import grants_of
+from secure_invoke.policies.guardrails.iam import grants_of
 from secure_invoke.preflight.deployer.data import predefined_roles
 from secure_invoke.preflight.deployer.names import iam_target
 from secure_invoke.preflight.engine.records import ProgramRun, Resource

@@ -91,7 +91,7 @@ class Plan:
 
 def is_iam_type(token: str) -> bool:
     """A resource that changes an IAM policy: members, bindings, policies, audit configs."""
-    from secure_invoke.policies.guardrails.model import is_grant_type
+    from secure_invoke.policies.guardrails.iam import is_grant_type
 
     return is_grant_type(token) or token.endswith("IAMAuditConfig")
 
@@ -121,7 +121,7 @@ def _provider_settings(run: ProgramRun, resource: Resource) -> tuple[str, str]:
 
 
 def _modified_roles(resource: Resource) -> tuple[str, ...]:
-    from secure_invoke.policies.guardrails.model import grants_of
+    from secure_invoke.policies.guardrails.iam import grants_of
 
     return tuple(sorted({g.role for g in grants_of(resource.type, resource.inputs) if isinstance(g.role, str)}))
 

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from secure_invoke.policies.guardrails.model import grants_of, service_account_email
+from secure_invoke.policies.guardrails.iam import grants_of, service_account_email
 from secure_invoke.preflight.deployer.check import Finding
 from secure_invoke.preflight.deployer.plan import Plan, label_of
 from secure_invoke.preflight.engine.records import ProgramRun, Resource

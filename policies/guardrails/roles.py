@@ -428,9 +428,11 @@ def _relevant(permissions: tuple[str, ...], kind: str | None, resource_type: str
     its other kinds' too: roles/pubsub.admin's schemas.setIamPolicy on a topic)."""
     found = kind_named(kind) if kind else None
     if found is not None:
-        for permission in permissions:
-            if permission.rsplit(".", 1)[0] in found.prefixes:
-                return permission
+        # the kind's own collection first: a subscription's, not its snapshots'
+        for prefixes_wanted in ((found.top,), found.prefixes):
+            for permission in permissions:
+                if permission.rsplit(".", 1)[0] in prefixes_wanted:
+                    return permission
     _, base = _grant_base("", type_name(resource_type))  # InstanceIAMMember: compute.instances.setIamPolicy
     for permission in permissions:
         parts = permission.split(".")

@@ -33,6 +33,7 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
     "resource-power": {
         ("mandatory", "no-resource-admin-for-workloads", "reject-app-bucket-admin"),
         ("mandatory", "no-resource-admin-for-workloads", "reject-app-topic-admin"),
+        ("mandatory", "no-resource-admin-for-workloads", "reject-app-subscription-admin"),
         ("mandatory", "no-resource-admin-for-workloads", "reject-app-secret-admin"),
         ("mandatory", "no-resource-admin-for-workloads", "reject-app-key-admin"),
         ("mandatory", "no-resource-admin-for-workloads", "reject-confined-bucket-admin"),

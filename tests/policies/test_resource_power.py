@@ -177,6 +177,8 @@ def test_holders_by_what_runs_as_them(member: str, kind: str | None) -> None:
         (WORKER, BUCKET_MEMBER, "roles/storage.admin", {"bucket": "src-dev"}, "storage.buckets.setIamPolicy"),
         (WORKER, BUCKET_MEMBER, "roles/storage.legacyBucketOwner", {"bucket": "src-dev"}, "open it to anyone"),
         (RELAY, TOPIC_MEMBER, "roles/pubsub.admin", {"topic": "jobs-dev"}, "pubsub.topics.setIamPolicy"),
+        (WORKER, "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember", "roles/pubsub.admin",
+         {"subscription": "jobs-dev-pull"}, "pubsub.subscriptions.setIamPolicy"),  # its own, not its snapshots'
         (WORKER, "gcp:secretmanager/secretIamMember:SecretIamMember", "roles/secretmanager.admin",
          {"secretId": "upstream-api-key"}, "roles/secretmanager.secretAccessor"),
         (RELAY, SA_MEMBER, "roles/iam.serviceAccountAdmin",

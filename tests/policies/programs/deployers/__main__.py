@@ -4,7 +4,9 @@ service's runtime account, roles/artifactregistry.writer on the repository — f
 and for GitHub Actions through workload identity federation. Rejected: a builder with roles/run.admin on the
 service it deploys (it can open it to anyone), build triggers and CI accounts with project-wide impersonation or
 IAM admin, a build that may act as an account holding such power, and a runtime that could redeploy another
-service."""
+service. The same deploy setup for an account people borrow just in time is accepted too."""
+
+from datetime import UTC, datetime, timedelta
 
 import pulumi
 import pulumi_gcp as gcp
@@ -16,6 +18,11 @@ LABELS = {"app": "t"}
 POOL = f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/github"
 GITHUB = gcp.cloudbuild.TriggerGithubArgs(owner="acme", name="app",
                                           push=gcp.cloudbuild.TriggerGithubPushArgs(branch="^main$"))  # fmt: skip
+
+
+def until(days: float) -> str:
+    moment = (datetime.now(UTC) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f'request.time < timestamp("{moment}")'
 
 
 def account(name: str) -> gcp.serviceaccount.Account:
@@ -80,6 +87,20 @@ on_project("accept-builder-logs", "roles/logging.logWriter", api_builder.member)
 actions = f"principalSet://iam.googleapis.com/{POOL}/attribute.repository/acme/web"
 on_service("accept-actions-deploy-web", web, "roles/run.developer", actions)
 on_account("accept-actions-act-as-web", web_runtime, "roles/iam.serviceAccountUser", actions)
+
+# accepted: Google's deployer account for people: release managers borrow it just in time and it deploys admin
+# the same least-privilege way (deploy role on the one service, actAs on its runtime account only)
+admin_runtime, release = account("admin-runtime"), account("admin-release")
+admin = service("admin", admin_runtime)
+gcp.serviceaccount.IAMMember(
+    "accept-release-managers-borrow",
+    service_account_id=release.name,
+    role="roles/iam.serviceAccountTokenCreator",
+    member="group:release-managers@example.com",
+    condition=gcp.serviceaccount.IAMMemberConditionArgs(title="release-window", expression=until(2)),
+)
+on_service("accept-release-deploys-admin", admin, "roles/run.developer", release.member)
+on_account("accept-release-acts-as-admin", admin_runtime, "roles/iam.serviceAccountUser", release.member)
 
 # rejected: a builder that can also set the IAM of the service it deploys (run.developer is enough)
 worker_builder = account("worker-builder")

@@ -1,8 +1,9 @@
-"""Power over one resource: roles that set a bucket's, topic's, secret's, repository's, key's or account's IAM
-(open it to anyone) held by workload identities, an account from outside, or a whole customer (rejected); a role
-that redeploys a job held by the scheduler that only starts it (rejected). Accepted: the roles for the task
-without IAM power, people (a resource owner; an admin group just in time), the stack's CI deployer (an account
-GitHub Actions borrows through workload identity federation, as CI deployers are built), Google's agents.
+"""Power over one resource: roles that set a bucket's, topic's, subscription's, secret's, repository's, key's or
+account's IAM (open it to anyone) held by workload identities or an account from outside (rejected; a whole
+customer is rejected the same way: tests/policies/test_resource_power.py); a role that redeploys a job held by
+the scheduler that only starts it (rejected). Accepted: the roles for the task without IAM power, people (a
+resource owner; an admin group just in time), the stack's CI deployer (an account GitHub Actions borrows through
+workload identity federation, as CI deployers are built), Google's agents.
 
 Shapes from public programs (an app's runtime or builder with roles/storage.admin on "its" bucket, an admin role
 on a topic or secret for the service that publishes or reads) and Google's docs (roles/pubsub.publisher,
@@ -37,6 +38,8 @@ gcp.serviceaccount.IAMMember("accept-ci-borrows-deployer", service_account_id=de
 uploads = gcp.storage.Bucket("uploads", name="acme-uploads", location="US", uniform_bucket_level_access=True,
                              public_access_prevention="enforced", labels=LABELS)  # fmt: skip
 events = gcp.pubsub.Topic("events", name="events", labels=LABELS)
+# A pull subscription the app reads its events from (Pub/Sub's docs: the subscriber role on the subscription).
+events_pull = gcp.pubsub.Subscription("events-pull", name="events-pull", topic=events.id, labels=LABELS)
 db_password = gcp.secretmanager.Secret(
     "db-password",
     secret_id="db-password",
@@ -103,6 +106,8 @@ gcp.secretmanager.SecretIamMember("reject-app-secret-admin", secret_id=db_passwo
                                   role="roles/secretmanager.admin", member=app_sa.member)  # fmt: skip
 gcp.kms.CryptoKeyIAMMember("reject-app-key-admin", crypto_key_id=key.id, role="roles/cloudkms.admin",
                            member=app_sa.member)  # fmt: skip
+gcp.pubsub.SubscriptionIAMMember("reject-app-subscription-admin", subscription=events_pull.name,
+                                 role="roles/pubsub.admin", member=app_sa.member)  # fmt: skip
 # rejected: the same power through a project grant a condition confines to the bucket
 gcp.projects.IAMMember(
     "reject-confined-bucket-admin",
@@ -135,6 +140,8 @@ gcp.storage.BucketIAMMember("accept-app-objects", bucket=uploads.name, role="rol
                             member=app_sa.member)  # fmt: skip
 gcp.pubsub.TopicIAMMember("accept-app-publishes", topic=events.name, role="roles/pubsub.publisher",
                           member=app_sa.member)  # fmt: skip
+gcp.pubsub.SubscriptionIAMMember("accept-app-subscribes", subscription=events_pull.name, role="roles/pubsub.subscriber",
+                                 member=app_sa.member)  # fmt: skip
 gcp.secretmanager.SecretIamMember("accept-app-reads-secret", secret_id=db_password.secret_id,
                                   role="roles/secretmanager.secretAccessor", member=app_sa.member)  # fmt: skip
 gcp.kms.CryptoKeyIAMMember("accept-app-uses-key", crypto_key_id=key.id, role="roles/cloudkms.cryptoKeyEncrypterDecrypter",

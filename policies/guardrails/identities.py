@@ -32,7 +32,8 @@ _SETTERS = {
     "runtime": "a dedicated service account created for this workload",
     "trigger": "a dedicated trigger service account (roles/run.invoker on this function's service only)",
     "build": "a dedicated build service account's full name (projects/<p>/serviceAccounts/<email>)",
-    "scheduler": "a dedicated service account for this job (roles/run.invoker on the one service it calls)",
+    "scheduler": "a dedicated service account for this job (roles/run.invoker on the one service it calls; for a "
+    "Google API call, the role that call needs on its one resource)",
     "push subscription": "a dedicated service account for this subscription (roles/run.invoker on its endpoint only)",
     "eventarc": "a dedicated service account for this trigger (roles/eventarc.eventReceiver, and roles/run.invoker "
     "on its destination only)",

@@ -348,3 +348,28 @@ def test_a_caller_and_the_service_it_calls_never_use_the_same_grants() -> None:
     found = workload_identities(StackModel(resources), ctx())
     assert [at.rsplit("::", 1)[1] for at, _ in found] == ["tick"]  # callers after runtimes
     assert workload_identities_shared(StackModel(resources), ctx()) == []
+
+
+def test_schedulers_sharing_an_api_callers_account_are_told_the_calls_role_not_run_invoker() -> None:
+    """Google's "start and stop VMs on a schedule": two scheduler jobs call the Compute Engine API (OAuth token) as
+    one account that holds only start/stop on that VM. The note's fix names the API call's role, not run.invoker."""
+    vm = "https://compute.googleapis.com/compute/v1/projects/p/zones/us-central1-a/instances/dev-box"
+
+    def api_job(name: str, verb: str) -> dict:
+        target = {"uri": f"{vm}/{verb}", "httpMethod": "POST", "oauthToken": {"serviceAccountEmail": TICKER}}
+        return workload(name, SCHEDULER, {"httpTarget": target})
+
+    resources = [
+        api_job("start", "start"),
+        api_job("stop", "stop"),
+        workload("start-stop", "gcp:projects/iAMCustomRole:IAMCustomRole",
+                 {"project": "p", "roleId": "instanceStartStop", "name": "projects/p/roles/instanceStartStop",
+                  "permissions": ["compute.instances.start", "compute.instances.stop"]}),
+        workload("may-start-stop", "gcp:compute/instanceIAMMember:InstanceIAMMember",
+                 {"instanceName": "dev-box", "zone": "us-central1-a", "role": "projects/p/roles/instanceStartStop",
+                  "member": f"serviceAccount:{TICKER}"}),
+    ]  # fmt: skip
+    assert workload_identities(StackModel(resources), ctx()) == []
+    ((at, message),) = workload_identities_shared(StackModel(resources), ctx())
+    assert at.endswith("::stop") and "judgement call" in message
+    assert "for a Google API call, the role that call needs on its one resource" in message

@@ -13,8 +13,11 @@ is not known yet (a computed value in a preview) is neither: rules skip the gran
   `RESOURCE_COLLECTIONS` (buckets, secrets, services, repositories, topics, ...; never zones, regions,
   locations or projects). The expression may be a disjunction (`A || B`, e.g. a bucket and its objects) if
   every alternative carries such a term; no `?` anywhere. A `startsWith` prefix that ends mid-name
-  (`.../buckets/gcf-v2-sources-123-us-central1`) names the resource but also every other one whose name starts
-  with it: `NamedResource.partial` (the stack rule `resource-prefix-bounded` notes those);
+  (`.../buckets/reports`) names the resource but also every other one whose name starts with it:
+  `NamedResource.partial` (the stack rule `resource-prefix-bounded` notes those). A prefix that ends mid-name
+  in a region's name (`.../buckets/gcf-v2-sources-123-europe-west1`) also names that resource in every region
+  whose name extends it (`europe-west10`, `europe-west12`, and whichever comes next): it confines nothing to
+  one resource (`NamedResource.other_regions`), and the alternative counts as unconfined;
 - grantable roles: `api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([<roles>])`,
   strict like expiry.
 """
@@ -37,6 +40,7 @@ __all__ = [
     "expiry",
     "grantable_roles",
     "judge_expiry",
+    "regional_prefixes",
     "resource_names",
     "resource_scope",
 ]
@@ -71,6 +75,13 @@ RESOURCE_COLLECTIONS: Final = frozenset(
 CONTAINER_COLLECTIONS: Final = frozenset({"projects", "folders", "organizations", "locations", "regions", "zones"})
 # Object names may contain '/': everything after `objects/` is one name.
 _SLASHED_NAMES: Final = frozenset({"objects"})
+# A name that ends in a region's name (`<continent>-<direction><number>`, Google's naming scheme for regions):
+# as a prefix, it also matches the same name in the regions numbered on from it (europe-west1: europe-west10,
+# europe-west12, and any later one), so it is never one resource's name.
+_REGION_AT_END: Final = re.compile(
+    r"(?:^|[^a-z0-9])(?:africa|asia|australia|europe|me|northamerica|southamerica|us)"
+    r"-(?:central|east|west|north|south|northeast|northwest|southeast|southwest)[0-9]+$"
+)
 
 
 def expression_of(condition: object) -> str | None:
@@ -127,6 +138,12 @@ class NamedResource:
     name: str
     partial: bool
 
+    @property
+    def other_regions(self) -> bool:
+        """A prefix ending in a region's name: it also matches this name in other regions (europe-west1 and
+        europe-west10), so it names no single resource."""
+        return self.partial and _REGION_AT_END.search(self.name) is not None
+
 
 def named_resource(path: str, prefix: bool) -> NamedResource | None:
     """What a `resource.name` literal names, or None if it names no single resource below a project."""
@@ -169,20 +186,33 @@ def _name_terms(terms: list[str]) -> list[NamedResource]:
     return names
 
 
-def resource_scope(condition: object) -> list[NamedResource]:
-    """The resources a condition confines a grant to; empty when it does not confine it (or is unreadable).
-    Every alternative of a `||` must itself name a resource, or the grant is not confined."""
+def _alternatives(condition: object) -> list[list[NamedResource]] | None:
+    """The resources each alternative of a condition's `||` names (as written); None if unreadable."""
     expression = expression_of(condition)
     alternatives = cel.disjuncts(expression) if expression is not None else None
+    return [_name_terms(terms) for terms in alternatives] if alternatives else None
+
+
+def resource_scope(condition: object) -> list[NamedResource]:
+    """The resources a condition confines a grant to; empty when it does not confine it (or is unreadable).
+    Every alternative of a `||` must itself name a resource, or the grant is not confined; a prefix that also
+    matches other regions' names (`NamedResource.other_regions`) names none."""
+    alternatives = _alternatives(condition)
     if not alternatives:
         return []
     names: list[NamedResource] = []
-    for terms in alternatives:
-        found = _name_terms(terms)
-        if not found:
+    for found in alternatives:
+        confining = [named for named in found if not named.other_regions]
+        if not confining:
             return []
-        names.extend(found)
+        names.extend(confining)
     return names
+
+
+def regional_prefixes(condition: object) -> list[NamedResource]:
+    """The prefixes of a condition that would confine it but also match other regions' names: why a condition
+    that looks like one resource's is not (messages name them)."""
+    return [named for found in _alternatives(condition) or [] for named in found if named.other_regions]
 
 
 def resource_names(condition: object) -> list[str]:

@@ -11,8 +11,13 @@ on each of them.
 
 Only what is provably wrong is mandatory: an identity of a fully known workload here that names the service
 nowhere, or a malformed member. An identity whose workload takes configuration the pack cannot read (secret
-env vars or volumes) or that the stack cannot place is advisory, unless `allowedInvokers` is set. A value
-not known yet (preview) is judged once known.
+env vars or volumes) or that the stack cannot place is advisory, unless `allowedInvokers` is set, or unless its
+role can set the service's IAM (open it to anyone): no caller needs that. A value not known yet (preview) is
+judged once known.
+
+A deploy role on a service held by a build or deploy identity (a Cloud Build trigger's account, a CI account,
+or any account that may act as the service's runtime account: Cloud Run's deployer account, deployers.py) is
+deploy power, not an invocation: no-resource-admin-for-workloads judges it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import conditions, iam
+from . import conditions, deployers, iam
 from .context import RuleContext
 from .iam import Grant, grant_scope
 from .invoker_graph import (
@@ -37,7 +42,7 @@ from .stack import Identities, StackModel
 from .values import is_unknown, type_module
 from .workloads import FUNCTION_V1, FUNCTION_V2, grant_target
 
-__all__ = ["judge_invokers", "only_intended_invokers", "unverified_invokers"]
+__all__ = ["judge_invokers", "judges_grant", "only_intended_invokers", "unverified_invokers"]
 
 
 def _targets(rtype: str, props: Mapping[str, Any], grant: Grant) -> list[tuple[str, str]] | None:
@@ -72,6 +77,36 @@ def _can_invoke(power: RolePower, callee: Callee, collection: str) -> bool:
     return power.invokes(*RUN_INVOKE)
 
 
+def _deploy_power(member: str, power: RolePower, targets: list[Callee], facts: deployers.Power) -> bool:
+    return all(deployers.deploys(member, power, facts.runtimes.get(t.urn, frozenset()), facts) for t in targets)
+
+
+def _owned_elsewhere(member: str) -> bool:
+    """Members other rules own: public/broad (no-public-members, no-broad-principals), people
+    (human-access-expires), convenience members, default accounts (no-default-identity-grants)."""
+    if iam.is_broad(member) or iam.is_human(member) or iam.is_convenience(member):
+        return True
+    email = iam.service_account(member)
+    return email is not None and iam.is_default_account(email)
+
+
+def judges_grant(model: StackModel, resource_type: str, props: Mapping[str, Any], grant: Grant) -> bool:
+    """Does this rule judge the grant (an invoke-capable role on a service or function of this stack, to an
+    identity it places or not, that is not deploy power)? Then other rules leave it to this one."""
+    role, member = grant.role, iam.known(grant.member)
+    if not isinstance(role, str) or is_unknown(role) or member is None or _owned_elsewhere(member):
+        return False
+    power = power_of(role, model.custom_roles)
+    if power is None or not power.invoke:
+        return False
+    graph, facts = call_graph(model), deployers.power(model)
+    for target, collection in _targets(resource_type, props, grant) or []:
+        targets = [c for c in graph.callees.get(target, []) if _can_invoke(power, c, collection)]
+        if targets and not _deploy_power(member, power, targets, facts):
+            return True
+    return False
+
+
 def judge_invokers(model: StackModel, ctx: RuleContext) -> list[tuple[str, str, bool]]:
     """(grant urn, message, mandatory) for every invoke grant on a service of this stack that is not one of
     its intended callers. Mandatory: provably wrong. Advisory: an identity the stack cannot place, or whose
@@ -83,6 +118,7 @@ def judge_invokers(model: StackModel, ctx: RuleContext) -> list[tuple[str, str, 
 
 def _judge_all(model: StackModel, allowed_invokers: frozenset[str]) -> list[tuple[str, str, bool]]:
     graph = call_graph(model)
+    facts = deployers.power(model)
     custom = model.custom_roles
     out: list[tuple[str, str, bool]] = []
     for entry in model.grants:
@@ -98,10 +134,14 @@ def _judge_all(model: StackModel, allowed_invokers: frozenset[str]) -> list[tupl
                 targets = [c for c in graph.callees.get(target, []) if _can_invoke(power, c, collection)]
                 if not targets:
                     continue  # a service outside this stack, or a role that cannot invoke this one
+                if _deploy_power(member.strip(), power, targets, facts):
+                    break  # a deployer's deploy role: judged as deploy power (no-resource-admin-for-workloads)
                 found = _judge(
                     urn, grant.where, role, power, member.strip(), targets, graph.callers, model.identities,
                     allowed_invokers,
                 )  # fmt: skip
+                if found is not None and not found[2] and power.resource_iam:
+                    found = _open_finding(urn, grant.where, role, power, member.strip(), targets)
                 if found is not None:
                     out.append(found)
                     break
@@ -137,6 +177,26 @@ def _manage_finding(
         grant_urn,
         f"{where}: {member} only needs to call '{names}' but holds {role}, which also lets it redeploy or "
         f"re-permission the service; grant {_invoker_role(targets)} to {member} instead of {role}.",
+        True,
+    )
+
+
+def _open_finding(
+    grant_urn: str, where: str, role: str, power: RolePower, member: str, targets: list[Callee]
+) -> tuple[str, str, bool]:
+    """An identity the pack cannot place (or whose calls it cannot see) holding a role that sets the service's
+    IAM: whoever it is, that is more than calling or deploying needs."""
+    names = " / ".join(sorted({c.name for c in targets}))
+    permission = next(
+        (p for p in power.resource_iam if p.startswith(("run.services.", "cloudfunctions.functions."))),
+        power.resource_iam[0],
+    )
+    return (
+        grant_urn,
+        f"{where}: {member} holds {role} on '{names}', which can set its IAM ({permission}) and so "
+        "open it to anyone (allUsers included), whoever holds it; a caller needs only "
+        f"{_invoker_role(targets)}, a deployer roles/run.developer on it and roles/iam.serviceAccountUser on its "
+        f"runtime account. Grant that to {member} instead of {role}.",
         True,
     )
 

@@ -9,6 +9,7 @@ from pulumi_policy import EnforcementLevel, Policy
 
 from . import (
     credentials,
+    deployers,
     federation,
     humans,
     hygiene,
@@ -194,9 +195,10 @@ SPECS: Final[tuple[Spec, ...]] = (
             "`modifiedGrantsByRole(...).hasOnly([...])` condition limits the grantable roles to ones without "
             "identity power), code running as other identities (builds, deployments, function/service updates, GKE "
             "pods, Composer environments), and writes/reads of resources grantable one by one (buckets, secrets, "
-            "repositories, topics, datasets, keys, services, …; unless a `resource.name` condition names them). "
+            "repositories, topics, datasets, keys, services, …; unless a `resource.name` condition names one "
+            "resource: a prefix that also matches other resources of the stack or other regions' names does not). "
             "Custom roles defined in the stack are judged by their permissions. `extraAllowedRoles` accepts listed "
-            "roles"
+            "roles. A build or CI identity's impersonation and IAM-admin grants are `build-identities-bounded`'"
         ),
     ),
     Spec(
@@ -302,20 +304,75 @@ SPECS: Final[tuple[Spec, ...]] = (
             "or audience appears nowhere in the workload's configuration: env values, JSON in them, args, "
             "commands, workflow source; nor does a push subscription, scheduler job, Eventarc trigger or API "
             "Gateway config's OpenAPI document target it), to a malformed member, or — once `allowedInvokers` is "
-            "set — to an unplaceable identity not on it; `run.admin`/`run.editor`/… for a real caller. Operator "
-            "accounts created here and borrowed only by "
-            "people are callers by design"
+            "set — to an unplaceable identity not on it; `run.admin`/`run.editor`/… for a real caller, and a role that "
+            "sets the service's IAM for anyone. Operator accounts created here and borrowed only by people are "
+            "callers by design; a build or deploy identity's deploy role (with `actAs` on the runtime account) is "
+            "deploy power, judged by `no-resource-admin-for-workloads`"
         ),
     ),
     Spec(
         "workload-identities-not-shared",
-        "No service account is the runtime identity of two workloads or doubles as another identity.",
+        "No service account is the identity of two workloads or doubles as another identity, unless the workloads "
+        "provably use the same grants of it (workload-identities-shared).",
         MANDATORY,
         severity=MEDIUM,
         stack_rule=identities.workload_identities,
         catches=(
-            "one service account in two identity slots (runtime, trigger, build, caller), across resources or "
-            "within one function"
+            "one service account in two identity slots (runtime, trigger, build, caller) within one function, or "
+            "across workloads when sharing widens one's power (a grant that one of them uses and another does not) "
+            "or the pack cannot tell (a project-wide grant, one that none of them names, or none it sees)"
+        ),
+    ),
+    # Power over one resource, build identities, shared identities judged by what sharing adds (issue 21).
+    Spec(
+        "no-resource-admin-for-workloads",
+        "On one resource (or a project grant a condition confines to it): no workload identity, build identity, "
+        "account from outside the stack or whole customer holds a role that sets its IAM (opens it to anyone), and "
+        "no workload identity one that replaces what it runs; a deployer's deploy role is deploy power.",
+        MANDATORY,
+        severity=HIGH,
+        stack_rule=roles.resource_power_bounded,
+        catches=(
+            "a role on one bucket, topic, subscription, secret, service, function, job, repository, dataset, key, "
+            "service account, … (or on a project, confined by a condition to it) that carries its `setIamPolicy` "
+            "(`storage.admin`, `pubsub.admin`, `secretmanager.admin`, `run.admin`, `iam.serviceAccountAdmin`, …) held "
+            "by a workload's or caller's identity, a build identity, a service account from outside the stack or "
+            "one nothing here uses, or a whole customer; and a role that replaces what it runs (`run.services.update`, "
+            "`cloudfunctions.functions.update`, `compute.instances.setMetadata`, …) held by a workload's identity. "
+            "Accepted: people, the stack's operator, deployer and CI accounts (borrowed by people or federated "
+            "workloads), Google's agents, and a build or deploy identity's deploy role (e.g. `roles/run.developer` "
+            "on the one service plus `roles/iam.serviceAccountUser` on its runtime account). Object ACLs "
+            "(`storage.objects.setIamPolicy`) are `bucket-uniform-access`' concern; invoke-capable roles on this "
+            "stack's services are `only-intended-invokers`'"
+        ),
+    ),
+    Spec(
+        "build-identities-bounded",
+        "Build triggers, function builds and CI accounts (borrowed by federated workloads) run as identities without "
+        "impersonation or IAM-admin power over a whole project, folder or organization, directly or through an "
+        "account they may act as: every build runs the repository's code with that power.",
+        MANDATORY,
+        severity=HIGH,
+        stack_rule=deployers.build_identities_bounded,
+        catches=(
+            "a Cloud Build trigger's or function build's service account, a CI account that federated workloads "
+            "borrow, or a federated workload itself, holding on a project, folder or organization a role that acts "
+            "as every service account (actAs, token creation) or changes IAM itself (`projectIamAdmin`, "
+            "`securityAdmin`, `serviceAccountAdmin`, role editing; unless `modifiedGrantsByRole(...).hasOnly([...])` "
+            "limits it to roles without such power); or acting as (or setting the IAM of) an account that holds such "
+            "a role. These grants are this policy's finding, not `no-high-scope-privileged-roles`'"
+        ),
+    ),
+    Spec(
+        "workload-identities-shared",
+        "Workloads that share a service account and use the same grants of it (a job started and stopped by two "
+        "scheduler jobs, a service and its migration job) are noted: a judgement call.",
+        ADVISORY,
+        severity=LOW,
+        stack_rule=identities.workload_identities_shared,
+        catches=(
+            "one service account used by two workloads or callers whose known configuration names (or calls) what "
+            "every one of its grants is on, except logs/metrics-style roles that every workload needs"
         ),
     ),
     Spec(
@@ -345,15 +402,16 @@ SPECS: Final[tuple[Spec, ...]] = (
     Spec(
         "resource-prefix-bounded",
         "Project grants confined by resource.name.startsWith to a prefix that ends mid-name (also matching other "
-        "resources whose names start with it), unless it is the name of a resource of this stack or a "
-        "Google-managed naming idiom.",
+        "resources whose names start with it), unless it is the name of a resource of this stack.",
         ADVISORY,
         severity=MEDIUM,
         stack_rule=prefixes.resource_prefix_bounded,
         catches=(
             "a project grant confined by `resource.name.startsWith(...)` to a prefix that ends mid-name (also "
             "every other resource whose name starts with it), unless it is the exact name of a resource of this "
-            "stack or a Google-managed idiom (`gcf-v2-sources-<number>-<region>`)"
+            "stack. A prefix that also matches another resource of this stack, or ends in a region's name "
+            "(`gcf-v2-sources-<number>-europe-west1` also matches `…-europe-west10`), confines nothing to one "
+            "resource: the policies that judge scope reject it as unconfined"
         ),
     ),
     Spec(

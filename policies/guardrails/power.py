@@ -11,7 +11,9 @@ Classes, most severe first:
 - writes / reads: writes, manages or reads the contents of resources that Google lets you grant on one by one
   (`RESOURCE_KINDS`): a grant of such a role on the whole project reaches every one of them.
 Metadata reads (get, list, getIamPolicy, ...) and creating top-level resources (only ever granted on a
-project) carry no class. A role with none of these is judged harmless at any scope: that is what makes log
+project) carry no class. On one resource, what matters is narrower: its setIamPolicy (`resource_iam`: opens it
+to anyone; object ACLs aside), the permissions that replace what it runs (`redeploys`), and on a whole project
+power over IAM itself (`iam_admin`). A role with none of these is judged harmless at any scope: that is what makes log
 writer, metric writer, trace agent and event receiver project-scoped by nature (`PROJECT_SCOPED_BY_NATURE`).
 Invoke permissions are recorded by name (`invoke`): the invoker rule asks which ones a role carries.
 """
@@ -27,9 +29,12 @@ from pathlib import Path
 from typing import Any, Final
 
 __all__ = [
+    "ACL_ONLY_IAM",
     "ESCALATION_PERMISSIONS",
+    "IAM_ADMIN_PERMISSIONS",
     "ORG_POLICY_PERMISSIONS",
     "PROJECT_SCOPED_BY_NATURE",
+    "REDEPLOY_PERMISSIONS",
     "RESOURCE_KINDS",
     "RUNS_CODE_PERMISSIONS",
     "TABLE_FORMAT",
@@ -86,6 +91,37 @@ RUNS_CODE_PERMISSIONS: Final[Mapping[str, str]] = {
     "composer.environments.update": "changes Composer environments (PyPI packages, environment variables, "
     "Airflow configuration), whose code runs as the environment's service account",
 }
+
+# Runs-code permissions that replace what one resource runs (its code, steps, startup script, packages): on one
+# resource, the power to redeploy it. Starting a job with other arguments (run.jobs.runWithOverrides, Google's
+# roles/run.jobsExecutorWithOverrides) and submitting work to a cluster (dataproc.jobs.create) are what a runner
+# of that resource is for, not a redeploy.
+REDEPLOY_PERMISSIONS: Final = frozenset(
+    {
+        "run.services.update",
+        "run.jobs.update",
+        "run.workerpools.update",
+        "cloudfunctions.functions.update",
+        "workflows.workflows.update",
+        "compute.instances.setMetadata",
+        "composer.environments.update",
+    }
+)
+# setIamPolicy that only sets objects' ACLs: with uniform bucket-level access (bucket-uniform-access) there are
+# none, so it opens nothing (roles/storage.objectAdmin carries it).
+ACL_ONLY_IAM: Final = frozenset({"storage.objects.setIamPolicy"})
+# Power over IAM itself rather than one kind of resource's: the project's/folder's/organization's policy, every
+# service account's policy (impersonation of each), the roles already granted. The table keeps these in a
+# role's (truncated) evidence: tests/policies/test_power.py checks that against the data.
+IAM_ADMIN_PERMISSIONS: Final = frozenset(
+    {
+        "resourcemanager.projects.setIamPolicy",
+        "resourcemanager.folders.setIamPolicy",
+        "resourcemanager.organizations.setIamPolicy",
+        SET_SERVICE_ACCOUNT_IAM,
+        *IAM_ROLE_PERMISSIONS,
+    }
+)
 
 # Changing organization policy switches off the constraints that stand behind every grant (no keys, allowed
 # member domains, ...). Only ever granted on a project, folder or organization.
@@ -289,6 +325,21 @@ class RolePower:
     @property
     def sets_service_account_iam(self) -> bool:
         return SET_SERVICE_ACCOUNT_IAM in self.iam
+
+    @property
+    def resource_iam(self) -> tuple[str, ...]:
+        """setIamPolicy that opens one resource it is granted on to anyone (object ACLs and role editing aside)."""
+        return tuple(p for p in self.iam if p.endswith(".setIamPolicy") and p not in ACL_ONLY_IAM)
+
+    @property
+    def redeploys(self) -> tuple[str, ...]:
+        """The permissions that replace what a resource runs (`REDEPLOY_PERMISSIONS`)."""
+        return tuple(p for p in self.runs_code if p in REDEPLOY_PERMISSIONS)
+
+    @property
+    def iam_admin(self) -> tuple[str, ...]:
+        """Power over IAM itself on a project, folder or organization (`IAM_ADMIN_PERMISSIONS`)."""
+        return tuple(p for p in self.iam if p in IAM_ADMIN_PERMISSIONS)
 
     def invokes(self, *permissions: str) -> bool:
         return any(p in self.invoke for p in permissions)

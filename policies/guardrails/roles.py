@@ -1,19 +1,23 @@
 """Roles judged by what they can do (`power.py`): basic roles anywhere; identity, IAM, code-running and
-data power on a whole project, folder or organization; service-agent roles outside Google's agents; write
-power for convenience members; key minting; custom roles with identity power; roles the pack cannot see."""
+data power on a whole project, folder or organization; on one resource, the power to open it to anyone (its
+setIamPolicy) or to replace what it runs, by who holds it (`deployers.py`); service-agent roles outside Google's
+agents; write power for convenience members; key minting; custom roles with identity power; roles the pack
+cannot see."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final
 
-from . import conditions, iam
+from . import conditions, deployers, iam, invokers, prefixes
 from .context import RuleContext
 from .iam import BASIC_ROLES, KEY_MINTING_ROLES, Grant, grant_scope, grants_of, is_basic_role
 from .power import (
+    ACL_ONLY_IAM,
     ESCALATION_PERMISSIONS,
     ORG_POLICY_PERMISSIONS,
+    RESOURCE_KINDS,
     RUNS_CODE_PERMISSIONS,
     RolePower,
     classify,
@@ -23,7 +27,7 @@ from .power import (
 )
 from .role_power import CUSTOM_ROLE_NAME, CustomRoles, power_of
 from .stack import StackModel
-from .values import UNKNOWN, get_list, is_unknown
+from .values import UNKNOWN, get_list, is_unknown, type_module, type_name
 
 __all__ = [
     "custom_roles_verifiable",
@@ -33,6 +37,7 @@ __all__ = [
     "no_convenience_members",
     "no_key_minting_grants",
     "no_privileged_custom_roles",
+    "resource_power_bounded",
     "service_agent_roles_for_agents",
 ]
 
@@ -88,11 +93,12 @@ def _why_and_fix(role: str, power: RolePower, grant: Grant, scope: str, custom: 
             f"({_reasons(power.escalation, ESCALATION_PERMISSIONS)})",
             "grant it on the one service account to be used (gcp.serviceaccount.IAMMember) instead",
         )
-    if power.iam:
+    changes_iam = [p for p in power.iam if p not in ACL_ONLY_IAM]  # object ACLs: bucket-uniform-access'
+    if changes_iam:
         limited = conditions.grantable_roles(grant.condition)
         if limited is None:
             return (
-                f"can change IAM across the {scope} ({', '.join(power.iam[:3])}), i.e. grant itself anything",
+                f"can change IAM across the {scope} ({', '.join(changes_iam[:3])}), i.e. grant itself anything",
                 "grant it on the one resource whose IAM it manages instead, or limit the grantable roles with a "
                 "condition: api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([...])",
             )
@@ -147,10 +153,19 @@ def judge_high_scope(
 ) -> list[str]:
     """Roles on a whole project/folder/organization that carry identity, IAM, code-running or data power: the
     judgement of one grant resource (custom roles by the stack's definitions, when given)."""
-    return _judge_high_scope(grant_scope(resource_type), grants_of(resource_type, props), ctx, custom or {})
+    return _judge_high_scope(grant_scope(resource_type), grants_of(resource_type, props), ctx, custom or {}, {})
 
 
-def _judge_high_scope(scope: str, grants: Iterable[Grant], ctx: RuleContext, custom: CustomRoles) -> list[str]:
+def _judge_high_scope(
+    scope: str,
+    grants: Iterable[Grant],
+    ctx: RuleContext,
+    custom: CustomRoles,
+    declared: Mapping[str, frozenset[str]],
+    skip: Callable[[str, RolePower], bool] | None = None,
+) -> list[str]:
+    """`declared`: the stack's resources by collection (a prefix that matches several is no resource scope);
+    `skip`: members whose grants of a power another policy owns (the builders rule)."""
     if scope == "resource":
         return []
     out: list[str] = []
@@ -168,14 +183,22 @@ def _judge_high_scope(scope: str, grants: Iterable[Grant], ctx: RuleContext, cus
             continue  # custom-roles-verifiable / service-agent-roles-for-agents report these
         if grant.condition_unknown:
             continue  # what the condition allows is not known yet (preview): judged once known
-        if conditions.resource_scope(grant.condition):
+        if member is not None and skip is not None and skip(member, power):
+            continue
+        named = conditions.resource_scope(grant.condition)
+        overreach = prefixes.overreach(grant.condition, declared)
+        if named and (overreach is None or prefixes.people_own(grant, power, named)):
             continue  # confined to named resources: resource scope (partial prefixes: resource-prefix-bounded)
         found = _why_and_fix(role, power, grant, scope, custom)
         if found is None:
             continue
         why, fix = found
+        on = f"on the whole {scope} ({ctx.label})"
+        if overreach is not None:
+            on = f"{on} with a condition that confines it to no single resource ({overreach}), so it"
+            fix = f"{prefixes.exact_fix(grant.condition)}, or {fix}"
         out.append(
-            f"{grant.where}: {role} granted to {_who(grant.member)} on the whole {scope} ({ctx.label}) {why}; "
+            f"{grant.where}: {role} granted to {_who(grant.member)} {on} {why}; "
             f"{fix}. If this grant is deliberate, list the role in extraAllowedRoles or exempt this URN with a reason."
         )
     return out
@@ -193,10 +216,16 @@ def _owned_elsewhere(member: str) -> bool:
 def high_scope_privileged_roles(model: StackModel, ctx: RuleContext) -> list[tuple[str, str]]:
     """Every grant in the stack, custom roles defined in it judged by their permissions."""
     out: list[tuple[str, str]] = []
+    declared = prefixes.declared_by_collection(model)
+    facts = deployers.power(model)
+
+    def builders_own(member: str, power: RolePower) -> bool:
+        return deployers.builder_owns(member, power, facts)
+
     for entry in model.grants:
         resource = entry.resource
         label_ctx = replace(ctx, urn=resource.urn, name=resource.name or "")
-        messages = _judge_high_scope(entry.scope, entry.grants, label_ctx, model.custom_roles)
+        messages = _judge_high_scope(entry.scope, entry.grants, label_ctx, model.custom_roles, declared, builders_own)
         out.extend((resource.urn, message) for message in messages)
     return out
 
@@ -330,3 +359,195 @@ def custom_roles_verifiable(model: StackModel, ctx: RuleContext) -> list[tuple[s
                 )
             )
     return out
+
+
+# --- power over one resource -----------------------------------------------------------------------------------
+
+# Roles for the usual tasks on one resource of each kind, none of them able to set its IAM (what the fix offers;
+# tests/policies/test_resource_power.py checks each against the role table).
+TASK_ROLES: Final[Mapping[str, tuple[str, ...]]] = {
+    "bucket": ("roles/storage.objectViewer", "roles/storage.objectUser", "roles/storage.objectCreator"),
+    "secret": ("roles/secretmanager.secretAccessor", "roles/secretmanager.secretVersionAdder"),
+    "Artifact Registry repository": ("roles/artifactregistry.reader", "roles/artifactregistry.writer"),
+    "Pub/Sub topic": ("roles/pubsub.publisher",),
+    "Pub/Sub subscription": ("roles/pubsub.subscriber",),
+    "BigQuery dataset": ("roles/bigquery.dataViewer", "roles/bigquery.dataEditor"),
+    "KMS key": ("roles/cloudkms.cryptoKeyEncrypterDecrypter",),
+    "Cloud Run service": ("roles/run.invoker", "roles/run.developer"),
+    "Cloud Run job": ("roles/run.invoker", "roles/run.jobsExecutorWithOverrides"),
+    "Cloud Run worker pool": ("roles/run.developer",),
+    "Cloud Function": ("roles/cloudfunctions.invoker", "roles/cloudfunctions.developer"),
+    "Cloud Tasks queue": ("roles/cloudtasks.enqueuer",),
+    "Spanner instance": ("roles/spanner.databaseUser",),
+    "Bigtable instance": ("roles/bigtable.user",),
+    "source repository": ("roles/source.reader", "roles/source.writer"),
+}
+# The deploy role of each deployable kind (Google's deployer-account roles).
+_DEPLOY_ROLES: Final[Mapping[str, str]] = {
+    "Cloud Run service": "roles/run.developer",
+    "Cloud Run job": "roles/run.developer",
+    "Cloud Run worker pool": "roles/run.developer",
+    "Cloud Function": "roles/cloudfunctions.developer",
+}
+_KIND_BY_COLLECTION: Final[Mapping[str, str]] = {
+    "buckets": "bucket", "objects": "bucket", "managedFolders": "bucket",
+    "secrets": "secret", "versions": "secret",
+    "repositories": "Artifact Registry repository", "packages": "Artifact Registry repository",
+    "topics": "Pub/Sub topic", "subscriptions": "Pub/Sub subscription",
+    "datasets": "BigQuery dataset", "tables": "BigQuery dataset",
+    "keyRings": "KMS key", "cryptoKeys": "KMS key",
+    "services": "Cloud Run service", "jobs": "Cloud Run job", "workerPools": "Cloud Run worker pool",
+    "functions": "Cloud Function", "serviceAccounts": "service account", "queues": "Cloud Tasks queue",
+}  # fmt: skip
+_GRANT_SUFFIXES: Final = ("IamMember", "IAMMember", "IamBinding", "IAMBinding", "IamPolicy", "IAMPolicy")
+
+
+def _grant_base(module: str, name: str) -> tuple[str, str]:
+    for suffix in _GRANT_SUFFIXES:
+        if name.endswith(suffix):
+            return module, name[: -len(suffix)].lower()
+    return module, name.lower()
+
+
+def _kind_of_grant(resource_type: str, named: list[conditions.NamedResource], power: RolePower) -> str | None:
+    """The kind of resource a grant is on: by its type's pulumi-gcp resource, by the collection its condition
+    names, else by what the role writes."""
+    if named:
+        return _KIND_BY_COLLECTION.get(named[0].collection)
+    module = type_module(resource_type).split("/", 1)[0]
+    wanted = _grant_base(module, type_name(resource_type))
+    for kind in RESOURCE_KINDS:
+        _, kind_module, kind_class = kind.iam_member.split(".", 2)
+        if _grant_base(kind_module, kind_class) == wanted:
+            return kind.name
+    return next(iter(power.writes or power.reads), None)
+
+
+def _relevant(permissions: tuple[str, ...], kind: str | None, resource_type: str) -> str:
+    """The permission of a role that acts on the kind of resource it is granted on (a role's evidence lists
+    its other kinds' too: roles/pubsub.admin's schemas.setIamPolicy on a topic)."""
+    found = kind_named(kind) if kind else None
+    if found is not None:
+        # the kind's own collection first: a subscription's, not its snapshots'
+        for prefixes_wanted in ((found.top,), found.prefixes):
+            for permission in permissions:
+                if permission.rsplit(".", 1)[0] in prefixes_wanted:
+                    return permission
+    _, base = _grant_base("", type_name(resource_type))  # InstanceIAMMember: compute.instances.setIamPolicy
+    for permission in permissions:
+        parts = permission.split(".")
+        if base and len(parts) == 3 and parts[1].lower() in (base, base + "s"):
+            return permission
+    return permissions[0]
+
+
+def _target(entry_type: str, props: Mapping[str, Any], named: list[conditions.NamedResource]) -> str:
+    if named:
+        return " and ".join(dict.fromkeys(n.path for n in named))
+    return iam.grant_resource(entry_type, props)
+
+
+def _iam_fix(who: deployers.Holder, kind: str | None) -> str:
+    if kind == "service account":
+        return (
+            "Remove it: no workload needs to set an account's IAM (the stack's deployer does, from CI); to attach the "
+            "account to what it deploys, grant roles/iam.serviceAccountUser on it"
+        )
+    listed = ", ".join(TASK_ROLES.get(kind or "", ()))
+    tasks = f" ({listed})" if listed else ""
+    if who.kind == "builder":
+        deploy = _DEPLOY_ROLES.get(kind or "")
+        if deploy is not None:
+            return (
+                f"Deploying needs no IAM power: grant {deploy} on it instead, with roles/iam.serviceAccountUser on "
+                "its runtime account only"
+            )
+        return f"A build identity needs no IAM power: grant a role for its task instead{tasks}"
+    if who.kind == "customer":
+        return f"Grant a role without IAM power{tasks} to the one group or account that needs it instead"
+    fix = f"Grant a role without setIamPolicy for its task instead{tasks}, or a custom role with only what it uses"
+    if who.kind in ("outside", "unused"):
+        fix += (
+            "; if it is the deployer that manages this resource's IAM, deploy as an account created in this stack "
+            "that CI borrows through workload identity federation, or exempt this URN with that reason"
+        )
+    return fix
+
+
+def _redeploy_fix(kind: str | None) -> str:
+    use = {
+        "Cloud Run job": "roles/run.invoker to start the job (roles/run.jobsExecutorWithOverrides to pass arguments)",
+        "Cloud Run service": "roles/run.invoker to call the service",
+        "Cloud Function": "roles/cloudfunctions.invoker (gen2: roles/run.invoker) to call the function",
+    }.get(kind or "", "a role without update permissions to use it")
+    return (
+        f"Grant {use} instead: only a build or deploy identity redeploys (a Cloud Build trigger's or CI account, "
+        "with roles/run.developer on the one service and roles/iam.serviceAccountUser on its runtime account)"
+    )
+
+
+def resource_power_bounded(model: StackModel, ctx: RuleContext) -> list[tuple[str, str]]:
+    """Roles on one resource (or on a project, confined by a condition to named resources) that can set that
+    resource's IAM, open it to anyone, or replace what it runs, held by a workload identity, a build identity
+    (IAM only: deploying is its job), an account the stack cannot place, or a whole customer. People, the
+    stack's own operator, deployer and CI accounts, and Google's agents are accepted; a grant the
+    intended-caller rule judges (an invoke-capable role on a service of this stack) is left to it."""
+    facts = deployers.power(model)
+    declared = prefixes.declared_by_collection(model)
+    out: list[tuple[str, str]] = []
+    for entry in model.grants:
+        rtype, props = entry.resource.type, entry.resource.props
+        for grant in entry.grants:
+            found = _one_resource_power(model, facts, declared, entry.scope, rtype, props, grant)
+            if found is not None:
+                out.append((entry.resource.urn, found))
+    return out
+
+
+def _one_resource_power(
+    model: StackModel,
+    facts: deployers.Power,
+    declared: Mapping[str, frozenset[str]],
+    scope: str,
+    rtype: str,
+    props: Mapping[str, Any],
+    grant: Grant,
+) -> str | None:
+    role, member = grant.role, iam.known(grant.member)
+    if not isinstance(role, str) or is_unknown(role) or member is None or grant.condition_unknown:
+        return None
+    if role in BASIC_ROLES or role in KEY_MINTING_ROLES:
+        return None  # no-basic-roles / no-key-minting-grants
+    power = power_of(role, model.custom_roles)
+    if power is None or power.service_agent or not (power.resource_iam or power.redeploys):
+        return None
+    named: list[conditions.NamedResource] = []
+    if scope != "resource":
+        named = conditions.resource_scope(grant.condition)
+        if not named or prefixes.overreach(grant.condition, declared) is not None:
+            return None  # a whole project, folder or organization: no-high-scope-privileged-roles
+    who = deployers.holder(member, facts)
+    if who is None or who.kind in deployers.ACCEPTED_HOLDERS:
+        return None
+    if invokers.judges_grant(model, rtype, props, grant):
+        return None  # only-intended-invokers / unverified-invokers
+    kind = _kind_of_grant(rtype, named, power)
+    target = _target(rtype, props, named)
+    if power.resource_iam:
+        what = (
+            "grant itself or anyone any role on that account, token creation included, and so act as it"
+            if kind == "service account"
+            else "open it to anyone at runtime: grant allUsers, or any identity, access to it"
+        )
+        return (
+            f"{grant.where}: {role} granted to {member} on {target} lets {who.about} {what} "
+            f"({_relevant(power.resource_iam, kind, rtype)}). {_iam_fix(who, kind)}."
+        )
+    if who.kind not in ("workload", "customer"):
+        return None  # a builder's deploy role is its job; an outside or unused account may be a deployer elsewhere
+    reason = RUNS_CODE_PERMISSIONS.get(power.redeploys[0], power.redeploys[0])
+    return (
+        f"{grant.where}: {role} granted to {member} on {target} lets {who.about} replace what it runs "
+        f"({power.redeploys[0]}: {reason}), so code of its choosing runs as that resource's identity. "
+        f"{_redeploy_fix(kind)}."
+    )

@@ -19,6 +19,12 @@ UNKNOWN_BOOL = "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7"
 
 PROJECT = "si-dev-1234"
 PROJECT_NUMBER = "123456789012"
+# The bucket a gen2 function's build reads its source from, and its objects, exactly (what the stack grants): the
+# bare prefix `.../gcf-v2-sources-<number>-us-central1` would also match other regions' buckets.
+GCF_SOURCES_BUCKET = f"projects/_/buckets/gcf-v2-sources-{PROJECT_NUMBER}-us-central1"
+GCF_SOURCES_EXACT = (
+    f'resource.name == "{GCF_SOURCES_BUCKET}" || resource.name.startsWith("{GCF_SOURCES_BUCKET}/objects/")'
+)
 
 
 _SETTINGS: frozenset[str] = frozenset(f.name for f in fields(PolicySettings))
@@ -189,8 +195,7 @@ def project_stack(stack: str = "dev") -> list[dict[str, Any]]:
           "member": member(emails["relay-build"])}),
         ("gcp:projects/iAMMember:IAMMember", "relay-build-gcf-sources-viewer",
          {"project": PROJECT, "role": "roles/storage.objectViewer", "member": member(emails["relay-build"]),
-          "condition": {"title": "gcf-v2-sources-only", "expression":
-                        f'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-{PROJECT_NUMBER}-us-central1")'}}),
+          "condition": {"title": "gcf-v2-sources-only", "expression": GCF_SOURCES_EXACT}}),
         ("gcp:storage/bucketIAMMember:BucketIAMMember", "relay-build-source-viewer",
          {"bucket": f"src-{stack}", "role": "roles/storage.objectViewer", "member": member(emails["relay-build"])}),
         ("gcp:secretmanager/secretIamMember:SecretIamMember", "worker-secret-accessor",

@@ -12,14 +12,16 @@ from secure_invoke.policies.guardrails import cel, conditions
 from secure_invoke.policies.guardrails.config import DEFAULT_MAX_HUMAN_ACCESS_DAYS, ConfigError, parse_settings
 from secure_invoke.policies.guardrails.humans import human_access_expired, human_access_expires
 from secure_invoke.policies.guardrails.roles import judge_high_scope
-from tests.policies.guardrail_cases import ctx
+from tests.policies.guardrail_cases import GCF_SOURCES_BUCKET, GCF_SOURCES_EXACT, ctx
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SA_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"
 RUN_MEMBER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
 PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
 BUILD = "serviceAccount:relay-build-dev@si-dev-1234.iam.gserviceaccount.com"
-GCF_SOURCES = 'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-123456789012-us-central1")'
+GCF_SOURCES = GCF_SOURCES_EXACT
+# The bare prefix of the same bucket also matches `...-us-central10` (a later region): no single resource.
+GCF_SOURCES_PREFIX = f'resource.name.startsWith("{GCF_SOURCES_BUCKET}")'
 
 
 def at(days: float) -> str:
@@ -58,10 +60,11 @@ def test_expiry_parsed_strictly(expression: str, expected: datetime | None) -> N
 @pytest.mark.parametrize(
     ("expression", "names"),
     [
-        (GCF_SOURCES, ["projects/_/buckets/gcf-v2-sources-123456789012-us-central1"]),
+        (GCF_SOURCES, [GCF_SOURCES_BUCKET, GCF_SOURCES_BUCKET]),
+        (GCF_SOURCES_PREFIX, []),  # also every later region's bucket of that name
         ('resource.name == "projects/p/secrets/s"', ["projects/p/secrets/s"]),
-        ('resource.type == "storage.googleapis.com/Bucket" && ' + GCF_SOURCES,
-         ["projects/_/buckets/gcf-v2-sources-123456789012-us-central1"]),
+        (f'resource.type == "storage.googleapis.com/Bucket" && resource.name == "{GCF_SOURCES_BUCKET}"',
+         [GCF_SOURCES_BUCKET]),
         ('resource.name.startsWith("projects/_/buckets/")', []),  # every bucket
         ('resource.name.startsWith("projects/p")', []),
         ('resource.name.startsWith("projects/_/buckets/*")', []),
@@ -83,6 +86,39 @@ def test_conditioned_project_grant_naming_the_gcf_sources_bucket_accepted_and_it
     assert len(found) == 1 and "read every bucket" in found[0] and "condition on resource.name" in found[0]
     loose = {**conditioned, "condition": {"title": "t", "expression": GCF_SOURCES + " || true"}}
     assert len(judge_high_scope(PROJECT_MEMBER, loose, ctx())) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "other"),
+    [
+        ("gcf-v2-sources-123456789012-europe-west1", "gcf-v2-sources-123456789012-europe-west10"),
+        ("gcf-v2-sources-123456789012-us-central1", "gcf-v2-sources-123456789012-us-central10"),
+        ("gcf-sources-123456789012-asia-northeast1", "gcf-sources-123456789012-asia-northeast10"),
+        ("reports-me-central2", "reports-me-central20"),
+    ],
+)
+def test_a_prefix_ending_in_a_region_covers_other_regions_and_is_no_resource_scope(name: str, other: str) -> None:
+    bare = {"title": "t", "expression": f'resource.name.startsWith("projects/_/buckets/{name}")'}
+    assert conditions.resource_scope(bare) == []
+    assert [n.name for n in conditions.regional_prefixes(bare)] == [name]
+    found = judge_high_scope(PROJECT_MEMBER, {"role": "roles/storage.objectViewer", "member": BUILD, "condition": bare},
+                             ctx())  # fmt: skip
+    assert len(found) == 1 and other in found[0] and "no single resource" in found[0]
+    assert f'resource.name == "projects/_/buckets/{name}" || resource.name.startsWith(' in found[0]  # the fix
+    # the exact form of the same bucket, and a prefix ending at a path boundary, stay resource scope
+    exact = f'resource.name == "projects/_/buckets/{name}" || resource.name.startsWith("projects/_/buckets/{name}/")'
+    assert [n.name for n in conditions.resource_scope({"expression": exact})] == [name, name]
+    assert conditions.regional_prefixes({"expression": exact}) == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["reports-v1", "europe-west1-archive", "us-central1-a-disks", "backup-2024", "data-europe-west"],
+)
+def test_names_that_do_not_end_in_a_region_are_no_regional_prefix(name: str) -> None:
+    prefix = {"expression": f'resource.name.startsWith("projects/_/buckets/{name}")'}
+    assert [n.name for n in conditions.resource_scope(prefix)] == [name]
+    assert conditions.regional_prefixes(prefix) == []
 
 
 LIMIT = "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([{}])"

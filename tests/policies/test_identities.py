@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from secure_invoke.policies.guardrails.identities import workload_identities, workload_identity_set
+from secure_invoke.policies.guardrails.identities import (
+    workload_identities,
+    workload_identities_shared,
+    workload_identity_set,
+)
 from secure_invoke.policies.guardrails.stack import StackModel
 from tests.policies.guardrail_cases import UNKNOWN_OBJECT, UNKNOWN_STRING, ctx, urn
 
@@ -233,11 +237,15 @@ SHARED_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(SHARED_CASES))
-def test_identity_in_two_slots_rejected_at_the_later_one(case: str) -> None:
+def test_identity_in_two_slots_rejected_once_whatever_the_order(case: str) -> None:
+    """No grant the pack sees shows that the sharers need the same ones: rejected once, at the same use in
+    whatever order the engine registers the resources."""
     resources = SHARED_CASES[case]
     found = workload_identities(StackModel(resources), ctx())
-    assert [at for at, _ in found] == [resources[-1]["urn"]], found
+    assert len(found) == 1 and found[0][0] in {r["urn"] for r in resources}, found
+    assert workload_identities(StackModel(list(reversed(resources))), ctx()) == found
     assert "a compromise of one is a compromise of both" in found[0][1] and "dedicated" in found[0][1]
+    assert workload_identities_shared(StackModel(resources), ctx()) == []
 
 
 def test_identity_in_three_slots_reported_twice() -> None:
@@ -253,3 +261,115 @@ def test_default_caller_identity_reported_once() -> None:
     assert workload_identities(StackModel(resources), ctx()) == []
     found = workload_identity_set(SCHEDULER, resources[0]["props"], ctx())
     assert len(found) == 1 and "default service account" in found[0]
+
+
+# --- shared accounts judged by what sharing adds ----------------------------------------------------------------
+
+RUN_JOB = "gcp:cloudrunv2/job:Job"
+SHOP = "shop-runtime@si-dev-1234.iam.gserviceaccount.com"
+
+
+def run_job(name: str, email: str, env: list[dict]) -> dict:
+    return workload(name, RUN_JOB, {"name": name, "template": {"template": {"serviceAccount": email,
+                                                                            "containers": [{"envs": env}]}}})  # fmt: skip
+
+
+def run_service(name: str, email: str, env: list[dict]) -> dict:
+    return workload(name, "gcp:cloudrunv2/service:Service", {"name": name, "template": {
+        "serviceAccount": email, "containers": [{"envs": env}]}})  # fmt: skip
+
+
+def secret_env(secret: str) -> list[dict]:
+    return [{"name": "DB_PASSWORD", "valueSource": {"secretKeyRef": {"secret": secret, "version": "latest"}}}]
+
+
+def to_shop(name: str, rtype: str, role: str, **target: object) -> dict:
+    return workload(name, rtype, {**target, "role": role, "member": f"serviceAccount:{SHOP}"})
+
+
+SECRET_MEMBER = "gcp:secretmanager/secretIamMember:SecretIamMember"
+READS_PASSWORD = to_shop("reads", SECRET_MEMBER, "roles/secretmanager.secretAccessor", secretId="db-password")
+SQL_CLIENT = to_shop("sql", "gcp:projects/iAMMember:IAMMember", "roles/cloudsql.client", project="p")
+
+
+def test_a_service_and_its_migration_job_using_the_same_grants_are_noted_not_rejected() -> None:
+    resources = [
+        run_service("shop", SHOP, secret_env("db-password")),
+        run_job("shop-migrate", SHOP, secret_env("projects/p/secrets/db-password")),
+        READS_PASSWORD,
+        SQL_CLIENT,  # project-wide, but logs/SQL-client style: every workload needs it
+    ]
+    for order in (resources, list(reversed(resources))):
+        assert workload_identities(StackModel(order), ctx()) == []
+        noted = workload_identities_shared(StackModel(order), ctx())
+        assert [at.rsplit("::", 1)[1] for at, _ in noted] == ["shop-migrate"]  # one note, the same in any order
+    message = noted[0][1]
+    assert "roles/secretmanager.secretAccessor on db-password" in message and "judgement call" in message
+    assert "If they are separate jobs, set template.template.serviceAccount of 'shop-migrate'" in message
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        # only the job names the bucket: the service gains read access it never uses
+        (to_shop("reads-bucket", "gcp:storage/bucketIAMMember:BucketIAMMember", "roles/storage.objectViewer",
+                 bucket="exports"), "which 'shop-migrate' uses and 'shop' does not"),
+        # a project-wide data role: nothing shows who needs it
+        (to_shop("reads-all", "gcp:projects/iAMMember:IAMMember", "roles/storage.objectViewer", project="p"),
+         "the pack cannot tell which of them needs it"),
+        # on one resource that neither names
+        (to_shop("reads-other", SECRET_MEMBER, "roles/secretmanager.secretAccessor", secretId="api-token"),
+         "which none of them names"),
+    ],
+)  # fmt: skip
+def test_sharing_that_widens_or_cannot_be_told_rejected(extra: dict, expected: str) -> None:
+    job_env = [*secret_env("db-password"), {"name": "EXPORT_BUCKET", "value": "exports"}]
+    resources = [run_service("shop", SHOP, secret_env("db-password")), run_job("shop-migrate", SHOP, job_env),
+                 READS_PASSWORD, extra]  # fmt: skip
+    found = workload_identities(StackModel(resources), ctx())
+    assert len(found) == 1 and expected in found[0][1], found
+    assert workload_identities_shared(StackModel(resources), ctx()) == []
+    if "does not" in expected:
+        assert found[0][0].endswith("::shop")  # reported at the workload sharing widens
+
+
+def test_a_caller_and_the_service_it_calls_never_use_the_same_grants() -> None:
+    """The scheduler runs as the worker it calls: the invoker grant is the scheduler's, the secret the worker's."""
+    worker = run_service("worker", TICKER, secret_env("upstream-api-key"))
+    worker["props"]["uri"] = "https://worker-dev-abcd1234-uc.a.run.app"
+    resources = [
+        worker,
+        workload("tick", SCHEDULER, scheduler(TICKER)),
+        workload("calls", "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
+                 {"name": "worker", "role": "roles/run.invoker", "member": f"serviceAccount:{TICKER}"}),
+        workload("reads", SECRET_MEMBER, {"secretId": "upstream-api-key", "role": "roles/secretmanager.secretAccessor",
+                                          "member": f"serviceAccount:{TICKER}"}),
+    ]  # fmt: skip
+    found = workload_identities(StackModel(resources), ctx())
+    assert [at.rsplit("::", 1)[1] for at, _ in found] == ["tick"]  # callers after runtimes
+    assert workload_identities_shared(StackModel(resources), ctx()) == []
+
+
+def test_schedulers_sharing_an_api_callers_account_are_told_the_calls_role_not_run_invoker() -> None:
+    """Google's "start and stop VMs on a schedule": two scheduler jobs call the Compute Engine API (OAuth token) as
+    one account that holds only start/stop on that VM. The note's fix names the API call's role, not run.invoker."""
+    vm = "https://compute.googleapis.com/compute/v1/projects/p/zones/us-central1-a/instances/dev-box"
+
+    def api_job(name: str, verb: str) -> dict:
+        target = {"uri": f"{vm}/{verb}", "httpMethod": "POST", "oauthToken": {"serviceAccountEmail": TICKER}}
+        return workload(name, SCHEDULER, {"httpTarget": target})
+
+    resources = [
+        api_job("start", "start"),
+        api_job("stop", "stop"),
+        workload("start-stop", "gcp:projects/iAMCustomRole:IAMCustomRole",
+                 {"project": "p", "roleId": "instanceStartStop", "name": "projects/p/roles/instanceStartStop",
+                  "permissions": ["compute.instances.start", "compute.instances.stop"]}),
+        workload("may-start-stop", "gcp:compute/instanceIAMMember:InstanceIAMMember",
+                 {"instanceName": "dev-box", "zone": "us-central1-a", "role": "projects/p/roles/instanceStartStop",
+                  "member": f"serviceAccount:{TICKER}"}),
+    ]  # fmt: skip
+    assert workload_identities(StackModel(resources), ctx()) == []
+    ((at, message),) = workload_identities_shared(StackModel(resources), ctx())
+    assert at.endswith("::stop") and "judgement call" in message
+    assert "for a Google API call, the role that call needs on its one resource" in message

@@ -50,9 +50,26 @@ def _stacks() -> dict[str, list[dict[str, Any]]]:
     shared = project_stack()
     relay = next(r for r in shared if r["name"] == "relay")
     relay["props"]["eventTrigger"]["serviceAccountEmail"] = sa_email("relay-runtime-dev")
+    # a workload that can open the source bucket to anyone; a build identity that acts as every account
+    opener = _grant("opener", "gcp:storage/bucketIAMMember:BucketIAMMember", {
+        "bucket": "src-dev", "role": "roles/storage.admin",
+        "member": f"serviceAccount:{sa_email('worker-runtime-dev')}"})  # fmt: skip
+    builder = _grant("builder", PROJECT_MEMBER, {"project": PROJECT, "role": "roles/iam.serviceAccountUser",
+                                                 "member": f"serviceAccount:{sa_email('relay-build-dev')}"})  # fmt: skip
+    # two scheduler jobs, start and stop, that share one account to run the same job
+    scheduler = "gcp:cloudscheduler/job:Job"
+    ticker = sa_email("ticker")
+    ticks = [
+        {"urn": urn("dev", scheduler, name), "type": scheduler, "name": name, "props": {"httpTarget": {
+            "uri": f"https://run.googleapis.com/v2/projects/{PROJECT}/locations/us-central1/jobs/batch:run",
+            "body": name, "oauthToken": {"serviceAccountEmail": ticker}}}}
+        for name in ("start", "stop")
+    ]  # fmt: skip
+    runs_batch = _grant("runs-batch", "gcp:cloudrunv2/jobIamMember:JobIamMember",
+                        {"name": "batch", "role": "roles/run.invoker", "member": f"serviceAccount:{ticker}"})  # fmt: skip
     return {
         "project": project_stack(),
-        "every finding": [*shared, stranger, outside, wide, partial, unseen],
+        "every finding": [*shared, stranger, outside, wide, partial, unseen, opener, builder, *ticks, runs_batch],
     }
 
 
@@ -106,6 +123,16 @@ def test_each_stack_policy_alone_gives_what_it_gives_in_the_pack_in_any_order(st
         assert all(alone.values()) or config_name != "none", {k for k, v in alone.items() if not v}
 
 
+# What the stack policies judge once per model, whichever asks first.
+JUDGEMENTS: list[Hashable] = [
+    ("invokers", frozenset()),
+    "call graph",
+    "declared by collection",
+    "power holders",
+    "shared identities",
+]
+
+
 def test_the_stack_is_modelled_once_per_analysis_and_the_invokers_judged_once(monkeypatch: pytest.MonkeyPatch):
     built: list[int] = []
     judged: list[Hashable] = []
@@ -127,7 +154,8 @@ def test_the_stack_is_modelled_once_per_analysis_and_the_invokers_judged_once(mo
     stack_policies = [p for p in build_policies() if isinstance(p, StackValidationPolicy)]
     for built_policy in stack_policies:
         _run(built_policy, resources, None)
-    assert built == [len(resources)] and judged == [("invokers", frozenset()), "call graph"]
+    assert built == [len(resources)]
+    assert sorted(map(str, judged)) == sorted(map(str, JUDGEMENTS)) and len(judged) == len(set(judged))
     # Another stack (or the same one changed): a new model, judged anew.
     changed = [
         *resources,
@@ -135,13 +163,13 @@ def test_the_stack_is_modelled_once_per_analysis_and_the_invokers_judged_once(mo
     ]
     for built_policy in stack_policies:
         _run(built_policy, changed, None)
-    assert len(built) == 2 and len(judged) == 4
+    assert len(built) == 2 and len(judged) == 2 * len(JUDGEMENTS)
     # Different lists on the two invoker policies: one judgement per list.
     names = {"only-intended-invokers", "unverified-invokers"}
     for built_policy in (p for p in stack_policies if p.name in names):
         listed = {"allowedInvokers": [OUTSIDE]} if built_policy.name == "unverified-invokers" else None
         _run(built_policy, changed, listed)
-    assert len(built) == 2 and judged[4:] == [("invokers", frozenset({OUTSIDE}))]
+    assert len(built) == 2 and judged[2 * len(JUDGEMENTS) :] == [("invokers", frozenset({OUTSIDE}))]
 
 
 def test_stacks_that_differ_only_inside_a_secret_are_judged_apart() -> None:

@@ -36,14 +36,20 @@ project_grant("reject-custom-reader", pulumi.Output.concat("projects/", PROJECT,
 gcp.storage.BucketIAMMember("reject-convenience", bucket=bucket.name, role="roles/storage.objectAdmin",
                             member=f"projectEditor:{PROJECT}")  # fmt: skip
 
-# accepted: admin on one bucket, the gcf-v2-sources read confined by a condition, project-scoped-by-nature
-# roles, IAM admin limited to granting one harmless role, a service agent's own role
-gcp.storage.BucketIAMMember("accept-bucket-admin", bucket=bucket.name, role="roles/storage.admin", member=app.member)
+# accepted: write power on one bucket, the gcf-v2-sources bucket and its objects named exactly by a condition,
+# project-scoped-by-nature roles, IAM admin limited to granting one harmless role, a service agent's own role
+gcp.storage.BucketIAMMember("accept-bucket-writer", bucket=bucket.name, role="roles/storage.objectUser",
+                            member=app.member)  # fmt: skip
+SOURCES = "projects/_/buckets/gcf-v2-sources-123456789012-us-central1"
 project_grant(
     "accept-gcf-sources",
     "roles/storage.objectViewer",
-    'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-123456789012-us-central1")',
+    f'resource.name == "{SOURCES}" || resource.name.startsWith("{SOURCES}/objects/")',
 )
+# rejected: admin on one bucket for a workload identity (it can open the bucket to anyone); the gcf-v2-sources
+# bucket by a bare prefix, which also matches the same bucket name of every region numbered on from us-central1
+gcp.storage.BucketIAMMember("reject-bucket-admin", bucket=bucket.name, role="roles/storage.admin", member=app.member)
+project_grant("reject-gcf-sources-prefix", "roles/storage.objectViewer", f'resource.name.startsWith("{SOURCES}")')
 project_grant("accept-log-writer", "roles/logging.logWriter")
 project_grant("accept-metric-writer", "roles/monitoring.metricWriter")
 project_grant(

@@ -37,7 +37,7 @@ def test_apply_that_raises_exits_2_with_the_cause():
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["--stack", "staging"], "Pulumi.staging.yaml not found"),
+        (["--stack", "no-such-stack"], "Pulumi.no-such-stack.yaml not found"),
         (["--set", "workers=many"], "Configuration 'basic:workers' value 'many' is not a valid 'int'"),
         (["--policy-pack", str(PACKS / "broken_pack")], "failed to start: RuntimeError: this pack cannot start"),
         (["--policy-pack", str(PACKS / "missing")], "policy pack directory"),
@@ -108,7 +108,7 @@ def test_one_stack_config_typo_is_one_line_with_the_fix() -> None:
     [
         (["--program", "does-not-exist"], "program directory"),
         (["--stack", "../Pulumi"], "invalid stack name '../Pulumi'"),
-        (["--stack", "staging"], "stack config Pulumi.staging.yaml not found in"),
+        (["--stack", "no-such-stack"], "stack config Pulumi.no-such-stack.yaml not found in"),
     ],
 )
 def test_a_bad_program_or_stack_is_named(argv: list[str], message: str) -> None:

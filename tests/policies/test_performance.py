@@ -21,7 +21,7 @@ _rng = random.Random(7)  # noqa: S311 (test data, not a secret)
 ENV_VALUES = {
     "dotted": "a." * (LONG // 2),
     "jwt-like": "eyJ-" * (LONG // 4),
-    "token-like": "ya29." * (LONG // 5),
+    "ya29-like": "ya29." * (LONG // 5),  # (named apart from TOKEN: the name rule is not what this measures)
     "url-like": "a://b:" * (LONG // 6),
     "letters": "a" * LONG,
     "random": "".join(_rng.choice(string.ascii_letters + string.digits) for _ in range(LONG)),

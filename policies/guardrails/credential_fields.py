@@ -233,8 +233,9 @@ def no_stored_keys(resource_type: str, props: Mapping[str, Any], ctx: RuleContex
             files += list(_text_assets(get(props, "source"), "source"))
         for where, entry, holds in files:
             out.append(
-                f"{where}: bucket object {ctx.label} uploads {entry}, which holds {holds} (a function's source "
-                f"archive is readable by its build and by anyone who can read the bucket). {_object_fix(holds)}"
+                f"{where}: bucket object {ctx.label} uploads {entry}, which holds {holds}: anyone who can read the "
+                f"bucket gets it, and so do the build and the code of a function deployed from it. "
+                f"{_object_fix(holds)}"
             )
     return out
 

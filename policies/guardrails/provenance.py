@@ -98,8 +98,6 @@ class Provenance:
         self._origins: Mapping[str, Any] = origins if isinstance(origins, Mapping) else {}
         files = raw.get("files")
         self._files: Mapping[str, Any] = files if isinstance(files, Mapping) else {}
-        unread = raw.get("unread")
-        self._unread: Mapping[str, Any] = unread if isinstance(unread, Mapping) else {}
 
     def origin(self, path: str) -> Origin:
         if not self.available:
@@ -139,10 +137,6 @@ class Provenance:
                 if isinstance(entry, Mapping) and isinstance(entry.get("entry"), str):
                     found.append((where, KeyFile(entry["entry"], str(entry.get("holds") or "key material"))))
         return found
-
-    def unread_under(self, path: str) -> list[tuple[str, str]]:
-        """(asset path, why) for assets or archives at `path` or below that preflight could not read whole."""
-        return [(where, str(why)) for where, why in self._unread.items() if _under(where, path)]
 
 
 def _under(where: str, path: str) -> bool:

@@ -284,7 +284,7 @@ def text_findings(text: str, shapes: list[tuple[str, re.Pattern[str]]], yaml: bo
         names = [] if material else _literal_credentials(body, yaml or body.lstrip().startswith("#cloud-config"))
         if names:
             listed = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
-            found.append(f"{listed} set to a literal{suffix}")
+            found.append(f"a literal for {listed} (a credential by its name){suffix}")
 
     scan(text, "")
     for decoded in decoded_texts(text):

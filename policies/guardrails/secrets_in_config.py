@@ -322,11 +322,11 @@ def _findings(setting: Setting, provenance: Provenance) -> list[str]:
         elif setting.name is not None and credential_name(setting.name) and not legitimate_value(value):
             origin = provenance.origin(setting.path)
             if origin.kind not in ("resource", "invoke") or origin.secret_output:
-                found.append(f"a literal value, and its name ({setting.name}) says it is a credential")
+                found.append(f"a literal (its name, {setting.name}, says it is a credential)")
         return found
     found = text_findings(value, list(SECRET_SHAPES), yaml=setting.form == "yaml")
     if setting.name is not None and credential_name(setting.name) and not legitimate_value(value) and not found:
-        found.append(f"a literal value for {setting.name}, a credential by its name")
+        found.append(f"a literal for {setting.name} (a credential by its name)")
     return found
 
 
@@ -337,7 +337,7 @@ def no_plaintext_secrets_in_env(resource_type: str, props: Mapping[str, Any], ct
         if not found:
             continue
         named = " If it names a secret rather than holding one, say so in its name (…_NAME, …_ID)." if (
-            found[0].startswith("a literal value")
+            found[0].startswith("a literal")
         ) else ""  # fmt: skip
         out.append(
             f"{setting.path}: {setting.what} of {ctx.label} holds {found[0]} in plain text (visible to anyone who "

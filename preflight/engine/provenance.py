@@ -306,6 +306,9 @@ def _scan_directory(top: Path, prefix: str, budget: _Budget, found: list[dict[st
                 info = path.lstat()
             except OSError:
                 continue
+            if stat.S_ISLNK(info.st_mode):
+                budget.why = budget.why or f"{path.relative_to(top).as_posix()} is a link (links are not followed)"
+                continue
             if not stat.S_ISREG(info.st_mode):
                 continue
             relative = path.relative_to(top).as_posix()

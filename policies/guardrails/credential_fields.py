@@ -32,17 +32,17 @@ __all__ = [
     "no_stored_keys",
 ]
 
-SECRET_VERSION: Final = "gcp:secretmanager/secretVersion:SecretVersion"
-REGIONAL_SECRET_VERSION: Final = "gcp:secretmanager/regionalSecretVersion:RegionalSecretVersion"
+SECRET_VERSION: Final = "gcp:secretmanager/secretVersion:SecretVersion"  # noqa: S105 (a type token)
+REGIONAL_SECRET_VERSION: Final = "gcp:secretmanager/regionalSecretVersion:RegionalSecretVersion"  # noqa: S105 (a type token)
 SECRET_VERSION_TYPES: Final = frozenset({SECRET_VERSION, REGIONAL_SECRET_VERSION})
 BUCKET_OBJECT: Final = "gcp:storage/bucketObject:BucketObject"
 STORED_KEY_TYPES: Final = SECRET_VERSION_TYPES | {BUCKET_OBJECT}
 
-_SECRET_INPUT: Final = (
+_READ_SAFELY: Final = (
     "read it from a Pulumi secret (config.require_secret(...), set with `pulumi config set --secret`) or generate "
     "it (pulumi_random.RandomPassword)"
 )
-_PASSWORD_FIX: Final = f"{_SECRET_INPUT}, or use IAM database authentication instead of a password"
+_PASSWORD_FIX: Final = f"{_READ_SAFELY}, or use IAM database authentication instead of a password"
 _KEY_FIX: Final = (
     "use a Cloud KMS key (kmsKeySelfLink) instead, or, if you must supply the key, read it from a Pulumi secret "
     "(config.require_secret(...))"
@@ -63,14 +63,17 @@ class CredentialField:
     fix: str
 
 
-def _field(types: tuple[str, ...], path: str, what: str, fix: str = _SECRET_INPUT) -> CredentialField:
+def _field(types: tuple[str, ...], path: str, what: str, fix: str = _READ_SAFELY) -> CredentialField:
     return CredentialField(frozenset(types), tuple(path.split(".")), what, fix)
 
 
 _SQL_USER: Final = ("gcp:sql/user:User",)
 _SQL_INSTANCE: Final = ("gcp:sql/databaseInstance:DatabaseInstance",)
 _ALLOYDB_USER: Final = ("gcp:alloydb/user:User",)
-_SSL_CERTS: Final = ("gcp:compute/sSLCertificate:SSLCertificate", "gcp:compute/regionSslCertificate:RegionSslCertificate")
+_SSL_CERTS: Final = (
+    "gcp:compute/sSLCertificate:SSLCertificate",
+    "gcp:compute/regionSslCertificate:RegionSslCertificate",
+)
 _VPN: Final = ("gcp:compute/vPNTunnel:VPNTunnel",)
 _SIGNED_URL_KEYS: Final = (
     "gcp:compute/backendBucketSignedUrlKey:BackendBucketSignedUrlKey",
@@ -92,10 +95,10 @@ CREDENTIAL_FIELDS: Final[tuple[CredentialField, ...]] = (
            _PASSWORD_FIX),
     _field(_SECRET_DATA, "secretData", "the secret version's data",
            "create the version outside the program (gcloud secrets versions add … --data-file=-), or "
-           + _SECRET_INPUT),
+           + _READ_SAFELY),
     _field(_SECRET_DATA, "secretDataWo", "the secret version's data",
            "create the version outside the program (gcloud secrets versions add … --data-file=-), or "
-           + _SECRET_INPUT),
+           + _READ_SAFELY),
     _field((BUCKET_OBJECT,), "customerEncryption.encryptionKey", "the object's customer-supplied encryption key",
            "use a Cloud KMS key (kmsKeyName) instead, or read the key from a Pulumi secret (config.require_secret)"),
     _field(_SSL_CERTS, "privateKey", "the certificate's private key", _CERT_FIX),
@@ -174,7 +177,8 @@ def _where(origin: Origin) -> str:
     if origin.kind == "plain-config":
         return (
             f"comes from the stack's plain config ({origin.source or 'a key'}), stored unencrypted in "
-            "Pulumi.<stack>.yaml"
+            "Pulumi.<stack>.yaml (a Pulumi secret is set with `pulumi config set --secret` and read with "
+            "config.require_secret)"
         )
     return "is written in the program (a literal, or read by the program from a file or its environment)"
 

@@ -175,10 +175,12 @@ _WORD_VALUES: Final = frozenset(
     {"true", "false", "yes", "no", "on", "off", "enabled", "disabled", "enable", "disable", "none", "null", "nil",
      "required", "optional", "auto", "default"}
 )  # fmt: skip
-_RESOURCE_NAME: Final = re.compile(r"(?:projects|organizations|folders|locations|billingAccounts)/\S*|//[a-z0-9.-]+/\S*")
+_RESOURCE_NAME: Final = re.compile(
+    r"(?:projects|organizations|folders|locations|billingAccounts)/\S*|//[a-z0-9.-]+/\S*"
+)
 _REFERENCE: Final = re.compile(
     r"\$\{[^{}]{1,512}\}|\$\{\{[^{}]{1,512}\}\}|\$\([^()]{1,512}\)|\$\$?[A-Za-z_][A-Za-z0-9_]{0,127}"
-    r"|\{\{[^{}]{1,512}\}\}|%[A-Za-z_][A-Za-z0-9_]{0,127}%|<[^<>\s][^<>]{0,127}>|%\([A-Za-z_]{1,64}\)s|%s"
+    r"|`[^`]{1,512}`|\{\{[^{}]{1,512}\}\}|%[A-Za-z_][A-Za-z0-9_]{0,127}%|<[^<>\s][^<>]{0,127}>|%\([A-Za-z_]{1,64}\)s|%s"
 )
 _PATH: Final = re.compile(r"(?:/|\./|\.\./|~/)[^\s]{0,4096}")
 _EMAIL: Final = re.compile(r"[^@\s:/]{1,128}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
@@ -281,7 +283,9 @@ def text_findings(text: str, shapes: list[tuple[str, re.Pattern[str]]], yaml: bo
                 if material and label in ("a PEM private key", "a service account key file"):
                     continue  # the same key, already named
                 found.append(label + suffix)
-        names = [] if material else _literal_credentials(body, yaml or body.lstrip().startswith("#cloud-config"))
+        names = _literal_credentials(body, yaml or body.lstrip().startswith("#cloud-config"))
+        if material:  # a key file's own fields (`"private_key": …`) are the key already named
+            names = [n for n in names if name_words(n)[:2] != ["PRIVATE", "KEY"]]
         if names:
             listed = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
             found.append(f"a literal for {listed} (a credential by its name){suffix}")

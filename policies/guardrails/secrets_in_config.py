@@ -66,7 +66,9 @@ __all__ = [
 PROJECT_METADATA: Final = "gcp:compute/projectMetadata:ProjectMetadata"
 PROJECT_METADATA_ITEM: Final = "gcp:compute/projectMetadataItem:ProjectMetadataItem"
 
-ENV_TYPES: Final = WORKLOAD_TYPES | {WORKFLOW, BUILD_TRIGGER, APP_ENGINE_FLEX, APP_ENGINE_STANDARD, COMPOSER_ENVIRONMENT}
+ENV_TYPES: Final = WORKLOAD_TYPES | {
+    WORKFLOW, BUILD_TRIGGER, APP_ENGINE_FLEX, APP_ENGINE_STANDARD, COMPOSER_ENVIRONMENT
+}  # fmt: skip
 _RUN_TYPES: Final = frozenset({RUN_V2_SERVICE, RUN_V2_WORKER_POOL, RUN_V2_JOB, RUN_V1_SERVICE})
 _METADATA_TYPES: Final = frozenset(
     {COMPUTE_INSTANCE, INSTANCE_FROM_TEMPLATE, PROJECT_METADATA, PROJECT_METADATA_ITEM, GKE_CLUSTER, GKE_NODE_POOL,
@@ -347,20 +349,21 @@ def no_plaintext_secrets_in_env(resource_type: str, props: Mapping[str, Any], ct
 
 
 def no_plaintext_secrets_in_config(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
-    out: list[str] = []
     who, fix = _config_exposure(resource_type)
+    # One message per place: an argument read as text and as the value of the flag before it is one place.
+    places: dict[str, tuple[str, list[str]]] = {}
     for setting in config_settings(resource_type, props):
         found = _findings(setting, ctx.provenance)
         if found:
-            out.append(
-                f"{setting.path}: {setting.what} of {ctx.label} holds {_listed(found)} in plain text, readable by "
-                f"{who}. {fix}"
-            )
-    return out
+            _, listed = places.setdefault(setting.path, (setting.what, []))
+            listed += [f for f in found if f not in listed]
+    return [
+        f"{path}: {what} of {ctx.label} holds {_listed(found)} in plain text, readable by {who}. {fix}"
+        for path, (what, found) in places.items()
+    ]
 
 
 def _listed(found: list[str]) -> str:
     if len(found) == 1:
         return found[0]
     return ", ".join(found[:-1]) + " and " + found[-1]
-

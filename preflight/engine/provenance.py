@@ -70,7 +70,10 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(child)
 
 
-def _leaves(value: Any, steps: tuple[str | int, ...], secret: bool) -> Iterator[tuple[tuple[str | int, ...], Any, bool]]:
+_Leaf = tuple[tuple[str | int, ...], Any, bool]
+
+
+def _leaves(value: Any, steps: tuple[str | int, ...], secret: bool) -> Iterator[_Leaf]:
     """(steps, wire value, inside a secret) of every leaf; assets and archives are leaves."""
     if isinstance(value, dict):
         sig = value.get(SIG_KEY)
@@ -355,4 +358,3 @@ def _scan_tar(path: Path, name: str, budget: _Budget, found: list[dict[str, str]
                     _note(found, _join(name, member.name), handle.read(_MAX_FILE_BYTES))
     except (OSError, tarfile.TarError, ValueError):
         budget.why = budget.why or f"{name} could not be read as a tar archive"
-

@@ -25,7 +25,10 @@ LABELS = {"app": "t"}
 GITHUB_TOKEN = "ghp_" + "R8mZ2kQ7vN4xT1bW6yP3sJ9dL5fH0cG2aE7u"
 SLACK_TOKEN = "xox" + "b-" + "2718281828-3141592653-Qz8Rt5Lp2Wv"
 API_KEY = "AIza" + "Sy" + "C1d2E3f4G5h6I7j8K9l0M1n2O3p4Q5r6S7"
-PRIVATE_KEY = "-----BEGIN " + "PRIVATE KEY-----\nMIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n"
+PRIVATE_KEY = (
+    "-----BEGIN "
+    + "PRIVATE KEY-----\nMIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n"
+)
 SA_KEY_FILE = json.dumps(
     {"type": "service_account", "project_id": "si-pack-1234", "private_key_id": "0" * 40,
      "private_key": PRIVATE_KEY, "client_email": "ci@si-pack-1234.iam.gserviceaccount.com"}
@@ -142,7 +145,9 @@ service("reject-pulumi-secret-in-env", envs=[env("UPSTREAM_SALT", salt.result), 
 # Workflows: a user env var holding a Slack token; a source that sends a literal bearer token.
 workflow("reject-workflow-env-token", "main:\n  steps:\n  - done:\n      return: ok\n",
          user_env={"SLACK_TOKEN": SLACK_TOKEN, "CHANNEL": "#ops"})  # fmt: skip
-workflow("reject-workflow-source-bearer", """main:
+workflow(
+    "reject-workflow-source-bearer",
+    """main:
   steps:
   - call_api:
       call: http.get
@@ -153,7 +158,8 @@ workflow("reject-workflow-source-bearer", """main:
       result: items
   - done:
       return: ${items.body}
-""")
+""",
+)
 # Cloud Build: a substitution holding a password; a step's env holding an API key; `docker login` with a password.
 trigger("reject-build-substitution", gcp.cloudbuild.TriggerBuildArgs(steps=[gcp.cloudbuild.TriggerBuildStepArgs(
     name="gcr.io/cloud-builders/gcloud", args=["sql", "users", "set-password", "app", "--password=$_DB_PASSWORD"])]),
@@ -184,9 +190,14 @@ gcp.compute.InstanceTemplate(
     machine_type="e2-small",
     disks=[gcp.compute.InstanceTemplateDiskArgs(source_image="cos-cloud/cos-stable", boot=True)],
     network_interfaces=[gcp.compute.InstanceTemplateNetworkInterfaceArgs(network="default")],
-    metadata={"user-data": "#cloud-config\nwrite_files:\n- path: /etc/app.env\n  content: |\n    API_TOKEN=9c1f5e2a7b\n"},
+    metadata={
+        "user-data": "#cloud-config\nwrite_files:\n- path: /etc/app.env\n  content: |\n    API_TOKEN=9c1f5e2a7b\n"
+    },
 )
-vm("reject-container-declaration", metadata={"gce-container-declaration": """spec:
+vm(
+    "reject-container-declaration",
+    metadata={
+        "gce-container-declaration": """spec:
   containers:
   - name: app
     image: us-docker.pkg.dev/cloudrun/container/hello
@@ -196,7 +207,9 @@ vm("reject-container-declaration", metadata={"gce-container-declaration": """spe
     - name: PORT
       value: "8080"
   restartPolicy: Always
-"""})
+"""
+    },
+)
 gcp.compute.ProjectMetadataItem("reject-project-metadata-token", key="deploy-webhook-token", value="wh_4f9a1c2e8b")
 
 # --- accepted ----------------------------------------------------------------------------------------------------

@@ -23,7 +23,10 @@ import pulumi_tls as tls
 cfg = pulumi.Config()
 REGION = "us-central1"
 LABELS = {"app": "t"}
-PRIVATE_KEY = "-----BEGIN " + "PRIVATE KEY-----\nMIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n"
+PRIVATE_KEY = (
+    "-----BEGIN "
+    + "PRIVATE KEY-----\nMIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n"
+)
 SA_KEY_FILE = json.dumps(
     {"type": "service_account", "project_id": "si-pack-1234", "private_key_id": "0" * 40,
      "private_key": PRIVATE_KEY, "client_email": "ci@si-pack-1234.iam.gserviceaccount.com"}
@@ -122,14 +125,18 @@ gcp.container.Cluster(
 
 # --- accepted ----------------------------------------------------------------------------------------------------
 
-gcp.sql.User("accept-sql-user-secret-config", instance=instance.name, name="app2", password=cfg.require_secret("dbPassword"))
+gcp.sql.User(
+    "accept-sql-user-secret-config", instance=instance.name, name="app2", password=cfg.require_secret("dbPassword")
+)
 generated = random.RandomPassword("db-password", length=24)
 gcp.sql.User("accept-sql-user-generated", instance=instance.name, name="app3", password=generated.result)
 gcp.sql.User("accept-sql-user-kms-decrypted", instance=instance.name, name="app4", password=kms_plaintext)
 gcp.sql.User("accept-sql-iam-user", instance=instance.name, name="app@si-pack-1234.iam",
              type="CLOUD_IAM_SERVICE_ACCOUNT")  # fmt: skip
 gcp.secretmanager.SecretVersion("accept-version-generated", secret=secret.id, secret_data=generated.result)
-gcp.secretmanager.SecretVersion("accept-version-secret-config", secret=secret.id, secret_data=cfg.require_secret("dbPassword"))
+gcp.secretmanager.SecretVersion(
+    "accept-version-secret-config", secret=secret.id, secret_data=cfg.require_secret("dbPassword")
+)
 # A copy of the key this stack creates: one root cause, the key itself (reject-sa-key).
 gcp.secretmanager.SecretVersion("accept-copy-of-stack-key", secret=secret.id, secret_data=key.private_key)
 gcp.compute.Disk(
@@ -149,7 +156,10 @@ tls_cert = tls.SelfSignedCert(
 gcp.compute.SSLCertificate("accept-cert-generated-key", private_key=tls_key.private_key_pem,
                            certificate=tls_cert.cert_pem)  # fmt: skip
 function("fn-clean", source("accept-source-code-only", pulumi.FileArchive(str(Path(__file__).parent / "fn"))))
-source("accept-source-asset-archive", pulumi.AssetArchive({"main.py": pulumi.StringAsset("def handler(r):\n    return 'ok'\n")}))
+source(
+    "accept-source-asset-archive",
+    pulumi.AssetArchive({"main.py": pulumi.StringAsset("def handler(r):\n    return 'ok'\n")}),
+)
 gcp.container.Cluster(
     "accept-gke-no-client-cert",
     location=REGION,

@@ -81,6 +81,7 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("mandatory", "no-plaintext-secrets-in-config", "reject-template-user-data"),
         ("mandatory", "no-plaintext-secrets-in-config", "reject-container-declaration"),
         ("mandatory", "no-plaintext-secrets-in-config", "reject-project-metadata-token"),
+        ("mandatory", "no-plaintext-secrets-in-config", "reject-vm-metadata-from-secret-version"),
     },
     "credentials-stored": {
         ("mandatory", "no-literal-credentials", "reject-sql-user-literal"),

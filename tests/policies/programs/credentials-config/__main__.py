@@ -211,6 +211,12 @@ vm(
     },
 )
 gcp.compute.ProjectMetadataItem("reject-project-metadata-token", key="deploy-webhook-token", value="wh_4f9a1c2e8b")
+# A public program's shape: the data of a secret version copied into the VM's metadata for a container's env file.
+# Its key and value say nothing; the program sends it as a Pulumi secret (the version's data is one).
+env_token = random.RandomPassword("app-env-token", length=20, special=False)
+env_file = gcp.secretmanager.SecretVersion("app-env", secret=secret.id, secret_data=env_token.result)
+vm("reject-vm-metadata-from-secret-version", metadata={"env": env_file.secret_data},
+   startup="docker run --env-file=/run/secrets/env -p 3000:3000 gcr.io/si-pack-1234/api:1")  # fmt: skip
 
 # --- accepted ----------------------------------------------------------------------------------------------------
 

@@ -71,7 +71,8 @@ def env_of(name: str, value: Any) -> dict[str, Any]:
 
 REJECTED_ENV = [("DB_PASSWORD", "hunter2!"), ("SLACK_BOT_TOKEN", "x-any-shape"), ("GREETING", SLACK),
                 ("CONFIG", SA_KEY_FILE), ("ANY", base64.b64encode(SA_KEY_FILE.encode()).decode()),
-                ("UPSTREAM_API_KEY", PREFLIGHT_SECRET_MARKER), ("JWT_SECRET", "correct horse battery staple")]  # fmt: skip
+                ("UPSTREAM_API_KEY", PREFLIGHT_SECRET_MARKER), ("JWT_SECRET", "correct horse battery staple"),
+                ("UPSTREAM_API_KEY", "k3y!"), ("ADMIN_PASS", "Winter2024")]  # fmt: skip
 ACCEPTED_ENV = [("PASSWORD_MIN_LENGTH", "12"), ("TOKEN_AUDIENCE", "https://worker-abc-uc.a.run.app"),
                 ("SECRET_NAME", "projects/p/secrets/s"), ("API_KEY_HEADER", "X-Api-Key"), ("CACHE_KEY", "v2"),
                 ("DB_PASSWORD", ""), ("DB_PASSWORD", "${DB_PASSWORD}"), ("SESSION_TTL", "30m"),

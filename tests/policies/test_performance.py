@@ -41,18 +41,18 @@ def test_inputs_are_as_long_as_claimed() -> None:
 
 @pytest.mark.parametrize("name", sorted(ENV_VALUES))
 def test_a_100k_env_value_is_judged_in_linear_time(name: str) -> None:
-    # A ratio within one run, not a wall-clock bound (the machine may be busy): ten times the text takes about
-    # ten times as long when the scan is linear, a hundred times when it is quadratic.
+    # A ratio within one run, not a wall-clock bound (the machine may be busy): ten times the text takes ten to
+    # thirty times as long when the scan is linear (caches, a busy machine), about a hundred when it is quadratic.
     def fastest(text: str) -> float:
         times = []
-        for _ in range(3):
+        for _ in range(5):
             started = time.perf_counter()
             secret_shape(text)
             times.append(time.perf_counter() - started)
         return min(times)
 
     value = ENV_VALUES[name]
-    assert fastest(value) < max(30 * fastest(value[: len(value) // 10]), 0.005)
+    assert fastest(value) < max(50 * fastest(value[: len(value) // 10]), 0.005)
 
 
 def test_the_whole_pack_over_long_values_and_a_long_condition_well_under_a_second() -> None:

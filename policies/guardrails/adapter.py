@@ -18,6 +18,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, Final
 
+import pulumi
 from pulumi_policy import (
     Policy,
     PolicyConfigSchema,
@@ -31,7 +32,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import _DictProxy, _ListProxy
 from pulumi_policy.secret import _DictSecretsProxy, _ListSecretsProxy
 
-from . import clock
+from . import clock, provenance
 from .config import ConfigError, PolicySettings, parse_settings, schema
 from .context import RuleContext
 from .spec import Spec
@@ -42,18 +43,31 @@ __all__ = ["StackModels", "policy", "resource_policy", "stack_policy", "to_plain
 
 
 def to_plain(value: Any, _depth: int = 0) -> Any:
-    """Proxies, secrets and nested containers -> plain dicts/lists; unknown sentinels kept as strings."""
+    """Proxies, secrets and nested containers -> plain dicts/lists; unknown sentinels kept as strings; assets and
+    archives as what the engine sends (`{"text"|"path"|"uri": …}`, an archive's `{"assets": {name: …}}`)."""
     if _depth > 64:
         return None
     if isinstance(value, _DictProxy | _DictSecretsProxy | _ListProxy | _ListSecretsProxy):
         value = value["__target"]
     if isinstance(value, Secret):
         value = value.value
+    if isinstance(value, pulumi.Asset | pulumi.Archive):
+        return _asset_plain(value, _depth)
     if isinstance(value, Mapping):
         return {str(k): to_plain(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [to_plain(v, _depth + 1) for v in value]
     return value
+
+
+def _asset_plain(value: pulumi.Asset | pulumi.Archive, depth: int) -> dict[str, Any]:
+    if isinstance(value, pulumi.AssetArchive):
+        return {"assets": {str(k): to_plain(v, depth + 1) for k, v in value.assets.items()}}
+    for attribute in ("text", "path", "uri"):
+        member = getattr(value, attribute, None)
+        if isinstance(member, str):
+            return {attribute: member}
+    return {}
 
 
 class _QuietConfigErrors(logging.Filter):
@@ -87,7 +101,12 @@ class _Settings:
 
 
 def _context(
-    settings: PolicySettings, urn: str = "", name: str = "", stack: str = "", default_labels: bool = False
+    settings: PolicySettings,
+    urn: str = "",
+    name: str = "",
+    stack: str = "",
+    default_labels: bool = False,
+    origins: provenance.Provenance = provenance.NO_PROVENANCE,
 ) -> RuleContext:
     return RuleContext(
         urn=urn,
@@ -96,6 +115,7 @@ def _context(
         settings=settings,
         provider_default_labels=default_labels,
         now=clock.now(),
+        provenance=origins,
     )
 
 
@@ -122,8 +142,10 @@ def resource_policy(spec: Spec) -> ResourceValidationPolicy:
         if not spec.judges(args.resource_type):
             return
         labels = spec.reads_provider_labels and _provider_has_default_labels(args)
-        ctx = _context(settings, args.urn, args.name, default_labels=labels)
-        for message in rule(args.resource_type, to_plain(args.props), ctx):
+        # preflight's provenance rides in the properties (the CLI never sends it): the rule reads it from ctx.
+        props, origins = provenance.split(to_plain(args.props))
+        ctx = _context(settings, args.urn, args.name, default_labels=labels, origins=origins)
+        for message in rule(args.resource_type, props, ctx):
             report(message, None)
 
     return ResourceValidationPolicy(

@@ -8,6 +8,7 @@ from typing import Final
 from pulumi_policy import EnforcementLevel, Policy
 
 from . import (
+    credential_fields,
     credentials,
     deployers,
     federation,
@@ -19,6 +20,7 @@ from . import (
     public_access,
     role_power,
     roles,
+    secrets_in_config,
     storage,
     workloads,
 )
@@ -121,16 +123,84 @@ SPECS: Final[tuple[Spec, ...]] = (
         peers=("CIS GCP 1.14",),
         catches="API keys without `restrictions.apiTargets`",
     ),
+    # --- credentials in plain configuration and in credential fields (secrets_in_config, credential_fields) ---
     Spec(
         "no-plaintext-secrets-in-env",
-        "No secret-shaped values (API keys, private keys, tokens) in plain environment variables.",
+        "No credentials in plain environment variables: secret-shaped values, literals in variables named like "
+        "credentials, and (with preflight) Pulumi secrets passed into them.",
         MANDATORY,
         severity=HIGH,
-        resource_rule=credentials.no_plaintext_secrets_in_env,
-        types=types(workloads.WORKLOAD_TYPES),
+        resource_rule=secrets_in_config.no_plaintext_secrets_in_env,
+        types=types(secrets_in_config.ENV_TYPES),
         catches=(
-            "secret-shaped values in plain env vars of functions, Cloud Run services, jobs and worker pools "
-            "(judged by value, not name)"
+            "in plain env vars of functions, Cloud Run services, jobs and worker pools, workflows (`userEnvVars`), "
+            "Cloud Build triggers (step and build env, substitutions), App Engine versions and Composer "
+            "environments (env, Airflow overrides): secret-shaped values (keys, tokens, key files, also base64) and "
+            "literals in variables named like credentials (PASSWORD, SECRET, TOKEN, KEY, …: a reference, number, "
+            "flag, URL without userinfo, resource name, path or nothing passes; `…_NAME`, `…_LENGTH`, `CACHE_KEY` "
+            "name no credential); with preflight, also a Pulumi secret passed into one"
+        ),
+    ),
+    Spec(
+        "no-plaintext-secrets-in-config",
+        "No credentials in the rest of plain configuration: container args and commands, Cloud Build steps, "
+        "workflow sources, scheduler requests, VM, template, project and node metadata and startup scripts.",
+        MANDATORY,
+        severity=HIGH,
+        resource_rule=secrets_in_config.no_plaintext_secrets_in_config,
+        types=types(secrets_in_config.CONFIG_TYPES),
+        catches=(
+            "Cloud Run containers' `args`/`commands`, Cloud Build steps' args and scripts, a workflow's source, a "
+            "scheduler job's headers, body and URI, and metadata and startup scripts of VMs, instance templates, "
+            "projects, GKE nodes, Dataproc and Workbench holding key material, secret-shaped tokens, "
+            "credential-named variables, flags or fields set to literals (`--db-password=…`, `export "
+            "API_TOKEN=…`), also base64-encoded inside them; with preflight, also a Pulumi secret passed into one"
+        ),
+    ),
+    Spec(
+        "no-literal-credentials",
+        "Passwords, raw encryption keys, private keys, shared secrets and secret data are not written in the "
+        "program or the stack's plain config (judged with preflight's provenance).",
+        MANDATORY,
+        severity=HIGH,
+        resource_rule=credential_fields.no_literal_credentials,
+        types=types(credential_fields.LITERAL_TYPES),
+        peers=("AVD-GCP-0037",),
+        catches=(
+            "Cloud SQL user and root passwords (also write-only), replication passwords and keys, AlloyDB "
+            "passwords, secret versions' data, raw disk, image and snapshot encryption keys, objects' "
+            "customer-supplied keys, SSL certificates' private keys, VPN shared secrets, signed URL keys, KMS "
+            "plaintexts, uptime-check, BigQuery-connection and Datastream passwords and IdP client secrets given a "
+            "value written in the program or the stack's plain config (`config.require_secret`, generated values "
+            "and provider functions pass); preflight only: the CLI cannot tell a literal from a Pulumi secret"
+        ),
+    ),
+    Spec(
+        "no-stored-keys",
+        "No service account key files or private keys stored as data: Secret Manager versions, uploaded objects, "
+        "files inside a function's source archive.",
+        MANDATORY,
+        severity=HIGH,
+        resource_rule=credential_fields.no_stored_keys,
+        types=types(credential_fields.STORED_KEY_TYPES),
+        catches=(
+            "a secret version whose data is a service account key file, a private key or a user's refresh token "
+            "(also base64), unless it is a key this stack creates (that key is `no-service-account-keys`' "
+            "finding); a bucket object whose content, or a file inside whose source archive (preflight reads "
+            "`FileArchive`/`AssetArchive` contents, bounded, links not followed), holds one"
+        ),
+    ),
+    Spec(
+        "gke-no-static-credentials",
+        "GKE clusters issue no client certificates and take no basic-auth user or password.",
+        MANDATORY,
+        severity=HIGH,
+        resource_rule=credentials.gke_no_static_credentials,
+        types=types((workloads.GKE_CLUSTER,)),
+        peers=("CKV_GCP_13", "AVD-GCP-0064"),
+        catches=(
+            "`masterAuth.clientCertificateConfig.issueClientCertificate: true`, and a `masterAuth` username or "
+            "password (basic auth, pulumi-gcp 6 and earlier)"
         ),
     ),
     Spec(

@@ -6,6 +6,7 @@
 - `monitor` — the ResourceMonitor service the program's SDK talks to; `registry` — URNs, default providers,
   every registration; `log_service` — the Engine service programs and packs log to;
 - `offline_provider` — stands in for every provider: asks `providers/` first, then `outputs/`;
+- `provenance` — where each input came from (secrets, outputs, functions, config, key files in archives), for packs;
 - `stack_references` — other stacks' outputs; `failures` — one line for why a run failed;
 - `records` — what a run leaves behind (`Resource`, `ProgramRun`), read by `packs/` and `report/`.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from secure_invoke.preflight.engine.provenance import handed_strings
 from secure_invoke.preflight.outputs import shapes
 from secure_invoke.preflight.outputs.formats import Subject, digest
 from secure_invoke.preflight.outputs.schema import Sdks
@@ -31,6 +32,10 @@ class OfflineProvider:
         self.settings = settings
         self.preview = preview
         self.program_dir = program_dir
+        # Strings provider functions handed the program (value -> token), for provenance: a value the program
+        # passes on came from a function, not from its own text. Appended from the monitor's threads.
+        self.handed: dict[str, str] = {}
+        self.handed_long: list[tuple[str, str]] = []
 
     def subject(self, token: str, name: str, inputs: dict[str, Any], provider: dict[str, Any]) -> Subject:
         """The resource as formats see it; project and location as the provider resolves them."""
@@ -88,4 +93,9 @@ class OfflineProvider:
             computed = std.answer(token, args, self.program_dir)
         result = self.shapes.function_result(self.sdks.function(token), args, subject)
         result.update(computed or {})
+        for value in handed_strings(token, result):
+            if value not in self.handed:
+                self.handed[value] = token
+                if len(value) >= 12:
+                    self.handed_long.append((value, token))
         return result

@@ -36,6 +36,8 @@ class Resource:
     wire_inputs: dict[str, Any] = field(default_factory=dict, repr=False)
     wire_outputs: dict[str, Any] = field(default_factory=dict, repr=False)
     source: str = ""  # `file:line` of the program statement that created it, when the SDK says
+    # Where each input came from (engine/provenance.py): sent to policy packs with the inputs, never shown.
+    provenance: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def provider_urn(self) -> str | None:

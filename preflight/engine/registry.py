@@ -9,6 +9,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from secure_invoke.preflight.engine import provenance
 from secure_invoke.preflight.engine.offline_provider import OfflineProvider
 from secure_invoke.preflight.engine.records import PROVIDER_PREFIX, STACK_TYPE, OnRegister, Resource, stack_urn
 from secure_invoke.preflight.outputs.formats import digest
@@ -57,6 +58,7 @@ class Registry:
         self.stack = stack
         self.config = config
         self.provider = provider
+        self._plain_config = provenance.plain_config_values(config)
         self.on_register = on_register
         self.records: dict[str, Resource] = {}
         self._qualified: dict[str, str] = {}
@@ -158,6 +160,20 @@ class Registry:
             wire_inputs=wire_inputs,
             wire_outputs=wire_outputs,
             source=request.source,
+            provenance=self._provenance(request),
+        )
+
+    def _provenance(self, request: Registration) -> dict[str, Any]:
+        """Where the program's inputs came from, as it sent them (before Check's autonames)."""
+        provider = self.provider
+        return provenance.provenance(
+            request.wire_inputs,
+            request.property_dependencies,
+            self.records,
+            self._plain_config,
+            provider.handed,
+            provider.handed_long,
+            provider.program_dir,
         )
 
     def record_read(self, request: Registration, outputs: dict[str, Any], resource_id: str) -> Resource:

@@ -9,6 +9,7 @@ from typing import Any
 from google.protobuf import json_format
 from pulumi.runtime.proto import analyzer_pb2
 
+from secure_invoke.policies.guardrails.provenance import PROVENANCE_KEY
 from secure_invoke.preflight.engine.records import STACK_TYPE, ProgramRun, Resource
 from secure_invoke.preflight.outputs.wire import plain, to_struct, without_references
 from secure_invoke.preflight.packs.config import PolicyConfig, PolicyInfo
@@ -83,11 +84,20 @@ def _options(resource: Resource) -> Any:
     )
 
 
+def _inputs_with_provenance(resource: Resource) -> dict[str, Any]:
+    """The inputs as the engine sends them (resource references as ids, no top-level `__` key: the CLI's engine
+    drops them, `SkipInternalKeys`), plus the one such key only preflight adds: where each input came from."""
+    inputs = without_references(resource.wire_inputs)
+    sent = {key: value for key, value in inputs.items() if not key.startswith("__")}
+    sent[PROVENANCE_KEY] = resource.provenance
+    return sent
+
+
 def analyze_request(resource: Resource, provider: Resource | None) -> Any:
-    """What the engine sends when a resource registers: its (checked) inputs."""
+    """What the engine sends when a resource registers: its (checked) inputs, and preflight's provenance."""
     return analyzer_pb2.AnalyzeRequest(
         type=resource.type,
-        properties=to_struct(without_references(resource.wire_inputs)),
+        properties=to_struct(_inputs_with_provenance(resource)),
         urn=resource.urn,
         name=resource.name,
         options=_options(resource),

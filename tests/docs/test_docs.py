@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 FILES = sorted({region.path for region in docs.REGIONS})
 CONFIG_HEADER = ["key", "type", "default", "meaning"]
 POLICY_HEADER = ["policy", "kind", "level", "severity", "what it catches", "peers"]
-PEER_ID = re.compile(r"^(CKV2?_GCP_[0-9]+|CIS GCP [0-9]+\.([0-9]+|x))$")
+PEER_ID = re.compile(r"^(CKV2?_GCP_[0-9]+|AVD-GCP-[0-9]{4}|CIS GCP [0-9]+\.([0-9]+|x))$")  # checkov, trivy, CIS
 
 
 def _copy(tmp_path: Path) -> Path:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
 from pulumi_policy import EnforcementLevel
 
+from secure_invoke.policies.guardrails import provenance
 from secure_invoke.policies.guardrails.config import PolicySettings
 from secure_invoke.policies.guardrails.context import RuleContext
 from secure_invoke.policies.guardrails.pack import SPECS
@@ -40,10 +41,22 @@ def ctx(**kwargs: Any) -> RuleContext:
 
 
 def judge(policy: str, resource_type: str, props: dict[str, Any], rule_ctx: RuleContext) -> list[str]:
-    """A resource policy's messages as the adapter gives them: its rule's, for a type its Spec lists; none else."""
+    """A resource policy's messages as the adapter gives them: its rule's, for a type its Spec lists; none else
+    (preflight's provenance, sent in the properties, reaches the rule in its context, as the adapter hands it)."""
     spec = next(s for s in SPECS if s.name == policy)
     assert spec.resource_rule is not None, policy
-    return spec.resource_rule(resource_type, props, rule_ctx) if spec.judges(resource_type) else []
+    if not spec.judges(resource_type):
+        return []
+    plain, origins = provenance.split(props)
+    if origins.available:
+        rule_ctx = replace(rule_ctx, provenance=origins)
+    return spec.resource_rule(resource_type, plain, rule_ctx)
+
+
+def from_program(**origins: dict[str, Any]) -> dict[str, Any]:
+    """The provenance preflight sends when every input was written in the program, except the given paths'
+    origins (`{"password": {"from": "config", "secure": True}}`)."""
+    return {provenance.PROVENANCE_KEY: {"secret": [], "origins": dict(origins)}}
 
 
 def urn(stack: str, rtype: str, name: str, parent: str | None = None) -> str:

@@ -290,3 +290,45 @@ def test_public_acl_mandatory_and_outside_custom_role_advisory(analyzer) -> None
     response = _analyze_stack(stub, stack)
     noted = [(d.policyName, d.urn, d.enforcementLevel) for d in response.diagnostics if d.urn == role_urn]
     assert noted == [("custom-roles-verifiable", role_urn, ADVISORY)]
+
+
+SECRET_SIG = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+
+
+def _policies(response) -> set[str]:
+    return {d.policyName for d in response.diagnostics if d.enforcementLevel == MANDATORY}
+
+
+def test_what_the_pack_tells_with_and_without_preflights_provenance(analyzer) -> None:
+    """The Pulumi CLI sends a Cloud SQL password as a secret (the SDK marks it) whether the program wrote it or
+    read it with config.require_secret, and pulumi-policy hands the policy the bare value: without provenance the
+    literal cannot be told from the Pulumi secret, and nothing is judged. preflight's `__provenance` tells them
+    apart. What a value *is* (a key file, a credential-named variable's literal) is judged either way."""
+    stub, _ = analyzer
+    _configure(stub)
+    user_urn = "urn:pulumi:dev::secure-invoke::gcp:sql/user:User::app"
+    password = {**SECRET_SIG, "value": "Sup3r-S3cret!"}
+    as_the_cli_sends = _analyze(stub, "gcp:sql/user:User", user_urn, {"instance": "db", "password": password})
+    assert "no-literal-credentials" not in _policies(as_the_cli_sends)
+    written = {"secret": ["password"], "origins": {}}
+    from_program = _analyze(stub, "gcp:sql/user:User", user_urn,
+                            {"instance": "db", "password": password, "__provenance": written})  # fmt: skip
+    literal = [d for d in from_program.diagnostics if d.policyName == "no-literal-credentials"]
+    assert len(literal) == 1 and "written in the program" in literal[0].message
+    assert "Sup3r" not in literal[0].message
+    from_secret = {"secret": ["password"], "origins": {"password": {"from": "config", "secure": True}}}
+    accepted = _analyze(stub, "gcp:sql/user:User", user_urn,
+                        {"instance": "db", "password": password, "__provenance": from_secret})  # fmt: skip
+    assert "no-literal-credentials" not in _policies(accepted)
+
+    version_urn = "urn:pulumi:dev::secure-invoke::gcp:secretmanager/secretVersion:SecretVersion::v"
+    key_file = json.dumps({"type": "service_account", "private_key": "-----BEGIN " + "PRIVATE KEY-----\nMII"})
+    stored = _analyze(stub, "gcp:secretmanager/secretVersion:SecretVersion", version_urn,
+                      {"secret": "s", "secretData": {**SECRET_SIG, "value": key_file}})  # fmt: skip
+    assert "no-stored-keys" in _policies(stored)
+
+    job_urn = "urn:pulumi:dev::secure-invoke::gcp:cloudrunv2/job:Job::j"
+    container = {"image": "i", "envs": [{"name": "DB_PASSWORD", "value": "hunter2!"}], "args": ["--token=t0k3n!"]}
+    props = {"template": {"template": {"serviceAccount": "j@p.iam.gserviceaccount.com", "containers": [container]}}}
+    judged = _analyze(stub, "gcp:cloudrunv2/job:Job", job_urn, props)
+    assert {"no-plaintext-secrets-in-env", "no-plaintext-secrets-in-config"} <= _policies(judged)

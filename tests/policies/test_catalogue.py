@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from secure_invoke.policies.guardrails.pack import SPECS
-from tests.policies.guardrail_cases import ctx, judge
+from tests.policies.guardrail_cases import ctx, from_program, judge
 
 SA = "serviceAccount:relay-runtime-dev@si-dev-1234.iam.gserviceaccount.com"
 EMAIL = "relay-runtime-dev@si-dev-1234.iam.gserviceaccount.com"
@@ -40,6 +40,20 @@ CASES: dict[str, tuple[tuple[str, dict], tuple[str, dict]]] = {
     "no-plaintext-secrets-in-env": (
         (FN2, {"serviceConfig": {"environmentVariables": {"K": "AIza" + "B" * 35}}}),
         (FN2, {"serviceConfig": {"environmentVariables": {"PASSWORD_MIN_LENGTH": "12"}}})),
+    "no-plaintext-secrets-in-config": (
+        (RUN, {"template": {"containers": [{"args": ["--db-password=hunter2"]}]}}),
+        (RUN, {"template": {"containers": [{"args": ["--db-password-file=/secrets/db"]}]}})),
+    "no-literal-credentials": (
+        ("gcp:sql/user:User", {"password": "hunter2", **from_program()}),
+        ("gcp:sql/user:User", {"password": "x-from-config", **from_program(
+            password={"from": "config", "secure": True})})),
+    "no-stored-keys": (
+        ("gcp:secretmanager/secretVersion:SecretVersion",
+         {"secretData": '{"type": "service_account", "private_key": "-----BEGIN ' + 'PRIVATE KEY-----\\nMII"}'}),
+        ("gcp:secretmanager/secretVersion:SecretVersion", {"secretData": "an opaque third-party token"})),
+    "gke-no-static-credentials": (
+        ("gcp:container/cluster:Cluster", {"masterAuth": {"clientCertificateConfig": {"issueClientCertificate": True}}}),
+        ("gcp:container/cluster:Cluster", {"masterAuth": {"clientCertificateConfig": {"issueClientCertificate": False}}})),
     "workload-identity-set": ((RUN, {"template": {}}), (RUN, {"template": {"serviceAccount": EMAIL}})),
     "no-basic-roles": ((PROJECT_MEMBER, {"role": "roles/editor", "member": SA}),
                        (PROJECT_MEMBER, {"role": "roles/logging.logWriter", "member": SA})),

@@ -5,6 +5,7 @@ advisory, every `accept-*` none — the accept side is the point as much as the 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -98,6 +99,39 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("mandatory", "no-public-members", "reject-public-in-policy"),
         ("mandatory", "invoker-iam-check-enabled", "reject-invoker-check-off"),
     },
+    "credentials-config": {
+        ("mandatory", "no-plaintext-secrets-in-config", "reject-run-args-password"),
+        ("mandatory", "no-plaintext-secrets-in-config", "reject-job-command-token"),
+        ("mandatory", "no-plaintext-secrets-in-env", "reject-job-env-password"),
+        ("mandatory", "no-plaintext-secrets-in-config", "reject-secure-config-in-args"),
+        ("mandatory", "no-plaintext-secrets-in-env", "reject-pulumi-secret-in-env"),
+        ("mandatory", "no-plaintext-secrets-in-env", "reject-workflow-env-token"),
+        ("mandatory", "no-plaintext-secrets-in-config", "reject-workflow-source-bearer"),
+        ("mandatory", "no-plaintext-secrets-in-env", "reject-build-substitution"),
+        ("mandatory", "no-plaintext-secrets-in-env", "reject-build-step-env"),
+        ("mandatory", "no-plaintext-secrets-in-config", "reject-build-docker-login"),
+        ("mandatory", "no-plaintext-secrets-in-config", "reject-scheduler-bearer"),
+        ("mandatory", "no-plaintext-secrets-in-config", "reject-vm-startup-key"),
+        ("mandatory", "no-plaintext-secrets-in-config", "reject-vm-metadata-password"),
+        ("mandatory", "no-plaintext-secrets-in-config", "reject-template-user-data"),
+        ("mandatory", "no-plaintext-secrets-in-config", "reject-container-declaration"),
+        ("mandatory", "no-plaintext-secrets-in-config", "reject-project-metadata-token"),
+        ("mandatory", "no-plaintext-secrets-in-config", "reject-vm-metadata-from-secret-version"),
+    },
+    "credentials-stored": {
+        ("mandatory", "no-literal-credentials", "reject-sql-user-literal"),
+        ("mandatory", "no-literal-credentials", "reject-sql-root-plain-config"),
+        ("mandatory", "no-literal-credentials", "reject-version-literal"),
+        ("mandatory", "no-stored-keys", "reject-version-sa-key-file"),
+        ("mandatory", "no-stored-keys", "reject-version-private-key"),
+        ("mandatory", "no-literal-credentials", "reject-disk-raw-key"),
+        ("mandatory", "no-literal-credentials", "reject-cert-key-in-program"),
+        ("mandatory", "no-stored-keys", "reject-source-dir-with-key"),
+        ("mandatory", "no-stored-keys", "reject-source-zip-with-key"),
+        ("mandatory", "no-stored-keys", "reject-object-key-file"),
+        ("mandatory", "no-service-account-keys", "reject-sa-key"),
+        ("mandatory", "gke-no-static-credentials", "reject-gke-client-cert"),
+    },
     "gateways-custom-roles": {
         ("mandatory", "only-intended-invokers", "reject-gateway-invokes-ledger"),
         ("mandatory", "no-privileged-custom-roles", "reject-repo-iam-role"),
@@ -148,3 +182,29 @@ def test_custom_role_names_and_sink_writers_are_what_grants_use(tmp_path: Path) 
     assert roles["accept-project-grant-by-name"][1] == "projects/si-pack-1234/roles/serviceReader"
     member = roles["accept-sink-writes-dataset"][0]
     assert member.startswith("serviceAccount:service-") and member.endswith("@gcp-sa-logging.iam.gserviceaccount.com")
+
+
+# Values the credential programs write in plain configuration or credential fields: none of them, nor any
+# eight characters of one, may appear in what preflight reports about them.
+_WRITTEN = {
+    "credentials-config": ["Tr0ub4dor&3", "hunter2!", "s3cret-Pa55", "Pa55w0rd!", "7f2c91d04ab3e865",
+                           "5b1e0c7a9d3f4e2b", "9c1f5e2a7b", "correct-horse-battery", "wh_4f9a1c2e8b",
+                           "R8mZ2kQ7vN4xT1bW6yP3sJ9dL5fH0cG2aE7u", "2718281828-3141592653-Qz8Rt5Lp2Wv",
+                           "C1d2E3f4G5h6I7j8K9l0M1n2O3p4Q5r6S7", "MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYw"],
+    "credentials-stored": ["Sup3r-S3cret!", "ChangeMe-2024", "hunter2-prod",
+                           "SGVyZSBpcyBhIDMyLWJ5dGUga2V5IGZvciBBRVMyNTY=", "MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYw"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("program", sorted(_WRITTEN))
+def test_no_part_of_a_credential_in_messages_or_the_report(program: str, tmp_path: Path) -> None:
+    report = subprocess.run(
+        [sys.executable, "-m", "secure_invoke.preflight", "--program", str(PROGRAMS / program), "--stack", "dev",
+         "--policy-pack", str(ROOT / "policies"), "--debug"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False, env={**os.environ, "COLUMNS": "400"},
+    )  # fmt: skip
+    shown = report.stdout + report.stderr  # the terminal report, the program's and the pack's logs (--debug)
+    assert report.returncode == 1 and "mandatory violation(s)" in shown, shown[-2000:]
+    for value in _WRITTEN[program]:
+        windows = {value[i : i + 8] for i in range(max(1, len(value) - 7))}
+        assert not [w for w in windows if w in shown], value

@@ -1,0 +1,5 @@
+"""A function's source, as uploaded: nothing in it but code."""
+
+
+def handler(request):
+    return "ok"

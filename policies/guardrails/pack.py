@@ -8,6 +8,7 @@ from typing import Final
 from pulumi_policy import EnforcementLevel, Policy
 
 from . import (
+    consumer_domains,
     credentials,
     federation,
     humans,
@@ -16,6 +17,7 @@ from . import (
     invokers,
     prefixes,
     public_access,
+    role_definitions,
     role_power,
     roles,
     storage,
@@ -404,6 +406,60 @@ SPECS: Final[tuple[Spec, ...]] = (
         types=types(hygiene.INGRESS_TYPES),
         peers=("CKV_GCP_124",),
         catches="services and functions accepting all ingress",
+    ),
+    Spec(
+        "custom-role-permissions-valid",
+        "Custom roles list whole permission names: IAM refuses a wildcard (storage.*) in a custom role.",
+        MANDATORY,
+        severity=LOW,
+        resource_rule=role_definitions.custom_role_permissions_valid,
+        types=types(role_power.CUSTOM_ROLE_TYPES),
+        catches=(
+            "a project or organization custom role with a wildcard permission (`storage.*`, `*`): IAM refuses it, "
+            "so the deploy would fail halfway; said before it starts"
+        ),
+    ),
+    Spec(
+        "consumer-domain-members",
+        "No personal accounts of consumer email domains (gmail.com and the like) as members.",
+        MANDATORY,
+        severity=MEDIUM,
+        resource_rule=consumer_domains.consumer_domain_members,
+        types=GRANTS,
+        settings=("allowedMemberDomains", "extraConsumerDomains"),
+        catches=(
+            "a `user:` or `group:` member of a consumer email domain (a built-in list: gmail.com, outlook.com, "
+            "yahoo.com, icloud.com, googlegroups.com, …, plus `extraConsumerDomains`) in any member, binding or "
+            "policy; with `allowedMemberDomains` (give it the same list as `no-broad-principals`), a domain on the "
+            "list is accepted and one off it is `no-broad-principals`' finding. The level is set like any "
+            "policy's (`\"consumer-domain-members\": \"advisory\"`)"
+        ),
+    ),
+    Spec(
+        "kms-keys-rotated",
+        "Symmetric Cloud KMS keys rotate automatically at least every 90 days.",
+        ADVISORY,
+        severity=MEDIUM,
+        resource_rule=hygiene.kms_keys_rotated,
+        types=types((hygiene.CRYPTO_KEY,)),
+        catches=(
+            "a symmetric (`ENCRYPT_DECRYPT`) Cloud KMS key without `rotationPeriod` or with one longer than 90 "
+            "days; asymmetric, imported and external (Cloud EKM) keys, which Cloud KMS does not rotate, are left "
+            "alone"
+        ),
+    ),
+    Spec(
+        "audit-logs-kept",
+        "Audit log configs exempt nobody, and no authoritative IAM policy drops the IAM admin-read audit logs.",
+        ADVISORY,
+        severity=MEDIUM,
+        resource_rule=hygiene.audit_logs_kept,
+        types=types(hygiene.AUDIT_TYPES),
+        catches=(
+            "`exemptedMembers` in an `IAMAuditConfig` of a project, folder or organization or in the audit configs "
+            "of an authoritative `IAMPolicy`; and an authoritative `IAMPolicy` (which replaces every audit config) "
+            "whose audit configs do not log `iam.googleapis.com` `ADMIN_READ` (token minting)"
+        ),
     ),
 )
 

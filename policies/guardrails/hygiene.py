@@ -3,10 +3,9 @@ that are not rotated within 90 days, audit logs that exempt members or that an a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Final
-
-import re
 
 from .context import RuleContext
 from .values import UNKNOWN, Unknown, as_number, elements, get, get_list, get_map, get_str, is_true, parse_json

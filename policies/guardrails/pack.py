@@ -432,7 +432,7 @@ SPECS: Final[tuple[Spec, ...]] = (
             "yahoo.com, icloud.com, googlegroups.com, …, plus `extraConsumerDomains`) in any member, binding or "
             "policy; with `allowedMemberDomains` (give it the same list as `no-broad-principals`), a domain on the "
             "list is accepted and one off it is `no-broad-principals`' finding. The level is set like any "
-            "policy's (`\"consumer-domain-members\": \"advisory\"`)"
+            'policy\'s (`"consumer-domain-members": "advisory"`)'
         ),
     ),
     Spec(

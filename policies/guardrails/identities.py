@@ -22,6 +22,7 @@ _SETTERS = {
     "build": "a dedicated build service account's full name (projects/<p>/serviceAccounts/<email>)",
     "scheduler": "a dedicated service account for this job (roles/run.invoker on the one service it calls)",
     "push subscription": "a dedicated service account for this subscription (roles/run.invoker on its endpoint only)",
+    "queue": "a dedicated service account for this queue (roles/run.invoker on its target only)",
     "eventarc": "a dedicated service account for this trigger (roles/eventarc.eventReceiver, and roles/run.invoker "
     "on its destination only)",
     "workflow": "a dedicated service account for this workflow (roles/run.invoker on the services it calls, and "

@@ -145,7 +145,8 @@ SPECS: Final[tuple[Spec, ...]] = (
         types=types(workloads.RUNS_AS_TYPES, workloads.MACHINE_TYPES),
         peers=("CKV_GCP_30", "CKV_GCP_31", "CKV2_GCP_1", "CIS GCP 4.1", "CIS GCP 4.2"),
         catches=(
-            "a function, Cloud Run service/job/worker pool, scheduler job, push subscription, Eventarc trigger, "
+            "a function, Cloud Run service/job/worker pool, scheduler job, push subscription, Cloud Tasks queue "
+            "(queue-level HTTP target), Eventarc trigger, "
             "workflow, Cloud Build trigger, Dataflow job / flex template job, Dataproc cluster, Composer "
             "environment, Workbench instance or App Engine version without its own service account or on a default "
             "one (the message names the default it falls back to: gen1 functions and App Engine run as the App "
@@ -302,8 +303,9 @@ SPECS: Final[tuple[Spec, ...]] = (
             "functions, gen1 included) on a service of this stack — or on a project, confined by its condition to "
             "that service — to an identity of a fully known workload of this stack that does not call it (its URL "
             "or audience appears nowhere in the workload's configuration: env values, JSON in them, args, "
-            "commands, workflow source; nor does a push subscription, scheduler job, Eventarc trigger or API "
-            "Gateway config's OpenAPI document target it), to a malformed member, or — once `allowedInvokers` is "
+            "commands, workflow source; nor does a push subscription, scheduler job or Cloud Tasks queue target it "
+            "or name it in its request's URL or body (base64 too), nor an Eventarc trigger or API Gateway config's "
+            "OpenAPI document), to a malformed member, or — once `allowedInvokers` is "
             "set — to an unplaceable identity not on it; `run.admin`/`run.editor`/… for a real caller. Operator "
             "accounts created here and borrowed only by "
             "people are callers by design"

@@ -63,6 +63,11 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("mandatory", "no-public-members", "reject-public-in-policy"),
         ("mandatory", "invoker-iam-check-enabled", "reject-invoker-check-off"),
     },
+    "callers": {
+        ("mandatory", "workload-identity-set", "reject-queue-default-account"),
+        ("mandatory", "only-intended-invokers", "reject-tasker-on-reports"),
+        ("mandatory", "only-intended-invokers", "reject-ticker-on-reports"),
+    },
     "gateways-custom-roles": {
         ("mandatory", "only-intended-invokers", "reject-gateway-invokes-ledger"),
         ("mandatory", "no-privileged-custom-roles", "reject-repo-iam-role"),

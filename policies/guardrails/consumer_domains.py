@@ -87,8 +87,8 @@ def consumer_domain_members(resource_type: str, props: Mapping[str, Any], ctx: R
         role = grant.role if isinstance(grant.role, str) else "an unknown role"
         out.append(
             f"{grant.where}: {member} holds {role} on {ctx.label}, but {domain} is a consumer email domain: a "
-            "personal account no organization manages (no enforced 2-step verification, no offboarding when the "
-            "person leaves). Grant the role to the person's account in your Workspace or Cloud Identity domain "
-            "(or to a group there) instead."
+            "personal account or group no organization manages (no enforced 2-step verification, no offboarding "
+            "when a person leaves, anyone may be added). Grant the role to the person's account or a group in your "
+            "Workspace or Cloud Identity domain instead."
         )
     return out

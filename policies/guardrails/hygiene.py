@@ -115,11 +115,17 @@ def kms_keys_rotated(resource_type: str, props: Mapping[str, Any], ctx: RuleCont
     purpose = get_str(props, "purpose")
     level = get_str(props, "versionTemplate", "protectionLevel")
     backend = get_str(props, "cryptoKeyBackend")
-    if any(isinstance(v, Unknown) for v in (purpose, level, backend, get(props, "importOnly"))):
+    imported = get(props, "importOnly")
+    if (
+        isinstance(purpose, Unknown)
+        or isinstance(level, Unknown)
+        or isinstance(backend, Unknown)
+        or imported is UNKNOWN
+    ):
         return []
-    if (purpose is not None and purpose.strip() != "ENCRYPT_DECRYPT") or is_true(get(props, "importOnly")):
+    if (purpose is not None and purpose.strip() != "ENCRYPT_DECRYPT") or is_true(imported):
         return []
-    if (level is not None and level.strip() in _NOT_AUTO_ROTATED_LEVELS) or (backend and backend.strip()):
+    if (level is not None and level.strip() in _NOT_AUTO_ROTATED_LEVELS) or (backend is not None and backend.strip()):
         return []
     period = get_str(props, "rotationPeriod")
     if isinstance(period, Unknown):

@@ -39,12 +39,29 @@ SPECS: Final[tuple[Spec, ...]] = (
         types=GRANTS,
         peers=(
             "CKV_GCP_28",
+            "CKV_GCP_98",
             "CKV_GCP_99",
             "CKV_GCP_100",
             "CKV_GCP_101",
             "CKV_GCP_102",
             "CKV_GCP_107",
             "CKV_GCP_112",
+            "CKV_GCP_113",
+            "CKV2_GCP_6",
+            "CKV2_GCP_8",
+            "CKV2_GCP_9",
+            "AVD-GCP-0001",
+            "pulumi:cloudfunctions-iam-no-public",
+            "pulumi:cloud-functions-public-access-prohibited",
+            "pulumi:bucket-public-read-prohibited",
+            "pulumi:cloud-storage-bucket-public-read-prohibited",
+            "pulumi:bucket-no-public-read",
+            "pulumi:cloud-storage-bucket-restrict-public-read-access",
+            "pulumi:cloud-storage-bucket-public-write-prohibited",
+            "pulumi:cloud-storage-bucket-iam-policy-grantee-check",
+            "pulumi:bigquery-dataset-public-access-check",
+            "pulumi:persistent-disk-snapshot-not-publicly-restorable",
+            "pulumi:cloudfunctions-iam-source-restrictions",
             "CIS GCP 1.9",
             "CIS GCP 5.1",
             "CIS GCP 7.1",
@@ -62,7 +79,19 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=CRITICAL,
         resource_rule=public_access.no_public_acls,
         types=types(public_access.ACL_TYPES),
-        peers=("CKV_GCP_15", "CIS GCP 5.1", "CIS GCP 7.1"),
+        peers=(
+            "CKV_GCP_15",
+            "AVD-GCP-0001",
+            "AVD-GCP-0046",
+            "pulumi:bucket-public-read-prohibited",
+            "pulumi:cloud-storage-bucket-public-read-prohibited",
+            "pulumi:bucket-no-public-read",
+            "pulumi:cloud-storage-bucket-restrict-public-read-access",
+            "pulumi:cloud-storage-bucket-public-write-prohibited",
+            "pulumi:bigquery-dataset-public-access-check",
+            "CIS GCP 5.1",
+            "CIS GCP 7.1",
+        ),
         catches=(
             "the same through legacy Cloud Storage ACLs (incl. `publicRead`-style predefined ACLs) and BigQuery "
             "dataset access entries"
@@ -77,6 +106,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         resource_rule=public_access.no_broad_principals,
         types=GRANTS,
         settings=("allowedMemberDomains",),
+        peers=("pulumi:cloud-storage-bucket-iam-policy-grantee-check",),
         catches=(
             "`domain:` members, a whole Workspace customer (`principalSet://goog/cloudIdentityCustomerId/…`), "
             "wildcard principal sets, all principals of a project/folder/org, and (with `allowedMemberDomains`) "
@@ -91,6 +121,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=CRITICAL,
         resource_rule=public_access.invoker_iam_check_enabled,
         types=types(workloads.RUN_SERVICE_TYPES),
+        peers=("pulumi:cloud-run-service-configuration-check",),
         catches="Cloud Run's invoker IAM check switched off (v2 flag, v1 annotation)",
     ),
     Spec(
@@ -100,7 +131,12 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=HIGH,
         resource_rule=credentials.no_service_account_keys,
         types=types((credentials.GCP_PROVIDER, credentials.SERVICE_ACCOUNT_KEY)),
-        peers=("CKV2_GCP_3", "CIS GCP 1.4"),
+        peers=(
+            "CKV2_GCP_3",
+            "pulumi:service-account-key",
+            "CIS GCP 1.4",
+            "CIS GCP 1.7",
+        ),
         catches="any service account key, and a provider given a key file (JSON or path)",
     ),
     Spec(
@@ -129,6 +165,10 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=HIGH,
         resource_rule=credentials.no_plaintext_secrets_in_env,
         types=types(workloads.WORKLOAD_TYPES),
+        peers=(
+            "pulumi:hardcoded-secrets",
+            "CIS GCP 1.18",
+        ),
         catches=(
             "secret-shaped values in plain env vars of functions, Cloud Run services, jobs and worker pools "
             "(judged by value, not name)"
@@ -143,7 +183,16 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=HIGH,
         resource_rule=identities.workload_identity_set,
         types=types(workloads.RUNS_AS_TYPES, workloads.MACHINE_TYPES),
-        peers=("CKV_GCP_30", "CKV_GCP_31", "CKV2_GCP_1", "CIS GCP 4.1", "CIS GCP 4.2"),
+        peers=(
+            "CKV_GCP_30",
+            "CKV_GCP_31",
+            "CKV2_GCP_1",
+            "AVD-GCP-0044",
+            "AVD-GCP-0050",
+            "pulumi:cloud-run-service-configuration-check",
+            "CIS GCP 4.1",
+            "CIS GCP 4.2",
+        ),
         catches=(
             "a function, Cloud Run service/job/worker pool, scheduler job, push subscription, Cloud Tasks queue "
             "(queue-level HTTP target), Eventarc trigger, "
@@ -163,7 +212,14 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=HIGH,
         resource_rule=identities.no_default_identity_grants,
         types=GRANTS,
-        peers=("CKV_GCP_46", "CKV_GCP_47", "CKV_GCP_48"),
+        peers=(
+            "CKV_GCP_46",
+            "CKV_GCP_47",
+            "CKV_GCP_48",
+            "AVD-GCP-0004",
+            "AVD-GCP-0006",
+            "AVD-GCP-0008",
+        ),
         catches=(
             "any role granted to the Compute Engine, App Engine or legacy Cloud Build default account, at any "
             "scope; and any role that acts as or administers such an account, granted on it (acting as it is "
@@ -177,7 +233,18 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=HIGH,
         resource_rule=roles.no_basic_roles,
         types=GRANTS,
-        peers=("CKV_GCP_44", "CKV_GCP_45", "CKV_GCP_49", "CKV_GCP_115", "CKV_GCP_116", "CKV_GCP_117", "CIS GCP 1.5"),
+        peers=(
+            "CKV_GCP_44",
+            "CKV_GCP_45",
+            "CKV_GCP_49",
+            "CKV_GCP_115",
+            "CKV_GCP_116",
+            "CKV_GCP_117",
+            "AVD-GCP-0007",
+            "pulumi:iam-no-broad-roles",
+            "pulumi:iam-policy-no-statements-with-full-access",
+            "CIS GCP 1.5",
+        ),
         catches="`roles/owner`/`editor`/`viewer` anywhere, conditions or not",
     ),
     Spec(
@@ -190,7 +257,21 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=HIGH,
         stack_rule=roles.high_scope_privileged_roles,
         settings=("extraAllowedRoles",),
-        peers=("CKV_GCP_41", "CKV_GCP_42", "CKV_GCP_44", "CKV_GCP_45", "CKV_GCP_49", "CIS GCP 1.5", "CIS GCP 1.6"),
+        peers=(
+            "CKV_GCP_41",
+            "CKV_GCP_42",
+            "CKV_GCP_44",
+            "CKV_GCP_45",
+            "CKV_GCP_49",
+            "AVD-GCP-0005",
+            "AVD-GCP-0007",
+            "AVD-GCP-0009",
+            "AVD-GCP-0011",
+            "pulumi:iam-no-broad-roles",
+            "pulumi:iam-policy-no-statements-with-admin-access",
+            "CIS GCP 1.5",
+            "CIS GCP 1.6",
+        ),
         catches=(
             "on a project, folder or organization: escalation (actAs, token/key minting incl. HMAC keys and "
             "Kubernetes tokens behind Workload Identity), organization-policy changes, IAM changes (unless a "
@@ -209,7 +290,11 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=HIGH,
         resource_rule=roles.service_agent_roles_for_agents,
         types=GRANTS,
-        peers=("CKV_GCP_44", "CKV_GCP_45", "CKV_GCP_49"),
+        peers=(
+            "CKV_GCP_44",
+            "CKV_GCP_45",
+            "CKV_GCP_49",
+        ),
         catches=(
             "a `*.serviceAgent` role granted to anything but a Google-managed agent, recognised by Google's "
             "documented agent domains (`gcp-sa-*` and a closed list of legacy ones), never by a "
@@ -232,7 +317,12 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=HIGH,
         resource_rule=roles.no_key_minting_grants,
         types=GRANTS,
-        peers=("CKV_GCP_44", "CKV_GCP_45", "CKV_GCP_49", "CIS GCP 1.4"),
+        peers=(
+            "CKV_GCP_44",
+            "CKV_GCP_45",
+            "CKV_GCP_49",
+            "CIS GCP 1.4",
+        ),
         catches="`roles/iam.serviceAccountKeyAdmin` at any scope",
     ),
     Spec(
@@ -243,6 +333,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=HIGH,
         resource_rule=roles.no_privileged_custom_roles,
         types=types(role_power.CUSTOM_ROLE_TYPES),
+        peers=("pulumi:iam-no-custom-role-excessive-permissions",),
         catches="custom roles with escalation, IAM-changing or code-running permissions",
     ),
     Spec(
@@ -271,7 +362,11 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=CRITICAL,
         resource_rule=federation.federation_pinned,
         types=types((federation.PROVIDER,)),
-        peers=("CKV_GCP_118", "CKV_GCP_125"),
+        peers=(
+            "CKV_GCP_118",
+            "CKV_GCP_125",
+            "AVD-GCP-0068",
+        ),
         catches=(
             "OIDC/SAML workload identity providers without `attributeCondition`, with one that is always true "
             "(`true`, `… || true`) or unreadable; on GitHub, GitLab.com, Terraform Cloud and Buildkite a condition "
@@ -286,7 +381,13 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=MEDIUM,
         resource_rule=storage.bucket_uniform_access,
         types=types((storage.BUCKET,)),
-        peers=("CKV_GCP_29", "CIS GCP 5.2"),
+        peers=(
+            "CKV_GCP_29",
+            "AVD-GCP-0002",
+            "pulumi:bucket-uniform-bucket-level-access",
+            "pulumi:bucket-uniform-access",
+            "CIS GCP 5.2",
+        ),
         catches="buckets without uniform bucket-level access",
     ),
     Spec(
@@ -298,6 +399,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=MEDIUM,
         stack_rule=invokers.only_intended_invokers,
         settings=("allowedInvokers",),
+        peers=("pulumi:cloudfunctions-iam-source-restrictions",),
         catches=(
             "a grant of any role with invoke permission (`run.routes.invoke`; `cloudfunctions.functions.invoke` on "
             "functions, gen1 included) on a service of this stack — or on a project, confined by its condition to "
@@ -367,7 +469,11 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=MEDIUM,
         resource_rule=storage.bucket_public_access_prevention,
         types=types((storage.BUCKET,)),
-        peers=("CKV_GCP_114",),
+        peers=(
+            "CKV_GCP_114",
+            "pulumi:bucket-public-access-prevention",
+            "pulumi:cloud-storage-bucket-level-public-access-prohibited",
+        ),
         catches="buckets without `publicAccessPrevention: enforced`",
     ),
     Spec(
@@ -387,6 +493,10 @@ SPECS: Final[tuple[Spec, ...]] = (
         resource_rule=hygiene.labels_present,
         types=types(hygiene.LABELLED_TYPES),
         reads_provider_labels=True,
+        peers=(
+            "pulumi:resource-labeling",
+            "pulumi:environment-label",
+        ),
         catches="workloads and data resources without labels",
     ),
     Spec(
@@ -406,7 +516,10 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=LOW,
         resource_rule=hygiene.ingress_restricted,
         types=types(hygiene.INGRESS_TYPES),
-        peers=("CKV_GCP_124",),
+        peers=(
+            "CKV_GCP_124",
+            "pulumi:cloud-run-service-configuration-check",
+        ),
         catches="services and functions accepting all ingress",
     ),
     Spec(
@@ -416,6 +529,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=LOW,
         resource_rule=role_definitions.custom_role_permissions_valid,
         types=types(role_power.CUSTOM_ROLE_TYPES),
+        peers=("pulumi:iam-policy-no-wildcard-permissions",),
         catches=(
             "a project or organization custom role with a wildcard permission (`storage.*`, `*`): IAM refuses it, "
             "so the deploy would fail halfway; said before it starts"
@@ -429,6 +543,10 @@ SPECS: Final[tuple[Spec, ...]] = (
         resource_rule=consumer_domains.consumer_domain_members,
         types=GRANTS,
         settings=("allowedMemberDomains", "extraConsumerDomains"),
+        peers=(
+            "AVD-GCP-0069",
+            "CIS GCP 1.1",
+        ),
         catches=(
             "a `user:` or `group:` member of a consumer email domain (a built-in list: gmail.com, outlook.com, "
             "yahoo.com, icloud.com, googlegroups.com, …, plus `extraConsumerDomains`) in any member, binding or "
@@ -444,6 +562,13 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=MEDIUM,
         resource_rule=hygiene.kms_keys_rotated,
         types=types((hygiene.CRYPTO_KEY,)),
+        peers=(
+            "CKV_GCP_43",
+            "AVD-GCP-0065",
+            "pulumi:kms-key-rotation",
+            "pulumi:kms-key-rotation-enabled",
+            "CIS GCP 1.10",
+        ),
         catches=(
             "a symmetric (`ENCRYPT_DECRYPT`) Cloud KMS key without `rotationPeriod` or with one longer than 90 "
             "days; asymmetric, imported and external (Cloud EKM) keys, which Cloud KMS does not rotate, are left "
@@ -457,6 +582,11 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=MEDIUM,
         resource_rule=hygiene.audit_logs_kept,
         types=types(hygiene.AUDIT_TYPES),
+        peers=(
+            "CKV2_GCP_5",
+            "AVD-GCP-0079",
+            "CIS GCP 2.1",
+        ),
         catches=(
             "`exemptedMembers` in an `IAMAuditConfig` of a project, folder or organization or in the audit configs "
             "of an authoritative `IAMPolicy`; and an authoritative `IAMPolicy` (which replaces every audit config) "

@@ -108,7 +108,7 @@ def test_one_stack_config_typo_is_one_line_with_the_fix() -> None:
     [
         (["--program", "does-not-exist"], "program directory"),
         (["--stack", "../Pulumi"], "invalid stack name '../Pulumi'"),
-        (["--stack", "staging"], "stack config Pulumi.staging.yaml not found in"),
+        (["--stack", "no-such-stack"], "stack config Pulumi.no-such-stack.yaml not found in"),
     ],
 )
 def test_a_bad_program_or_stack_is_named(argv: list[str], message: str) -> None:

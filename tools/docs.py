@@ -6,8 +6,9 @@ README.md's configuration table comes from `settings.KEYS` (type, default and de
 docs/design.md's table of caller kinds from `components.callers.KIND_DOCS` and the settings' fields per kind,
 components/README.md's argument tables from each component's args dataclass (fields, types, defaults, and the
 comment above each field),
-policies/README.md's policy table from the pack's `SPECS` (kind, level, severity, what it catches, peer
-checks), and the module tables of policies/README.md and preflight/README.md from each module's docstring
+policies/README.md's policy table from the pack's `SPECS` (kind, level, severity, what it catches) and its peer
+tables from `policies/tools/peers.py` and each Spec's peer checks, and the module tables of policies/README.md
+and preflight/README.md from each module's docstring
 (its first sentence says what the module is for). Each table lives between two marker comments; the text
 around them is never touched.
 `--check` writes nothing and exits 1, with a diff naming the file, when a committed file differs from what
@@ -31,6 +32,8 @@ from typing import Any
 from secure_invoke.components.callers import KIND_DOCS
 from secure_invoke.policies.guardrails.pack import SPECS
 from secure_invoke.policies.guardrails.spec import Spec
+from secure_invoke.policies.tools import peers
+from secure_invoke.policies.tools.peer_checks import load as load_peer_checks
 from secure_invoke.settings import KEYS, MISSING, TIERS, ByTier, Key
 from secure_invoke.settings.callers import DEFAULT_PATHS, KINDS, OPTIONAL_FIELDS, REQUIRED_FIELDS
 
@@ -228,10 +231,75 @@ def policy_table() -> str:
                 spec.level.value,
                 spec.severity.value,
                 spec.catches,
-                ", ".join(spec.peers) or NO_VALUE,
             )
         )
-    return _table(("policy", "kind", "level", "severity", "what it catches", "peers"), rows)
+    return _table(("policy", "kind", "level", "severity", "what it catches"), rows)
+
+
+def _compact(ids: list[str]) -> str:
+    """`CKV_GCP_28, CKV_GCP_99, CKV2_GCP_6` → `CKV_GCP_28, 99; CKV2_GCP_6`; `pulumi:a` → `a`; `CIS GCP 1.9` → `1.9`."""
+    groups: dict[str, list[str]] = {}
+    for check_id in ids:
+        if check_id.startswith(("CKV_GCP_", "CKV2_GCP_", "AVD-GCP-")):
+            prefix, _, number = check_id.rpartition("_" if check_id.startswith("CKV") else "-")
+            groups.setdefault(prefix + ("_" if check_id.startswith("CKV") else "-"), []).append(number)
+        else:
+            groups.setdefault("", []).append(check_id.removeprefix("pulumi:").removeprefix("CIS GCP "))
+    parts = [(prefix + ", ".join(numbers)) if prefix else ", ".join(numbers) for prefix, numbers in groups.items()]
+    return "; ".join(parts) or NO_VALUE
+
+
+def peer_summary_table() -> str:
+    covered = peers.covered_by()
+    rows: list[tuple[str, ...]] = []
+    data = load_peer_checks()
+    sources = {
+        "checkov": f"{data['checkov']['repository']} @ {data['checkov']['commit'][:10]}: GCP resource, data and "
+        "graph checks",
+        "trivy": f"{data['trivy']['repository']} @ {data['trivy']['commit'][:10]}: `checks/cloud/google`",
+        "pulumi": "the Google Cloud pages of the CIS, NIST SP 800-53, HITRUST, ISO 27001 and PCI DSS packs ("
+        + ", ".join(f"{title} {peers.PULUMI_PACK_SIZES[pack]}" for pack, (title, _) in peers.PULUMI_PACKS.items())
+        + " policies; distinct names counted once)",
+        "cis": "only the items the policies name (sections 1, 2.1, 4.1 and 4.2, 5, 7.1): covered by construction, "
+        "not a measure of the benchmark",
+    }
+    for peer, title in peers.PEERS.items():
+        checks = [c for c in peers.CATALOGUE if c.peer == peer]
+        in_scope = [c for c in checks if c.reason is None]
+        rows.append((title, sources[peer], str(len(checks)), str(len(in_scope)),
+                     str(sum(1 for c in in_scope if c.id in covered)), str(len(checks) - len(in_scope))))  # fmt: skip
+    return _table(("peer", "read from", "GCP checks", "in scope", "covered", "out of scope"), rows)
+
+
+def peer_coverage_table() -> str:
+    rows: list[tuple[str, ...]] = []
+    by_peer = {c.id: c.peer for c in peers.CATALOGUE}
+    for spec in SPECS:
+        if not spec.peers:
+            continue
+        cells = [_compact([p for p in spec.peers if by_peer.get(p) == peer]) for peer in peers.PEERS]
+        rows.append((f"`{spec.name}`", *cells))
+    return _table(("policy", *peers.PEERS.values()), rows)
+
+
+def peer_notes_table() -> str:
+    rows = [(f"{check_id}", note) for check_id, note in peers.NOTES.items()]
+    return _table(("peer check", "what the pack judges instead"), rows)
+
+
+def peer_gaps_table() -> str:
+    titles = {c.id: c.title for c in peers.CATALOGUE}
+    rows = [(check_id, titles[check_id], why) for check_id, why in peers.GAPS.items()]
+    return _table(("peer check", "what it checks", "not covered yet"), rows)
+
+
+def peer_out_of_scope_table() -> str:
+    found = peers.out_of_scope()
+    rows = [
+        (why, *(_compact(found[reason].get(peer, [])) for peer in ("checkov", "trivy", "pulumi")))
+        for reason, why in peers.REASONS.items()
+    ]
+    return _table(("why out of scope", "checkov", "trivy-checks", "Pulumi's packs"), rows)
 
 
 def module_job(path: Path) -> str:
@@ -288,6 +356,11 @@ REGIONS: tuple[Region, ...] = (
         "docs/design.md", "caller kinds", "components/callers.py KIND_DOCS, settings/callers.py", caller_kinds_table
     ),
     Region("policies/README.md", "policy table", "policies/guardrails/pack.py", policy_table),
+    Region("policies/README.md", "peer summary", "policies/tools/peers.py", peer_summary_table),
+    Region("policies/README.md", "peer checks per policy", "the Specs' peers in pack.py", peer_coverage_table),
+    Region("policies/README.md", "peer checks judged differently", "policies/tools/peers.py", peer_notes_table),
+    Region("policies/README.md", "peer checks in scope, not covered", "policies/tools/peers.py", peer_gaps_table),
+    Region("policies/README.md", "peer checks out of scope", "policies/tools/peers.py", peer_out_of_scope_table),
     Region(
         "policies/README.md",
         "modules of the pack",

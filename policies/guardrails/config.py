@@ -146,6 +146,12 @@ class PolicySettings:
         description="Longest a person may hold an invoke or impersonation role on one resource: the grant's "
         "condition must end it (request.time < timestamp(...)) at most this many days from now.",
     )  # fmt: skip
+    # Taken by consumer-domain-members.
+    extra_consumer_domains: frozenset[str] = _setting(
+        "extraConsumerDomains", frozenset(), _string_list, **_STRING_LIST, default=[],
+        description="Email domains treated as consumer ones (personal accounts no organization manages) besides "
+        "the built-in list (gmail.com, outlook.com, ...), e.g. a regional webmail provider.",
+    )  # fmt: skip
     exemptions: Mapping[str, str] = field(default_factory=dict)  # urn -> reason (every policy: COMMON_KEYS)
 
 

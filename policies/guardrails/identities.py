@@ -35,6 +35,7 @@ _SETTERS = {
     "scheduler": "a dedicated service account for this job (roles/run.invoker on the one service it calls; for a "
     "Google API call, the role that call needs on its one resource)",
     "push subscription": "a dedicated service account for this subscription (roles/run.invoker on its endpoint only)",
+    "queue": "a dedicated service account for this queue (roles/run.invoker on its target only)",
     "eventarc": "a dedicated service account for this trigger (roles/eventarc.eventReceiver, and roles/run.invoker "
     "on its destination only)",
     "workflow": "a dedicated service account for this workflow (roles/run.invoker on the services it calls, and "

@@ -1,8 +1,8 @@
 """Who calls what in a stack, for the intended-caller rule: its callers (workloads by what their known
-configuration names, push subscriptions, scheduler jobs, Eventarc triggers, API Gateway configs), its callable
-services and functions, and the identities the stack can place. Indexed by the URLs, service names and
-identities callers name, so judging a grant looks at the few callers that could call its service, not at all
-of them."""
+configuration names, push subscriptions, scheduler jobs, Cloud Tasks queues, Eventarc triggers, API Gateway
+configs), its callable services and functions, and the identities the stack can place. Indexed by the URLs,
+service names and identities callers name, so judging a grant looks at the few callers that could call its
+service, not at all of them."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from .stack import Identities, StackModel
 from .values import UNKNOWN, get, is_unknown, last_segment
 from .workloads import (
     API_GATEWAY_CONFIG,
+    CLOUD_TASKS_QUEUE,
     EVENTARC_TRIGGER,
     FUNCTION_V1,
     FUNCTION_V2,
@@ -34,8 +35,10 @@ from .workloads import (
     gateway_documents,
     has_unknown,
     hidden_config,
+    http_request_text,
     identity_slots,
     mentions,
+    queue_target_url,
     service_names,
 )
 
@@ -61,14 +64,15 @@ _CALLING_KINDS: Final = frozenset({"runtime", "workflow", "worker", "build"})
 @dataclass
 class Caller:
     """Something in the stack that calls services as an identity: a workload (its configuration names the
-    callee), a Pub/Sub push subscription or Cloud Scheduler job (OIDC token to a URL), an Eventarc trigger."""
+    callee), a Pub/Sub push subscription, Cloud Scheduler job or Cloud Tasks queue (OIDC token to a URL; a URL in
+    its request's query or body is a call too), an Eventarc trigger."""
 
     urn: str
     name: str
     identities: set[str] = field(default_factory=set)
     identities_unknown: bool = False
     refs: list[str] = field(default_factory=list)  # URLs / audiences it sends tokens to
-    text: str = ""  # a workload's whole known configuration
+    text: str = ""  # a workload's whole known configuration, or what an HTTP caller's request says
     unknown: bool = False  # some of what it targets is not known yet
     hidden: list[str] = field(default_factory=list)  # configuration the pack cannot read (Secret Manager)
     service_refs: set[str] = field(default_factory=set)  # Cloud Run service names it targets
@@ -208,6 +212,7 @@ def caller_of(rtype: str, urn: str, name: str, props: Mapping[str, Any]) -> Call
         caller.add_identity(get(token, "serviceAccountEmail"))
         caller.add_ref(get(props, "pushConfig", "pushEndpoint"))
         caller.add_ref(get(token, "audience"))
+        caller.text = http_request_text(props, ("pushConfig", "pushEndpoint"))
     elif rtype == SCHEDULER_JOB:
         token = get(props, "httpTarget", "oidcToken")
         if token is None:
@@ -215,6 +220,18 @@ def caller_of(rtype: str, urn: str, name: str, props: Mapping[str, Any]) -> Call
         caller.add_identity(get(token, "serviceAccountEmail"))
         caller.add_ref(get(props, "httpTarget", "uri"))
         caller.add_ref(get(token, "audience"))
+        caller.text = http_request_text(props, ("httpTarget", "uri"), ("httpTarget", "headers"),
+                                        body=("httpTarget", "body"))  # fmt: skip
+    elif rtype == CLOUD_TASKS_QUEUE:
+        token = get(props, "httpTarget", "oidcToken")
+        if token is None:
+            return None  # no OIDC token (none, or OAuth for Google APIs): no invoker grant can be the queue's
+        caller.add_identity(get(token, "serviceAccountEmail"))
+        url = queue_target_url(props)
+        caller.add_ref(url)
+        caller.add_ref(get(token, "audience"))
+        caller.text = url if isinstance(url, str) else ""
+        caller.text += "\n" + http_request_text(props, ("httpTarget", "headerOverrides"))
     elif rtype == API_GATEWAY_CONFIG:
         # Its OpenAPI documents name the backends it calls (x-google-backend), with tokens for this account.
         slots = identity_slots(rtype, props)
@@ -233,6 +250,7 @@ def caller_of(rtype: str, urn: str, name: str, props: Mapping[str, Any]) -> Call
             caller.service_refs.add(segment)
     else:
         return None
+    caller.unknown = caller.unknown or has_unknown(caller.text)
     return caller
 
 

@@ -1,8 +1,9 @@
 """The intended-caller rule: every identity that can invoke a Cloud Run service, a gen2 function's underlying
 service or a gen1 function of this stack must be the identity of something in the stack that calls it — a
 workload whose known configuration (env values, args, command, workflow source, ...) holds the service's URL
-or one of its audiences, a push subscription or scheduler job sending an OIDC token to it, an Eventarc trigger
-targeting it — or, for a gen2 function, that function's trigger identity.
+or one of its audiences, a push subscription, scheduler job or Cloud Tasks queue sending an OIDC token to it (or
+naming it in its request's URL or body), an Eventarc trigger targeting it — or, for a gen2 function, that
+function's trigger identity.
 
 "Can invoke" is read from the role's permissions (the role table, or a custom role defined in the stack):
 `run.routes.invoke` on a Cloud Run service, `cloudfunctions.functions.invoke`/`call` on a function. A grant on
@@ -270,8 +271,8 @@ def _unintended(
         return (
             grant_urn,
             f"{what} but is the identity of '{stack.placed[email]}' in this stack, which does not call it (no known "
-            "configuration of a workload running as it, push subscription, scheduler job, Eventarc trigger or API "
-            "Gateway config names "
+            "configuration of a workload running as it, push subscription, scheduler job, Cloud Tasks queue, "
+            "Eventarc trigger or API Gateway config names "
             f"its URL, audience or name). Remove this grant; grant {_invoker_role(targets)} to {fix_member} instead "
             f"of {member}.",
             True,

@@ -8,6 +8,7 @@ from typing import Final
 from pulumi_policy import EnforcementLevel, Policy
 
 from . import (
+    consumer_domains,
     credential_fields,
     credentials,
     deployers,
@@ -18,6 +19,7 @@ from . import (
     invokers,
     prefixes,
     public_access,
+    role_definitions,
     role_power,
     roles,
     secrets_in_config,
@@ -40,12 +42,29 @@ SPECS: Final[tuple[Spec, ...]] = (
         types=GRANTS,
         peers=(
             "CKV_GCP_28",
+            "CKV_GCP_98",
             "CKV_GCP_99",
             "CKV_GCP_100",
             "CKV_GCP_101",
             "CKV_GCP_102",
             "CKV_GCP_107",
             "CKV_GCP_112",
+            "CKV_GCP_113",
+            "CKV2_GCP_6",
+            "CKV2_GCP_8",
+            "CKV2_GCP_9",
+            "AVD-GCP-0001",
+            "pulumi:cloudfunctions-iam-no-public",
+            "pulumi:cloud-functions-public-access-prohibited",
+            "pulumi:bucket-public-read-prohibited",
+            "pulumi:cloud-storage-bucket-public-read-prohibited",
+            "pulumi:bucket-no-public-read",
+            "pulumi:cloud-storage-bucket-restrict-public-read-access",
+            "pulumi:cloud-storage-bucket-public-write-prohibited",
+            "pulumi:cloud-storage-bucket-iam-policy-grantee-check",
+            "pulumi:bigquery-dataset-public-access-check",
+            "pulumi:persistent-disk-snapshot-not-publicly-restorable",
+            "pulumi:cloudfunctions-iam-source-restrictions",
             "CIS GCP 1.9",
             "CIS GCP 5.1",
             "CIS GCP 7.1",
@@ -63,7 +82,19 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=CRITICAL,
         resource_rule=public_access.no_public_acls,
         types=types(public_access.ACL_TYPES),
-        peers=("CKV_GCP_15", "CIS GCP 5.1", "CIS GCP 7.1"),
+        peers=(
+            "CKV_GCP_15",
+            "AVD-GCP-0001",
+            "AVD-GCP-0046",
+            "pulumi:bucket-public-read-prohibited",
+            "pulumi:cloud-storage-bucket-public-read-prohibited",
+            "pulumi:bucket-no-public-read",
+            "pulumi:cloud-storage-bucket-restrict-public-read-access",
+            "pulumi:cloud-storage-bucket-public-write-prohibited",
+            "pulumi:bigquery-dataset-public-access-check",
+            "CIS GCP 5.1",
+            "CIS GCP 7.1",
+        ),
         catches=(
             "the same through legacy Cloud Storage ACLs (incl. `publicRead`-style predefined ACLs) and BigQuery "
             "dataset access entries"
@@ -78,6 +109,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         resource_rule=public_access.no_broad_principals,
         types=GRANTS,
         settings=("allowedMemberDomains",),
+        peers=("pulumi:cloud-storage-bucket-iam-policy-grantee-check",),
         catches=(
             "`domain:` members, a whole Workspace customer (`principalSet://goog/cloudIdentityCustomerId/…`), "
             "wildcard principal sets, all principals of a project/folder/org, and (with `allowedMemberDomains`) "
@@ -92,6 +124,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=CRITICAL,
         resource_rule=public_access.invoker_iam_check_enabled,
         types=types(workloads.RUN_SERVICE_TYPES),
+        peers=("pulumi:cloud-run-service-configuration-check",),
         catches="Cloud Run's invoker IAM check switched off (v2 flag, v1 annotation)",
     ),
     Spec(
@@ -101,7 +134,12 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=HIGH,
         resource_rule=credentials.no_service_account_keys,
         types=types((credentials.GCP_PROVIDER, credentials.SERVICE_ACCOUNT_KEY)),
-        peers=("CKV2_GCP_3", "CIS GCP 1.4"),
+        peers=(
+            "CKV2_GCP_3",
+            "pulumi:service-account-key",
+            "CIS GCP 1.4",
+            "CIS GCP 1.7",
+        ),
         catches="any service account key, and a provider given a key file (JSON or path)",
     ),
     Spec(
@@ -132,6 +170,10 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=HIGH,
         resource_rule=secrets_in_config.no_plaintext_secrets_in_env,
         types=types(secrets_in_config.ENV_TYPES),
+        peers=(
+            "pulumi:hardcoded-secrets",
+            "CIS GCP 1.18",
+        ),
         catches=(
             "in plain env vars of functions, Cloud Run services, jobs and worker pools, workflows (`userEnvVars`), "
             "Cloud Build triggers (step and build env, substitutions), App Engine versions and Composer "
@@ -165,7 +207,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=HIGH,
         resource_rule=credential_fields.no_literal_credentials,
         types=types(credential_fields.LITERAL_TYPES),
-        peers=("AVD-GCP-0037",),
+        peers=("AVD-GCP-0037", "pulumi:cloudsql-secure-credentials", "pulumi:cloud-sql-no-hardcoded-passwords"),
         catches=(
             "Cloud SQL user and root passwords (also write-only), replication passwords and keys, AlloyDB "
             "passwords, secret versions' data, raw disk, image and snapshot encryption keys, objects' "
@@ -212,9 +254,19 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=HIGH,
         resource_rule=identities.workload_identity_set,
         types=types(workloads.RUNS_AS_TYPES, workloads.MACHINE_TYPES),
-        peers=("CKV_GCP_30", "CKV_GCP_31", "CKV2_GCP_1", "CIS GCP 4.1", "CIS GCP 4.2"),
+        peers=(
+            "CKV_GCP_30",
+            "CKV_GCP_31",
+            "CKV2_GCP_1",
+            "AVD-GCP-0044",
+            "AVD-GCP-0050",
+            "pulumi:cloud-run-service-configuration-check",
+            "CIS GCP 4.1",
+            "CIS GCP 4.2",
+        ),
         catches=(
-            "a function, Cloud Run service/job/worker pool, scheduler job, push subscription, Eventarc trigger, "
+            "a function, Cloud Run service/job/worker pool, scheduler job, push subscription, Cloud Tasks queue "
+            "(queue-level HTTP target), Eventarc trigger, "
             "workflow, Cloud Build trigger, Dataflow job / flex template job, Dataproc cluster, Composer "
             "environment, Workbench instance or App Engine version without its own service account or on a default "
             "one (the message names the default it falls back to: gen1 functions and App Engine run as the App "
@@ -231,7 +283,14 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=HIGH,
         resource_rule=identities.no_default_identity_grants,
         types=GRANTS,
-        peers=("CKV_GCP_46", "CKV_GCP_47", "CKV_GCP_48"),
+        peers=(
+            "CKV_GCP_46",
+            "CKV_GCP_47",
+            "CKV_GCP_48",
+            "AVD-GCP-0004",
+            "AVD-GCP-0006",
+            "AVD-GCP-0008",
+        ),
         catches=(
             "any role granted to the Compute Engine, App Engine or legacy Cloud Build default account, at any "
             "scope; and any role that acts as or administers such an account, granted on it (acting as it is "
@@ -245,7 +304,18 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=HIGH,
         resource_rule=roles.no_basic_roles,
         types=GRANTS,
-        peers=("CKV_GCP_44", "CKV_GCP_45", "CKV_GCP_49", "CKV_GCP_115", "CKV_GCP_116", "CKV_GCP_117", "CIS GCP 1.5"),
+        peers=(
+            "CKV_GCP_44",
+            "CKV_GCP_45",
+            "CKV_GCP_49",
+            "CKV_GCP_115",
+            "CKV_GCP_116",
+            "CKV_GCP_117",
+            "AVD-GCP-0007",
+            "pulumi:iam-no-broad-roles",
+            "pulumi:iam-policy-no-statements-with-full-access",
+            "CIS GCP 1.5",
+        ),
         catches="`roles/owner`/`editor`/`viewer` anywhere, conditions or not",
     ),
     Spec(
@@ -258,7 +328,21 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=HIGH,
         stack_rule=roles.high_scope_privileged_roles,
         settings=("extraAllowedRoles",),
-        peers=("CKV_GCP_41", "CKV_GCP_42", "CKV_GCP_44", "CKV_GCP_45", "CKV_GCP_49", "CIS GCP 1.5", "CIS GCP 1.6"),
+        peers=(
+            "CKV_GCP_41",
+            "CKV_GCP_42",
+            "CKV_GCP_44",
+            "CKV_GCP_45",
+            "CKV_GCP_49",
+            "AVD-GCP-0005",
+            "AVD-GCP-0007",
+            "AVD-GCP-0009",
+            "AVD-GCP-0011",
+            "pulumi:iam-no-broad-roles",
+            "pulumi:iam-policy-no-statements-with-admin-access",
+            "CIS GCP 1.5",
+            "CIS GCP 1.6",
+        ),
         catches=(
             "on a project, folder or organization: escalation (actAs, token/key minting incl. HMAC keys and "
             "Kubernetes tokens behind Workload Identity), organization-policy changes, IAM changes (unless a "
@@ -278,7 +362,11 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=HIGH,
         resource_rule=roles.service_agent_roles_for_agents,
         types=GRANTS,
-        peers=("CKV_GCP_44", "CKV_GCP_45", "CKV_GCP_49"),
+        peers=(
+            "CKV_GCP_44",
+            "CKV_GCP_45",
+            "CKV_GCP_49",
+        ),
         catches=(
             "a `*.serviceAgent` role granted to anything but a Google-managed agent, recognised by Google's "
             "documented agent domains (`gcp-sa-*` and a closed list of legacy ones), never by a "
@@ -301,7 +389,12 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=HIGH,
         resource_rule=roles.no_key_minting_grants,
         types=GRANTS,
-        peers=("CKV_GCP_44", "CKV_GCP_45", "CKV_GCP_49", "CIS GCP 1.4"),
+        peers=(
+            "CKV_GCP_44",
+            "CKV_GCP_45",
+            "CKV_GCP_49",
+            "CIS GCP 1.4",
+        ),
         catches="`roles/iam.serviceAccountKeyAdmin` at any scope",
     ),
     Spec(
@@ -312,6 +405,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=HIGH,
         resource_rule=roles.no_privileged_custom_roles,
         types=types(role_power.CUSTOM_ROLE_TYPES),
+        peers=("pulumi:iam-no-custom-role-excessive-permissions",),
         catches="custom roles with escalation, IAM-changing or code-running permissions",
     ),
     Spec(
@@ -340,7 +434,11 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=CRITICAL,
         resource_rule=federation.federation_pinned,
         types=types((federation.PROVIDER,)),
-        peers=("CKV_GCP_118", "CKV_GCP_125"),
+        peers=(
+            "CKV_GCP_118",
+            "CKV_GCP_125",
+            "AVD-GCP-0068",
+        ),
         catches=(
             "OIDC/SAML workload identity providers without `attributeCondition`, with one that is always true "
             "(`true`, `… || true`) or unreadable; on GitHub, GitLab.com, Terraform Cloud and Buildkite a condition "
@@ -355,7 +453,13 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=MEDIUM,
         resource_rule=storage.bucket_uniform_access,
         types=types((storage.BUCKET,)),
-        peers=("CKV_GCP_29", "CIS GCP 5.2"),
+        peers=(
+            "CKV_GCP_29",
+            "AVD-GCP-0002",
+            "pulumi:bucket-uniform-bucket-level-access",
+            "pulumi:bucket-uniform-access",
+            "CIS GCP 5.2",
+        ),
         catches="buckets without uniform bucket-level access",
     ),
     Spec(
@@ -367,13 +471,15 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=MEDIUM,
         stack_rule=invokers.only_intended_invokers,
         settings=("allowedInvokers",),
+        peers=("pulumi:cloudfunctions-iam-source-restrictions",),
         catches=(
             "a grant of any role with invoke permission (`run.routes.invoke`; `cloudfunctions.functions.invoke` on "
             "functions, gen1 included) on a service of this stack — or on a project, confined by its condition to "
             "that service — to an identity of a fully known workload of this stack that does not call it (its URL "
             "or audience appears nowhere in the workload's configuration: env values, JSON in them, args, "
-            "commands, workflow source; nor does a push subscription, scheduler job, Eventarc trigger or API "
-            "Gateway config's OpenAPI document target it), to a malformed member, or — once `allowedInvokers` is "
+            "commands, workflow source; nor does a push subscription, scheduler job or Cloud Tasks queue target it "
+            "or name it in its request's URL or body (base64 too), nor an Eventarc trigger or API Gateway config's "
+            "OpenAPI document), to a malformed member, or — once `allowedInvokers` is "
             "set — to an unplaceable identity not on it; `run.admin`/`run.editor`/… for a real caller, and a role that "
             "sets the service's IAM for anyone. Operator accounts created here and borrowed only by people are "
             "callers by design; a build or deploy identity's deploy role (with `actAs` on the runtime account) is "
@@ -402,6 +508,12 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=HIGH,
         stack_rule=roles.resource_power_bounded,
+        peers=(
+            "pulumi:bucket-iam-least-privilege",
+            "pulumi:pubsub-topic-iam-least-privilege",
+            "pulumi:pubsub-subscription-iam-least-privilege",
+            "pulumi:kms-key-iam",
+        ),
         catches=(
             "a role on one bucket, topic, subscription, secret, service, function, job, repository, dataset, key, "
             "service account, … (or on a project, confined by a condition to it) that carries its `setIamPolicy` "
@@ -491,7 +603,11 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=MEDIUM,
         resource_rule=storage.bucket_public_access_prevention,
         types=types((storage.BUCKET,)),
-        peers=("CKV_GCP_114",),
+        peers=(
+            "CKV_GCP_114",
+            "pulumi:bucket-public-access-prevention",
+            "pulumi:cloud-storage-bucket-level-public-access-prohibited",
+        ),
         catches="buckets without `publicAccessPrevention: enforced`",
     ),
     Spec(
@@ -511,6 +627,10 @@ SPECS: Final[tuple[Spec, ...]] = (
         resource_rule=hygiene.labels_present,
         types=types(hygiene.LABELLED_TYPES),
         reads_provider_labels=True,
+        peers=(
+            "pulumi:resource-labeling",
+            "pulumi:environment-label",
+        ),
         catches="workloads and data resources without labels",
     ),
     Spec(
@@ -530,8 +650,82 @@ SPECS: Final[tuple[Spec, ...]] = (
         severity=LOW,
         resource_rule=hygiene.ingress_restricted,
         types=types(hygiene.INGRESS_TYPES),
-        peers=("CKV_GCP_124",),
+        peers=(
+            "CKV_GCP_124",
+            "pulumi:cloud-run-service-configuration-check",
+        ),
         catches="services and functions accepting all ingress",
+    ),
+    Spec(
+        "custom-role-permissions-valid",
+        "Custom roles list whole permission names: IAM refuses a wildcard (storage.*) in a custom role.",
+        MANDATORY,
+        severity=LOW,
+        resource_rule=role_definitions.custom_role_permissions_valid,
+        types=types(role_power.CUSTOM_ROLE_TYPES),
+        peers=("pulumi:iam-policy-no-wildcard-permissions",),
+        catches=(
+            "a project or organization custom role with a wildcard permission (`storage.*`, `*`): IAM refuses it, "
+            "so the deploy would fail halfway; said before it starts"
+        ),
+    ),
+    Spec(
+        "consumer-domain-members",
+        "No personal accounts of consumer email domains (gmail.com and the like) as members.",
+        MANDATORY,
+        severity=MEDIUM,
+        resource_rule=consumer_domains.consumer_domain_members,
+        types=GRANTS,
+        settings=("allowedMemberDomains", "extraConsumerDomains"),
+        peers=(
+            "AVD-GCP-0069",
+            "CIS GCP 1.1",
+        ),
+        catches=(
+            "a `user:` or `group:` member of a consumer email domain (a built-in list: gmail.com, outlook.com, "
+            "yahoo.com, icloud.com, googlegroups.com, …, plus `extraConsumerDomains`) in any member, binding or "
+            "policy; with `allowedMemberDomains` (give it the same list as `no-broad-principals`), a domain on the "
+            "list is accepted and one off it is `no-broad-principals`' finding. The level is set like any "
+            'policy\'s (`"consumer-domain-members": "advisory"`)'
+        ),
+    ),
+    Spec(
+        "kms-keys-rotated",
+        "Symmetric Cloud KMS keys rotate automatically at least every 90 days.",
+        ADVISORY,
+        severity=MEDIUM,
+        resource_rule=hygiene.kms_keys_rotated,
+        types=types((hygiene.CRYPTO_KEY,)),
+        peers=(
+            "CKV_GCP_43",
+            "AVD-GCP-0065",
+            "pulumi:kms-key-rotation",
+            "pulumi:kms-key-rotation-enabled",
+            "CIS GCP 1.10",
+        ),
+        catches=(
+            "a symmetric (`ENCRYPT_DECRYPT`) Cloud KMS key without `rotationPeriod` or with one longer than 90 "
+            "days; asymmetric, imported and external (Cloud EKM) keys, which Cloud KMS does not rotate, are left "
+            "alone"
+        ),
+    ),
+    Spec(
+        "audit-logs-kept",
+        "Audit log configs exempt nobody, and no authoritative IAM policy drops the IAM admin-read audit logs.",
+        ADVISORY,
+        severity=MEDIUM,
+        resource_rule=hygiene.audit_logs_kept,
+        types=types(hygiene.AUDIT_TYPES),
+        peers=(
+            "CKV2_GCP_5",
+            "AVD-GCP-0079",
+            "CIS GCP 2.1",
+        ),
+        catches=(
+            "`exemptedMembers` in an `IAMAuditConfig` of a project, folder or organization or in the audit configs "
+            "of an authoritative `IAMPolicy`; and an authoritative `IAMPolicy` (which replaces every audit config) "
+            "whose audit configs do not log `iam.googleapis.com` `ADMIN_READ` (token minting)"
+        ),
     ),
 )
 

@@ -83,7 +83,8 @@ class Spec:
     settings: tuple[str, ...] = ()
     # The rule reads whether the resource's provider sets default labels (ctx.provider_default_labels).
     reads_provider_labels: bool = False
-    # The peer checks this policy covers: checkov ids (CKV_GCP_…, CKV2_GCP_…) and CIS GCP benchmark items.
+    # The peer checks this policy covers: checkov (CKV_GCP_…, CKV2_GCP_…), trivy-checks (AVD-GCP-…), Pulumi's
+    # pre-built packs (pulumi:<policy>) and CIS GCP benchmark items; each a check policies/tools/peers.py knows.
     peers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

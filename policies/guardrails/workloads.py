@@ -30,6 +30,7 @@ from .values import (
 __all__ = [
     "API_GATEWAY_CONFIG",
     "CALLER_TYPES",
+    "CLOUD_TASKS_QUEUE",
     "EVENTARC_TRIGGER",
     "FUNCTION_V1",
     "FUNCTION_V2",
@@ -54,9 +55,11 @@ __all__ = [
     "grant_target",
     "has_unknown",
     "hidden_config",
+    "http_request_text",
     "identity_slots",
     "machine_slots",
     "mentions",
+    "queue_target_url",
     "service_names",
 ]
 
@@ -76,8 +79,13 @@ SCHEDULER_JOB: Final = "gcp:cloudscheduler/job:Job"
 PUSH_SUBSCRIPTION: Final = "gcp:pubsub/subscription:Subscription"
 EVENTARC_TRIGGER: Final = "gcp:eventarc/trigger:Trigger"
 API_GATEWAY_CONFIG: Final = "gcp:apigateway/apiConfig:ApiConfig"
+# A queue-level HTTP target overrides the URL and the token of every task of the queue (Cloud Tasks' queue
+# `httpTarget`): the queue calls that URL as that account, whoever enqueues.
+CLOUD_TASKS_QUEUE: Final = "gcp:cloudtasks/queue:Queue"
 # Resources that call other services as a service account (an OIDC/OAuth token minted for it).
-CALLER_TYPES: Final = frozenset({SCHEDULER_JOB, PUSH_SUBSCRIPTION, EVENTARC_TRIGGER, API_GATEWAY_CONFIG})
+CALLER_TYPES: Final = frozenset(
+    {SCHEDULER_JOB, PUSH_SUBSCRIPTION, EVENTARC_TRIGGER, API_GATEWAY_CONFIG, CLOUD_TASKS_QUEUE}
+)
 IDENTITY_TYPES: Final = WORKLOAD_TYPES | CALLER_TYPES
 
 # More workloads that run code as a service account and fall back to a default one when it is not set
@@ -117,7 +125,7 @@ BUILD_DEFAULT: Final = (
 
 @dataclass(frozen=True)
 class IdentitySlot:
-    kind: str  # runtime | trigger | build | scheduler | push subscription | eventarc | workflow | worker
+    kind: str  # runtime | trigger | build | scheduler | push subscription | queue | eventarc | workflow | worker
     path: str
     value: Any  # str | UNKNOWN | None (not set)
     falls_back: bool = True  # unset means GCP uses a default SA (False: the token request is just incomplete)
@@ -167,6 +175,8 @@ def identity_slots(resource_type: str, props: Mapping[str, Any]) -> list[Identit
         return token_slots("scheduler", ("httpTarget", "oidcToken"), ("httpTarget", "oauthToken"))
     if resource_type == PUSH_SUBSCRIPTION:
         return token_slots("push subscription", ("pushConfig", "oidcToken"))
+    if resource_type == CLOUD_TASKS_QUEUE:
+        return token_slots("queue", ("httpTarget", "oidcToken"), ("httpTarget", "oauthToken"))
     if resource_type == API_GATEWAY_CONFIG:
         # The gateway signs its backend calls' OIDC tokens as this account; without one it sends none.
         backend = get(props, "gatewayConfig", "backendConfig")
@@ -378,6 +388,48 @@ def gateway_documents(props: Mapping[str, Any]) -> str:
             elif isinstance(value, str):
                 texts.append(_decoded(value))
     return "\n".join(texts)
+
+
+def http_request_text(props: Mapping[str, Any], *paths: tuple[str, ...], body: tuple[str, ...] | None = None) -> str:
+    """What an HTTP caller's request says, as text: its URL and the other fields at `paths` (query, headers), and
+    its body, decoded when it is base64 (Cloud Scheduler takes the body base64 encoded). A URL of another service in
+    any of it (`?to=https://…`, `{"target": "https://…"}`) is a call to that service, as in a workload's env."""
+    texts: list[str] = []
+    for path in paths:
+        value = get(props, *path)
+        if is_unknown(value):
+            texts.append(next(iter(UNKNOWN_SENTINELS)))
+        elif isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, Mapping | list):
+            texts.append(config_text({"v": value}))
+    if body is not None:
+        value = get(props, *body)
+        if is_unknown(value):
+            texts.append(next(iter(UNKNOWN_SENTINELS)))
+        elif isinstance(value, str):
+            texts.append(_decoded(value))
+    return "\n".join(texts)
+
+
+def queue_target_url(props: Mapping[str, Any]) -> str | Unknown | None:
+    """The URL a Cloud Tasks queue's HTTP target sends every task to (`uriOverride`: scheme, host, port, path and
+    query), None without a host."""
+    override = get(props, "httpTarget", "uriOverride")
+    if is_unknown(override):
+        return UNKNOWN
+    host = get_str(override, "host")
+    if host is None or isinstance(host, Unknown):
+        return host
+    parts = [get_str(override, "scheme"), get_str(override, "port"), get_str(override, "pathOverride", "path"),
+             get_str(override, "queryOverride", "queryParams")]  # fmt: skip
+    if any(isinstance(part, Unknown) for part in parts):
+        return UNKNOWN
+    scheme, port, path, query = (part if isinstance(part, str) else "" for part in parts)
+    url = f"{(scheme or 'https').lower()}://{host.strip().removesuffix('/')}"
+    url += f":{port}" if port else ""
+    url += path if not path or path.startswith("/") else f"/{path}"
+    return url + (f"?{query}" if query else "")
 
 
 def _decoded(value: str) -> str:

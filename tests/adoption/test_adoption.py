@@ -174,7 +174,8 @@ def test_the_selection_covers_the_stack_the_bootstrap_and_the_first_deploy() -> 
         "tests/adoption/test_first_deploy.py",
         "tests/preflight/test_cli.py::test_module_entry_point_exit_codes_and_plain_output",
     ):
-        assert expected in selected, expected
+        # A node id is also covered when its whole file is selected (the file imports the stack's cases).
+        assert expected in selected or expected.split("::")[0] in selected, expected
     # Fixture programs and packs are their own configuration: the policy and runtime tests are not selected.
     assert not [s for s in selected if s.startswith(("tests/policies/", "tests/runtime/"))]
 

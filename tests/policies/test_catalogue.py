@@ -91,6 +91,18 @@ CASES: dict[str, tuple[tuple[str, dict], tuple[str, dict]]] = {
     "labels-present": (("gcp:pubsub/topic:Topic", {}), ("gcp:pubsub/topic:Topic", {"labels": {"app": "si"}})),
     "prod-min-instances": ((RUN, {"template": {}}), (RUN, {"template": {"scaling": {"minInstanceCount": 1}}})),
     "ingress-restricted": ((RUN, {"ingress": "INGRESS_TRAFFIC_ALL"}), (RUN, {"ingress": "INGRESS_TRAFFIC_INTERNAL_ONLY"})),
+    "custom-role-permissions-valid": (
+        ("gcp:projects/iAMCustomRole:IAMCustomRole", {"permissions": ["storage.objects.*"]}),
+        ("gcp:projects/iAMCustomRole:IAMCustomRole", {"permissions": ["storage.objects.get"]})),
+    "consumer-domain-members": ((PROJECT_MEMBER, {"role": "roles/logging.viewer", "member": "user:bob@gmail.com"}),
+                                (PROJECT_MEMBER, {"role": "roles/logging.viewer", "member": "user:bob@acme.com"})),
+    "kms-keys-rotated": (("gcp:kms/cryptoKey:CryptoKey", {"rotationPeriod": "31536000s"}),
+                         ("gcp:kms/cryptoKey:CryptoKey", {"rotationPeriod": "7776000s"})),
+    "audit-logs-kept": (
+        ("gcp:projects/iAMAuditConfig:IAMAuditConfig",
+         {"service": "allServices", "auditLogConfigs": [{"logType": "DATA_READ", "exemptedMembers": [SA]}]}),
+        ("gcp:projects/iAMAuditConfig:IAMAuditConfig",
+         {"service": "allServices", "auditLogConfigs": [{"logType": "DATA_READ"}]})),
 }  # fmt: skip
 RESOURCE_RULES = {s.name for s in SPECS if s.resource_rule is not None}
 FIX_WORDS = re.compile(r"\b(instead|Set|Remove|Delete|Grant|grant|restrict|Store|Add|add)\b")

@@ -103,6 +103,14 @@ def _names_in(*tokens: str) -> set[str]:
         ("gcp:storage/defaultObjectACL:DefaultObjectACL", {"roleEntities"}),
         ("gcp:bigquery/datasetAccess:DatasetAccess", {"specialGroup", "iamMember", "role"}),
         ("gcp:bigquery/dataset:Dataset", {"accesses", "specialGroup", "iamMember", "role"}),
+        ("gcp:kms/cryptoKey:CryptoKey",
+         {"rotationPeriod", "purpose", "versionTemplate", "protectionLevel", "importOnly", "cryptoKeyBackend"}),
+        ("gcp:projects/iAMAuditConfig:IAMAuditConfig", {"service", "auditLogConfigs", "logType", "exemptedMembers"}),
+        ("gcp:folder/iamAuditConfig:IamAuditConfig", {"service", "auditLogConfigs", "logType", "exemptedMembers"}),
+        ("gcp:organizations/iamAuditConfig:IamAuditConfig",
+         {"service", "auditLogConfigs", "logType", "exemptedMembers"}),
+        ("gcp:organizations/iAMPolicy:IAMPolicy", {"policyData"}),
+        ("gcp:folder/iAMPolicy:IAMPolicy", {"policyData"}),
     ],
 )  # fmt: skip
 def test_property_names_the_rules_read_exist(token: str, properties: set[str]) -> None:

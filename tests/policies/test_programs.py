@@ -132,6 +132,21 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("mandatory", "no-service-account-keys", "reject-sa-key"),
         ("mandatory", "gke-no-static-credentials", "reject-gke-client-cert"),
     },
+    "callers": {
+        ("mandatory", "workload-identity-set", "reject-queue-default-account"),
+        ("mandatory", "only-intended-invokers", "reject-tasker-on-reports"),
+        ("mandatory", "only-intended-invokers", "reject-ticker-on-reports"),
+    },
+    "peer-hygiene": {
+        ("advisory", "kms-keys-rotated", "note-key-never-rotated"),
+        ("advisory", "kms-keys-rotated", "note-key-rotated-yearly"),
+        ("advisory", "audit-logs-kept", "note-exempt-deployer"),
+        ("advisory", "audit-logs-kept", "note-folder-exempts-admins"),
+        ("advisory", "audit-logs-kept", "note-policy-drops-iam-audit"),
+        ("mandatory", "custom-role-permissions-valid", "reject-wildcard-role"),
+        ("mandatory", "consumer-domain-members", "reject-personal-account-reads"),
+        ("mandatory", "consumer-domain-members", "reject-consumer-group-views-logs"),
+    },
     "gateways-custom-roles": {
         ("mandatory", "only-intended-invokers", "reject-gateway-invokes-ledger"),
         ("mandatory", "no-privileged-custom-roles", "reject-repo-iam-role"),
@@ -208,3 +223,20 @@ def test_no_part_of_a_credential_in_messages_or_the_report(program: str, tmp_pat
     for value in _WRITTEN[program]:
         windows = {value[i : i + 8] for i in range(max(1, len(value) - 7))}
         assert not [w for w in windows if w in shown], value
+
+
+def test_the_consumer_domain_policy_takes_its_level_and_domains_from_the_config(tmp_path: Path) -> None:
+    """Its level is set like any policy's; extraConsumerDomains adds domains; allowedMemberDomains (the same list on
+    no-broad-principals) makes an off-list member no-broad-principals' finding and an on-list one accepted."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"consumer-domain-members": "advisory"}))
+    _, document, output = preflight("peer-hygiene", tmp_path, "--policy-pack-config", str(config))
+    about = {(v["enforcementLevel"], v["urn"].rsplit("::", 1)[1]) for v in document["violations"]
+             if v["policy"] == "consumer-domain-members"}  # fmt: skip
+    assert about == {("advisory", "reject-personal-account-reads"), ("advisory", "reject-consumer-group-views-logs")}
+    allowed = {"allowedMemberDomains": ["acme.example", "googlegroups.com"]}
+    config.write_text(json.dumps({"consumer-domain-members": allowed, "no-broad-principals": allowed}))
+    _, document, output = preflight("peer-hygiene", tmp_path, "--policy-pack-config", str(config))
+    about = {(v["policy"], v["urn"].rsplit("::", 1)[1]) for v in document["violations"]
+             if v["policy"] in ("consumer-domain-members", "no-broad-principals")}  # fmt: skip
+    assert about == {("no-broad-principals", "reject-personal-account-reads")}, output

@@ -200,7 +200,7 @@ def start_worker(
     )
     env.pop("UPSTREAM_API_KEY", None)
     cmd = dockerfile_cmd()
-    cmd[0] = str(BIN / cmd[0])  # the repository venv's gunicorn
+    cmd[0] = str(BIN / cmd[0])  # the repository venv's interpreter
     proc = _spawn(name, cmd, env, WORKER_DIR, log_dir, f"http://127.0.0.1:{port}")
     wait_ready(proc, "/healthz")
     return proc

@@ -15,6 +15,11 @@ _PROJECT = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
 # harness uses it to measure what verification costs. See README, runtime section.
 AUTH_OFF_VARIABLE = "SECURE_INVOKE_BENCH_AUTH_OFF"
 HARNESS_ONLY_VARIABLE = "SECURE_INVOKE_BENCH_HARNESS"
+# Set by the deployment that switches Cloud Run's IAM invoker check on for this service (the stack sets it
+# together with invoker_iam_disabled=False): only then is a token whose signature Cloud Run removed one
+# that Cloud Run verified. See docs/design.md §3.
+INVOKER_CHECK_VARIABLE = "CLOUD_RUN_INVOKER_IAM_CHECK"
+INVOKER_CHECK_ENFORCED = "enforced"
 
 
 class ConfigError(ValueError):
@@ -28,7 +33,7 @@ class WorkerConfig:
     certs_url: str = GOOGLE_CERTS_URL
     upstream_api_key: str | None = None
     verify_tokens: bool = True
-    # gunicorn threads = requests served at once; the stack sets it to the service's container concurrency.
+    # Request threads = requests served at once; the stack sets it to the service's container concurrency.
     threads: int = 8
     # The certs policy (worker/certs.py): one overall deadline per fetch, at most one refetch per
     # interval for unknown key ids (also the longest backoff), and how long the last good key set
@@ -41,6 +46,9 @@ class WorkerConfig:
     # Allowed invokers that are the operator account people borrow (audit `caller_kind: operator`);
     # every other allowed invoker is a relay.
     operator_invokers: frozenset[str] = frozenset()
+    # Behind Cloud Run's IAM invoker check: tokens whose signature Cloud Run removed are accepted on their
+    # claims (INVOKER_CHECK_VARIABLE); otherwise only tokens the worker verifies itself.
+    behind_cloud_run_invoker_check: bool = False
 
     def caller_kinds(self) -> dict[str, str]:
         return {email: "operator" if email in self.operator_invokers else "relay" for email in self.allowed_invokers}
@@ -81,6 +89,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
             )
         verify_tokens = env.get(AUTH_OFF_VARIABLE) != "1"
     return WorkerConfig(
+        behind_cloud_run_invoker_check=_invoker_check(env),
         audience=audience,
         allowed_invokers=allowed,
         certs_url=certs_url,
@@ -93,6 +102,25 @@ def load_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
         project=project,
         operator_invokers=operators,
     )
+
+
+def _invoker_check(env: Mapping[str, str]) -> bool:
+    value = env.get(INVOKER_CHECK_VARIABLE, "").strip()
+    if not value:
+        return False
+    if value != INVOKER_CHECK_ENFORCED:
+        raise ConfigError(f"{INVOKER_CHECK_VARIABLE} must be {INVOKER_CHECK_ENFORCED!r} or unset, got {value!r}")
+    # Not proof of the check (nothing inside a container is), but it stops the setting from taking effect
+    # where it certainly is wrong: off Cloud Run (K_SERVICE is always set there; local mode's front-end
+    # stand-in sets it), or on a loopback port that anything on the machine can reach around the front end.
+    if not env.get("K_SERVICE"):
+        raise ConfigError(f"{INVOKER_CHECK_VARIABLE} is set but K_SERVICE is not: not on Cloud Run; refusing to start")
+    if not env.get("UNIX_SOCKET") and env.get("HOST", "0.0.0.0").startswith("127."):  # noqa: S104
+        raise ConfigError(
+            f"{INVOKER_CHECK_VARIABLE} is set on a loopback port, which bypasses the front end; "
+            "local mode serves the worker on a private UNIX_SOCKET behind its Cloud Run stand-in"
+        )
+    return True
 
 
 def _emails(env: Mapping[str, str], name: str) -> frozenset[str]:

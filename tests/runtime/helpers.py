@@ -172,6 +172,7 @@ class CertsServer:
 
     Modes: "ok" (the body from `certs`, with Cache-Control max-age), "hang" (reads the request,
     never answers until released), "trickle" (headers at once, then one body byte every 0.2 s),
+    "trickle headers" (the status line and headers one byte every 0.2 s, never finished until released),
     "reset" (closes the connection without answering), "status" (HTTP `status`), "garbage"
     (200 with `body` and a long max-age: what must never be cached), and "down" via stop()
     (nothing listens: connection refused) until start() again on the same port.
@@ -212,6 +213,18 @@ class CertsServer:
                     mode = front.mode
                 if mode == "hang":
                     front.release.wait(60)
+                    self.close_connection = True
+                    return
+                if mode == "trickle headers":
+                    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Padding: " + b"a" * 10_000
+                    for byte in head:
+                        if front.release.wait(0.2):
+                            break
+                        try:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                        except OSError:
+                            return
                     self.close_connection = True
                     return
                 if mode == "reset":
@@ -270,7 +283,7 @@ class CertsServer:
     def set(self, mode: str, body: bytes = b"", status: int = 500) -> None:
         with self._lock:
             self.mode, self.body, self.status = mode, body, status
-        if mode in ("hang", "trickle"):
+        if mode in ("hang", "trickle", "trickle headers"):
             self.release.clear()
         else:
             self.release.set()

@@ -57,7 +57,10 @@ def _address(worker: Proc) -> tuple[str, int]:
     return host, int(port)
 
 
-def _trickle(data: bytes, interval: float) -> Callable[[socket.socket, threading.Event], None]:
+Behaviour = Callable[[socket.socket, threading.Event], None]
+
+
+def _trickle(data: bytes, interval: float) -> Behaviour:
     def send(conn: socket.socket, stop: threading.Event) -> None:
         for byte in data:
             if stop.wait(interval):
@@ -71,7 +74,7 @@ def _idle(conn: socket.socket, stop: threading.Event) -> None:
     stop.wait()
 
 
-def _headers_then(body_sender: Callable[[socket.socket, threading.Event], None], head: bytes):  # noqa: ANN202
+def _headers_then(body_sender: Behaviour, head: bytes) -> Behaviour:
     def send(conn: socket.socket, stop: threading.Event) -> None:
         conn.sendall(head)
         body_sender(conn, stop)
@@ -80,7 +83,7 @@ def _headers_then(body_sender: Callable[[socket.socket, threading.Event], None],
 
 
 @contextlib.contextmanager
-def attack(worker: Proc, count: int, behave: Callable[[socket.socket, threading.Event], None]) -> Iterator[None]:
+def attack(worker: Proc, count: int, behave: Behaviour) -> Iterator[None]:
     """`count` connections, each behaving as told until the block ends (then all are closed)."""
     stop = threading.Event()
     connections: list[socket.socket] = []
@@ -108,12 +111,12 @@ def attack(worker: Proc, count: int, behave: Callable[[socket.socket, threading.
             thread.join(5)
 
 
-def _slow_headers(token: str) -> Callable[[socket.socket, threading.Event], None]:
+def _slow_headers(token: str) -> Behaviour:
     head = f"POST /jobs HTTP/1.1\r\nHost: worker\r\nAuthorization: Bearer {token}\r\n".encode()
     return _trickle(head + b"X-Padding: " + b"a" * 4000, 0.3)
 
 
-def _slow_body(token: str) -> Callable[[socket.socket, threading.Event], None]:
+def _slow_body(token: str) -> Behaviour:
     body = b'{"id": "slow-body", "job": {"task": "primes", "limit": 10}}'.ljust(2000)
     head = (
         f"POST /jobs HTTP/1.1\r\nHost: worker\r\nAuthorization: Bearer {token}\r\n"
@@ -122,7 +125,7 @@ def _slow_body(token: str) -> Callable[[socket.socket, threading.Event], None]:
     return _headers_then(_trickle(body, 0.3), head)
 
 
-def _unsent_body_after_401(_token: str) -> Callable[[socket.socket, threading.Event], None]:
+def _unsent_body_after_401(_token: str) -> Behaviour:
     head = (
         b"POST /jobs HTTP/1.1\r\nHost: worker\r\nAuthorization: Bearer not-a-token\r\n"
         b"Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
@@ -130,7 +133,7 @@ def _unsent_body_after_401(_token: str) -> Callable[[socket.socket, threading.Ev
     return _headers_then(_idle, head)
 
 
-KINDS: dict[str, tuple[int, Callable[[str], Callable[[socket.socket, threading.Event], None]]]] = {
+KINDS: dict[str, tuple[int, Callable[[str], Behaviour]]] = {
     # (connections, behaviour given a valid token)
     "headers trickled byte by byte": (2 * CONCURRENCY, _slow_headers),
     "idle connections, not a byte sent": (40, lambda _token: _idle),

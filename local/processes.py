@@ -148,11 +148,18 @@ def wait_ready(proc: Proc, path: str, timeout: float = 20.0, headers: Mapping[st
 
 
 def start_metadata_server(
-    email: str, key: Path, log_dir: Path, token_lifetime: int = 3600, certs_max_age: int = 3600, name: str = "identity"
+    email: str,
+    key: Path,
+    log_dir: Path,
+    token_lifetime: int = 3600,
+    certs_max_age: int = 3600,
+    name: str = "identity",
+    clock_offset: float = 0.0,
 ) -> Proc:
     port = free_port()
     cmd = [sys.executable, "-m", "local.metadata_server", "--port", str(port), "--email", email, "--key", str(key)]
     cmd += ["--token-lifetime", str(token_lifetime), "--certs-max-age", str(certs_max_age)]
+    cmd += ["--clock-offset", str(clock_offset)]
     proc = _spawn(name, cmd, base_env({}), ROOT, log_dir, f"http://127.0.0.1:{port}")
     wait_ready(proc, "/_stats")
     return proc
@@ -215,6 +222,7 @@ def start_relay(
     name: str = "relay",
     pubsub_url: str = "",
     dead_letter_topic: str = LOCAL_DEAD_LETTER_TOPIC,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Proc:
     port = free_port()
     metadata_host = metadata_url.removeprefix("http://")
@@ -234,6 +242,7 @@ def start_relay(
             "GCE_METADATA_IP": metadata_host,
             # functions-framework's gunicorn puts its control socket here, not in $HOME.
             "XDG_RUNTIME_DIR": str(runtime_dir),
+            **(extra_env or {}),
         }
     )
     cmd = [str(BIN / "functions-framework"), "--target", "relay", "--source", str(RELAY_SOURCE)]

@@ -63,10 +63,25 @@ class Launcher:
     def worker(self, certs_url: str, name: str, allowed: str = RELAY_EMAIL, **kwargs: Any) -> Proc:
         return self._keep(start_worker(AUDIENCE, allowed, certs_url, self.workdir, name=name, **kwargs))
 
-    def relay(self, worker_url: str, metadata_url: str, name: str, pubsub: Proc, timeout_seconds: float = 10.0) -> Proc:
+    def relay(
+        self,
+        worker_url: str,
+        metadata_url: str,
+        name: str,
+        pubsub: Proc,
+        timeout_seconds: float = 10.0,
+        extra_env: dict[str, str] | None = None,
+    ) -> Proc:
         return self._keep(
             start_relay(
-                worker_url, AUDIENCE, metadata_url, self.workdir, timeout_seconds, name=name, pubsub_url=pubsub.url
+                worker_url,
+                AUDIENCE,
+                metadata_url,
+                self.workdir,
+                timeout_seconds,
+                name=name,
+                pubsub_url=pubsub.url,
+                extra_env=extra_env,
             )
         )
 

@@ -191,3 +191,48 @@ def test_a_request_the_server_refuses_itself_still_leaves_one_line(audited: Proc
     assert refused[0]["reason"] == "refused by the server before the app (RequestHeaderFieldsTooLarge)"
     assert refused[0]["decision"] == "not_checked" and refused[0]["caller"] is None
     assert token not in audited.log_text() and token.split(".")[2] not in audited.log_text()
+
+
+def test_no_caller_can_blank_a_field_of_its_own_audit_line(audited: Proc, forge: TokenForge) -> None:
+    # The scrubber used to remove from every field any 8+ character text equal to the Authorization value or
+    # one of its segments: the caller chose what vanished (issue 24, finding 4). Each request below picks
+    # its Authorization value to erase a field of its own line; every field must still read as it should.
+    valid = forge.sign()
+    header_segment = valid.split(".")[0]
+    reused_header_id = header_segment[:128]
+    sent = [
+        # (method, path, Authorization, body, expected fields)
+        ("GET", "/nothing-here", "Bearer not_checked", None, {"decision": "not_checked", "reason": "not found"}),
+        ("GET", "/admin/secret-panel", "Bearer /admin/secret-panel", None, {"path": "/admin/secret-panel"}),
+        (
+            "POST",
+            "/jobs",
+            "Bearer invalid token: malformed token",
+            {"id": new_id(), "job": {"task": "primes", "limit": 10}},
+            {"decision": "deny", "reason": "invalid token: Authorization header is not `Bearer <token>`"},
+        ),
+        (
+            "POST",
+            "/jobs",
+            f"Bearer {valid}",
+            {"id": reused_header_id, "job": {"task": "primes", "limit": 10}},
+            {"message_id": reused_header_id, "decision": "allow", "reason": "processed", "caller": RELAY_EMAIL},
+        ),
+    ]
+    for method, path, authorization, body, expected in sent:
+        trace_id = uuid.uuid4().hex
+        requests.request(
+            method,
+            audited.url + path,
+            json=body,
+            headers={"Authorization": authorization, "X-Cloud-Trace-Context": f"{trace_id}/1;o=1"},
+            timeout=30,
+        )
+        trace = f"projects/{LOCAL_PROJECT}/traces/{trace_id}"
+        [line] = [r for r in records(audited, message="request") if r.get("logging.googleapis.com/trace") == trace]
+        assert not any("<redacted>" in str(value) for value in line.values()), f"{authorization}: {line}"
+        for key, value in expected.items():
+            assert line[key] == value, f"{authorization}: {key}={line[key]!r}"
+    # Still: the credential itself (the token, its signature) is in no line.
+    text = audited.log_text()
+    assert valid not in text and valid.split(".")[2] not in text

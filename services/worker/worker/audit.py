@@ -64,15 +64,18 @@ class Audit:
 
 
 def credential_parts(header: Any) -> list[str]:
-    """What of an `Authorization: Bearer <token>` value is a credential: the token, and its signature segment.
+    """What of an `Authorization: Bearer <token>` value is a credential: a JWT-shaped token whole, and its
+    signature segment.
 
-    A JWT's header and claims segments are not secret (the line records the verified claims anyway), and
-    strings shorter than _MIN_SECRET_CHARS are not credentials but words a caller could pick."""
+    A JWT's header and claims segments are not secret (the line records the verified claims anyway); a
+    bearer value that is not a JWT is no credential of ours, only text a caller could pick to blank a field
+    with, and neither is anything shorter than _MIN_SECRET_CHARS."""
     if not isinstance(header, str):
         return []
-    token = header.strip().partition(" ")[2].strip() or header.strip()
-    parts = [token, token.rsplit(".", 1)[-1]] if token.count(".") == 2 else [token]
-    return [part for part in parts if len(part) >= _MIN_SECRET_CHARS]
+    token = header.strip().partition(" ")[2].strip()
+    if token.count(".") != 2 or not all(token.split(".")):
+        return []
+    return [part for part in (token, token.rsplit(".", 1)[-1]) if len(part) >= _MIN_SECRET_CHARS]
 
 
 def trace_fields(environ: dict[str, Any], project: str | None) -> dict[str, Any]:

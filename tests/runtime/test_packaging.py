@@ -134,3 +134,10 @@ def test_no_key_material_is_tracked_in_runtime_paths() -> None:
         file = ROOT / path
         if file.is_file():
             assert "PRIVATE " + "KEY-----" not in file.read_text(errors="ignore"), path
+
+
+def test_the_relay_and_the_worker_ship_the_same_deadline_module() -> None:
+    # Deployed apart, so each carries its own copy (relay_deadline.py, worker/deadline.py): one code.
+    relay = (ROOT / "functions" / "relay" / "relay_deadline.py").read_text()
+    worker = (WORKER / "worker" / "deadline.py").read_text()
+    assert relay == worker

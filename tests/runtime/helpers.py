@@ -61,6 +61,7 @@ class Launcher:
         return self._keep(start_iam_credentials(self.key, access_file, self.workdir))
 
     def worker(self, certs_url: str, name: str, allowed: str = RELAY_EMAIL, **kwargs: Any) -> Proc:
+        """A worker; `behind_front_end=<dir>` serves it on a private socket for local.cloud_run only."""
         return self._keep(start_worker(AUDIENCE, allowed, certs_url, self.workdir, name=name, **kwargs))
 
     def relay(
@@ -149,6 +150,7 @@ class TokenForge:
 
     def __init__(self, key_path: Path, kid: str) -> None:
         self.kid = kid
+        self.key_path = key_path
         self.signer = crypt.RSASigner.from_string(key_path.read_bytes(), key_id=kid)
 
     def claims(self, **overrides: Any) -> dict[str, Any]:

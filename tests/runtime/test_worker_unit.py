@@ -681,3 +681,66 @@ def test_app_get_on_jobs_is_not_allowed(identity: Proc) -> None:
     assert response.headers["Allow"] == "POST"
     assert client.options("/jobs").status_code == 405  # no automatic OPTIONS: nothing serves browsers
     assert client.get("/healthz").data == b"ok\n"
+
+
+def test_signature_removed_tokens_are_trusted_only_behind_cloud_runs_check_and_only_where_it_checked(
+    identity: Proc, forge: TokenForge
+) -> None:
+    certs = identity.url + "/oauth2/v1/certs"
+    behind = TokenVerifier(AUDIENCE, {RELAY_EMAIL: "relay"}, certs, trust_cloud_run=True)
+    elsewhere = TokenVerifier(AUDIENCE, {RELAY_EMAIL: "relay"}, certs)
+    token = forge.sign()
+    removed = f"Bearer {token.rsplit('.', 1)[0]}.{SIGNATURE_REMOVED}"
+    assert behind.verify(removed).verified_by == "cloud_run_iam"
+    assert behind.verify(None, removed).verified_by == "cloud_run_iam"  # X-Serverless-Authorization only
+    assert behind.verify(f"Bearer {token}", removed).verified_by == "signature"  # the relay's two headers
+    refusals = [
+        (elsewhere, (removed, None), "signature removed, and this worker is not behind Cloud Run's IAM check"),
+        (behind, (removed, removed), "signature removed from Authorization, which Cloud Run did not check"),
+        (behind, (None, f"Bearer {token}"), "X-Serverless-Authorization was not checked by Cloud Run"),
+        (behind, (None, None), "no Authorization header"),
+    ]
+    for verifier, (authorization, serverless), reason in refusals:
+        with pytest.raises(InvalidToken) as caught:
+            verifier.verify(authorization, serverless)
+        assert str(caught.value) == reason
+    # Every claim is still checked on the trusted path.
+    wrong = forge.sign(forge.claims(aud="https://worker-x.a.run.app"))
+    with pytest.raises(InvalidToken, match="wrong audience"):
+        behind.verify(f"Bearer {wrong.rsplit('.', 1)[0]}.{SIGNATURE_REMOVED}")
+    other = forge.sign(forge.claims(email=OTHER_EMAIL))
+    with pytest.raises(CallerNotAllowed):
+        behind.verify(f"Bearer {other.rsplit('.', 1)[0]}.{SIGNATURE_REMOVED}")
+
+
+def test_a_verified_signature_is_reused_only_for_the_same_token_under_the_same_key(forge: TokenForge) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from worker.certs import CertsCache, Fetched
+
+    from local.metadata_server import self_signed_cert
+
+    real = {forge.kid: json.loads(forge_certs(forge))[forge.kid]}
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    swapped = {forge.kid: self_signed_cert(other_key, "not Google").decode()}
+    answers = [real]
+    clock = [0.0]
+    certs = CertsCache(lambda _deadline: Fetched(answers[-1], 60), start=lambda run: run(), clock=lambda: clock[0])
+    verifier = TokenVerifier(AUDIENCE, {RELAY_EMAIL: "relay"}, certs)
+    header = f"Bearer {forge.sign()}"
+    assert verifier.verify(header).email == RELAY_EMAIL
+    assert verifier.verify(header).email == RELAY_EMAIL  # the second time from the cache
+    answers.append(swapped)  # Google's key for this kid changed: the cached verdict no longer counts
+    clock[0] += 7200  # past freshness and the staleness bound: the next lookup takes the new set
+    with pytest.raises(InvalidToken, match="signature does not verify"):
+        verifier.verify(header)
+
+
+def forge_certs(forge: TokenForge) -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from local.metadata_server import self_signed_cert
+
+    key = serialization.load_pem_private_key(forge.key_path.read_bytes(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return json.dumps({forge.kid: self_signed_cert(key, "local").decode()})

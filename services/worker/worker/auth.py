@@ -53,6 +53,10 @@ SIGNATURE_REMOVED = "SIGNATURE_REMOVED_BY_GOOGLE"
 # A JWS in compact form: three base64url segments without padding (the signature may be empty: alg none).
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _MAX_VERIFIERS = 64  # parsed public keys kept; Google publishes two or three at a time
+# Signatures already verified, per exact token text: a caller reuses its token for up to an hour (the relay
+# does), and the same bytes under the same key verify the same way every time. Claims, time and caller are
+# still checked on every request; the entry counts only while its key is still the current one for its kid.
+_MAX_VERIFIED_TOKENS = 1024
 
 __all__ = [
     "SIGNATURE_REMOVED",
@@ -102,6 +106,7 @@ class Caller:
 class Token:
     """A compact JWS decoded once: header and claims as JSON objects, the signed bytes and the signature."""
 
+    text: str
     header: dict[str, Any]
     claims: dict[str, Any]
     signing_input: bytes
@@ -146,7 +151,7 @@ def parse_token(token: str) -> Token:
     header = _json_object(_segment(header_text))
     claims = _json_object(_segment(claims_text))
     signature = None if signature_text == SIGNATURE_REMOVED else _segment(signature_text)
-    return Token(header, claims, f"{header_text}.{claims_text}".encode(), signature)
+    return Token(token, header, claims, f"{header_text}.{claims_text}".encode(), signature)
 
 
 def check_claims(claims: Mapping[str, Any], audience: str) -> None:
@@ -212,14 +217,22 @@ class TokenVerifier:
         self.certs = certs if isinstance(certs, CertsCache) else CertsCache(HttpCertsSource(certs))
         self.trust_cloud_run = trust_cloud_run
         self._verifiers: dict[str, crypt.RSAVerifier] = {}  # PEM certificate -> its parsed public key
-        self._verifiers_lock = threading.Lock()
+        self._verified: dict[str, tuple[Token, str]] = {}  # token text -> (its decoding, the PEM that verified it)
+        self._lock = threading.Lock()
 
     def verify(self, authorization: str | None, serverless_authorization: str | None = None) -> Caller:
         """The caller of a request with these two headers, or the exception that says why not.
 
         `serverless_authorization` (X-Serverless-Authorization) matters only behind Cloud Run's IAM check:
         when present, it is the header Cloud Run checked, and Authorization reached us untouched."""
-        token = parse_token(bearer_token(authorization)) if authorization is not None else None
+        if authorization is not None:
+            text = bearer_token(authorization)
+            seen = self._verified.get(text)
+            if seen is not None:
+                return self._verify_signed(seen[0], seen[1])
+            token: Token | None = parse_token(text)
+        else:
+            token = None
         if token is not None and not token.stripped:
             return self._verify_signed(token)
         if not self.trust_cloud_run:
@@ -240,7 +253,7 @@ class TokenVerifier:
             checked = token
         return self._verify_checked_by_cloud_run(checked)
 
-    def _verify_signed(self, token: Token) -> Caller:
+    def _verify_signed(self, token: Token, verified_with: str | None = None) -> Caller:
         header = token.header
         if header.get("alg") != "RS256":
             raise InvalidToken("algorithm is not RS256")
@@ -250,9 +263,17 @@ class TokenVerifier:
         check_claims(token.claims, self.audience)  # before any key lookup: junk never costs a certs fetch
         keys = self.certs.keys_for(kid)  # CertsUnavailable: cannot tell now
         pems = [keys[kid]] if kid is not None else list(keys.values())
-        signature = token.signature or b""
-        if not any(self._verifier(pem).verify(token.signing_input, signature) for pem in pems):
-            raise InvalidToken("signature does not verify")
+        if verified_with is None or verified_with not in pems:
+            signature = token.signature or b""
+            verified_with = next(
+                (pem for pem in pems if self._verifier(pem).verify(token.signing_input, signature)), None
+            )
+            if verified_with is None:
+                raise InvalidToken("signature does not verify")
+            with self._lock:
+                if len(self._verified) >= _MAX_VERIFIED_TOKENS:
+                    self._verified.pop(next(iter(self._verified)))
+                self._verified[token.text] = (token, verified_with)
         return self._allowed(token.claims, "signature")
 
     def _verify_checked_by_cloud_run(self, token: Token) -> Caller:
@@ -280,7 +301,7 @@ class TokenVerifier:
                 verifier = crypt.RSAVerifier.from_string(pem)
             except Exception:
                 raise InvalidToken("signature does not verify") from None  # a key we cannot load verifies nothing
-            with self._verifiers_lock:
+            with self._lock:
                 if len(self._verifiers) >= _MAX_VERIFIERS:
                     self._verifiers.clear()
                 self._verifiers[pem] = verifier
@@ -299,6 +320,6 @@ def bearer_token(authorization: str | None) -> str:
         raise InvalidToken("token too long")
     if not token.isascii():
         raise InvalidToken("malformed token")
-    if any(c.isspace() for c in token):  # `Bearer <token> !!!`: one token, nothing after it
+    if len(token.split(None, 1)) > 1:  # `Bearer <token> !!!`: one token, nothing after it
         raise InvalidToken("Authorization header is not `Bearer <token>`")
     return token

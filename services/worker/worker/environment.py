@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 _PROJECT = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+_KIND = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
 # Honoured only together with HARNESS_ONLY_VARIABLE, which the stack never sets: the benchmark
 # harness uses it to measure what verification costs. See README, runtime section.
@@ -49,9 +50,16 @@ class WorkerConfig:
     # Behind Cloud Run's IAM invoker check: tokens whose signature Cloud Run removed are accepted on their
     # claims (INVOKER_CHECK_VARIABLE); otherwise only tokens the worker verifies itself.
     behind_cloud_run_invoker_check: bool = False
+    # Other kinds of allowed invokers (e.g. "scheduler" for an Authorization-only caller), by email.
+    other_kinds: tuple[tuple[str, str], ...] = ()
 
     def caller_kinds(self) -> dict[str, str]:
-        return {email: "operator" if email in self.operator_invokers else "relay" for email in self.allowed_invokers}
+        """Each allowed invoker's kind for the audit line: operator, a declared kind (CALLER_KINDS), else relay."""
+        declared = dict(self.other_kinds)
+        return {
+            email: "operator" if email in self.operator_invokers else declared.get(email, "relay")
+            for email in self.allowed_invokers
+        }
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
@@ -66,6 +74,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
     strays = sorted(operators - allowed)
     if strays:
         raise ConfigError(f"OPERATOR_INVOKERS has entries that are not in ALLOWED_INVOKERS: {', '.join(strays)}")
+    other_kinds = _kinds(env, allowed, operators)
     certs_url = env.get("GOOGLE_CERTS_URL", "").strip() or GOOGLE_CERTS_URL
     if not certs_url.startswith(("https://", "http://")):
         raise ConfigError(f"GOOGLE_CERTS_URL is not an http(s) URL: {certs_url!r}")
@@ -101,7 +110,24 @@ def load_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
         certs_max_stale_seconds=max_stale,
         project=project,
         operator_invokers=operators,
+        other_kinds=other_kinds,
     )
+
+
+def _kinds(env: Mapping[str, str], allowed: frozenset[str], operators: frozenset[str]) -> tuple[tuple[str, str], ...]:
+    """CALLER_KINDS: comma-separated `email=kind` for allowed invokers that are neither relays nor operators."""
+    kinds: dict[str, str] = {}
+    for entry in (e.strip() for e in env.get("CALLER_KINDS", "").split(",")):
+        if not entry:
+            continue
+        email, _, kind = entry.partition("=")
+        email, kind = email.strip().lower(), kind.strip()
+        if email not in allowed or email in operators:
+            raise ConfigError(f"CALLER_KINDS names {email!r}, which is not a non-operator entry of ALLOWED_INVOKERS")
+        if not _KIND.match(kind) or kind == "operator":
+            raise ConfigError(f"CALLER_KINDS: {kind!r} is not a kind (lowercase letters, digits, '-'; not 'operator')")
+        kinds[email] = kind
+    return tuple(sorted(kinds.items()))
 
 
 def _invoker_check(env: Mapping[str, str]) -> bool:

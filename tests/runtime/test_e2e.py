@@ -1,4 +1,4 @@
-"""End to end on loopback: stand-in metadata server -> relay (functions-framework) -> worker (gunicorn)."""
+"""End to end on loopback: stand-in metadata server -> relay (functions-framework) -> worker (waitress)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from google.auth import exceptions
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.scheduler", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m local.scheduler", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--url", required=True, help="the service's base URL (the front end)")
     parser.add_argument("--audience", required=True, help="the audience to mint the ID token for")
     parser.add_argument("--id", required=True, help="the job id")

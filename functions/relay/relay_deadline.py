@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -115,11 +115,12 @@ class _HTTPSConnection(_Bounded, HTTPSConnection):
 
 
 class _HTTPPool(HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
+    # Any: urllib3's own connection classes do not satisfy the protocol it declares here, for a type checker.
+    ConnectionCls = cast(Any, _HTTPConnection)
 
 
 class _HTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
+    ConnectionCls = cast(Any, _HTTPSConnection)
 
 
 def bounded(session: requests.Session) -> requests.Session:

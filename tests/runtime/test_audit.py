@@ -117,6 +117,7 @@ def test_every_status_leaves_exactly_one_json_audit_line_without_token_text(audi
         if name == "413 chunked body too large":  # no Content-Length: the limit must hold on the stream
             data = (b'{"id": "chunked", "pad": "' + b"a" * 1024 for _ in range(80))
         if name == "400 malformed chunked body":  # a chunk size that is not hexadecimal
+            assert case.token is not None
             response = _raw(
                 audited,
                 b"POST /jobs HTTP/1.1\r\nHost: worker\r\nAuthorization: Bearer "

@@ -51,23 +51,25 @@ class AuditedErrorTask(ErrorTask):
     project: str | None = None  # for the line's trace field; set per server by build_server
 
     def execute(self) -> None:
-        error = self.request.error
+        request: Any = self.request  # waitress's parser, holding the error it stopped at
+        error = request.error
         status = int(getattr(error, "code", 500))
         reason = str(getattr(error, "reason", "Error"))
         audit = Audit(reason=f"refused by the server before the app ({type(error).__name__})")
         # As much of a WSGI environ as the server parsed; never the request line's query string.
-        environ = {f"HTTP_{name}": value for name, value in (self.request.headers or {}).items()}
+        environ = {f"HTTP_{name}": value for name, value in (request.headers or {}).items()}
         environ |= {
-            "REQUEST_METHOD": self.request.command or "",
-            "PATH_INFO": self.request.path or "",
-            "SERVER_PROTOCOL": f"HTTP/{self.request.version or '1.0'}",
+            "REQUEST_METHOD": request.command or "",
+            "PATH_INFO": request.path or "",
+            "SERVER_PROTOCOL": f"HTTP/{request.version or '1.0'}",
         }
         audit.forbid(environ.get("HTTP_AUTHORIZATION"))
         audit.forbid(environ.get("HTTP_X_SERVERLESS_AUTHORIZATION"))
         write_line(environ, audit, status, 0.0, self.project)
         body = json.dumps({"error": reason.lower()}).encode()
         self.status = f"{status} {reason}"
-        self.response_headers.append(("Content-Type", "application/json"))
+        headers: Any = self.response_headers
+        headers.append(("Content-Type", "application/json"))
         self.set_close_on_finish()
         self.content_length = len(body)
         self.write(body)
@@ -125,8 +127,10 @@ def build_server(
     return server
 
 
-def serve(server: BaseWSGIServer, stop: threading.Event, graceful_seconds: float = GRACEFUL_SECONDS) -> int:
-    """Runs the I/O loop until `stop` is set, then drains: returns the requests still unfinished (0 normally)."""
+def serve(server: Any, stop: threading.Event, graceful_seconds: float = GRACEFUL_SECONDS) -> int:
+    """Runs the I/O loop until `stop` is set, then drains: returns the requests still unfinished (0 normally).
+
+    `server` is waitress's (typed Any: waitress has no type hints for the attributes used here)."""
     channels = server._map  # waitress's loop map: the listener, the trigger and every connection
     while not stop.is_set():
         wasyncore.loop(timeout=_LOOP_TIMEOUT_SECONDS, map=channels, use_poll=True, count=1)
@@ -142,7 +146,7 @@ def serve(server: BaseWSGIServer, stop: threading.Event, graceful_seconds: float
     return busy
 
 
-def _close_idle(server: BaseWSGIServer) -> int:
+def _close_idle(server: Any) -> int:
     """Closes every connection with nothing in progress; returns how many still have a request or an answer."""
     busy = 0
     for channel in list(server.active_channels.values()):
@@ -161,7 +165,7 @@ def main() -> int:
         print(f"worker: configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging()
-    server = build_server(create_app(config), config.threads, config.project)
+    server: Any = build_server(create_app(config), config.threads, config.project)
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: Any) -> None:

@@ -1,13 +1,16 @@
 """`make local`: the whole flow on one machine, with google-auth's real token paths.
 
-Starts the metadata-server stand-in, the Pub/Sub publish stand-in (the dead-letter topic), the
-worker (the Dockerfile's CMD) and the relay (functions-framework), publishes a few jobs as Pub/Sub
-CloudEvents, prints what became of each (the result and the caller the worker verified, or the
-dead-letter record and its reason). Then the operator path: a person signs in, mints an ID token as
-the operator account through google-auth's impersonation code against the IAM Credentials stand-in,
-and replays a job; a person whose grant has lapsed is refused. Last, the audit lines of the worker and
-of the credentials API, then everything stops. The signing key lives in a temporary directory and is
-deleted at the end.
+Starts the metadata-server stand-ins (the relay's identity and a scheduler's), the Pub/Sub publish
+stand-in (the dead-letter topic), the worker (the Dockerfile's CMD) on a private unix socket behind the
+Cloud Run front-end stand-in (its IAM invoker check: the only way to the worker), and the relay
+(functions-framework); publishes a few jobs as Pub/Sub CloudEvents and prints what became of each (the
+result and the caller the worker verified, or the dead-letter record and its reason). Then a Cloud
+Scheduler-like caller sends a job with its token in `Authorization` only, which the front end checks and
+passes on with the signature removed. Then the operator path: a person signs in, mints an ID token as the
+operator account through google-auth's impersonation code against the IAM Credentials stand-in, and
+replays a job; a person whose grant has lapsed is refused. Last, the audit lines of the worker and of the
+credentials API, then everything stops. The signing key lives in a temporary directory and is deleted at
+the end.
 """
 
 from __future__ import annotations
@@ -32,16 +35,21 @@ from local.processes import (
     StartupError,
     get_json,
     pubsub_event,
+    run_scheduler,
+    start_cloud_run,
     start_iam_credentials,
     start_metadata_server,
     start_pubsub,
     start_relay,
     start_worker,
     stopping,
+    write_invokers,
 )
 
 RELAY_EMAIL = "relay-runtime-local@secure-invoke-local.iam.gserviceaccount.com"
 OPERATOR_EMAIL = "worker-operator-local@secure-invoke-local.iam.gserviceaccount.com"
+SCHEDULER_EMAIL = "nightly-scheduler-local@secure-invoke-local.iam.gserviceaccount.com"
+SCHEDULED_JOB = ("2001", {"task": "hash", "input": "nightly report", "iterations": 100_000})
 LEGAL_ATTRIBUTES = {f"attribute-{i:03d}": "x" * 1024 for i in range(100)}  # Pub/Sub's maximum
 SAMPLE_JOBS: list[tuple[str, str, Any, dict[str, str]]] = [
     ("1001", "a new job", {"task": "primes", "limit": 1_000_000}, {}),
@@ -78,8 +86,18 @@ def write_operator_access(workdir: Path) -> Path:
     return path
 
 
-def operator_calls(iam: Proc, worker: Proc) -> None:
-    print("\nOperator access (just in time, ID tokens only, as worker-operator):")
+def scheduled_call(scheduler: Proc, front: Proc) -> None:
+    print("\nA Cloud Scheduler-like caller (its token in Authorization only, through the Cloud Run front end):")
+    job_id, job = SCHEDULED_JOB
+    outcome = run_scheduler(scheduler.url, front.url, LOCAL_AUDIENCE, job_id, job)
+    answer = outcome["answer"]
+    print(f"  {SCHEDULER_EMAIL.split('@')[0]}: job {job_id} {json.dumps(job)} → {outcome['status']}")
+    if isinstance(answer, dict):
+        print(f"  verified caller {answer.get('caller')}, result {answer.get('result')}")
+
+
+def operator_calls(iam: Proc, front: Proc) -> None:
+    print("\nOperator access (just in time, ID tokens only, as worker-operator, through the front end):")
     for person in ("alice@acme.local", "bob@acme.local"):
         try:
             token = operator_id_token(sign_in(iam.url, person), OPERATOR_EMAIL, LOCAL_AUDIENCE, iam.url)
@@ -87,9 +105,7 @@ def operator_calls(iam: Proc, worker: Proc) -> None:
             print(f"  {person}: the credentials API refused to mint (no live grant: bob's expired yesterday)")
             continue
         body = {"id": "1002", "job": {"task": "hash", "input": "hello", "iterations": 200_000}}
-        answer = requests.post(
-            worker.url + "/jobs", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30
-        )
+        answer = requests.post(front.url + "/jobs", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         print(f"  {person}: minted an operator token, replayed job 1002 → {answer.status_code} {answer.json()}")
     for line in iam.log_records():
         payload = line.get("protoPayload", {})
@@ -104,31 +120,42 @@ def operator_calls(iam: Proc, worker: Proc) -> None:
 @dataclass(frozen=True)
 class Running:
     metadata: Proc
+    scheduler: Proc
     pubsub: Proc
     iam: Proc
     worker: Proc
+    front: Proc
     relay: Proc
 
 
 def start_all(workdir: Path, procs: list[Proc]) -> Running:
     """Every process of local mode, each added to `procs` as soon as it runs (so it is stopped whatever fails)."""
-    identity = start_metadata_server(RELAY_EMAIL, workdir / "signing-key.pem", workdir)
+    key = workdir / "signing-key.pem"
+    identity = start_metadata_server(RELAY_EMAIL, key, workdir)
     procs.append(identity)
+    scheduler = start_metadata_server(SCHEDULER_EMAIL, key, workdir, name="identity-scheduler")
+    procs.append(scheduler)
     pubsub = start_pubsub(identity.url + "/tokeninfo", RELAY_EMAIL, workdir)
     procs.append(pubsub)
-    iam = start_iam_credentials(workdir / "signing-key.pem", write_operator_access(workdir), workdir)
+    iam = start_iam_credentials(key, write_operator_access(workdir), workdir)
     procs.append(iam)
+    certs = identity.url + "/oauth2/v1/certs"
     worker = start_worker(
         LOCAL_AUDIENCE,
-        f"{RELAY_EMAIL},{OPERATOR_EMAIL}",
-        identity.url + "/oauth2/v1/certs",
+        f"{RELAY_EMAIL},{OPERATOR_EMAIL},{SCHEDULER_EMAIL}",
+        certs,
         workdir,
-        extra_env={"OPERATOR_INVOKERS": OPERATOR_EMAIL},
+        extra_env={"OPERATOR_INVOKERS": OPERATOR_EMAIL, "CALLER_KINDS": f"{SCHEDULER_EMAIL}=scheduler"},
+        behind_front_end=workdir / "cloud-run",
     )
     procs.append(worker)
-    relay = start_relay(worker.url, LOCAL_AUDIENCE, identity.url, workdir, pubsub_url=pubsub.url)
+    # The run.invoker grants the front end enforces: the stack's, one member per caller.
+    invokers = write_invokers(workdir / "invokers.txt", [RELAY_EMAIL, OPERATOR_EMAIL, SCHEDULER_EMAIL])
+    front = start_cloud_run(worker, certs, LOCAL_AUDIENCE, invokers, workdir)
+    procs.append(front)
+    relay = start_relay(front.url, LOCAL_AUDIENCE, identity.url, workdir, pubsub_url=pubsub.url)
     procs.append(relay)
-    return Running(identity, pubsub, iam, worker, relay)
+    return Running(identity, scheduler, pubsub, iam, worker, front, relay)
 
 
 def publish_samples(relay: Proc) -> None:
@@ -158,26 +185,33 @@ def show_dead_letters(pubsub: Proc) -> None:
 
 
 def show_audit_and_counts(running: Running) -> None:
-    print("\nThe worker's audit lines (one per request):")
+    print("\nThe worker's audit lines (one per request; verified by its own signature check, or by Cloud Run's):")
     for line in running.worker.log_records():
         if line.get("message") == "request" and line.get("path") == "/jobs":
             print(
-                f"  {line['status']} {line['decision']:<6} {line.get('caller_kind') or '-':<8} "
-                f"{line.get('message_id')}  {line['reason']}  ({line['latency_ms']} ms)"
+                f"  {line['status']} {line['decision']:<6} {line.get('caller_kind') or '-':<9} "
+                f"{line.get('verified_by') or '-':<13} {line.get('message_id')}  {line['reason']}  "
+                f"({line['latency_ms']} ms)"
             )
 
     stats = get_json(running.metadata.url + "/_stats")
+    scheduler_stats = get_json(running.scheduler.url + "/_stats")
     operator_stats = get_json(running.iam.url + "/_stats")
-    computed = {"relay": 0, "operator": 0}  # per caller kind: the operator's replay is not a delivery
+    front = get_json(running.front.url + "/_frontend/stats")
+    computed = {"relay": 0, "scheduler": 0, "operator": 0}  # per caller kind: only the relay's are deliveries
     for record in running.worker.log_records():
         if record.get("reason") == "processed" and record.get("caller_kind") in computed:
             computed[record["caller_kind"]] += 1
     print(
-        f"\nID tokens minted: {stats['identity_tokens']} (relay) + {operator_stats['id_tokens']} (operator, "
-        f"{operator_stats['denied']} refused), access tokens: {stats['access_tokens']}, "
-        f"certs served: {stats['certs_served']}, jobs computed by the worker: {computed['relay']} of "
-        f"{len(SAMPLE_JOBS)} relay deliveries, + {computed['operator']} operator "
-        + ("replay" if computed["operator"] == 1 else "replays")
+        f"\nfront end: {front['forwarded']} requests forwarded to the worker, "
+        f"{front['refused_401'] + front['refused_403']} refused"
+    )
+    print(
+        f"ID tokens minted: {stats['identity_tokens']} (relay) + {scheduler_stats['identity_tokens']} (scheduler) + "
+        f"{operator_stats['id_tokens']} (operator, {operator_stats['denied']} refused), access tokens: "
+        f"{stats['access_tokens']}, certs served: {stats['certs_served']}, jobs computed by the worker: "
+        f"{computed['relay']} of {len(SAMPLE_JOBS)} relay deliveries, + {computed['scheduler']} scheduled, "
+        f"+ {computed['operator']} operator " + ("replay" if computed["operator"] == 1 else "replays")
     )
 
 
@@ -193,12 +227,13 @@ def run(workdir: Path) -> int:
 def show(running: Running) -> int:
     """What local mode shows: each sample job's fate, the dead letters, the operator path, the audit trail."""
     print(
-        f"metadata {running.metadata.url}  pubsub {running.pubsub.url}  worker {running.worker.url}  "
-        f"relay {running.relay.url}"
+        f"metadata {running.metadata.url}  pubsub {running.pubsub.url}  Cloud Run front end {running.front.url}  "
+        f"(worker only behind it)  relay {running.relay.url}"
     )
     publish_samples(running.relay)
     show_dead_letters(running.pubsub)
-    operator_calls(running.iam, running.worker)
+    scheduled_call(running.scheduler, running.front)
+    operator_calls(running.iam, running.front)
     show_audit_and_counts(running)
     return 0
 

@@ -19,7 +19,15 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from worker import jobs
 from worker.audit import AUDIT_KEY, Audit, AuditMiddleware, log
-from worker.auth import CallerNotAllowed, CertsUnavailable, InvalidToken, TokenVerifier, normalise_email
+from worker.auth import (
+    Caller,
+    CallerNotAllowed,
+    CertsUnavailable,
+    InvalidToken,
+    NotValidNow,
+    TokenVerifier,
+    normalise_email,
+)
 from worker.certs import CertsCache, HttpCertsSource
 from worker.environment import WorkerConfig, load_config
 from worker.idempotency import Conflict, IdempotencyStore, StillProcessing
@@ -29,6 +37,8 @@ from worker.idempotency import Conflict, IdempotencyStore, StillProcessing
 MAX_BODY_BYTES = 64 * 1024
 MAX_ID_CHARS = 128
 MESSAGE_ID = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces: Pub/Sub ids are digits
+# The `code` of a 503 for a token outside its time window: the relay keeps such messages apart.
+CLOCK_SKEW_CODE = "clock_skew"
 _PUBLIC_HTTP_ERRORS = {404: "not found", 405: "method not allowed", 413: f"body larger than {MAX_BODY_BYTES} bytes"}
 
 
@@ -77,7 +87,10 @@ def read_body(environ: dict[str, Any], content_length: int | None) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while size < limit:
-        chunk = stream.read(min(64 * 1024, limit - size))
+        try:
+            chunk = stream.read(min(64 * 1024, limit - size))
+        except Exception as exc:  # the server's parse error for a malformed (e.g. chunked) body, a cut connection
+            raise BadBody(f"body could not be read ({type(exc).__name__})") from None
         if not chunk:
             break
         chunks.append(chunk)
@@ -103,7 +116,9 @@ def create_app(
         max_stale_seconds=config.certs_max_stale_seconds,
     )
     # Each allowed invoker is a relay, or the operator account people borrow (OPERATOR_INVOKERS).
-    verifier = TokenVerifier(config.audience, config.caller_kinds(), certs)
+    verifier = TokenVerifier(
+        config.audience, config.caller_kinds(), certs, trust_cloud_run=config.behind_cloud_run_invoker_check
+    )
     jobs_store = store or IdempotencyStore()
     app = Flask("worker")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -141,6 +156,9 @@ def _log_configuration(config: WorkerConfig) -> None:
         },
         upstream_api_key="configured" if config.upstream_api_key else "absent",
         token_verification="on" if config.verify_tokens else "OFF (benchmark harness)",
+        signature_removed_tokens=(
+            "accepted: behind Cloud Run's IAM invoker check" if config.behind_cloud_run_invoker_check else "refused"
+        ),
     )
 
 
@@ -198,7 +216,9 @@ def _submit_job(config: WorkerConfig, verifier: TokenVerifier, store: Idempotenc
 def _verified_caller(verifier: TokenVerifier, record: Audit) -> str | Response:
     """The verified caller's key (its normalised email), or the refusal to answer with; recorded either way."""
     try:
-        caller = verifier.verify(request.headers.get("Authorization"))
+        caller = verifier.verify(
+            request.headers.get("Authorization"), request.headers.get("X-Serverless-Authorization")
+        )
     except InvalidToken as exc:
         record.decision = "deny"
         return _refuse(
@@ -206,7 +226,7 @@ def _verified_caller(verifier: TokenVerifier, record: Audit) -> str | Response:
         )
     except CallerNotAllowed as exc:
         record.decision = "deny"
-        record.caller, record.sub, record.aud = exc.caller.email, exc.caller.subject, exc.caller.audience
+        _record_caller(record, exc.caller)
         return _refuse(403, "caller not allowed", "caller not allowed")
     except CertsUnavailable as exc:
         record.decision = "unverifiable"
@@ -216,10 +236,31 @@ def _verified_caller(verifier: TokenVerifier, record: Audit) -> str | Response:
             f"cannot verify now: {exc.reason}",
             {"Retry-After": str(exc.retry_after)},
         )
+    except NotValidNow as exc:
+        # A genuine token whose time window this worker's clock disagrees with: cannot tell now, not a
+        # verdict on the job (the relay retries it, and keeps it as `clock_skew` if that never ends).
+        record.decision = "unverifiable"
+        _record_caller(record, exc.caller)
+        record.reason = f"cannot verify now: {exc.reason} (clock skew?)"
+        response = _json(
+            503,
+            {"error": "token not valid at this worker's time (clock skew?)", "code": CLOCK_SKEW_CODE},
+            {"Retry-After": str(exc.retry_after)},
+        )
+        return response
     record.decision = "allow"
-    record.caller, record.sub, record.aud = caller.email, caller.subject, caller.audience
+    _record_caller(record, caller)
     record.caller_kind = caller.kind
     return normalise_email(caller.email) or ""
+
+
+def _record_caller(record: Audit, caller: Caller) -> None:
+    record.caller, record.sub, record.aud, record.verified_by = (
+        caller.email,
+        caller.subject,
+        caller.audience,
+        caller.verified_by,
+    )
 
 
 def _http_error(exc: HTTPException) -> Response:

@@ -250,12 +250,26 @@ def test_count_primes(limit: int, count: int, largest: int | None) -> None:
     assert jobs.count_primes(limit) == {"limit": limit, "prime_count": count, "largest_prime": largest}
 
 
+def _no_key() -> str:
+    raise AssertionError("a job that needs no key asked for it")
+
+
 def test_hash_job_is_deterministic_and_depends_on_its_inputs() -> None:
-    one = jobs.run(jobs.validate({"task": "hash", "input": "a", "iterations": 1000}))
-    assert one == jobs.run(jobs.validate({"task": "hash", "input": "a", "iterations": 1000}))
-    assert one != jobs.run(jobs.validate({"task": "hash", "input": "a", "iterations": 1001}))
-    assert one != jobs.run(jobs.validate({"task": "hash", "input": "b", "iterations": 1000}))
+    one = jobs.run(jobs.validate({"task": "hash", "input": "a", "iterations": 1000}), _no_key)
+    assert one == jobs.run(jobs.validate({"task": "hash", "input": "a", "iterations": 1000}), _no_key)
+    assert one != jobs.run(jobs.validate({"task": "hash", "input": "a", "iterations": 1001}), _no_key)
+    assert one != jobs.run(jobs.validate({"task": "hash", "input": "b", "iterations": 1000}), _no_key)
     assert len(one["sha256_pbkdf2"]) == 64
+
+
+def test_sign_job_is_the_hmac_of_its_input_under_the_upstream_key() -> None:
+    import hashlib
+    import hmac
+
+    job = jobs.validate({"task": "sign", "input": "payload"})
+    signed = jobs.run(job, lambda: "key-1")
+    assert signed == {"hmac_sha256": hmac.new(b"key-1", b"payload", hashlib.sha256).hexdigest(), "input_chars": 7}
+    assert jobs.run(job, lambda: "key-2") != signed  # it depends on the key it is given
 
 
 @pytest.mark.parametrize(
@@ -271,6 +285,8 @@ def test_hash_job_is_deterministic_and_depends_on_its_inputs() -> None:
         ({"task": "hash", "iterations": 0}, "`iterations` must be between 1 and"),
         ({"task": "hash", "iterations": 5, "input": "x" * 2000}, "`input` must be a string"),
         ({"task": "hash", "iterations": 5, "input": 7}, "`input` must be a string"),
+        ({"task": "sign"}, "`input` must be a string of 1 to"),
+        ({"task": "sign", "input": ""}, "`input` must be a string of 1 to"),
     ],
 )
 def test_invalid_jobs_are_rejected_with_the_field_named(job: Any, message: str) -> None:
@@ -291,7 +307,10 @@ def test_config_reads_the_stack_contract() -> None:
     assert config.audience == AUDIENCE
     assert config.allowed_invokers == {RELAY_EMAIL, "other@x.iam.gserviceaccount.com"}
     assert config.certs_url == "https://www.googleapis.com/oauth2/v1/certs"
-    assert config.upstream_api_key is None
+    assert config.upstream_api_key_file is None
+    assert load_config({**BASE_ENV, "UPSTREAM_API_KEY_FILE": "/secrets/key/value"}).upstream_api_key_file == (
+        "/secrets/key/value"
+    )
     assert config.verify_tokens is True
     assert config.threads == 8
     assert (config.certs_fetch_deadline_seconds, config.certs_refresh_interval_seconds) == (5.0, 30.0)
@@ -622,7 +641,7 @@ def test_app_rejects_bad_bodies(identity: Proc, forge: TokenForge, body: Any, st
 def test_app_answers_a_crash_with_json_500_and_one_audit_line(
     identity: Proc, forge: TokenForge, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(job: dict[str, Any]) -> dict[str, Any]:
+    def broken(job: dict[str, Any], upstream_key: Any) -> dict[str, Any]:
         raise KeyError("something the request said")
 
     monkeypatch.setattr(jobs, "run", broken)

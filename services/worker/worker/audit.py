@@ -8,10 +8,10 @@ logging: `severity`, `message`, `httpRequest`, `logging.googleapis.com/trace` (f
 X-Cloud-Trace-Context, or W3C traceparent), `logging.googleapis.com/spanId`.
 
 No part of a token is ever written: reasons are fixed phrases and the caller fields come from verified
-claims. The fields that carry the request's own text (the path, the message id) are scrubbed, as a last
-line of defence, of the credential the request carries: each bearer token whole and its signature segment
-(`credential_parts`). Nothing else is scrubbed, so no caller can blank a field by choosing its
-Authorization header (issue 24, finding 4).
+claims. The fields that carry the request's own text (the path, the message id, extra fields such as a push
+subscription's name) are scrubbed, as a last line of defence, of the credential the request carries: each
+bearer token whole and its signature segment (`credential_parts`). Nothing else is scrubbed, so no caller can
+blank a field by choosing its Authorization header (issue 24, finding 4).
 """
 
 from __future__ import annotations
@@ -112,6 +112,13 @@ def _scrub(value: Any, secrets: list[str]) -> Any:
     return value
 
 
+def _scrub_nested(value: Any, secrets: list[str]) -> Any:
+    """Extra fields can quote the request too (a scheduler job's name, a push subscription): scrubbed alike."""
+    if isinstance(value, dict):
+        return {k: _scrub(v, secrets) for k, v in value.items()}
+    return _scrub(value, secrets)
+
+
 def _severity(status: int, path: str) -> str:
     if status >= 500:
         return "ERROR"
@@ -181,7 +188,7 @@ def write_line(environ: dict[str, Any], audit: Audit, status: int, latency: floa
             "latency": f"{latency:.6f}s",
             "protocol": str(environ.get("SERVER_PROTOCOL", ""))[:16],
         },
-        **audit.extra,
+        **{name: _scrub_nested(value, audit.secrets) for name, value in audit.extra.items()},
         **trace_fields(environ, project),
     }
     log(_severity(status, path), "request", **entry)

@@ -32,7 +32,8 @@ class WorkerConfig:
     audience: str
     allowed_invokers: frozenset[str]
     certs_url: str = GOOGLE_CERTS_URL
-    upstream_api_key: str | None = None
+    # Where Cloud Run mounts the upstream API key (a secret volume); read when a job needs it (worker/upstream.py).
+    upstream_api_key_file: str | None = None
     verify_tokens: bool = True
     # Request threads = requests served at once; the stack sets it to the service's container concurrency.
     threads: int = 8
@@ -102,7 +103,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
         audience=audience,
         allowed_invokers=allowed,
         certs_url=certs_url,
-        upstream_api_key=env.get("UPSTREAM_API_KEY") or None,
+        upstream_api_key_file=env.get("UPSTREAM_API_KEY_FILE", "").strip() or None,
         verify_tokens=verify_tokens,
         threads=int(threads_text),
         certs_fetch_deadline_seconds=deadline,

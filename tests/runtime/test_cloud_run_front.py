@@ -30,7 +30,7 @@ from tests.runtime.helpers import (
     wait_for_records,
 )
 
-SCHEDULER = "nightly-scheduler-test@secure-invoke-test.iam.gserviceaccount.com"
+QUEUE = "batch-queue-test@secure-invoke-test.iam.gserviceaccount.com"  # a Cloud Tasks queue: {"id", "job"}
 SERVICE_URL = "https://worker-test-abc123-ew.a.run.app"  # the service's own URL: Cloud Run accepts it too
 REMOVED = "SIGNATURE_REMOVED_BY_GOOGLE"
 JOB = {"task": "primes", "limit": 100}
@@ -42,12 +42,12 @@ def fronted(launcher: Launcher, identity: Proc) -> dict[str, Proc]:
     worker = launcher.worker(
         certs,
         "worker-fronted",
-        allowed=f"{RELAY_EMAIL},{SCHEDULER}",
-        extra_env={"CALLER_KINDS": f"{SCHEDULER}=scheduler"},
+        allowed=f"{RELAY_EMAIL},{QUEUE}",
+        extra_env={"CALLER_KINDS": f"{QUEUE}=cloud-tasks"},
         behind_front_end=launcher.workdir / "cloud-run",
     )
     # OTHER_EMAIL holds run.invoker (say, through a broader grant) but is not one of the worker's callers.
-    invokers = write_invokers(launcher.workdir / "invokers.txt", [RELAY_EMAIL, SCHEDULER, OTHER_EMAIL])
+    invokers = write_invokers(launcher.workdir / "invokers.txt", [RELAY_EMAIL, QUEUE, OTHER_EMAIL])
     front = start_cloud_run(worker, certs, AUDIENCE, invokers, launcher.workdir)
     launcher.procs.append(front)
     return {"worker": worker, "front": front}
@@ -74,12 +74,12 @@ def test_an_authorization_only_caller_is_accepted_on_its_claims_behind_the_iam_c
     fronted: dict[str, Proc], forge: TokenForge
 ) -> None:
     message_id = new_id()
-    token = forge.sign(forge.claims(email=SCHEDULER))
+    token = forge.sign(forge.claims(email=QUEUE))
     response = post(fronted["front"], {"Authorization": f"Bearer {token}"}, message_id)
     assert response.status_code == 200, response.text
-    assert response.json()["caller"] == SCHEDULER
+    assert response.json()["caller"] == QUEUE
     line = audit_of(fronted["worker"], message_id)
-    assert line["decision"] == "allow" and line["caller_kind"] == "scheduler"
+    assert line["decision"] == "allow" and line["caller_kind"] == "cloud-tasks"
     assert line["verified_by"] == "cloud_run_iam"  # which path decided
 
 
@@ -97,12 +97,12 @@ def test_the_front_end_strips_only_the_header_it_checked_and_forwards_the_rest(
     fronted: dict[str, Proc], forge: TokenForge
 ) -> None:
     message_id = new_id()
-    token = forge.sign(forge.claims(email=SCHEDULER))
+    token = forge.sign(forge.claims(email=QUEUE))
     headers = {"X-Serverless-Authorization": f"Bearer {token}", "X-Custom": "kept as sent"}
     assert post(fronted["front"], headers, message_id).status_code == 200
     assert audit_of(fronted["worker"], message_id)["verified_by"] == "cloud_run_iam"
     front_lines = records(fronted["front"], message="front end", checked_header="X-Serverless-Authorization")
-    assert front_lines and front_lines[-1]["member"] == f"serviceAccount:{SCHEDULER}"
+    assert front_lines and front_lines[-1]["member"] == f"serviceAccount:{QUEUE}"
     assert token.rsplit(".", 1)[1] not in fronted["front"].log_text()
 
 
@@ -162,12 +162,12 @@ def test_a_checked_token_for_another_audience_is_401_at_the_worker(
     launcher: Launcher, identity: Proc, fronted: dict[str, Proc], forge: TokenForge
 ) -> None:
     # Cloud Run also accepts its own URL as audience; the worker accepts only its custom audience.
-    invokers = write_invokers(launcher.workdir / "invokers-url.txt", [RELAY_EMAIL, SCHEDULER])
+    invokers = write_invokers(launcher.workdir / "invokers-url.txt", [RELAY_EMAIL, QUEUE])
     front = start_cloud_run(
         fronted["worker"], identity.url + "/oauth2/v1/certs", SERVICE_URL, invokers, launcher.workdir, "cloud-run-url"
     )
     launcher.procs.append(front)
-    token = forge.sign(forge.claims(email=SCHEDULER, aud=SERVICE_URL))
+    token = forge.sign(forge.claims(email=QUEUE, aud=SERVICE_URL))
     response = post(front, {"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
     assert response.json() == {"error": "invalid token"}
@@ -178,7 +178,7 @@ def test_a_checked_token_for_another_audience_is_401_at_the_worker(
 def test_a_forged_stripped_token_beside_a_checked_one_is_refused(fronted: dict[str, Proc], forge: TokenForge) -> None:
     # An invoker sends its own valid token in X-Serverless-Authorization (checked, stripped) and a forged
     # "stripped" token claiming the relay in Authorization, which Cloud Run passes through unchecked.
-    own = forge.sign(forge.claims(email=SCHEDULER))
+    own = forge.sign(forge.claims(email=QUEUE))
     claims = b64url(forge.claims(email=RELAY_EMAIL))
     forged = f"{b64url({'alg': 'RS256', 'kid': forge.kid, 'typ': 'JWT'})}.{claims}.{REMOVED}"
     headers = {"X-Serverless-Authorization": f"Bearer {own}", "Authorization": f"Bearer {forged}"}

@@ -6,6 +6,8 @@ What Cloud Run does with a request to a service whose invoker IAM check is on (d
 - It checks it: Google's signature (the certs at `--certs`), not expired, an audience of the service
   (`--audience`: its URL or a custom audience), and the caller's email as an invoker member
   (`serviceAccount:<email>` from `--invokers` files and `--invoker` flags: the `roles/run.invoker` grants).
+  With `--plan REPORT --service NAME` both come from what a stack plans (a `preflight --json` report): the
+  members the plan grants `roles/run.invoker` on that service, and its URL and custom audiences.
 - It answers 401 (no usable token) or 403 (a valid token of a non-invoker) itself, with Google's HTML page.
 - It replaces the checked header's signature with `SIGNATURE_REMOVED_BY_GOOGLE` and forwards the request,
   the other header and the body untouched, to the container. The request is read whole first (Cloud Run's
@@ -15,6 +17,7 @@ The container listens on a private unix socket (`--upstream-socket`, in a direct
 enter): as on Cloud Run, nothing reaches it except through this front end.
 
     python -m local.cloud_run --port PORT --upstream-socket PATH --certs URL --audience AUD --invokers FILE
+    python -m local.cloud_run --port PORT --upstream-socket PATH --certs URL --plan REPORT --service worker
 
 Control path, not part of Cloud Run: GET /_frontend/stats counts requests, refusals and forwards. One JSON
 line per request on stdout: the header checked, the member, the verdict; never any token text.
@@ -36,6 +39,7 @@ from typing import Any
 import requests
 from google.auth import exceptions, jwt
 
+from local.plan import PlanError, load_plan
 from local.serving import QuietHandler, loopback_server, port_number, serve_until_interrupted
 
 SIGNATURE_REMOVED = "SIGNATURE_REMOVED_BY_GOOGLE"
@@ -279,7 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=port_number, required=True, help="TCP port on 127.0.0.1 (0 = any free port)")
     parser.add_argument("--upstream-socket", required=True, help="the container's unix socket")
     parser.add_argument("--certs", required=True, help="URL of Google's certs ({kid: PEM}): the metadata stand-in's")
-    parser.add_argument("--audience", action="append", required=True, help="an audience of the service (repeat)")
+    parser.add_argument("--audience", action="append", default=[], help="an audience of the service (repeat)")
+    parser.add_argument(
+        "--plan", type=Path, help="a preflight --json report: invokers and audiences of --service as planned"
+    )
+    parser.add_argument("--service", default="worker", help="the Cloud Run service's resource name in --plan")
     parser.add_argument(
         "--invokers", type=Path, action="append", default=[], help="file of invoker members, one a line (repeat)"
     )
@@ -289,15 +297,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
     try:
-        members = load_members(args.invokers, args.invoker)
+        audiences = list(args.audience)
+        planned: list[str] = []
+        if args.plan is not None:
+            plan = load_plan(args.plan, args.service)
+            planned, audiences = sorted(plan.invokers), [*audiences, *plan.audiences]
+        members = load_members(args.invokers, [*args.invoker, *planned])
         if not members:
-            raise FrontEndError("no invoker members: give --invokers FILE or --invoker serviceAccount:<email>")
-        front = FrontEnd(args.upstream_socket, Certs(args.certs), args.audience, members)
+            raise FrontEndError("no invoker members: give --plan, --invokers FILE or --invoker serviceAccount:<email>")
+        if not audiences:
+            raise FrontEndError("no audience: give --plan or --audience")
+        front = FrontEnd(args.upstream_socket, Certs(args.certs), audiences, members)
         server = loopback_server(args.host, args.port, make_handler(front))
-    except (FrontEndError, OSError) as exc:
+    except (FrontEndError, PlanError, OSError) as exc:
         print(f"local.cloud_run: {exc}", file=sys.stderr)
         return 2
-    return serve_until_interrupted(server, invokers=sorted(members), audiences=args.audience)
+    return serve_until_interrupted(server, invokers=sorted(members), audiences=audiences)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ from typing import IO, Any
 
 import requests
 
+from local.plan import Plan
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_DIR = ROOT / "services" / "worker"
 RELAY_SOURCE = ROOT / "functions" / "relay" / "main.py"
@@ -205,18 +207,17 @@ def start_worker(
         socket_path = behind_front_end / f"{name}.sock"
         listen = {"UNIX_SOCKET": str(socket_path), "CLOUD_RUN_INVOKER_IAM_CHECK": "enforced", "K_SERVICE": name}
         url = f"unix:{socket_path}"
-    env = base_env(
-        {
-            **listen,
-            "INVOKER_AUDIENCE": audience,
-            "ALLOWED_INVOKERS": allowed_invokers,
-            "GOOGLE_CERTS_URL": certs_url,
-            "GOOGLE_CLOUD_PROJECT": LOCAL_PROJECT,
-            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            **(extra_env or {}),
-        }
-    )
-    env.pop("UPSTREAM_API_KEY", None)
+    # The upstream key only as the caller of this function gives it (a developer's shell may carry one).
+    env = {k: v for k, v in base_env({}).items() if k != "UPSTREAM_API_KEY_FILE"}
+    env |= {
+        **listen,
+        "INVOKER_AUDIENCE": audience,
+        "ALLOWED_INVOKERS": allowed_invokers,
+        "GOOGLE_CERTS_URL": certs_url,
+        "GOOGLE_CLOUD_PROJECT": LOCAL_PROJECT,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        **(extra_env or {}),
+    }
     cmd = dockerfile_cmd()
     cmd[0] = str(BIN / cmd[0])  # the repository venv's interpreter
     proc = _spawn(name, cmd, env, WORKER_DIR, log_dir, url)
@@ -258,6 +259,50 @@ def start_cloud_run(
     proc = _spawn(name, cmd, base_env({}), ROOT, log_dir, f"http://127.0.0.1:{port}")
     wait_ready(proc, "/_frontend/stats")
     return proc
+
+
+def start_planned_worker(
+    plan: Plan, certs_url: str, log_dir: Path, key_file: Path | None = None, name: str = "worker"
+) -> Proc:
+    """The worker with the environment the plan gives its container, behind the front-end stand-in as on Cloud
+    Run (K_SERVICE the planned service's name); its upstream key file, if given, where the plan mounts a secret."""
+    env = {k: v for k, v in plan.env.items() if k not in ("INVOKER_AUDIENCE", "ALLOWED_INVOKERS")}
+    env.pop("UPSTREAM_API_KEY_FILE", None)  # /secrets/… on Cloud Run; here, a file of the caller's, if any
+    if key_file is not None:
+        env["UPSTREAM_API_KEY_FILE"] = str(key_file)
+    env["K_SERVICE"] = plan.service_name
+    audience, allowed = plan.env.get("INVOKER_AUDIENCE"), plan.env.get("ALLOWED_INVOKERS")
+    if not audience or not allowed:
+        raise StartupError(f"the plan gives {plan.service_name} no INVOKER_AUDIENCE or ALLOWED_INVOKERS")
+    return start_worker(
+        audience, allowed, certs_url, log_dir, extra_env=env, name=name, behind_front_end=log_dir / f"{name}-run"
+    )
+
+
+def start_planned_cloud_run(
+    worker: Proc, certs_url: str, report: Path, log_dir: Path, service: str = "worker", name: str = "cloud-run"
+) -> Proc:
+    """The front-end stand-in with the invoker members and audiences the report plans for `service`."""
+    if not worker.url.startswith("unix:"):
+        raise StartupError(f"{worker.name} is not behind a front end (it listens on {worker.url})")
+    port = free_port()
+    cmd = [sys.executable, "-m", "local.cloud_run", "--port", str(port), "--upstream-socket", worker.url[5:]]
+    cmd += ["--certs", certs_url, "--plan", str(report), "--service", service]
+    proc = _spawn(name, cmd, base_env({}), ROOT, log_dir, f"http://127.0.0.1:{port}")
+    wait_ready(proc, "/_frontend/stats")
+    return proc
+
+
+def plan_report(stack: str, out: Path, program: Path = ROOT, *extra: str) -> Path:
+    """What `stack` of `program` plans: `python -m secure_invoke.preflight --json` (offline; the pack runs too,
+    and its verdict is in the report). StartupError if preflight could not run the program."""
+    cmd = [sys.executable, "-m", "secure_invoke.preflight", "--program", str(program), "--stack", stack]
+    done = subprocess.run(
+        [*cmd, "--json", str(out), *extra], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
+    )
+    if done.returncode not in (0, 1) or not out.is_file():  # 1: the pack rejected the plan, which still exists
+        raise StartupError(f"preflight --stack {stack} exited with {done.returncode}: {done.stderr.strip()[-800:]}")
+    return out
 
 
 def write_invokers(path: Path, emails: list[str]) -> Path:
@@ -356,16 +401,3 @@ def get_json(url: str, headers: Mapping[str, str] | None = None) -> Any:
     response = requests.get(url, headers=dict(headers or {}), timeout=10)
     response.raise_for_status()
     return response.json()
-
-
-def run_scheduler(metadata_url: str, url: str, audience: str, job_id: str, job: Any) -> dict[str, Any]:
-    """One call of the scheduler-like caller (local.scheduler), minting as the identity of `metadata_url`."""
-    host = metadata_url.removeprefix("http://")
-    env = base_env({"GCE_METADATA_HOST": host, "GCE_METADATA_IP": host})
-    cmd = [sys.executable, "-m", "local.scheduler", "--url", url, "--audience", audience, "--id", job_id]
-    done = subprocess.run(
-        [*cmd, "--job", json.dumps(job)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    if done.returncode != 0:
-        raise StartupError(f"local.scheduler exited with {done.returncode}: {done.stderr.strip()[-500:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])

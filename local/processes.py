@@ -275,7 +275,7 @@ def start_planned_worker(
     if not audience or not allowed:
         raise StartupError(f"the plan gives {plan.service_name} no INVOKER_AUDIENCE or ALLOWED_INVOKERS")
     return start_worker(
-        audience, allowed, certs_url, log_dir, extra_env=env, name=name, behind_front_end=log_dir / f"{name}-run"
+        audience, allowed, certs_url, log_dir, extra_env=env, name=name, behind_front_end=log_dir / "run"
     )
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from tests.preflight.running import mandatory, run_json
+from tests.stack.cases import settings_of
+from tests.stack.expected import caller_emails
 
 HERE = Path(__file__).parent
 PROGRAMS = HERE / "programs"
@@ -48,11 +50,13 @@ def test_our_stack_passes_the_real_pack(tmp_path, stack):
     assert document["project"] == "secure-invoke"
     assert document["stack"] == stack
     grants = {(g["member"], g["role"], g["resource"]) for g in document["grants"]}
-    # The worker has exactly two invokers, the relay and the operator account, and nothing is public.
+    # The worker's invokers are exactly its callers: the relay, the operator account and each declared caller of
+    # the stack's config; and nothing is public.
     outputs = document["outputs"]
+    emails = caller_emails(settings_of(stack))
+    assert emails[:2] == [outputs["relay_runtime_email"], outputs["worker_operator_email"]]
     assert {g for g in grants if g[2] == f"cloudrunv2/service worker-{stack}"} == {
-        (f"serviceAccount:{outputs[key]}", "roles/run.invoker", f"cloudrunv2/service worker-{stack}")
-        for key in ("relay_runtime_email", "worker_operator_email")
+        (f"serviceAccount:{email}", "roles/run.invoker", f"cloudrunv2/service worker-{stack}") for email in emails
     }
     assert not any(g[0] in ("allUsers", "allAuthenticatedUsers") for g in grants)
     assert all(p["name"] == "secure-invoke-guardrails" for p in document["policyPacks"])

@@ -101,7 +101,8 @@ def load_plan(report: Path, service: str = "worker") -> Plan:
     url = str(svc["outputs"].get("uri", "")).rstrip("/")
     if not url.startswith("https://"):
         raise PlanError(f"{report}: service {service!r} has no planned URL")
-    audiences = tuple([*(svc["outputs"].get("customAudiences") or svc["inputs"].get("customAudiences") or []), url])
+    custom = svc["outputs"].get("customAudiences") or svc["inputs"].get("customAudiences") or []
+    audiences = (*(str(a) for a in custom), url)
     (container,) = svc["inputs"]["template"]["containers"]
     env = {e["name"]: e["value"] for e in container.get("envs", []) if isinstance(e.get("value"), str)}
     grants = tuple(g for g in data.get("grants", []) if isinstance(g, dict))

@@ -89,8 +89,8 @@ def _services(resources: Sequence[Mapping[str, Any]]) -> dict[str, _Service]:
         if not isinstance(props, Mapping) or not isinstance(url, str) or is_unknown(url) or "://" not in url:
             continue
         custom = get_list(props, "customAudiences")
-        if is_unknown(custom) or any(is_unknown(a) for a in custom or []):
-            continue
+        if not isinstance(custom, list | None) or any(is_unknown(a) for a in custom or []):
+            continue  # not known yet
         checks = None
         for env in env_vars(RUN_V2_SERVICE, props):
             if env.name in AUDIENCE_VARIABLES and isinstance(env.value, str) and not is_unknown(env.value):

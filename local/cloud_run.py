@@ -109,10 +109,15 @@ class Verdict(Exception):
 
 
 class FrontEnd:
-    def __init__(self, upstream_socket: str, certs: Certs, audiences: list[str], members: frozenset[str]) -> None:
+    def __init__(
+        self, upstream_socket: str, certs: Certs, audiences: list[str], members: frozenset[str], url: str | None = None
+    ) -> None:
         self.upstream_socket = upstream_socket
         self.certs = certs
         self.audiences = audiences
+        # The service's URL, when known (--plan): an audience of that URL followed by a path is taken too (Pub/Sub's
+        # default audience is its push endpoint, path included; Google's own push-to-Cloud Run setup sets none).
+        self.url = url.rstrip("/") if url else None
         self.members = members
         self.counters = {"requests": 0, "refused_401": 0, "refused_403": 0, "forwarded": 0, "upstream_errors": 0}
         self._lock = threading.Lock()
@@ -134,12 +139,16 @@ class FrontEnd:
             claims = jwt.decode(
                 token,
                 certs=self.certs.get(kid if isinstance(kid, str) else None),
-                audience=self.audiences,
+                audience=None,  # checked below: the service's audiences, or its URL with a path
                 clock_skew_in_seconds=CLOCK_SKEW_SECONDS,
             )
         except (ValueError, exceptions.GoogleAuthError, requests.RequestException):
             # Signature, expiry or audience: Cloud Run does not say which.
             raise Verdict(401, "token not accepted") from None
+        aud = claims.get("aud")
+        under_url = self.url is not None and isinstance(aud, str) and aud.startswith(self.url + "/")
+        if aud not in self.audiences and not under_url:
+            raise Verdict(401, "token not accepted")
         if claims.get("iss") not in ISSUERS:
             raise Verdict(401, "token not issued by Google")
         email = claims.get("email")
@@ -299,15 +308,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         audiences = list(args.audience)
         planned: list[str] = []
+        url = None
         if args.plan is not None:
             plan = load_plan(args.plan, args.service)
-            planned, audiences = sorted(plan.invokers), [*audiences, *plan.audiences]
+            planned, audiences, url = sorted(plan.invokers), [*audiences, *plan.audiences], plan.url
         members = load_members(args.invokers, [*args.invoker, *planned])
         if not members:
             raise FrontEndError("no invoker members: give --plan, --invokers FILE or --invoker serviceAccount:<email>")
         if not audiences:
             raise FrontEndError("no audience: give --plan or --audience")
-        front = FrontEnd(args.upstream_socket, Certs(args.certs), audiences, members)
+        front = FrontEnd(args.upstream_socket, Certs(args.certs), audiences, members, url)
         server = loopback_server(args.host, args.port, make_handler(front))
     except (FrontEndError, PlanError, OSError) as exc:
         print(f"local.cloud_run: {exc}", file=sys.stderr)

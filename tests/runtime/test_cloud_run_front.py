@@ -227,3 +227,21 @@ def test_a_forged_stripped_token_cannot_be_sent_straight_to_the_worker(fronted: 
     assert socket_path.is_socket()
     assert socket_path.parent.stat().st_mode & 0o077 == 0
     assert socket_path.stat().st_mode & 0o077 == 0
+
+
+def test_the_planned_url_followed_by_a_path_is_an_audience_and_nothing_that_merely_starts_like_it(
+    identity: Proc, forge: TokenForge
+) -> None:
+    # Pub/Sub's default audience is the push endpoint, path included; with the service's URL known (--plan) the
+    # stand-in takes it, as the pack's caller-audiences-accepted does. A host that only begins like the URL is not.
+    from local.cloud_run import Certs, FrontEnd, Verdict
+
+    front = FrontEnd("unused.sock", Certs(identity.url + "/oauth2/v1/certs"), [AUDIENCE, SERVICE_URL],
+                     frozenset({f"serviceAccount:{QUEUE}"}), url=SERVICE_URL)  # fmt: skip
+    for accepted in (AUDIENCE, SERVICE_URL, SERVICE_URL + "/pubsub"):
+        member, _ = front.check(f"Bearer {forge.sign(forge.claims(email=QUEUE, aud=accepted))}")
+        assert member == f"serviceAccount:{QUEUE}"
+    for refused in (SERVICE_URL + ".evil.example/x", "https://worker-test-abc123-ew.a.run.ap", SERVICE_URL[:-1]):
+        with pytest.raises(Verdict) as verdict:
+            front.check(f"Bearer {forge.sign(forge.claims(email=QUEUE, aud=refused))}")
+        assert verdict.value.status == 401

@@ -354,3 +354,14 @@ def test_the_denials_metric_counts_every_request_not_admitted_on_its_credentials
     lines = audit_lines(capsys.readouterr().out)
     assert [line["decision"] in COUNTED_DECISIONS for line in lines] == [counted for _, _, counted, *_ in cases]
     assert all(f'jsonPayload.decision="{d}"' in denials_filter("worker-dev") for d in COUNTED_DECISIONS)
+
+
+def test_a_push_delivery_refused_on_its_token_says_what_pub_sub_does_next(
+    client: Any, forge: TokenForge, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # E.g. a subscription sending the wrong audience: 401, and the line says the message is not acknowledged.
+    token = forge.sign(forge.claims(email=EMAIL["pubsub-push"], aud="https://worker-dev-abc-ew.a.run.app/pubsub"))
+    response = client.post("/pubsub", json=push_body(PRIMES), headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    [line] = audit_lines(capsys.readouterr().out)
+    assert line["decision"] == "deny" and line["pubsub"]["then"].startswith("not acknowledged")

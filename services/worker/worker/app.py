@@ -163,7 +163,10 @@ def create_app(
 
     @app.post(PUSH_PATH, provide_automatic_options=False)
     def push() -> Response:
-        return _submit(config, verifier, jobs_store, upstream, PUSH_PATH)
+        response = _submit(config, verifier, jobs_store, upstream, PUSH_PATH)
+        if _audit().caller_kind in (None, PUSH_KIND):  # Pub/Sub's delivery, or one refused before we knew whose
+            _note_push_outcome(_audit(), response.status_code)
+        return response
 
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _internal_error)
@@ -231,9 +234,7 @@ def _submit(
         served = PUSH_PATH if kind == PUSH_KIND else JOBS_PATH
         return _refuse(403, f"a {kind} caller calls {served}", f"caller kind {kind} is served at {served} only")
     if path == PUSH_PATH:
-        response = _run_push(store, upstream, caller_key, record)
-        _note_push_outcome(record, response.status_code)
-        return response
+        return _run_push(store, upstream, caller_key, record)
     try:
         body = parse_body(read_body(request.environ, request.content_length))
     except BadBody as exc:

@@ -6,8 +6,6 @@ from pathlib import Path
 import pytest
 
 from tests.preflight.running import mandatory, run_json
-from tests.stack.cases import settings_of
-from tests.stack.expected import caller_emails
 
 HERE = Path(__file__).parent
 PROGRAMS = HERE / "programs"
@@ -50,10 +48,12 @@ def test_our_stack_passes_the_real_pack(tmp_path, stack):
     assert document["project"] == "secure-invoke"
     assert document["stack"] == stack
     grants = {(g["member"], g["role"], g["resource"]) for g in document["grants"]}
-    # The worker's invokers are exactly its callers: the relay, the operator account and each declared caller of
-    # the stack's config; and nothing is public.
+    # The worker's invokers are exactly the callers its own allowlist names (the relay, the operator account and
+    # each declared caller): what Cloud Run lets through, the worker accepts; and nothing is public.
     outputs = document["outputs"]
-    emails = caller_emails(settings_of(stack))
+    worker = next(r for r in document["resources"] if r["type"] == "gcp:cloudrunv2/service:Service")
+    envs = {e["name"]: e.get("value") for e in worker["inputs"]["template"]["containers"][0]["envs"]}
+    emails = envs["ALLOWED_INVOKERS"].split(",")
     assert emails[:2] == [outputs["relay_runtime_email"], outputs["worker_operator_email"]]
     assert {g for g in grants if g[2] == f"cloudrunv2/service worker-{stack}"} == {
         (f"serviceAccount:{email}", "roles/run.invoker", f"cloudrunv2/service worker-{stack}") for email in emails

@@ -54,8 +54,10 @@ def test_demo_runs_every_declared_kind_end_to_end_through_the_front_end(demo_out
     # Authorization only: two scheduler runs, a push message, a task, an execution and the operator replay.
     assert sum(" cloud_run_iam " in row and row.lstrip().startswith("200") for row in rows) == 6
     assert "200 allow  service-account signature     /jobs   ledger-88  processed" in audit  # both headers
-    assert "200 allow  scheduler       cloud_run_iam /jobs   projects/acme-secure-invoke-dev/locations/" in audit
-    assert "nightly@" in audit and "  duplicate" in audit  # the same run again: keyed by job name and time
+    scheduled = [row for row in rows if "200 allow  scheduler       cloud_run_iam /jobs   projects/" in row]
+    # The run keyed by the job's name and schedule time; the same run again is a duplicate.
+    assert [row.rsplit("  ", 1)[-1] for row in scheduled] == ["processed", "duplicate"]
+    assert all("/locations/" in row and "/jobs/nightly@" in row for row in scheduled)
     poison = "400 allow  pubsub-push     cloud_run_iam /pubsub 5002  poison push message: message data is not JSON"
     assert f"{poison}  (10 times)" in audit  # the subscription's maxDeliveryAttempts, then Pub/Sub forwards it
     assert "200 allow  operator        cloud_run_iam /jobs   1002  processed" in audit

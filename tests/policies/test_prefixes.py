@@ -7,6 +7,7 @@ import pytest
 
 from secure_invoke.policies.guardrails.prefixes import resource_prefix_bounded
 from secure_invoke.policies.guardrails.roles import high_scope_privileged_roles
+from secure_invoke.policies.guardrails.stack import StackModel
 from tests.policies.guardrail_cases import UNKNOWN_STRING, ctx, project_stack, urn
 
 PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
@@ -33,8 +34,8 @@ def _grant(expression: str, role: str = "roles/storage.objectViewer", rtype: str
 )
 def test_bounded_or_known_prefixes_pass_quietly(expression: str) -> None:
     stack = [*project_stack(), _grant(expression)]
-    assert resource_prefix_bounded(stack, ctx()) == []
-    assert high_scope_privileged_roles(stack, ctx()) == []
+    assert resource_prefix_bounded(StackModel(stack), ctx()) == []
+    assert high_scope_privileged_roles(StackModel(stack), ctx()) == []
 
 
 @pytest.mark.parametrize(
@@ -48,14 +49,14 @@ def test_bounded_or_known_prefixes_pass_quietly(expression: str) -> None:
 )  # fmt: skip
 def test_other_partial_prefixes_are_accepted_and_noted(expression: str, fix: str) -> None:
     stack = [*project_stack(), _grant(expression)]
-    assert high_scope_privileged_roles(stack, ctx()) == []  # resource scope: no mandatory finding
-    noted = resource_prefix_bounded(stack, ctx())
+    assert high_scope_privileged_roles(StackModel(stack), ctx()) == []  # resource scope: no mandatory finding
+    noted = resource_prefix_bounded(StackModel(stack), ctx())
     assert [at for at, _ in noted] == [stack[-1]["urn"]]
     assert "ends mid-name" in noted[0][1] and fix in noted[0][1]
 
 
 def test_harmless_roles_and_resource_level_grants_are_not_noted() -> None:
     partial = 'resource.name.startsWith("projects/_/buckets/a")'
-    assert resource_prefix_bounded([_grant(partial, role="roles/logging.logWriter")], ctx()) == []
+    assert resource_prefix_bounded(StackModel([_grant(partial, role="roles/logging.logWriter")]), ctx()) == []
     bucket_member = _grant(partial, rtype="gcp:storage/bucketIAMMember:BucketIAMMember")
-    assert resource_prefix_bounded([bucket_member], ctx()) == []
+    assert resource_prefix_bounded(StackModel([bucket_member]), ctx()) == []

@@ -12,6 +12,7 @@ from secure_invoke.policies.guardrails.config import ConfigError, parse_settings
 from secure_invoke.policies.guardrails.invokers import only_intended_invokers, unverified_invokers
 from secure_invoke.policies.guardrails.pack import build_policies
 from secure_invoke.policies.guardrails.public_access import no_public_members
+from secure_invoke.policies.guardrails.stack import StackModel
 from tests.policies.guardrail_cases import UNKNOWN_OBJECT, UNKNOWN_STRING, ctx, project_stack, urn
 
 RUN_MEMBER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
@@ -37,16 +38,16 @@ def emails(resources: list[dict]) -> dict[str, str]:
 
 
 def test_project_stack_accepted() -> None:
-    assert only_intended_invokers(project_stack(), ctx()) == []
+    assert only_intended_invokers(StackModel(project_stack()), ctx()) == []
 
 
 def test_email_case_does_not_matter_but_prefix_case_does() -> None:
     stack = project_stack()
     member = named(stack, "worker-invoker-relay")["props"]
     member["member"] = "serviceAccount:" + emails(stack)["relay"].upper()
-    assert only_intended_invokers(stack, ctx()) == []
+    assert only_intended_invokers(StackModel(stack), ctx()) == []
     member["member"] = "serviceaccount:" + emails(stack)["relay"]
-    found = only_intended_invokers(stack, ctx())
+    found = only_intended_invokers(StackModel(stack), ctx())
     assert [at for at, _ in found] == [named(stack, "worker-invoker-relay")["urn"]]
     assert "is not a service account" in found[0][1]
 
@@ -63,22 +64,22 @@ def test_identities_of_this_stack_that_do_not_call_rejected(member_of) -> None:
     stack = project_stack()
     extra = grant("extra-invoker", "worker-dev", member_of(emails(stack)))
     stack.append(extra)
-    found = only_intended_invokers(stack, ctx())
+    found = only_intended_invokers(StackModel(stack), ctx())
     assert [at for at, _ in found] == [extra["urn"]]
     assert f"serviceAccount:{emails(stack)['relay']}" in found[0][1]  # the exact fix
-    assert unverified_invokers(stack, ctx()) == []
+    assert unverified_invokers(StackModel(stack), ctx()) == []
 
 
 def test_caller_outside_the_stack_is_advisory_until_allowed_invokers_is_set() -> None:
     stack = project_stack()
     extra = grant("outside", "worker-dev", "serviceAccount:someone-else@other-project.iam.gserviceaccount.com")
     stack.append(extra)
-    assert only_intended_invokers(stack, ctx()) == []
-    noted = unverified_invokers(stack, ctx())
+    assert only_intended_invokers(StackModel(stack), ctx()) == []
+    noted = unverified_invokers(StackModel(stack), ctx())
     assert [at for at, _ in noted] == [extra["urn"]] and "allowedInvokers" in noted[0][1]
     listed = _allowed(FRONTEND)  # a list that does not name it: now provably not an intended caller
-    assert [at for at, _ in only_intended_invokers(stack, listed)] == [extra["urn"]]
-    assert unverified_invokers(stack, listed) == []
+    assert [at for at, _ in only_intended_invokers(StackModel(stack), listed)] == [extra["urn"]]
+    assert unverified_invokers(StackModel(stack), listed) == []
 
 
 @pytest.mark.parametrize("member", ["user:alice@example.com", "group:devs@example.com", "allUsers",
@@ -87,14 +88,16 @@ def test_caller_outside_the_stack_is_advisory_until_allowed_invokers_is_set() ->
 def test_members_other_policies_own_are_not_reported_twice(member: str) -> None:
     stack = project_stack()
     stack.append(grant("other", "worker-dev", member))
-    assert only_intended_invokers(stack, ctx()) == [] and unverified_invokers(stack, ctx()) == []
+    assert (
+        only_intended_invokers(StackModel(stack), ctx()) == [] and unverified_invokers(StackModel(stack), ctx()) == []
+    )
 
 
 def test_gen2_function_service_only_invoked_by_its_trigger_identity() -> None:
     stack = project_stack()
     extra = grant("relay-opened", "relay-dev", "serviceAccount:" + emails(stack)["relay"])
     stack.append(extra)
-    found = only_intended_invokers(stack, ctx())
+    found = only_intended_invokers(StackModel(stack), ctx())
     assert [at for at, _ in found] == [extra["urn"]]
     assert emails(stack)["trigger"] in found[0][1]
 
@@ -104,14 +107,14 @@ def test_other_invoke_capable_roles_checked(role: str) -> None:
     stack = project_stack()
     extra = grant("other-role", "worker-dev", "serviceAccount:" + emails(stack)["worker"], role)
     stack.append(extra)
-    assert [at for at, _ in only_intended_invokers(stack, ctx())] == [extra["urn"]]
+    assert [at for at, _ in only_intended_invokers(StackModel(stack), ctx())] == [extra["urn"]]
 
 
 @pytest.mark.parametrize("role", ["roles/run.developer", "roles/run.admin"])
 def test_intended_caller_with_manage_role_told_to_use_invoker(role: str) -> None:
     stack = project_stack()
     named(stack, "worker-invoker-relay")["props"]["role"] = role
-    found = only_intended_invokers(stack, ctx())
+    found = only_intended_invokers(StackModel(stack), ctx())
     assert len(found) == 1 and "grant roles/run.invoker on the service to serviceAccount:" in found[0][1]
     assert f"instead of {role}" in found[0][1]
 
@@ -129,10 +132,10 @@ def test_custom_role_with_invoke_permission_is_an_invoker_role() -> None:
         "custom", "worker-dev", "serviceAccount:" + emails(stack)["worker"], "projects/si-dev-1234/roles/callers"
     )
     stack.append(extra)
-    assert [at for at, _ in only_intended_invokers(stack, ctx())] == [extra["urn"]]
+    assert [at for at, _ in only_intended_invokers(StackModel(stack), ctx())] == [extra["urn"]]
     # the intended caller through the custom role is fine
     extra["props"]["member"] = "serviceAccount:" + emails(stack)["relay"]
-    assert only_intended_invokers(stack, ctx()) == []
+    assert only_intended_invokers(StackModel(stack), ctx()) == []
 
 
 def test_binding_and_policy_data_checked_per_member() -> None:
@@ -146,7 +149,7 @@ def test_binding_and_policy_data_checked_per_member() -> None:
               "props": {"name": "worker-dev", "policyData": json.dumps(
                   {"bindings": [{"role": "roles/run.invoker", "members": [relay_member, stranger]}]})}}  # fmt: skip
     stack += [binding, policy]
-    found = only_intended_invokers(stack, ctx())
+    found = only_intended_invokers(StackModel(stack), ctx())
     assert sorted(at for at, _ in found) == ["urn:b", "urn:p"]
 
 
@@ -157,9 +160,9 @@ def test_caller_found_through_custom_audience() -> None:
     env = named(stack, "relay")["props"]["serviceConfig"]["environmentVariables"]
     env["WORKER_URL"] = "https://worker.secure-invoke.example"
     env["WORKER_AUDIENCE"] = "https://worker.secure-invoke.example"
-    assert only_intended_invokers(stack, ctx()) == []
+    assert only_intended_invokers(StackModel(stack), ctx()) == []
     env["WORKER_URL"] = env["WORKER_AUDIENCE"] = "https://worker.secure-invoke.example.evil"
-    assert len(only_intended_invokers(stack, ctx())) == 1
+    assert len(only_intended_invokers(StackModel(stack), ctx())) == 1
 
 
 def test_generic_names_cloud_run_to_cloud_run() -> None:
@@ -174,15 +177,15 @@ def test_generic_names_cloud_run_to_cloud_run() -> None:
          "props": {"name": "api", "uri": api_url, "template": {"serviceAccount": b}}},
         grant("api-invoker", "api", f"serviceAccount:{a}"),
     ]  # fmt: skip
-    assert only_intended_invokers(stack, ctx()) == []
+    assert only_intended_invokers(StackModel(stack), ctx()) == []
     stack[0]["props"]["template"]["containers"][0]["envs"][0]["value"] = "https://elsewhere.example"
-    assert len(only_intended_invokers(stack, ctx())) == 1
+    assert len(only_intended_invokers(StackModel(stack), ctx())) == 1
 
 
 def test_unknown_values_are_not_violations() -> None:
     preview = project_stack()
     named(preview, "worker-invoker-relay")["props"]["member"] = UNKNOWN_STRING
-    assert only_intended_invokers(preview, ctx()) == []
+    assert only_intended_invokers(StackModel(preview), ctx()) == []
 
     unknown_uri = project_stack()
     named(unknown_uri, "worker")["props"]["uri"] = UNKNOWN_STRING
@@ -190,21 +193,23 @@ def test_unknown_values_are_not_violations() -> None:
     named(unknown_uri, "relay")["props"]["serviceConfig"]["environmentVariables"] = UNKNOWN_OBJECT
     worker_identity = "serviceAccount:" + named(unknown_uri, "worker")["props"]["template"]["serviceAccount"]
     unknown_uri.append(grant("x", "worker-dev", worker_identity))
-    assert only_intended_invokers(unknown_uri, ctx()) == []  # could be a caller: judged once values are known
+    assert (
+        only_intended_invokers(StackModel(unknown_uri), ctx()) == []
+    )  # could be a caller: judged once values are known
 
     # known parts still checked: a malformed member can never be an intended caller; an identity of no
     # workload here cannot be one of the unknown callers either (advisory: it may call from outside)
     known = copy.deepcopy(unknown_uri)
     known.append(grant("y", "worker-dev", "serviceaccount:alice@example.com"))
     known.append(grant("z", "worker-dev", "serviceAccount:stranger@p.iam.gserviceaccount.com"))
-    assert [at.rsplit("::", 1)[1] for at, _ in only_intended_invokers(known, ctx())] == ["y"]
-    assert [at.rsplit("::", 1)[1] for at, _ in unverified_invokers(known, ctx())] == ["z"]
+    assert [at.rsplit("::", 1)[1] for at, _ in only_intended_invokers(StackModel(known), ctx())] == ["y"]
+    assert [at.rsplit("::", 1)[1] for at, _ in unverified_invokers(StackModel(known), ctx())] == ["z"]
 
 
 def test_grants_on_services_outside_the_stack_ignored() -> None:
     stack = project_stack()
     stack.append(grant("external", "someone-elses-service", "serviceAccount:x@p.iam.gserviceaccount.com"))
-    assert only_intended_invokers(stack, ctx()) == []
+    assert only_intended_invokers(StackModel(stack), ctx()) == []
 
 
 CALLER_SA = "pusher@si-dev-1234.iam.gserviceaccount.com"
@@ -230,12 +235,12 @@ def test_non_workload_callers_are_intended_invokers(rtype: str, props_for) -> No
     stack.append({"urn": urn("dev", rtype, "caller"), "type": rtype, "name": "caller", "props": props_for(worker_url)})
     extra = grant("caller-invoker", "worker-dev", f"serviceAccount:{CALLER_SA}")
     stack.append(extra)
-    assert only_intended_invokers(stack, ctx()) == []
+    assert only_intended_invokers(StackModel(stack), ctx()) == []
     # the same caller aimed elsewhere no longer justifies the grant
     stack[-2]["props"] = props_for("https://elsewhere-xyz-uc.a.run.app")
     if rtype == "gcp:eventarc/trigger:Trigger":
         stack[-2]["props"]["destination"]["cloudRunService"]["service"] = "elsewhere"
-    assert [at for at, _ in only_intended_invokers(stack, ctx())] == [extra["urn"]]
+    assert [at for at, _ in only_intended_invokers(StackModel(stack), ctx())] == [extra["urn"]]
 
 
 def test_unauthenticated_push_subscription_is_no_caller() -> None:
@@ -244,9 +249,9 @@ def test_unauthenticated_push_subscription_is_no_caller() -> None:
     sub = {"pushConfig": {"pushEndpoint": worker_url}}
     stack.append({"urn": "urn:s", "type": "gcp:pubsub/subscription:Subscription", "name": "s", "props": sub})
     stack.append(grant("stranger", "worker-dev", f"serviceAccount:{CALLER_SA}"))
-    assert only_intended_invokers(stack, ctx()) == []  # nothing here runs as it: the pack can't place it
-    assert len(unverified_invokers(stack, ctx())) == 1
-    assert len(only_intended_invokers(stack, _allowed(FRONTEND))) == 1
+    assert only_intended_invokers(StackModel(stack), ctx()) == []  # nothing here runs as it: the pack can't place it
+    assert len(unverified_invokers(StackModel(stack), ctx())) == 1
+    assert len(only_intended_invokers(StackModel(stack), _allowed(FRONTEND))) == 1
 
 
 # --- allowedInvokers: callers that live outside the stack --------------------------------------------------
@@ -273,11 +278,11 @@ def test_configured_outside_invoker_accepted(configured: str, granted: str) -> N
     stack = project_stack()
     extra = grant("outside-caller", "worker-dev", granted)
     stack.append(extra)
-    assert only_intended_invokers(stack, ctx()) == []  # without config: noted, and told about the key
-    found = unverified_invokers(stack, ctx())
+    assert only_intended_invokers(StackModel(stack), ctx()) == []  # without config: noted, and told about the key
+    found = unverified_invokers(StackModel(stack), ctx())
     assert [at for at, _ in found] == [extra["urn"]] and "allowedInvokers" in found[0][1]
-    assert only_intended_invokers(stack, _allowed(configured)) == []
-    assert unverified_invokers(stack, _allowed(configured)) == []
+    assert only_intended_invokers(StackModel(stack), _allowed(configured)) == []
+    assert unverified_invokers(StackModel(stack), _allowed(configured)) == []
 
 
 @pytest.mark.parametrize(
@@ -292,14 +297,14 @@ def test_configured_invoker_does_not_open_the_door_to_others(configured: str, gr
     stack = project_stack()
     extra = grant("outside-caller", "worker-dev", granted)
     stack.append(extra)
-    assert [at for at, _ in only_intended_invokers(stack, _allowed(configured))] == [extra["urn"]]
+    assert [at for at, _ in only_intended_invokers(StackModel(stack), _allowed(configured))] == [extra["urn"]]
 
 
 @pytest.mark.parametrize("role", ["roles/run.developer", "roles/run.admin"])
 def test_configured_invoker_with_manage_role_told_to_use_invoker(role: str) -> None:
     stack = project_stack()
     stack.append(grant("outside-admin", "worker-dev", FRONTEND, role))
-    found = only_intended_invokers(stack, _allowed(FRONTEND))
+    found = only_intended_invokers(StackModel(stack), _allowed(FRONTEND))
     assert len(found) == 1 and f"instead of {role}" in found[0][1]
 
 
@@ -326,7 +331,7 @@ def test_public_member_stays_rejected_with_any_valid_config_once() -> None:
     extra = grant("public", "worker-dev", "allUsers")
     stack.append(extra)
     # One finding per root cause: the public rule's, which has no allowedInvokers key to widen.
-    assert only_intended_invokers(stack, _allowed(FRONTEND)) == []
+    assert only_intended_invokers(StackModel(stack), _allowed(FRONTEND)) == []
     assert no_public_members(extra["type"], extra["props"], ctx())
 
 
@@ -380,17 +385,21 @@ def _with_operator(*borrowers: tuple[str, str]) -> list[dict]:
 )  # fmt: skip
 def test_operator_account_borrowed_only_by_people_is_a_caller_by_design(borrowers) -> None:
     stack = _with_operator(*borrowers)
-    assert only_intended_invokers(stack, ctx()) == [] and unverified_invokers(stack, ctx()) == []
-    assert only_intended_invokers(stack, _allowed(FRONTEND)) == []  # whatever the outside list says
+    assert (
+        only_intended_invokers(StackModel(stack), ctx()) == [] and unverified_invokers(StackModel(stack), ctx()) == []
+    )
+    assert only_intended_invokers(StackModel(stack), _allowed(FRONTEND)) == []  # whatever the outside list says
 
 
 def test_operator_account_borrowed_by_a_workload_or_by_nobody_cannot_be_placed() -> None:
     workload = _with_operator(
         ("serviceAccount:ci@other.iam.gserviceaccount.com", "roles/iam.serviceAccountTokenCreator")
     )
-    assert [at.rsplit("::", 1)[1] for at, _ in unverified_invokers(workload, ctx())] == ["worker-invoker-operator"]
+    assert [at.rsplit("::", 1)[1] for at, _ in unverified_invokers(StackModel(workload), ctx())] == [
+        "worker-invoker-operator"
+    ]
     nobody = _with_operator()
-    found = unverified_invokers(nobody, ctx())
+    found = unverified_invokers(StackModel(nobody), ctx())
     assert len(found) == 1 and "created here but nothing here runs as it or may borrow it" in found[0][1]
 
 
@@ -404,7 +413,9 @@ def _name_in_worker_env(stack: list[dict], *emails: str) -> list[dict]:
 def test_an_account_the_service_names_as_its_caller_is_a_caller_by_design() -> None:
     # No borrower yet (operator access is just in time), but the worker's own allow-list names it.
     stack = _name_in_worker_env(_with_operator(), "relay@x.iam.gserviceaccount.com", OPERATOR.upper())
-    assert only_intended_invokers(stack, ctx()) == [] and unverified_invokers(stack, ctx()) == []
+    assert (
+        only_intended_invokers(StackModel(stack), ctx()) == [] and unverified_invokers(StackModel(stack), ctx()) == []
+    )
 
 
 def test_being_named_does_not_excuse_a_workload_identity_or_another_service() -> None:
@@ -413,11 +424,15 @@ def test_being_named_does_not_excuse_a_workload_identity_or_another_service() ->
     worker_identity = emails(stack)["worker"]
     stack.append(grant("worker-invoker-itself", "worker-dev", f"serviceAccount:{worker_identity}"))
     _name_in_worker_env(stack, worker_identity)
-    assert [at.rsplit("::", 1)[1] for at, _ in only_intended_invokers(stack, ctx())] == ["worker-invoker-itself"]
+    assert [at.rsplit("::", 1)[1] for at, _ in only_intended_invokers(StackModel(stack), ctx())] == [
+        "worker-invoker-itself"
+    ]
     # Named by one service, granted on another: still unplaced there.
     other = _name_in_worker_env(_with_operator(), OPERATOR)
     other[-1] = grant("relay-invoker-operator", "relay-dev", f"serviceAccount:{OPERATOR}")
-    assert [at.rsplit("::", 1)[1] for at, _ in unverified_invokers(other, ctx())] == ["relay-invoker-operator"]
+    assert [at.rsplit("::", 1)[1] for at, _ in unverified_invokers(StackModel(other), ctx())] == [
+        "relay-invoker-operator"
+    ]
 
 
 # --- "can invoke" by permission; project grants confined to one service ---------------------------------------
@@ -437,7 +452,7 @@ def test_invoke_power_is_read_from_the_role_permissions(role: str, judged: bool)
     stack = project_stack()
     extra = grant("by-permission", "worker-dev", "serviceAccount:" + emails(stack)["worker"], role)
     stack.append(extra)
-    assert [at for at, _ in only_intended_invokers(stack, ctx())] == ([extra["urn"]] if judged else [])
+    assert [at for at, _ in only_intended_invokers(StackModel(stack), ctx())] == ([extra["urn"]] if judged else [])
 
 
 PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
@@ -458,7 +473,7 @@ def test_a_project_grant_confined_to_one_service_is_judged_as_a_grant_on_it() ->
                           'resource.name == "projects/p/locations/l/services/not-in-this-stack"')  # fmt: skip
     unknown = _confined("unknown", "serviceAccount:" + emails(stack)["worker"], UNKNOWN_STRING)
     stack += [stray, caller, elsewhere, unknown]
-    assert [at for at, _ in only_intended_invokers(stack, ctx())] == [stray["urn"]]
+    assert [at for at, _ in only_intended_invokers(StackModel(stack), ctx())] == [stray["urn"]]
 
 
 def _caller(containers: list[dict], account: str = "api@p.iam.gserviceaccount.com") -> dict:
@@ -482,10 +497,12 @@ def test_a_workload_naming_the_url_anywhere_in_its_config_is_a_caller(containers
     stack.append(_caller(containers(worker_url)))
     extra = grant("api-invoker", "worker-dev", "serviceAccount:api@p.iam.gserviceaccount.com")
     stack.append(extra)
-    assert only_intended_invokers(stack, ctx()) == [] and unverified_invokers(stack, ctx()) == []
+    assert (
+        only_intended_invokers(StackModel(stack), ctx()) == [] and unverified_invokers(StackModel(stack), ctx()) == []
+    )
     # the same workload naming another service only (a longer host is another host): provably not a caller
     stack[-2] = _caller(containers(worker_url + ".evil.example"))
-    assert [at for at, _ in only_intended_invokers(stack, ctx())] == [extra["urn"]]
+    assert [at for at, _ in only_intended_invokers(StackModel(stack), ctx())] == [extra["urn"]]
 
 
 def test_a_workload_with_configuration_from_secret_manager_is_advisory_not_mandatory() -> None:
@@ -494,12 +511,12 @@ def test_a_workload_with_configuration_from_secret_manager_is_advisory_not_manda
     stack.append(_caller([{"envs": [secret_env]}]))
     extra = grant("api-invoker", "worker-dev", "serviceAccount:api@p.iam.gserviceaccount.com")
     stack.append(extra)
-    assert only_intended_invokers(stack, ctx()) == []
-    noted = unverified_invokers(stack, ctx())
+    assert only_intended_invokers(StackModel(stack), ctx()) == []
+    noted = unverified_invokers(StackModel(stack), ctx())
     assert [at for at, _ in noted] == [extra["urn"]] and "Secret Manager" in noted[0][1]
     # fully known and naming the worker nowhere: provably wrong
     stack[-2] = _caller([{"envs": [{"name": "WORKER_URL", "value": "https://elsewhere.example"}]}])
-    assert [at for at, _ in only_intended_invokers(stack, ctx())] == [extra["urn"]]
+    assert [at for at, _ in only_intended_invokers(StackModel(stack), ctx())] == [extra["urn"]]
 
 
 def test_a_workflow_calling_the_service_is_a_caller() -> None:
@@ -510,7 +527,9 @@ def test_a_workflow_calling_the_service_is_a_caller() -> None:
     stack.append({"urn": "urn:wf", "type": "gcp:workflows/workflow:Workflow", "name": "wf",
                   "props": {"serviceAccount": wf_sa, "sourceContents": source}})  # fmt: skip
     stack.append(grant("wf-invoker", "worker-dev", f"serviceAccount:{wf_sa}"))
-    assert only_intended_invokers(stack, ctx()) == [] and unverified_invokers(stack, ctx()) == []
+    assert (
+        only_intended_invokers(StackModel(stack), ctx()) == [] and unverified_invokers(StackModel(stack), ctx()) == []
+    )
 
 
 FUNCTION_V1_MEMBER = "gcp:cloudfunctions/functionIamMember:FunctionIamMember"
@@ -538,6 +557,6 @@ def test_first_gen_functions_are_judged_by_their_invoke_permission() -> None:
         on_hook("stray", f"serviceAccount:{other_sa}", "roles/cloudfunctions.invoker"),
         on_hook("no-invoke", f"serviceAccount:{other_sa}", "roles/cloudfunctions.viewer"),
     ]
-    found = only_intended_invokers(stack, ctx())
+    found = only_intended_invokers(StackModel(stack), ctx())
     assert [at.rsplit("::", 1)[1] for at, _ in found] == ["stray"]
     assert "roles/cloudfunctions.invoker on the function" in found[0][1]

@@ -184,7 +184,7 @@ def test_stack_policy_reports_urn_of_grant_and_honours_exemption() -> None:
     assert _run_stack("only-intended-invokers", stack, exempt) == []
 
 
-def test_advisory_invoker_policy_reads_the_outside_callers_of_the_mandatory_one() -> None:
+def test_each_invoker_policy_reads_the_outside_callers_from_its_own_config() -> None:
     stack = project_stack()
     outside = {
         "urn": "urn:pulumi:dev::secure-invoke::gcp:cloudrunv2/serviceIamMember:ServiceIamMember::outside",
@@ -197,10 +197,16 @@ def test_advisory_invoker_policy_reads_the_outside_callers_of_the_mandatory_one(
     # No list: the mandatory policy is silent, the advisory one notes the caller it cannot place.
     assert _run_stack("only-intended-invokers", stack) == []
     assert [u for _, u in _run_stack("unverified-invokers", stack)] == [outside["urn"]]
-    # A list without it, set on the mandatory policy only: mandatory there, and the advisory stays quiet.
+    # A list without it: mandatory there, and the advisory one, given the same list, stays quiet.
     listed = {"allowedInvokers": ["serviceAccount:backend@other-project.iam.gserviceaccount.com"]}
     assert [u for _, u in _run_stack("only-intended-invokers", stack, listed)] == [outside["urn"]]
-    assert _run_stack("unverified-invokers", stack) == []
+    assert _run_stack("unverified-invokers", stack, listed) == []
+    # Each reads its own config, never the list another policy ran with before it.
+    assert [u for _, u in _run_stack("unverified-invokers", stack)] == [outside["urn"]]
+    # A list naming it: neither reports it.
+    named = {"allowedInvokers": ["serviceAccount:frontend@other-project.iam.gserviceaccount.com"]}
+    assert _run_stack("only-intended-invokers", stack, named) == []
+    assert _run_stack("unverified-invokers", stack, named) == []
 
 
 def test_stack_policy_with_unknown_outputs_does_not_raise() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from secure_invoke.policies.guardrails.identities import workload_identities, workload_identity_set
+from secure_invoke.policies.guardrails.stack import StackModel
 from tests.policies.guardrail_cases import UNKNOWN_OBJECT, UNKNOWN_STRING, ctx, urn
 
 RUNTIME = "relay-runtime-dev@si-dev-1234.iam.gserviceaccount.com"
@@ -96,20 +97,20 @@ def test_one_runtime_identity_shared_by_two_workloads_rejected_at_the_second() -
         workload("relay", "gcp:cloudfunctionsv2/function:Function", gen2()),
         workload("worker", "gcp:cloudrunv2/service:Service", {"template": {"serviceAccount": RUNTIME.upper()}}),
     ]
-    found = workload_identities(resources, ctx())
+    found = workload_identities(StackModel(resources), ctx())
     assert [at for at, _ in found] == [resources[1]["urn"]]
     assert "runtime identity of 'relay'" in found[0][1]
 
 
 def test_runtime_identity_reused_as_trigger_rejected() -> None:
     resources = [workload("relay", "gcp:cloudfunctionsv2/function:Function", gen2(trigger=RUNTIME))]
-    found = workload_identities(resources, ctx())
+    found = workload_identities(StackModel(resources), ctx())
     assert len(found) == 1 and "trigger identity" in found[0][1]
 
 
 def test_default_identity_reported_once_by_the_identity_rule_not_again_by_the_sharing_rule() -> None:
     resources = [workload("worker", "gcp:cloudrunv2/service:Service", {"template": {"serviceAccount": COMPUTE}})]
-    assert workload_identities(resources, ctx()) == []
+    assert workload_identities(StackModel(resources), ctx()) == []
     assert len(workload_identity_set(resources[0]["type"], resources[0]["props"], ctx())) == 1
 
 
@@ -130,7 +131,7 @@ def test_distinct_or_unknown_identities_accepted() -> None:
         workload("events", EVENTARC, {"serviceAccount": UNKNOWN_STRING}),
         {"urn": "x", "type": "gcp:serviceaccount/account:Account", "name": "sa", "props": {"email": RUNTIME}},
     ]
-    assert workload_identities(resources, ctx()) == []
+    assert workload_identities(StackModel(resources), ctx()) == []
 
 
 # --- callers and any identity slot reused --------------------------------------------------------------------
@@ -234,14 +235,14 @@ SHARED_CASES = {
 @pytest.mark.parametrize("case", sorted(SHARED_CASES))
 def test_identity_in_two_slots_rejected_at_the_later_one(case: str) -> None:
     resources = SHARED_CASES[case]
-    found = workload_identities(resources, ctx())
+    found = workload_identities(StackModel(resources), ctx())
     assert [at for at, _ in found] == [resources[-1]["urn"]], found
     assert "a compromise of one is a compromise of both" in found[0][1] and "dedicated" in found[0][1]
 
 
 def test_identity_in_three_slots_reported_twice() -> None:
     resources = [workload("a", "gcp:cloudfunctionsv2/function:Function", gen2(trigger=RUNTIME, build=RUNTIME))]
-    found = workload_identities(resources, ctx())
+    found = workload_identities(StackModel(resources), ctx())
     assert len(found) == 2
     assert "both the runtime identity" in found[0][1] and "trigger identity" in found[0][1]
     assert "build identity" in found[1][1]
@@ -249,6 +250,6 @@ def test_identity_in_three_slots_reported_twice() -> None:
 
 def test_default_caller_identity_reported_once() -> None:
     resources = [workload("tick", SCHEDULER, scheduler(COMPUTE))]
-    assert workload_identities(resources, ctx()) == []
+    assert workload_identities(StackModel(resources), ctx()) == []
     found = workload_identity_set(SCHEDULER, resources[0]["props"], ctx())
     assert len(found) == 1 and "default service account" in found[0]

@@ -227,6 +227,10 @@ def test_stack_analysis_accepts_project_stack_and_rejects_unintended_invoker(ana
     assert mandatory == [("only-intended-invokers", intruder_urn)]
 
 
+def _both(config: dict) -> dict:
+    return {"only-intended-invokers": config, "unverified-invokers": config}
+
+
 def test_allowed_invokers_through_configure(analyzer) -> None:
     stub, _ = analyzer
     stack = project_stack("dev")
@@ -258,15 +262,13 @@ def test_allowed_invokers_through_configure(analyzer) -> None:
         ("unverified-invokers", outside_urn, ADVISORY)
     ]
     other = "serviceAccount:backend@other-project.iam.gserviceaccount.com"
-    _configure(stub, {"only-intended-invokers": {"allowedInvokers": [other]}})
+    # Each invoker policy reads the list from its own config (a policy sees only its own): give both the list.
+    _configure(stub, _both({"allowedInvokers": [other]}))
     rejected = _analyze_stack(stub, stack)  # a list that does not name it: mandatory, once
     assert [(d.policyName, d.urn) for d in rejected.diagnostics if d.urn == outside_urn] == [
         ("only-intended-invokers", outside_urn)
     ]
-    _configure(
-        stub,
-        {"only-intended-invokers": {"allowedInvokers": [frontend.upper().replace("SERVICEACCOUNT", "serviceAccount")]}},
-    )
+    _configure(stub, _both({"allowedInvokers": [frontend.upper().replace("SERVICEACCOUNT", "serviceAccount")]}))
     accepted = _analyze_stack(stub, stack)
     assert [d for d in accepted.diagnostics if d.urn == outside_urn] == []
     _configure(stub, {"only-intended-invokers": {"allowedInvokers": ["allUsers"]}})

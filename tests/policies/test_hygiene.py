@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from secure_invoke.policies.guardrails.hygiene import ingress_restricted, labels_present, prod_min_instances
-from tests.policies.guardrail_cases import UNKNOWN_OBJECT, UNKNOWN_STRING, ctx
+from tests.policies.guardrail_cases import UNKNOWN_OBJECT, UNKNOWN_STRING, ctx, judge
 
 
 @pytest.mark.parametrize(
@@ -33,7 +33,7 @@ def test_missing_labels_reported(rtype: str, props: dict) -> None:
     ],
 )
 def test_labelled_or_unlabelable_accepted(rtype: str, props: dict, rule_ctx) -> None:
-    assert labels_present(rtype, props, rule_ctx) == []
+    assert judge("labels-present", rtype, props, rule_ctx) == []
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,7 @@ def test_prod_service_without_min_instances_reported(rtype: str, props: dict) ->
     ],
 )  # fmt: skip
 def test_prod_service_with_min_instances_accepted(rtype: str, props: dict) -> None:
-    assert prod_min_instances(rtype, props, ctx(stack="prod")) == []
+    assert judge("prod-min-instances", rtype, props, ctx(stack="prod")) == []
 
 
 @pytest.mark.parametrize(

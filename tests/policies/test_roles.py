@@ -8,11 +8,12 @@ import pytest
 
 from secure_invoke.policies.guardrails.roles import (
     custom_roles_verifiable,
+    judge_high_scope,
     no_basic_roles,
-    no_high_scope_privileged_roles,
     no_key_minting_grants,
     no_privileged_custom_roles,
 )
+from secure_invoke.policies.guardrails.stack import StackModel
 from tests.policies.guardrail_cases import UNKNOWN_ARRAY, UNKNOWN_STRING, ctx
 
 SA = "serviceAccount:relay-build-dev@si-dev-1234.iam.gserviceaccount.com"
@@ -81,14 +82,14 @@ HIGH_SCOPE = [
     ["gcp:projects/iAMMember:IAMMember", "gcp:folder/iAMMember:IAMMember", "gcp:organizations/iAMMember:IAMMember"],
 )
 def test_privileged_roles_at_high_scope_rejected(role: str, rtype: str) -> None:
-    messages = no_high_scope_privileged_roles(rtype, {"role": role, "member": SA}, ctx())
+    messages = judge_high_scope(rtype, {"role": role, "member": SA}, ctx())
     assert len(messages) == 1 and role in messages[0] and "instead" in messages[0]
 
 
 def test_privileged_role_in_authoritative_project_policy_rejected() -> None:
     policy = {"bindings": [{"role": "roles/iam.serviceAccountUser", "members": [SA]}]}
     props = {"policyData": json.dumps(policy)}
-    assert len(no_high_scope_privileged_roles("gcp:projects/iAMPolicy:IAMPolicy", props, ctx())) == 1
+    assert len(judge_high_scope("gcp:projects/iAMPolicy:IAMPolicy", props, ctx())) == 1
 
 
 @pytest.mark.parametrize(
@@ -100,16 +101,16 @@ def test_same_roles_on_one_resource_accepted(role: str) -> None:
         "gcp:serviceaccount/iAMMember:IAMMember",
         "gcp:secretmanager/secretIamMember:SecretIamMember",
     ):
-        assert no_high_scope_privileged_roles(rtype, {"role": role, "member": SA}, ctx()) == []
+        assert judge_high_scope(rtype, {"role": role, "member": SA}, ctx()) == []
 
 
 def test_narrow_roles_and_extra_allowed_roles_accepted_at_project() -> None:
     rtype = "gcp:projects/iAMMember:IAMMember"
     for role in ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/admin.viewer", UNKNOWN_STRING):
-        assert no_high_scope_privileged_roles(rtype, {"role": role, "member": SA}, ctx()) == []
+        assert judge_high_scope(rtype, {"role": role, "member": SA}, ctx()) == []
     allowed = ctx(extra_allowed_roles=frozenset({"roles/storage.admin"}))
-    assert no_high_scope_privileged_roles(rtype, {"role": "roles/storage.admin", "member": SA}, allowed) == []
-    assert len(no_high_scope_privileged_roles(rtype, {"role": "roles/run.admin", "member": SA}, allowed)) == 1
+    assert judge_high_scope(rtype, {"role": "roles/storage.admin", "member": SA}, allowed) == []
+    assert len(judge_high_scope(rtype, {"role": "roles/run.admin", "member": SA}, allowed)) == 1
 
 
 def test_key_minting_rejected_everywhere() -> None:
@@ -180,12 +181,12 @@ def _custom_role(role_id: object, name: object = None, rtype: str = "gcp:project
 )
 def test_custom_role_from_outside_the_stack_noted(role: str) -> None:
     grant = _grant("outside", role)
-    found = custom_roles_verifiable([grant], ctx())
+    found = custom_roles_verifiable(StackModel([grant]), ctx())
     assert [at for at, _ in found] == [grant["urn"]]
     assert "cannot verify its permissions" in found[0][1] and role in found[0][1] and "'outside'" in found[0][1]
     policy = {"urn": "urn:pol", "type": "gcp:projects/iAMPolicy:IAMPolicy", "name": "pol",
               "props": {"policyData": json.dumps({"bindings": [{"role": role, "members": [SA]}]})}}  # fmt: skip
-    assert [at for at, _ in custom_roles_verifiable([policy], ctx())] == ["urn:pol"]
+    assert [at for at, _ in custom_roles_verifiable(StackModel([policy]), ctx())] == ["urn:pol"]
 
 
 @pytest.mark.parametrize(
@@ -200,9 +201,9 @@ def test_custom_role_from_outside_the_stack_noted(role: str) -> None:
     ],
 )  # fmt: skip
 def test_custom_roles_the_pack_can_see_accepted(resources: list[dict]) -> None:
-    assert custom_roles_verifiable(resources, ctx()) == []
+    assert custom_roles_verifiable(StackModel(resources), ctx()) == []
 
 
 def test_custom_role_of_other_kind_is_not_the_defined_one() -> None:
     resources = [_custom_role("rev"), _grant("g", "organizations/1/roles/rev")]
-    assert len(custom_roles_verifiable(resources, ctx())) == 1
+    assert len(custom_roles_verifiable(StackModel(resources), ctx())) == 1

@@ -9,7 +9,8 @@ from pathlib import Path
 import pulumi_gcp
 import pytest
 
-from secure_invoke.policies.guardrails.model import grant_kind, grant_scope, is_grant_type
+from secure_invoke.policies.guardrails.iam import grant_kind, grant_scope, is_grant_type
+from secure_invoke.policies.guardrails.pack import SPECS
 from secure_invoke.policies.guardrails.workloads import MORE_WORKLOAD_TYPES, WORKLOAD_TYPES
 
 GCP_DIR = Path(pulumi_gcp.__file__).parent
@@ -140,3 +141,9 @@ def test_property_names_of_more_workloads_exist(token: str, properties: set[str]
 def test_more_workload_types_exist() -> None:
     assert set(MORE_WORKLOAD_TYPES) <= set(TOKENS)
     assert {"gcp:serviceaccount/iAMMember:IAMMember"} <= set(TOKENS)
+
+
+def test_every_type_a_policy_lists_is_a_provider_type() -> None:
+    """A Spec's types are what the adapter lets through to its rule: a misspelt token would silence it."""
+    listed = {token for spec in SPECS for token in spec.types.tokens}
+    assert listed - set(TOKENS) == {"pulumi:providers:gcp"}  # the provider resource itself (its credentials)

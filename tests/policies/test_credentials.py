@@ -14,7 +14,7 @@ from secure_invoke.policies.guardrails.credentials import (
     no_service_account_keys,
     secret_shape,
 )
-from tests.policies.guardrail_cases import UNKNOWN_ARRAY, UNKNOWN_OBJECT, UNKNOWN_STRING, ctx
+from tests.policies.guardrail_cases import UNKNOWN_ARRAY, UNKNOWN_OBJECT, UNKNOWN_STRING, ctx, judge
 
 # Fake credentials assembled at runtime so no secret-shaped literal sits in the repository.
 GOOGLE_API_KEY = "AIza" + "Sy" + "D3xQ9k2LmN8pR4tV6wB1cE7fG0hJ5uK_-aZ"
@@ -40,8 +40,9 @@ def test_service_account_key_and_hmac_key_rejected() -> None:
 
 
 def test_other_resources_are_not_keys() -> None:
-    assert no_service_account_keys("gcp:serviceaccount/account:Account", {}, ctx()) == []
-    assert no_hmac_keys("gcp:kms/cryptoKey:CryptoKey", {}, ctx()) == []
+    assert judge("no-service-account-keys", "gcp:serviceaccount/account:Account", {}, ctx()) == []
+    assert judge("no-hmac-keys", "gcp:kms/cryptoKey:CryptoKey", {}, ctx()) == []
+    assert judge("no-hmac-keys", "gcp:storage/hmacKey:HmacKey", {}, ctx()) != []
 
 
 @pytest.mark.parametrize(

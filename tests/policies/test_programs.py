@@ -56,6 +56,13 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("advisory", "unverified-invokers", "note-caller-with-secret-config"),
         ("mandatory", "only-intended-invokers", "reject-project-invoker-for-batch"),
     },
+    "public-principals": {
+        ("mandatory", "no-public-members", "reject-all-users"),
+        ("mandatory", "no-public-members", "reject-all-authenticated"),
+        ("mandatory", "no-public-members", "reject-public-principal-set"),
+        ("mandatory", "no-public-members", "reject-public-in-policy"),
+        ("mandatory", "invoker-iam-check-enabled", "reject-invoker-check-off"),
+    },
     "gateways-custom-roles": {
         ("mandatory", "only-intended-invokers", "reject-gateway-invokes-ledger"),
         ("mandatory", "no-privileged-custom-roles", "reject-repo-iam-role"),
@@ -89,7 +96,8 @@ def test_program_findings_are_exactly_the_reject_and_note_cases(program: str, tm
 def test_outside_caller_becomes_mandatory_once_allowed_invokers_is_set(tmp_path: Path) -> None:
     config = tmp_path / "config.json"
     other = "serviceAccount:backend@other-project.iam.gserviceaccount.com"
-    config.write_text(json.dumps({"only-intended-invokers": {"allowedInvokers": [other]}}))
+    listed = {"allowedInvokers": [other]}  # on both invoker policies: each reads its own config
+    config.write_text(json.dumps({"only-intended-invokers": listed, "unverified-invokers": listed}))
     _, document, output = preflight("invokers-people", tmp_path, "--policy-pack-config", str(config))
     about = {(v["enforcementLevel"], v["policy"]) for v in document["violations"]
              if v["urn"].endswith("::note-caller-in-another-stack")}  # fmt: skip

@@ -12,6 +12,7 @@ import pytest
 
 from secure_invoke.policies.guardrails import cel
 from secure_invoke.policies.guardrails.credentials import secret_shape
+from secure_invoke.policies.guardrails.stack import StackModel
 from tests.policies.guardrail_cases import ctx, evaluate, mandatory, project_stack, urn
 
 LONG = 100_000
@@ -91,7 +92,7 @@ def test_invoker_judgement_grows_linearly_with_the_stack(monkeypatch: pytest.Mon
     counts = {}
     for copies in (20, 80):
         comparisons = 0
-        found = invokers.judge_invokers(_stacks(copies), ctx())
+        found = invokers.judge_invokers(StackModel(_stacks(copies)), ctx())
         assert found == []  # each relay calls its own worker only: every grant is intended
         counts[copies] = comparisons
     assert counts[20] > 0

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from secure_invoke.policies.guardrails.humans import human_access_expires
+from secure_invoke.policies.guardrails.iam import is_service_agent
 from secure_invoke.policies.guardrails.identities import no_default_identity_grants, workload_identity_set
-from secure_invoke.policies.guardrails.members import is_service_agent
 from secure_invoke.policies.guardrails.roles import no_convenience_members, service_agent_roles_for_agents
 from secure_invoke.policies.guardrails.storage import bucket_public_access_prevention, bucket_uniform_access
 from tests.policies.guardrail_cases import UNKNOWN_STRING, ctx

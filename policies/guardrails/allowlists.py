@@ -8,22 +8,22 @@ worker refused).
 
 Judged on resource-level grants on the service (Member, Binding, Policy), by the role's invoke permission
 (`run.routes.invoke`, from the role table or the stack's custom role), for `serviceAccount:` members (people and
-other principals are other policies' concern). A grant only-intended-invokers already rejects (its member
-calls nothing) is left to that policy: one finding per grant. A value not known yet (preview) is judged once
-known.
+other principals are other policies' concern). A grant only-intended-invokers rejects (its member calls
+nothing, or is no identity on its `allowedInvokers`; this policy takes the same list) is left to that policy: one
+finding per grant. A value not known yet (preview) is judged once known.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from .context import RuleContext
 from .invokers import judge_invokers
-from .model import grants_of
-from .role_power import CustomRoles, custom_roles_of, power_of
-from .values import get, get_str, is_unknown, type_module
+from .role_power import power_of
+from .stack import StackModel, StackResource
+from .values import get_str, is_unknown, type_module
 from .workloads import RUN_V2_SERVICE, env_vars, grant_target
 
 __all__ = ["ALLOWLIST_VARIABLES", "invokers_on_allowlist", "judge_allowlists"]
@@ -41,46 +41,41 @@ class _Allowlist:
     emails: frozenset[str]
 
 
-def _allowlists(resources: Iterable[Mapping[str, Any]]) -> dict[str, _Allowlist]:
+def _allowlists(resources: Iterable[StackResource]) -> dict[str, _Allowlist]:
     """Each Cloud Run service of the stack that names its callers, by short name; none whose list is unknown."""
     found: dict[str, _Allowlist] = {}
     for resource in resources:
-        if get(resource, "type") != RUN_V2_SERVICE:
+        if resource.type != RUN_V2_SERVICE:
             continue
-        props = get(resource, "props")
-        if not isinstance(props, Mapping):
-            continue
-        name = get_str(props, "name")
+        name = get_str(resource.props, "name")
         if not isinstance(name, str) or is_unknown(name):
             continue
-        for env in env_vars(RUN_V2_SERVICE, props):
+        for env in env_vars(RUN_V2_SERVICE, resource.props):
             if env.name in ALLOWLIST_VARIABLES and isinstance(env.value, str) and not is_unknown(env.value):
                 emails = frozenset(e.strip().lower() for e in env.value.split(",") if e.strip())
-                label = str(get(resource, "name") or name)
-                found[name] = _Allowlist(name, label, env.name, emails)
+                found[name] = _Allowlist(name, resource.name or name, env.name, emails)
     return found
 
 
-def judge_allowlists(
-    resources: Sequence[Mapping[str, Any]], custom: CustomRoles, judged_elsewhere: frozenset[str] = frozenset()
-) -> list[tuple[str, str]]:
+def judge_allowlists(model: StackModel, judged_elsewhere: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
     """(grant urn, message) for every invoke grant on a service with an allowlist to a service account not on it,
     but for the grants in `judged_elsewhere`."""
-    lists = _allowlists(resources)
+    lists = _allowlists(model.resources)
     if not lists:
         return []
+    custom = model.custom_roles
     out: list[tuple[str, str]] = []
-    for resource in resources:
-        rtype, urn, props = get(resource, "type"), get(resource, "urn"), get(resource, "props")
-        if not isinstance(rtype, str) or not isinstance(urn, str) or not isinstance(props, Mapping):
+    for entry in model.grants:
+        rtype, urn, props = entry.resource.type, entry.resource.urn, entry.resource.props
+        if entry.scope != "resource" or not type_module(rtype).startswith("cloudrunv2/service"):
             continue
-        if not type_module(rtype).startswith("cloudrunv2/service") or urn in judged_elsewhere:
+        if urn in judged_elsewhere:
             continue
         target = grant_target(rtype, props)
         allowlist = lists.get(target) if isinstance(target, str) else None
         if allowlist is None:
             continue
-        for grant in grants_of(rtype, props):
+        for grant in entry.grants:
             role, member = grant.role, grant.member
             if not isinstance(role, str) or is_unknown(role) or not isinstance(member, str) or is_unknown(member):
                 continue
@@ -104,7 +99,8 @@ def _message(where: str, member: str, role: str, allowlist: _Allowlist) -> str:
     )
 
 
-def invokers_on_allowlist(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> list[tuple[str, str]]:
-    """The pack's stack rule: invoke grants the service itself would refuse (and no intended-caller rule did)."""
-    rejected = frozenset(urn for urn, _, mandatory in judge_invokers(resources, ctx) if mandatory)
-    return judge_allowlists(resources, custom_roles_of(resources), rejected)
+def invokers_on_allowlist(model: StackModel, ctx: RuleContext) -> list[tuple[str, str]]:
+    """The pack's stack rule: invoke grants the service itself would refuse (and the intended-caller rule, with
+    the same allowedInvokers, does not reject)."""
+    rejected = frozenset(urn for urn, _, mandatory in judge_invokers(model, ctx) if mandatory)
+    return judge_allowlists(model, rejected)

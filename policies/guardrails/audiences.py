@@ -17,11 +17,13 @@ yet (preview) is judged once known; a workflow source the pack cannot parse is n
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from .context import RuleContext
+from .stack import StackModel, StackResource
 from .values import get, get_list, get_str, is_unknown
 from .workloads import RUN_V2_SERVICE, env_vars
 
@@ -78,15 +80,15 @@ class _Call:
     field: str  # where the audience is configured
 
 
-def _services(resources: Sequence[Mapping[str, Any]]) -> dict[str, _Service]:
+def _services(resources: Iterable[StackResource]) -> dict[str, _Service]:
     """The stack's Cloud Run services whose URL is known, by host."""
     found: dict[str, _Service] = {}
     for resource in resources:
-        if get(resource, "type") != RUN_V2_SERVICE:
+        if resource.type != RUN_V2_SERVICE:
             continue
-        props = get(resource, "props")
+        props = resource.props
         url = get_str(props, "uri")
-        if not isinstance(props, Mapping) or not isinstance(url, str) or is_unknown(url) or "://" not in url:
+        if not isinstance(url, str) or is_unknown(url) or "://" not in url:
             continue
         custom = get_list(props, "customAudiences")
         if not isinstance(custom, list | None) or any(is_unknown(a) for a in custom or []):
@@ -96,20 +98,18 @@ def _services(resources: Sequence[Mapping[str, Any]]) -> dict[str, _Service]:
             if env.name in AUDIENCE_VARIABLES and isinstance(env.value, str) and not is_unknown(env.value):
                 checks = (env.name, env.value)
         name = get_str(props, "name")
-        label = name if isinstance(name, str) and not is_unknown(name) else str(get(resource, "name"))
+        label = name if isinstance(name, str) and not is_unknown(name) else str(resource.name)
         host = urlsplit(url).hostname
         if host:
             found[host] = _Service(label, url, tuple(a for a in custom or [] if isinstance(a, str)), checks)
     return found
 
 
-def _calls(resources: Sequence[Mapping[str, Any]]) -> Iterator[_Call]:
+def _calls(resources: Iterable[StackResource]) -> Iterator[_Call]:
     for resource in resources:
-        rtype, urn, props = get(resource, "type"), get(resource, "urn"), get(resource, "props")
-        if not isinstance(urn, str) or not isinstance(props, Mapping):
-            continue
+        rtype, urn, props = resource.type, resource.urn, resource.props
         name = get_str(props, "name")
-        label = name if isinstance(name, str) and not is_unknown(name) else str(get(resource, "name"))
+        label = name if isinstance(name, str) and not is_unknown(name) else str(resource.name)
         if rtype == SCHEDULER_JOB:
             yield from _oidc(urn, f"scheduler job '{label}'", props, "httpTarget", get(props, "httpTarget", "uri"))
         elif rtype == PUSH_SUBSCRIPTION:
@@ -159,8 +159,9 @@ def _workflow_calls(urn: str, what: str, source: object) -> Iterator[_Call]:
             stack.extend(node)
 
 
-def judge_audiences(resources: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+def judge_audiences(resources: Iterable[StackResource]) -> list[tuple[str, str]]:
     """(caller urn, message) for every caller of a stack's service that sends a token its service refuses."""
+    resources = tuple(resources)
     services = _services(resources)
     out: list[tuple[str, str]] = []
     for call in _calls(resources):
@@ -182,6 +183,6 @@ def judge_audiences(resources: Sequence[Mapping[str, Any]]) -> list[tuple[str, s
     return out
 
 
-def caller_audiences_accepted(resources: Sequence[Mapping[str, Any]], ctx: object) -> list[tuple[str, str]]:
+def caller_audiences_accepted(model: StackModel, ctx: RuleContext) -> list[tuple[str, str]]:
     """The pack's stack rule: callers whose token audience their service refuses."""
-    return judge_audiences(resources)
+    return judge_audiences(model.resources)

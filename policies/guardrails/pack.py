@@ -316,10 +316,12 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=MEDIUM,
         stack_rule=allowlists.invokers_on_allowlist,
+        settings=("allowedInvokers",),
         catches=(
             "a grant of any role with `run.routes.invoke` on a Cloud Run service of this stack whose environment "
             "names the callers it accepts (`ALLOWED_INVOKERS`, as `PrivateService` writes it) to a service account "
-            "that list does not name: Cloud Run lets it through, the service answers 403"
+            "that list does not name: Cloud Run lets it through, the service answers 403 (a grant "
+            "`only-intended-invokers` rejects is left to it; give this policy the same `allowedInvokers`)"
         ),
     ),
     Spec(

@@ -50,9 +50,14 @@ def _stacks() -> dict[str, list[dict[str, Any]]]:
     shared = project_stack()
     relay = next(r for r in shared if r["name"] == "relay")
     relay["props"]["eventTrigger"]["serviceAccountEmail"] = sa_email("relay-runtime-dev")
+    url = next(r for r in shared if r["name"] == "worker")["props"]["uri"]
+    # A scheduler job sending a token for an audience the worker does not accept (its own is its INVOKER_AUDIENCE).
+    misaddressed = _grant("misaddressed", "gcp:cloudscheduler/job:Job", {"name": "nightly", "httpTarget": {
+        "uri": url + "/jobs", "oidcToken": {"serviceAccountEmail": sa_email("relay-runtime-dev"),
+                                            "audience": "https://elsewhere.example"}}})  # fmt: skip
     return {
         "project": project_stack(),
-        "every finding": [*shared, stranger, outside, wide, partial, unseen],
+        "every finding": [*shared, stranger, outside, wide, partial, unseen, misaddressed],
     }
 
 

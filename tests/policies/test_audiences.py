@@ -12,6 +12,7 @@ import pytest
 
 from secure_invoke.components.callers import workflow_source
 from secure_invoke.policies.guardrails.audiences import caller_audiences_accepted
+from secure_invoke.policies.guardrails.stack import StackModel
 from tests.policies.guardrail_cases import UNKNOWN_STRING, ctx, project_stack, sa_email, urn
 
 URL = "https://worker-dev-abcd1234-uc.a.run.app"  # project_stack's worker
@@ -77,7 +78,7 @@ FIELDS = {
 def test_the_audience_the_service_checks_is_accepted(kind: str) -> None:
     stack = stack_with([CUSTOM], checks=CUSTOM)
     stack.append(CALLERS[kind](CUSTOM))
-    assert caller_audiences_accepted(stack, ctx()) == []
+    assert caller_audiences_accepted(StackModel(stack), ctx()) == []
 
 
 @pytest.mark.parametrize("kind", CALLERS)
@@ -85,7 +86,7 @@ def test_the_url_cloud_run_accepts_is_refused_by_a_service_that_checks_its_own(k
     stack = stack_with([CUSTOM], checks=CUSTOM)
     caller = CALLERS[kind](URL)
     stack.append(caller)
-    [(at, message)] = caller_audiences_accepted(stack, ctx())
+    [(at, message)] = caller_audiences_accepted(StackModel(stack), ctx())
     assert at == caller["urn"]
     assert f"with an OIDC token for the audience '{URL}'" in message
     assert "Cloud Run would let it through, but 'worker-dev' checks the audience itself (INVOKER_AUDIENCE)" in message
@@ -96,12 +97,12 @@ def test_the_url_cloud_run_accepts_is_refused_by_a_service_that_checks_its_own(k
 def test_an_unset_audience_is_googles_default_the_url_called(kind: str) -> None:
     stack = stack_with([CUSTOM], checks=CUSTOM)
     stack.append(CALLERS[kind](None))
-    [(_, message)] = caller_audiences_accepted(stack, ctx())
+    [(_, message)] = caller_audiences_accepted(StackModel(stack), ctx())
     assert "(none set: Google sends the URL)" in message and f"'{URL}" in message
     # Without a check of its own the service takes it: Cloud Run accepts its URL (a path after it too).
     plain = stack_with([CUSTOM])
     plain.append(CALLERS[kind](None))
-    assert caller_audiences_accepted(plain, ctx()) == []
+    assert caller_audiences_accepted(StackModel(plain), ctx()) == []
 
 
 @pytest.mark.parametrize("kind", CALLERS)
@@ -109,20 +110,20 @@ def test_an_audience_cloud_run_does_not_accept_is_refused(kind: str) -> None:
     stack = stack_with([CUSTOM])
     caller = CALLERS[kind]("https://another-service.example.com")
     stack.append(caller)
-    [(at, message)] = caller_audiences_accepted(stack, ctx())
+    [(at, message)] = caller_audiences_accepted(StackModel(stack), ctx())
     assert at == caller["urn"]
     assert f"Cloud Run accepts only the URL of 'worker-dev' or its custom audiences ({CUSTOM}): 401" in message
     assert message.endswith(f"Set {FIELDS[kind]} to '{CUSTOM}'.")
     # A custom audience of the service is accepted by Cloud Run, and by the service when it checks none itself.
     accepted = stack_with([CUSTOM, "https://billing.acme.example"])
     accepted.append(CALLERS[kind]("https://billing.acme.example"))
-    assert caller_audiences_accepted(accepted, ctx()) == []
+    assert caller_audiences_accepted(StackModel(accepted), ctx()) == []
 
 
 def test_a_checked_audience_cloud_run_does_not_know_is_refused_first() -> None:
     stack = stack_with([], checks=CUSTOM)  # the service checks an audience it never declared to Cloud Run
     stack.append(scheduler(CUSTOM))
-    [(_, message)] = caller_audiences_accepted(stack, ctx())
+    [(_, message)] = caller_audiences_accepted(StackModel(stack), ctx())
     assert "not one Cloud Run accepts for it" in message
 
 
@@ -139,11 +140,11 @@ def test_a_checked_audience_cloud_run_does_not_know_is_refused_first() -> None:
 def test_callers_the_rule_cannot_or_need_not_judge_are_accepted(caller: dict[str, Any]) -> None:
     stack = stack_with([CUSTOM], checks=CUSTOM)
     stack.append(caller)
-    assert caller_audiences_accepted(stack, ctx()) == []
+    assert caller_audiences_accepted(StackModel(stack), ctx()) == []
 
 
 def test_a_service_whose_url_is_not_known_yet_is_not_judged() -> None:
     stack = stack_with([CUSTOM], checks=CUSTOM)
     next(r for r in stack if r["name"] == "worker")["props"]["uri"] = UNKNOWN_STRING
     stack.append(scheduler("https://wrong.example"))
-    assert caller_audiences_accepted(stack, ctx()) == []
+    assert caller_audiences_accepted(StackModel(stack), ctx()) == []

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from secure_invoke.policies.guardrails.allowlists import invokers_on_allowlist
+from secure_invoke.policies.guardrails.stack import StackModel
 from tests.policies.guardrail_cases import UNKNOWN_STRING, ctx, project_stack, sa_email, urn
 
 RUN_MEMBER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
@@ -36,7 +37,7 @@ def allowlist(stack: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_the_project_stack_whose_invokers_are_all_listed_is_accepted() -> None:
-    assert invokers_on_allowlist(project_stack(), ctx()) == []
+    assert invokers_on_allowlist(StackModel(project_stack()), ctx()) == []
 
 
 @pytest.mark.parametrize(
@@ -68,7 +69,7 @@ def test_an_invoker_the_service_does_not_list_is_rejected_naming_grant_list_and_
 ) -> None:
     stack = project_stack()
     stack.append(extra)
-    [(at, message)] = invokers_on_allowlist(stack, ctx())
+    [(at, message)] = invokers_on_allowlist(StackModel(stack), ctx())
     assert at == extra["urn"]
     assert message.startswith(f"{where}")
     assert f"serviceAccount:{TICK} can invoke 'worker-dev'" in message
@@ -82,20 +83,20 @@ def test_listed_invokers_roles_without_invoke_and_other_members_are_accepted() -
     stack.append(grant("tick-invoker", f"serviceAccount:{TICK}"))
     stack.append(grant("viewer", f"serviceAccount:{sa_email('audit-dev')}", role="roles/run.viewer"))  # no invoke
     stack.append(grant("person", "user:alice@example.com"))  # people: human-access-expires judges them
-    assert invokers_on_allowlist(stack, ctx()) == []
+    assert invokers_on_allowlist(StackModel(stack), ctx()) == []
 
 
 def test_a_service_without_an_allowlist_is_not_judged() -> None:
     stack = project_stack()
     envs(stack).remove(allowlist(stack))
     stack.append(grant("tick-invoker", f"serviceAccount:{TICK}"))
-    assert invokers_on_allowlist(stack, ctx()) == []
+    assert invokers_on_allowlist(StackModel(stack), ctx()) == []
 
 
 def test_a_grant_on_another_service_is_judged_against_that_one() -> None:
     stack = project_stack()
     stack.append(grant("elsewhere", f"serviceAccount:{TICK}", target="reports-dev"))  # not this stack's worker
-    assert invokers_on_allowlist(stack, ctx()) == []
+    assert invokers_on_allowlist(StackModel(stack), ctx()) == []
 
 
 @pytest.mark.parametrize("unknown", ["member", "role", "list"])
@@ -107,7 +108,24 @@ def test_values_not_known_yet_are_judged_once_known(unknown: str) -> None:
     else:
         extra["props"][unknown] = UNKNOWN_STRING
     stack.append(extra)
-    assert invokers_on_allowlist(stack, ctx()) == []
+    assert invokers_on_allowlist(StackModel(stack), ctx()) == []
+
+
+def test_with_the_same_allowed_invokers_a_caller_elsewhere_is_judged_once() -> None:
+    # Listed in allowedInvokers (a caller in another project the pack cannot place), unlisted by the worker:
+    # only this policy can say so. Not on allowedInvokers: only-intended-invokers rejects it, and this leaves it.
+    from secure_invoke.policies.guardrails.invokers import only_intended_invokers
+
+    elsewhere = "serviceAccount:frontend@other-project.iam.gserviceaccount.com"
+    stack = project_stack()
+    extra = grant("frontend", elsewhere)
+    stack.append(extra)
+    listed = ctx(allowed_invokers=frozenset({elsewhere}))
+    assert only_intended_invokers(StackModel(stack), listed) == []
+    assert [at for at, _ in invokers_on_allowlist(StackModel(stack), listed)] == [extra["urn"]]
+    other = ctx(allowed_invokers=frozenset({"serviceAccount:backend@other-project.iam.gserviceaccount.com"}))
+    assert [at for at, _ in only_intended_invokers(StackModel(stack), other)] == [extra["urn"]]
+    assert invokers_on_allowlist(StackModel(stack), other) == []
 
 
 def test_a_grant_the_intended_caller_rule_rejects_is_left_to_it() -> None:
@@ -118,5 +136,5 @@ def test_a_grant_the_intended_caller_rule_rejects_is_left_to_it() -> None:
     worker = next(r for r in stack if r["name"] == "worker")["props"]["template"]["serviceAccount"]
     extra = grant("worker-self-invoke", f"serviceAccount:{worker}")
     stack.append(extra)
-    assert [at for at, _ in only_intended_invokers(stack, ctx())] == [extra["urn"]]
-    assert invokers_on_allowlist(stack, ctx()) == []
+    assert [at for at, _ in only_intended_invokers(StackModel(stack), ctx())] == [extra["urn"]]
+    assert invokers_on_allowlist(StackModel(stack), ctx()) == []

@@ -18,6 +18,7 @@ from google.protobuf import empty_pb2
 from pulumi.runtime.proto import provider_pb2, resource_pb2, resource_pb2_grpc
 
 from secure_invoke.preflight.engine.offline_provider import OfflineProvider
+from secure_invoke.preflight.engine.records import Invoke
 from secure_invoke.preflight.engine.registry import Registration, RegistrationError, Registry
 from secure_invoke.preflight.engine.stack_references import STACK_REFERENCE_TYPE, StackReferences
 from secure_invoke.preflight.outputs.wire import from_struct, plain, to_struct
@@ -63,6 +64,7 @@ class Monitor(resource_pb2_grpc.ResourceMonitorServicer):
         self.program_dir = program_dir
         self.failures: list[Failure] = []
         self.notes: list[str] = []  # what the report should say preflight could not do
+        self.invokes: list[Invoke] = []  # provider functions called, in order (what a deployer must be allowed)
         self._lock = threading.Lock()
 
     def source(self, request: Any) -> str:
@@ -178,8 +180,11 @@ class Monitor(resource_pb2_grpc.ResourceMonitorServicer):
             result = {"urn": record.urn, "id": record.id, "state": record.wire_outputs}
         else:
             reference = request.provider or self.registry.default_provider(request.tok, request.version)
+            provider_inputs = self.registry.provider_inputs(reference)
+            with self._lock:
+                self.invokes.append(Invoke(request.tok, args, provider_inputs))
             try:
-                result = self.provider.invoke(request.tok, args, self.registry.provider_inputs(reference))
+                result = self.provider.invoke(request.tok, args, provider_inputs)
             except (OSError, ValueError, TypeError, KeyError) as err:
                 reason = f"{type(err).__name__}: {err}"
                 with self._lock:

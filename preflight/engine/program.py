@@ -178,4 +178,5 @@ def run_program(
         program_dir=project.directory,
         logs=logs,
         notes=notes,
+        invokes=list(served.monitor.invokes),
     )

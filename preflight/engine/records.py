@@ -44,6 +44,16 @@ class Resource:
         return self.provider.rsplit("::", 1)[0]
 
 
+@dataclass(frozen=True)
+class Invoke:
+    """A provider function the program called (`gcp:organizations/getProject:getProject`), with its arguments
+    and the inputs of the provider that answered it."""
+
+    token: str
+    args: dict[str, Any]
+    provider_inputs: dict[str, Any]
+
+
 @dataclass
 class ProgramRun:
     project: str
@@ -57,6 +67,7 @@ class ProgramRun:
     logs: list[str] = field(default_factory=list)
     # What preflight assumed where the CLI would have known: one line each, shown in the report.
     notes: list[str] = field(default_factory=list)
+    invokes: list[Invoke] = field(default_factory=list)
 
     def by_urn(self) -> dict[str, Resource]:
         return {r.urn: r for r in self.resources}

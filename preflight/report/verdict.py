@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console, Group
@@ -25,6 +25,7 @@ class Result:
     run: ProgramRun
     packs: list[PackReport]
     grants: list[Grant]
+    identities: list[Any] = field(default_factory=list)  # deployer check verdicts (preflight.deployer.Verdict)
 
     @property
     def violations(self) -> list[Violation]:
@@ -36,7 +37,7 @@ class Result:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.mandatory else 0
+        return 1 if self.mandatory or any(v.failing for v in self.identities) else 0
 
 
 def masked(value: Any) -> Any:
@@ -79,7 +80,14 @@ def to_json(result: Result) -> dict[str, Any]:
         "grants": [g.as_dict() for g in result.grants],
         "engine": run.notes,
         "diagnostics": program_diagnostics(run),
+        **({"deployerCheck": _identities_json(result)} if result.identities else {}),
     }
+
+
+def _identities_json(result: Result) -> list[dict[str, Any]]:
+    from secure_invoke.preflight.deployer.report import to_json as verdict_json
+
+    return [verdict_json(verdict) for verdict in result.identities]
 
 
 def program_diagnostics(run: ProgramRun) -> list[str]:
@@ -265,11 +273,18 @@ def _verdict(result: Result, shown: int, console: Console) -> None:
     counts = (
         f"{shown} resources + {providers} provider(s), {len(result.grants)} grants, {len(result.packs)} policy pack(s)"
     )
+    failing = [v.identity for v in result.identities if v.failing]
+    if failing:
+        counts += f"; deployer check failed for {', '.join(failing)}"
     if mandatory:
         text = (
             f"  {len(mandatory)} mandatory violation(s), {advisory} advisory — `pulumi up` would be blocked ({counts})"
         )
         console.print(Text.assemble(("✘ FAIL", "red bold"), text))
+    elif failing:
+        console.print(
+            Text.assemble(("✘ FAIL", "red bold"), f"  no mandatory violations, {advisory} advisory ({counts})")
+        )
     else:
         text = f"  no mandatory violations, {advisory} advisory ({counts})"
         console.print(Text.assemble(("✔ PASS", "green bold"), text))
@@ -292,6 +307,10 @@ def render(result: Result, console: Console) -> None:
     by_urn = run.by_urn()
     for pack in result.packs:
         _pack(pack, by_urn, console)
+    if result.identities:
+        from secure_invoke.preflight.deployer.report import render as render_identities
+
+        render_identities(result.identities, console)
     console.print()
     _verdict(result, sum(len(v) for v in by_parent.values()), console)
 

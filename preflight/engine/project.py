@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from secure_invoke import stack_yaml
 
 # `secure:` values are encrypted with the stack's secrets provider; offline we cannot decrypt them.
 _STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -38,10 +37,10 @@ class Project:
 
 def _load_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return stack_yaml.load(path)
     except OSError as err:
         raise ConfigError(f"cannot read {path.name}: {err.strerror}") from err
-    except yaml.YAMLError as err:
+    except stack_yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path.name}{where}: invalid YAML") from err
@@ -49,37 +48,6 @@ def _load_yaml(path: Path) -> Any:
 
 def _namespaced(project: str, key: str) -> str:
     return key if ":" in key else f"{project}:{key}"
-
-
-def _has_secure(value: Any) -> bool:
-    if isinstance(value, dict):
-        return set(value) == {"secure"} or any(_has_secure(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_secure(v) for v in value)
-    return False
-
-
-def _decrypt_offline(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"secure"}:
-            return SECRET_PLACEHOLDER
-        return {k: _decrypt_offline(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decrypt_offline(v) for v in value]
-    return value
-
-
-def encode_value(value: Any) -> str:
-    """The string the CLI passes to the language host: scalars as text, structures as JSON."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    if isinstance(value, (int, float)):
-        return json.dumps(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _project_file(program_dir: Path) -> Path:
@@ -127,7 +95,7 @@ def _project_config(doc: dict[str, Any], name: str, project_file: Path) -> dict[
                 value = value["default"]
             else:
                 continue
-        config[_namespaced(name, str(key))] = encode_value(value)
+        config[_namespaced(name, str(key))] = stack_yaml.encode_value(value)
     return config
 
 
@@ -144,10 +112,10 @@ def _stack_config(stack_file: Path, name: str) -> tuple[dict[str, str], set[str]
     secret_keys: set[str] = set()
     for key, value in stack_config.items():
         full_key = _namespaced(name, str(key))
-        if _has_secure(value):
+        if stack_yaml.has_secure(value):
             secret_keys.add(full_key)
-            value = _decrypt_offline(value)
-        config[full_key] = encode_value(value)
+            value = stack_yaml.with_placeholders(value, SECRET_PLACEHOLDER)
+        config[full_key] = stack_yaml.encode_value(value)
     return config, secret_keys
 
 

@@ -193,3 +193,26 @@ def test_broken_programs_are_one_line_errors(tmp_path: Path, source: str, runtim
         run_program(_program(tmp_path, source, runtime), "dev")
     assert expected in caught.value.args[0]
     assert "\n" not in caught.value.args[0]
+
+
+def test_stack_values_reach_the_program_as_the_cli_reads_them(tmp_path: Path):
+    # go-yaml v3 (the CLI's parser) keeps an unquoted timestamp or date as written and reads only true/false
+    # as booleans; PyYAML's defaults would hand a datetime (a traceback when encoded) and turn `on` into true.
+    import shutil
+
+    from secure_invoke.preflight.engine.project import load_project
+
+    program = tmp_path / "basic"
+    shutil.copytree(BASIC, program)
+    stack_file = program / "Pulumi.dev.yaml"
+    stack_file.write_text(
+        stack_file.read_text()
+        + "  basic:expires: 2030-01-31T18:00:00Z\n  basic:day: 2030-01-31\n  basic:switch: on\n"
+        + "  basic:access:\n    - expires: 2030-01-31T18:00:00Z\n"
+    )
+    config = load_project(program, "dev").config
+    assert config["basic:expires"] == "2030-01-31T18:00:00Z"
+    assert config["basic:day"] == "2030-01-31"
+    assert config["basic:switch"] == "on"
+    assert config["basic:access"] == '[{"expires":"2030-01-31T18:00:00Z"}]'
+    assert config["basic:workers"] == "2"

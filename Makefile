@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/preflight.py
 	$(PY) benchmarks/auth.py
 	$(PY) benchmarks/load.py
+	$(PY) benchmarks/verify_cost.py
 
 # The locks, all hash-pinned, Linux CPython (what CI, Cloud Run and Cloud Functions run): the repository's
 # (requirements.in; kept pins stay, `make lock UPGRADE=1` moves to the newest allowed) and, at its versions,
@@ -55,7 +56,7 @@ bench: $(STAMP)
 # and what deploys install: the relay's and the example function's (python312), the worker image's.
 COMPILE = $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-platform linux --custom-compile-command "make lock"
 RELAY_ROOTS = functions-framework google-auth requests
-WORKER_ROOTS = flask gunicorn google-auth requests cachecontrol
+WORKER_ROOTS = flask waitress google-auth requests cachecontrol
 deployed = { printf '%s\n' '$(1)'; printf '%s\n' $(2) | $(COMPILE) --no-header --python-version $(3) -c requirements.txt -; } > $(4)
 lock: $(STAMP)
 	$(COMPILE) $(if $(UPGRADE),--upgrade) --python-version 3.11 requirements.in -o requirements.txt

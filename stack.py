@@ -69,7 +69,7 @@ def build(cfg: Settings) -> dict[str, pulumi.Output[str]]:
     project_number = gcp.organizations.get_project_output(project_id=cfg.project).number
     who = identities(cfg)
     callers = [
-        Caller(who.relay.resource_name, identity=who.relay),
+        Caller(who.relay.resource_name, identity=who.relay, workload_kind="relay"),
         Caller(who.operator.identity.resource_name, identity=who.operator.identity, operator=True),
         *(declared_caller(entry, dead_letters, project_number) for entry in cfg.callers),
     ]
@@ -216,7 +216,7 @@ def worker_env(cfg: Settings) -> dict[str, pulumi.Input[str]]:
     """The worker's own environment variables (services/worker/worker/environment.py reads them); its callers
     and audience are written by PrivateService from the declared callers."""
     return {
-        # One gunicorn thread per request Cloud Run may send at once.
+        # One request thread per request Cloud Run may send at once.
         "WORKER_THREADS": str(cfg.value("workerConcurrency")),
         # For the audit line's trace field (projects/<project>/traces/<id>).
         "GOOGLE_CLOUD_PROJECT": cfg.project,

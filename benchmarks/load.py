@@ -1,10 +1,12 @@
-"""The worker under load: throughput and p50/p99 at concurrency 32, with valid and with invalid tokens.
+"""The worker under load: throughput and p50/p99 at concurrency 32, with valid and with invalid tokens, and
+what verification costs.
 
-Starts one metadata-server stand-in (it also serves the certs, max-age 1 h) and one worker exactly
-as deployed (the Dockerfile's CMD, gunicorn gthread, WORKER_THREADS=8 = the stack's default
-container concurrency, the default certs policy: 5 s fetch deadline, 30 s refresh interval).
-Then, for `--seconds` each, `--concurrency` client threads (one keep-alive session each) POST a
-small job (`primes`, limit 100) with:
+Starts one metadata-server stand-in (it also serves the certs, max-age 1 h) and two workers exactly as
+deployed (the Dockerfile's CMD: waitress, WORKER_THREADS=8 = the stack's default container concurrency,
+the default certs policy: 5 s fetch deadline, 30 s refresh interval); the second has verification
+switched off through the harness-only variables (which the stack never sets and a deployed worker
+refuses). Then, for `--seconds` each, `--concurrency` client threads (one keep-alive session each) POST
+a small job (`primes`, limit 100) with:
 
 - valid: one token reused, as the relay reuses its token for an hour; every id new;
 - malformed: not a JWT;
@@ -16,10 +18,13 @@ small job (`primes`, limit 100) with:
 Each kind runs in `--rounds` rounds, the order reversed every other round, so that drift on a
 shared machine does not favour whichever kind runs first; the figures pool the rounds. Reports
 requests/s, p50/p99 latency as the client sees it (the client runs on the same 2 CPUs), statuses,
-the worker's RSS before and after (its gunicorn worker process, from /proc), how many times the
-certs were fetched, and the machine's load average.
+the verifying worker's RSS before and after (from /proc), how many times the certs were fetched, the
+machine's load average, and verification's overhead: throughput and p50 of valid tokens against the
+same requests to the worker without verification ("valid, verification off"), as the median of
+`--pairs` short back-to-back pairs in alternating order, with the pairs' spread (the target: at most
+10 % each; exit 1 if missed).
 
-    python benchmarks/load.py [--seconds 10] [--rounds 2] [--concurrency 32]
+    python benchmarks/load.py [--seconds 10] [--rounds 2] [--pairs 8] [--concurrency 32]
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -48,6 +54,9 @@ from local.processes import LOCAL_AUDIENCE, Proc, start_metadata_server, start_w
 
 EMAIL = "relay-runtime-bench@secure-invoke-bench.iam.gserviceaccount.com"
 JOB = {"task": "primes", "limit": 100}
+HARNESS_ENV = {"SECURE_INVOKE_BENCH_AUTH_OFF": "1", "SECURE_INVOKE_BENCH_HARNESS": "1"}
+OFF = "valid, verification off"
+TARGET_OVERHEAD = 0.10
 
 
 def rss_mib(pid: int) -> float:
@@ -55,19 +64,6 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def gunicorn_worker_pid(master: int) -> int:
-    """The one worker process gunicorn forked (the app and its caches live there)."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == master:
-                return int(entry.name)
-    raise RuntimeError("gunicorn worker process not found")
 
 
 def signer(kid: str | None) -> crypt.RSASigner:
@@ -145,61 +141,97 @@ def run_phase(worker: Proc, token_for: Callable[[int], str], seconds: float, con
     return {"latencies": latencies, "elapsed": elapsed, "statuses": statuses}
 
 
+def overhead(on: dict[str, Any], off: dict[str, Any]) -> tuple[float, float]:
+    """(throughput lost, p50 added) by verification, as fractions of the verification-off figures."""
+    rate_on, rate_off = len(on["latencies"]) / on["elapsed"], len(off["latencies"]) / off["elapsed"]
+    return 1 - rate_on / rate_off, percentile(on["latencies"], 50) / percentile(off["latencies"], 50) - 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0] if __doc__ else None,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each phase")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each phase of the token kinds")
     parser.add_argument("--rounds", type=int, default=2, help="rounds per kind, order reversed every other round")
+    parser.add_argument("--pairs", type=int, default=8, help="valid / verification-off pairs for the overhead")
+    parser.add_argument("--pair-seconds", type=float, default=4.0, help="duration of each side of a pair")
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight at once")
     args = parser.parse_args()
 
     load_before = os.getloadavg()
     pooled: dict[str, dict[str, Any]] = {}
+    pairs: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp, stopping() as procs:
         workdir = Path(tmp)
         identity = start_metadata_server(EMAIL, workdir / "key.pem", workdir, certs_max_age=3600)
         procs.append(identity)
-        worker = start_worker(LOCAL_AUDIENCE, EMAIL, identity.url + "/oauth2/v1/certs", workdir)
+        certs_url = identity.url + "/oauth2/v1/certs"
+        worker = start_worker(LOCAL_AUDIENCE, EMAIL, certs_url, workdir)
         procs.append(worker)
+        worker_off = start_worker(LOCAL_AUDIENCE, EMAIL, certs_url, workdir, HARNESS_ENV, name="worker-noauth")
+        procs.append(worker_off)
+        if not any(str(r.get("token_verification", "")).startswith("OFF") for r in worker_off.log_records()):
+            raise SystemExit("harness worker did not switch verification off")
         kinds = token_kinds(identity)
-        run_phase(worker, kinds["valid"], 2.0, args.concurrency)  # warm-up: certs fetched, pools open
-        pid = gunicorn_worker_pid(worker.popen.pid)
-        rss_before = rss_mib(pid)
+        for target in (worker, worker_off):
+            run_phase(target, kinds["valid"], 2.0, args.concurrency)  # warm-up: certs fetched, pools open
+        rss_before = rss_mib(worker.popen.pid)
         certs_before = requests.get(identity.url + "/_stats", timeout=5).json()["certs_served"]
+
+        def measure(name: str, target: Proc, token_for: Callable[[int], str], seconds: float) -> dict[str, Any]:
+            before = requests.get(identity.url + "/_stats", timeout=5).json()["certs_served"]
+            phase = run_phase(target, token_for, seconds, args.concurrency)
+            after = requests.get(identity.url + "/_stats", timeout=5).json()["certs_served"]
+            into = pooled.setdefault(
+                name, {"latencies": [], "elapsed": 0.0, "statuses": collections.Counter(), "certs": 0}
+            )
+            into["latencies"] += phase["latencies"]
+            into["elapsed"] += phase["elapsed"]
+            into["statuses"].update(phase["statuses"])
+            into["certs"] += after - before
+            return phase
+
         for round_ in range(args.rounds):
-            order = list(kinds) if round_ % 2 == 0 else list(reversed(kinds))
-            for name in order:
-                before = requests.get(identity.url + "/_stats", timeout=5).json()["certs_served"]
-                phase = run_phase(worker, kinds[name], args.seconds, args.concurrency)
-                after = requests.get(identity.url + "/_stats", timeout=5).json()["certs_served"]
-                into = pooled.setdefault(
-                    name, {"latencies": [], "elapsed": 0.0, "statuses": collections.Counter(), "certs": 0}
-                )
-                into["latencies"] += phase["latencies"]
-                into["elapsed"] += phase["elapsed"]
-                into["statuses"].update(phase["statuses"])
-                into["certs"] += after - before
-        rss_after = rss_mib(pid)
+            for name in list(kinds) if round_ % 2 == 0 else list(reversed(kinds)):
+                measure(name, worker, kinds[name], args.seconds)
+        # The overhead: short back-to-back pairs, in alternating order, so the shared machine's drift hits
+        # both sides alike; the median pair is the figure.
+        for pair in range(args.pairs):
+            sides = [("valid", worker), (OFF, worker_off)]
+            phases = {name: measure(name, target, kinds["valid"], args.pair_seconds)
+                      for name, target in (sides if pair % 2 == 0 else reversed(sides))}  # fmt: skip
+            pairs.append(overhead(phases["valid"], phases[OFF]))
+        rss_after = rss_mib(worker.popen.pid)
         certs_after = requests.get(identity.url + "/_stats", timeout=5).json()["certs_served"]
     load_after = os.getloadavg()
 
     print(
-        f"load benchmark: concurrency {args.concurrency}, {args.rounds} x {args.seconds:g} s per kind, job {JOB}, "
-        f"one worker process with 8 threads, {os.cpu_count()} CPUs"
+        f"load benchmark: concurrency {args.concurrency}, {args.rounds} x {args.seconds:g} s per kind, "
+        f"{args.pairs} pairs of {args.pair_seconds:g} s for the overhead, job {JOB}, "
+        f"one worker process with 8 request threads, {os.cpu_count()} CPUs"
     )
-    print(f"{'tokens':<16}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'certs':>7}  statuses")
+    print(f"{'tokens':<24}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'certs':>7}  statuses")
     for name, r in pooled.items():
         latencies = r["latencies"]
         print(
-            f"{name:<16}{len(latencies):>9}{len(latencies) / r['elapsed']:>9.0f}{percentile(latencies, 50):>9.2f}"
+            f"{name:<24}{len(latencies):>9}{len(latencies) / r['elapsed']:>9.0f}{percentile(latencies, 50):>9.2f}"
             f"{percentile(latencies, 99):>9.2f}{r['certs']:>7}  {dict(sorted(r['statuses'].items()))}"
         )
     print(f"worker RSS: {rss_before:.1f} MiB before the phases, {rss_after:.1f} MiB after")
     print(f"certs fetches during the phases: {certs_after - certs_before} (refresh interval 30 s)")
     print(f"load average (1 min) before / after: {load_before[0]:.2f} / {load_after[0]:.2f}")
-    return 0
+    losses, additions = [a * 100 for a, _ in pairs], [b * 100 for _, b in pairs]
+    lost, added = statistics.median(losses) / 100, statistics.median(additions) / 100
+    print(
+        f"verification overhead, median of {len(pairs)} pairs: throughput {-lost * 100:+.1f} % "
+        f"(pairs {-max(losses):+.1f} .. {-min(losses):+.1f} %), "
+        f"p50 {added * 100:+.1f} % (pairs {min(additions):+.1f} .. {max(additions):+.1f} %)"
+    )
+    within = lost <= TARGET_OVERHEAD and added <= TARGET_OVERHEAD
+    print(f"target at most {TARGET_OVERHEAD * 100:.0f} % each at concurrency {args.concurrency}: "
+          f"{'met' if within else 'MISSED'}")  # fmt: skip
+    return 0 if within else 1
 
 
 if __name__ == "__main__":

@@ -24,11 +24,22 @@ def token_mints_filter(email: str) -> str:
     )
 
 
+# The audit line's `decision` of a request the worker did not admit on its caller's credentials: `deny` (401: the
+# token; 403: the caller, or its kind on another path) and `unverifiable` (503: no usable certificate for its key
+# id, a certs outage, or a genuine token outside its time window). Both belong in one count: junk tokens with
+# random key ids, and replays of old tokens, are `unverifiable`, never `deny`, so counting denials alone would
+# hide them; the `decision` label tells an attack (deny) from an outage or clock skew (unverifiable). A job
+# refused for its content (400, 409) or one that could not run (the upstream key unavailable) was admitted:
+# `allow`, not counted.
+COUNTED_DECISIONS = ("deny", "unverifiable")
+
+
 def denials_filter(service_name: str) -> str:
-    """The worker's own audit lines (one JSON line per request) that refused a caller."""
+    """The worker's own audit lines (one JSON line per request) that did not admit a caller."""
+    decisions = " OR ".join(f'jsonPayload.decision="{d}"' for d in COUNTED_DECISIONS)
     return (
         f'resource.type="cloud_run_revision" AND resource.labels.service_name="{service_name}" '
-        'AND jsonPayload.message="request" AND (jsonPayload.status=401 OR jsonPayload.status=403)'
+        f'AND jsonPayload.message="request" AND ({decisions})'
     )
 
 
@@ -54,7 +65,8 @@ class AccessAuditArgs:
 
 class AccessAudit(pulumi.ComponentResource):
     """Data Access audit logs for IAM on the project (they record each impersonation with the human principal
-    who asked), a log-based metric of operator token mints, one of the service's 401/403 refusals, and,
+    who asked), a log-based metric of operator token mints, one of the requests the service did not admit (denied or
+    unverifiable, `COUNTED_DECISIONS`), and,
     optionally, an alert on any operator token mint.
 
     The audit config is authoritative for `iam.googleapis.com` on the project: it replaces whatever was set
@@ -86,15 +98,21 @@ class AccessAudit(pulumi.ComponentResource):
             f"{name}-denials",
             name=f"{args.service_name}-denials",
             project=args.project,
-            description=f"Requests {args.service_name} refused: 401 (token) and 403 (caller not allowed).",
+            description=(
+                f"Requests {args.service_name} did not admit: denied (401 token, 403 caller) or unverifiable (503: "
+                "no usable certificate, or a token outside its time window)."
+            ),
             filter=denials_filter(args.service_name),
             metric_descriptor=gcp.logging.MetricMetricDescriptorArgs(
                 metric_kind="DELTA",
                 value_type="INT64",
                 unit="1",
-                labels=[gcp.logging.MetricMetricDescriptorLabelArgs(key="status", value_type="INT64")],
+                labels=[
+                    gcp.logging.MetricMetricDescriptorLabelArgs(key="status", value_type="INT64"),
+                    gcp.logging.MetricMetricDescriptorLabelArgs(key="decision", value_type="STRING"),
+                ],
             ),
-            label_extractors={"status": "EXTRACT(jsonPayload.status)"},
+            label_extractors={"status": "EXTRACT(jsonPayload.status)", "decision": "EXTRACT(jsonPayload.decision)"},
             opts=child,
         )
         self.alert_policy = _token_alert(name, args, mints, child) if args.alert_on_operator_tokens else None

@@ -22,6 +22,8 @@ import pulumi_gcp as gcp
 from secure_invoke.components.identity import ScopedRole, ServiceIdentity, grant
 
 _NAME: Final = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# A caller kind as the service reads it (CALLER_KINDS): what the worker's environment.py accepts.
+_KIND: Final = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _PATH: Final = re.compile(r"^/[A-Za-z0-9/._~-]*$")
 # Workflows' http.post waits at most 1800 s; so does a Cloud Scheduler HTTP attempt.
 _MAX_CALL_SECONDS: Final = 1800
@@ -108,6 +110,8 @@ CALL_KINDS: Final[dict[type, str]] = {
     QueuedCall: "cloud-tasks",
     WorkflowCall: "workflows",
 }
+# Kinds with a meaning of their own: a workload of this program cannot take one.
+_RESERVED_KINDS: Final = frozenset({"operator", "service-account", *CALL_KINDS.values()})
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,9 @@ class Caller:
     call: Call | None = None
     # The account people borrow (listed apart in `caller_env.operators`).
     operator: bool = False
+    # What the service's audit line calls a workload of this program (an `identity` or `account_id` without
+    # `call`), e.g. `relay`; other callers are named by their kind.
+    workload_kind: str = "workload"
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -196,6 +203,11 @@ class Caller:
             raise ValueError(f"Caller({self.name}): a caller the service creates runs as an account of this program")
         if self.email is not None and (self.email.count("@") != 1 or self.email != self.email.strip()):
             raise ValueError(f"Caller({self.name}).email: {self.email!r} is not an email address")
+        if not _KIND.match(self.workload_kind) or self.workload_kind in _RESERVED_KINDS:
+            raise ValueError(
+                f"Caller({self.name}).workload_kind: {self.workload_kind!r} must be lower case letters, digits and "
+                f"hyphens, and not one of {', '.join(sorted(_RESERVED_KINDS))}"
+            )
 
     @property
     def kind(self) -> str:
@@ -203,19 +215,21 @@ class Caller:
             return "operator"
         if self.call is not None:
             return CALL_KINDS[type(self.call)]
-        return "service-account" if self.email is not None else "workload"
+        return "service-account" if self.email is not None else self.workload_kind
 
 
 @dataclass(frozen=True)
 class CallerEnv:
     """Names of the environment variables through which the service learns its callers and audience, for a
     service that verifies them itself: the allowlist (every caller's email, comma-separated), the subset that
-    are operator accounts, and the audience callers mint for."""
+    are operator accounts, each other caller's kind, and the audience callers mint for."""
 
     # Every caller's email, comma-separated.
     allowed: str = "ALLOWED_INVOKERS"
     # The operator accounts among them.
     operators: str = "OPERATOR_INVOKERS"
+    # `email=kind` of every other caller, comma-separated (what the service's audit line calls each caller).
+    kinds: str = "CALLER_KINDS"
     # The audience callers mint for (the custom audience).
     audience: str = "INVOKER_AUDIENCE"
 
@@ -265,6 +279,11 @@ def _scheduler_job(
         schedule=call.schedule,
         time_zone=call.time_zone,
         attempt_deadline=f"{min(target.timeout_seconds, _MAX_CALL_SECONDS)}s",
+        # Cloud Scheduler attempts a run once unless told: a 503 ("cannot tell now") would lose that run. Retries
+        # repeat the run's schedule time, which the service keys the run by, so a retry never runs it twice.
+        retry_config=gcp.cloudscheduler.JobRetryConfigArgs(
+            retry_count=5, min_backoff_duration="10s", max_backoff_duration="300s", max_doublings=4
+        ),
         http_target=gcp.cloudscheduler.JobHttpTargetArgs(
             uri=pulumi.Output.concat(url, call.path),
             http_method="POST",
@@ -361,21 +380,27 @@ def _queue(
 
 
 def workflow_source(url: str, path: str, audience: str, timeout_seconds: int) -> str:
-    """The workflow's definition: POST the execution argument to the service with an OIDC token, return the body."""
+    """The workflow's definition: POST the execution argument to the service with an OIDC token (retried while the
+    service cannot tell now), return the body."""
     definition = {
         "main": {
             "params": ["input"],
             "steps": [
                 {
                     "call_service": {
-                        "call": "http.post",
-                        "args": {
-                            "url": f"{url}{path}",
-                            "auth": {"type": "OIDC", "audience": audience},
-                            "body": "${input}",
-                            "timeout": min(timeout_seconds, _MAX_CALL_SECONDS),
+                        "try": {
+                            "call": "http.post",
+                            "args": {
+                                "url": f"{url}{path}",
+                                "auth": {"type": "OIDC", "audience": audience},
+                                "body": "${input}",
+                                "timeout": min(timeout_seconds, _MAX_CALL_SECONDS),
+                            },
+                            "result": "response",
                         },
-                        "result": "response",
+                        # 429, 502, 503, 504 and connection errors, up to 5 times with backoff: a 503 is "cannot
+                        # tell now" and the service runs a job id once, so a retry is safe.
+                        "retry": "${http.default_retry}",
                     }
                 },
                 {"done": {"return": "${response.body}"}},

@@ -16,6 +16,11 @@ from secure_invoke.components.identity import ScopedRole, ServiceIdentity, Servi
 CPU_BELOW_ONE = frozenset({"0.5", "500m"})
 INVOKER_ROLE = "roles/run.invoker"
 SECRETS_MOUNT = "/secrets"
+# Tells the container that Cloud Run's IAM invoker check is on for it: written by the one resource that turns the
+# check on (`invoker_iam_disabled=False`), so the two cannot disagree (docs/design.md §3). The worker then accepts
+# tokens whose signature Cloud Run removed after checking them, on their claims.
+INVOKER_CHECK_ENV = "CLOUD_RUN_INVOKER_IAM_CHECK"
+INVOKER_CHECK_ENFORCED = "enforced"
 
 
 @dataclass(frozen=True)
@@ -85,8 +90,13 @@ class PrivateServiceArgs:
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"PrivateServiceArgs.callers: {repeated} named more than once")
+        if INVOKER_CHECK_ENV in self.env or INVOKER_CHECK_ENV in self.secret_files:
+            raise ValueError(
+                f"PrivateServiceArgs.env: {INVOKER_CHECK_ENV} is written by the service with its invoker IAM check"
+            )
         if self.caller_env is not None:
-            reserved = {self.caller_env.allowed, self.caller_env.operators, self.caller_env.audience}
+            names = self.caller_env
+            reserved = {names.allowed, names.operators, names.kinds, names.audience}
             clash = sorted(reserved & (set(self.env) | set(self.secret_files)))
             if clash:
                 raise ValueError(f"PrivateServiceArgs.env: {clash} are written from callers (caller_env)")
@@ -96,8 +106,9 @@ class PrivateService(pulumi.ComponentResource):
     """A Cloud Run v2 service with the invoker IAM check on, its own runtime identity, and its callers.
 
     Each `Caller` of `args.callers` gets the one `roles/run.invoker` grant on this service (there is no other
-    way to grant it), its email in the allowlist the service reads (`caller_env`), and, if it declares a `call`,
-    the Google resource that calls the service as that identity with a token for the service's audience.
+    way to grant it), its email and kind in the allowlist the service reads (`caller_env`), and, if it declares a
+    `call`, the Google resource that calls the service as that identity with a token for the service's audience.
+    The container's environment says `CLOUD_RUN_INVOKER_IAM_CHECK=enforced`, set here with the check itself.
     Outputs: `service`, `name`, `uri`, `audience` (custom audience if set, else the URL); `caller_identities`
     and `invoker_grants` by caller name; `caller_resources`, what each created caller is made of.
     """
@@ -121,11 +132,14 @@ class PrivateService(pulumi.ComponentResource):
                 )
             identity = caller.identity or self.caller_identities.get(caller.name)
             emails[caller.name] = identity.email if identity else pulumi.Output.from_input(caller.email or "")
-        env = dict(args.env)
+        # The invoker IAM check is on (invoker_iam_disabled=False below), so the container may say so.
+        env: dict[str, pulumi.Input[str]] = {**args.env, INVOKER_CHECK_ENV: INVOKER_CHECK_ENFORCED}
         if args.caller_env is not None:
             names = args.caller_env
             env[names.allowed] = _joined([emails[c.name] for c in args.callers])
             env[names.operators] = _joined([emails[c.name] for c in args.callers if c.operator])
+            others = [c for c in args.callers if not c.operator]
+            env[names.kinds] = _joined([emails[c.name].apply(lambda e, k=c.kind: f"{e}={k}") for c in others])
             if args.custom_audience:
                 env[names.audience] = args.custom_audience
         self.service = gcp.cloudrunv2.Service(

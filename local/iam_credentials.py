@@ -4,6 +4,9 @@ gives a person a credential of their own.
     POST /v1/projects/-/serviceAccounts/{email}:generateIdToken    Authorization: Bearer <person's token>
          {"audience": "...", "includeEmail": true, "delegates": []}  →  {"token": "<ID token for email>"}
 
+The token carries `email` and `email_verified` only with `"includeEmail": true`, as Google's does (the
+worker refuses a token without them).
+
 The same path, request and response as https://iamcredentials.googleapis.com, so google-auth's
 `impersonated_credentials.IDTokenCredentials` talks to it unchanged once its host is mapped here
 (`local.operator.host_mapped_sessions`). A token is minted only while the caller holds a live grant of the
@@ -201,7 +204,9 @@ class CredentialsHandler(JsonHandler):
             )
         self.creds.count("id_tokens")
         audit("GenerateIdToken", caller, account, 0, granted_by=grant.principal, reason=grant.reason)
-        self.send_json(200, {"token": self.creds.operator.mint(audience)})
+        # As the real API: `email` and `email_verified` only with "includeEmail": true (default false).
+        include_email = isinstance(body, dict) and body.get("includeEmail") is True
+        self.send_json(200, {"token": self.creds.operator.mint(audience, include_email=include_email)})
 
 
 def make_handler(creds: Credentials) -> type[BaseHTTPRequestHandler]:

@@ -16,7 +16,12 @@ holds a token.
 Control paths, not part of any Google API: GET /_stats returns counters (tokens minted, certs
 served, ...) so tests can prove caching; POST /_rotate?publish_after=SECONDS switches signing to a
 fresh key at once and adds it to the certs only after that delay (the old key stays published),
-which is how a rotation that reaches a verifier late is simulated.
+which is how a rotation that reaches a verifier late is simulated. POST /_fault?identity=MODE makes
+the identity path misbehave until set back to `ok`: `hang` (never answers), `trickle` (the status line
+and headers a byte every 0.2 s, never finished), `malformed` (200 with a token and a stray segment),
+`quoting` (400 whose text quotes a valid token); GET /_tokens lists the ID tokens minted, so a test can
+look for them where they must not be. `--clock-offset SECONDS` runs the stand-in's clock ahead (or,
+negative, behind): what a skewed token issuer looks like.
 """
 
 from __future__ import annotations
@@ -121,11 +126,20 @@ class _SigningKey:
         self.published_at = published_at
 
 
+IDENTITY_FAULTS = ("ok", "hang", "trickle", "malformed", "quoting")
+
+
 class Identity:
-    def __init__(self, email: str, key: rsa.RSAPrivateKey, token_lifetime: int, certs_max_age: int) -> None:
+    def __init__(
+        self, email: str, key: rsa.RSAPrivateKey, token_lifetime: int, certs_max_age: int, clock_offset: float = 0.0
+    ) -> None:
         self.email = email
         self.token_lifetime = token_lifetime
         self.certs_max_age = certs_max_age
+        self.clock_offset = clock_offset
+        self.identity_fault = "ok"
+        self.fault_cleared = threading.Event()
+        self.minted: list[str] = []
         # Oldest first; tokens are signed with the last one, the certs list those already published.
         self._keys = [_SigningKey(key, published_at=0.0)]
         self._access_tokens: dict[str, tuple[str, str, float]] = {}  # token -> (email, scope, expiry)
@@ -133,6 +147,7 @@ class Identity:
             "pings": 0,
             "service_account_info": 0,
             "identity_tokens": 0,
+            "identity_requests": 0,
             "access_tokens": 0,
             "tokeninfo": 0,
             "certs_served": 0,
@@ -178,21 +193,34 @@ class Identity:
             self.counters["rotations"] += 1
         return signing.kid
 
-    def mint(self, audience: str) -> str:
-        now = int(time.time())
-        claims = {
+    def set_fault(self, mode: str) -> None:
+        with self._lock:
+            self.identity_fault = mode
+        if mode == "ok":
+            self.fault_cleared.set()
+        else:
+            self.fault_cleared.clear()
+
+    def mint(self, audience: str, include_email: bool = True) -> str:
+        """An ID token for `audience`; with `email` and `email_verified` only if `include_email` (the metadata
+        server's `format=full` includes them; IAM Credentials only when asked with `includeEmail: true`)."""
+        now = int(time.time() + self.clock_offset)
+        claims: dict[str, Any] = {
             "iss": ISSUER,
             "aud": audience,
             "azp": subject_for(self.email),
             "sub": subject_for(self.email),
-            "email": self.email,
-            "email_verified": True,
             "iat": now,
             "exp": now + self.token_lifetime,
         }
+        if include_email:
+            claims |= {"email": self.email, "email_verified": True}
         with self._lock:
             signer = self.signer
-        return jwt.encode(signer, claims).decode()
+        token = jwt.encode(signer, claims).decode()
+        with self._lock:
+            self.minted.append(token)
+        return token
 
     def access_token(self, scopes: str) -> dict[str, Any]:
         # Opaque, like Google's: only this stand-in can say whose it is (at /tokeninfo).
@@ -259,6 +287,10 @@ class MetadataHandler(QuietHandler):
             return self._send(200, json.dumps(info), "application/json; charset=UTF-8")
         if url.path == "/_stats":
             return self._send(200, json.dumps(self.identity.stats()), "application/json")
+        if url.path == "/_tokens":
+            with self.identity._lock:
+                minted = list(self.identity.minted)
+            return self._send(200, json.dumps({"identity": minted}), "application/json")
         if url.path != "/" and not url.path.startswith("/computeMetadata/"):
             return self._send(404, "Not Found\n", "text/plain")
         # The real server refuses requests without this header (a guard against SSRF).
@@ -285,6 +317,10 @@ class MetadataHandler(QuietHandler):
             audience = query.get("audience", "")
             if not audience:
                 return self._send(400, "non-empty audience parameter required\n", "text/html")
+            self.identity.count("identity_requests")
+            fault = self.identity.identity_fault
+            if fault != "ok":
+                return self._identity_fault(fault, audience)
             self.identity.count("identity_tokens")
             return self._send(200, self.identity.mint(audience), "text/html")
         if url.path in (
@@ -297,6 +333,28 @@ class MetadataHandler(QuietHandler):
         if url.path == UNIVERSE_PATH:
             return self._send(200, "googleapis.com", "application/text")
         return self._send(404, "Not Found\n", "text/html")
+
+    def _identity_fault(self, fault: str, audience: str) -> None:
+        if fault == "hang":
+            self.identity.fault_cleared.wait(120)
+            self.close_connection = True
+            return None
+        if fault == "trickle":
+            head = b"HTTP/1.1 200 OK\r\nMetadata-Flavor: Google\r\nContent-Type: text/html\r\nX-Padding: " + b"a" * 4000
+            for byte in head:
+                if self.identity.fault_cleared.wait(0.2):
+                    break
+                try:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                except OSError:
+                    break
+            self.close_connection = True
+            return None
+        token = self.identity.mint(audience)
+        if fault == "malformed":  # a stray fourth segment: google-auth's decode error quotes the whole answer
+            return self._send(200, token + ".x", "text/html")
+        return self._send(400, f"invalid request (last token issued: {token})\n", "text/html")
 
     def do_POST(self) -> None:
         url = urlsplit(self.path)
@@ -311,6 +369,12 @@ class MetadataHandler(QuietHandler):
                 return self._send(400, "publish_after must be a number of seconds\n", "text/plain")
             kid = self.identity.rotate(max(publish_after, 0.0))
             return self._send(200, json.dumps({"kid": kid}), "application/json")
+        if url.path == "/_fault":
+            mode = query.get("identity", "ok")
+            if mode not in IDENTITY_FAULTS:
+                return self._send(400, f"identity fault must be one of {', '.join(IDENTITY_FAULTS)}\n", "text/plain")
+            self.identity.set_fault(mode)
+            return self._send(200, json.dumps({"identity": mode}), "application/json")
         return self._send(404, "Not Found\n", "text/plain")
 
 
@@ -328,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--token-lifetime", type=int, default=3600, help="ID token lifetime, seconds")
     parser.add_argument("--certs-max-age", type=int, default=3600, help="Cache-Control max-age of the certs")
+    parser.add_argument(
+        "--clock-offset", type=float, default=0.0, help="seconds this stand-in's clock runs ahead (negative: behind)"
+    )
     args = parser.parse_args(argv)
     try:
         if args.email.count("@") != 1:
@@ -336,7 +403,9 @@ def main(argv: list[str] | None = None) -> int:
             raise IdentityError("--token-lifetime must be between 60 and 43200 seconds")
         if args.certs_max_age < 0:
             raise IdentityError("--certs-max-age must be >= 0")
-        identity = Identity(args.email, load_or_create_key(args.key), args.token_lifetime, args.certs_max_age)
+        identity = Identity(
+            args.email, load_or_create_key(args.key), args.token_lifetime, args.certs_max_age, args.clock_offset
+        )
         server = loopback_server(args.host, args.port, make_handler(identity))
     except (IdentityError, OSError) as exc:
         print(f"local.metadata_server: {exc}", file=sys.stderr)

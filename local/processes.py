@@ -27,6 +27,8 @@ from typing import IO, Any
 
 import requests
 
+from local.plan import Plan
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_DIR = ROOT / "services" / "worker"
 RELAY_SOURCE = ROOT / "functions" / "relay" / "main.py"
@@ -148,11 +150,18 @@ def wait_ready(proc: Proc, path: str, timeout: float = 20.0, headers: Mapping[st
 
 
 def start_metadata_server(
-    email: str, key: Path, log_dir: Path, token_lifetime: int = 3600, certs_max_age: int = 3600, name: str = "identity"
+    email: str,
+    key: Path,
+    log_dir: Path,
+    token_lifetime: int = 3600,
+    certs_max_age: int = 3600,
+    name: str = "identity",
+    clock_offset: float = 0.0,
 ) -> Proc:
     port = free_port()
     cmd = [sys.executable, "-m", "local.metadata_server", "--port", str(port), "--email", email, "--key", str(key)]
     cmd += ["--token-lifetime", str(token_lifetime), "--certs-max-age", str(certs_max_age)]
+    cmd += ["--clock-offset", str(clock_offset)]
     proc = _spawn(name, cmd, base_env({}), ROOT, log_dir, f"http://127.0.0.1:{port}")
     wait_ready(proc, "/_stats")
     return proc
@@ -184,26 +193,122 @@ def start_worker(
     log_dir: Path,
     extra_env: Mapping[str, str] | None = None,
     name: str = "worker",
+    behind_front_end: Path | None = None,
 ) -> Proc:
+    """The worker by the Dockerfile's CMD on a loopback port; or, with `behind_front_end` (a directory), as on
+    Cloud Run behind its IAM invoker check: on a unix socket in that directory (0700: only the front-end
+    stand-in, local.cloud_run, reaches it), with the deployment's CLOUD_RUN_INVOKER_IAM_CHECK and K_SERVICE."""
     port = free_port()
-    env = base_env(
-        {
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "INVOKER_AUDIENCE": audience,
-            "ALLOWED_INVOKERS": allowed_invokers,
-            "GOOGLE_CERTS_URL": certs_url,
-            "GOOGLE_CLOUD_PROJECT": LOCAL_PROJECT,
-            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            **(extra_env or {}),
-        }
-    )
-    env.pop("UPSTREAM_API_KEY", None)
+    listen: dict[str, str] = {"HOST": "127.0.0.1", "PORT": str(port)}
+    url = f"http://127.0.0.1:{port}"
+    if behind_front_end is not None:
+        behind_front_end.mkdir(mode=0o700, parents=True, exist_ok=True)
+        behind_front_end.chmod(0o700)
+        socket_path = behind_front_end / f"{name}.sock"
+        listen = {"UNIX_SOCKET": str(socket_path), "CLOUD_RUN_INVOKER_IAM_CHECK": "enforced", "K_SERVICE": name}
+        url = f"unix:{socket_path}"
+    # The upstream key only as the caller of this function gives it (a developer's shell may carry one).
+    env = {k: v for k, v in base_env({}).items() if k != "UPSTREAM_API_KEY_FILE"}
+    env |= {
+        **listen,
+        "INVOKER_AUDIENCE": audience,
+        "ALLOWED_INVOKERS": allowed_invokers,
+        "GOOGLE_CERTS_URL": certs_url,
+        "GOOGLE_CLOUD_PROJECT": LOCAL_PROJECT,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        **(extra_env or {}),
+    }
     cmd = dockerfile_cmd()
-    cmd[0] = str(BIN / cmd[0])  # the repository venv's gunicorn
-    proc = _spawn(name, cmd, env, WORKER_DIR, log_dir, f"http://127.0.0.1:{port}")
-    wait_ready(proc, "/healthz")
+    cmd[0] = str(BIN / cmd[0])  # the repository venv's interpreter
+    proc = _spawn(name, cmd, env, WORKER_DIR, log_dir, url)
+    if behind_front_end is None:
+        wait_ready(proc, "/healthz")
+    else:
+        wait_unix_ready(proc, Path(url.removeprefix("unix:")))
     return proc
+
+
+def wait_unix_ready(proc: Proc, path: Path, timeout: float = 20.0) -> None:
+    """Waits until the unix socket at `path` answers GET /healthz (any status), or the process dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise StartupError(f"{proc.name} exited with {proc.popen.returncode}: {proc.log_text()[-2000:]}")
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(2)
+                sock.connect(str(path))
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: worker\r\nConnection: close\r\n\r\n")
+                if sock.recv(16).startswith(b"HTTP/"):
+                    return
+        except OSError:
+            time.sleep(0.05)
+    proc.stop()
+    raise StartupError(f"{proc.name} not ready after {timeout:g}s: {proc.log_text()[-2000:]}")
+
+
+def start_cloud_run(
+    worker: Proc, certs_url: str, audience: str, invokers: Path, log_dir: Path, name: str = "cloud-run"
+) -> Proc:
+    """The front-end stand-in (local.cloud_run) of a worker started `behind_front_end`: the only way to it."""
+    if not worker.url.startswith("unix:"):
+        raise StartupError(f"{worker.name} is not behind a front end (it listens on {worker.url})")
+    port = free_port()
+    cmd = [sys.executable, "-m", "local.cloud_run", "--port", str(port), "--upstream-socket", worker.url[5:]]
+    cmd += ["--certs", certs_url, "--audience", audience, "--invokers", str(invokers)]
+    proc = _spawn(name, cmd, base_env({}), ROOT, log_dir, f"http://127.0.0.1:{port}")
+    wait_ready(proc, "/_frontend/stats")
+    return proc
+
+
+def start_planned_worker(
+    plan: Plan, certs_url: str, log_dir: Path, key_file: Path | None = None, name: str = "worker"
+) -> Proc:
+    """The worker with the environment the plan gives its container, behind the front-end stand-in as on Cloud
+    Run (K_SERVICE the planned service's name); its upstream key file, if given, where the plan mounts a secret."""
+    env = {k: v for k, v in plan.env.items() if k not in ("INVOKER_AUDIENCE", "ALLOWED_INVOKERS")}
+    env.pop("UPSTREAM_API_KEY_FILE", None)  # /secrets/… on Cloud Run; here, a file of the caller's, if any
+    if key_file is not None:
+        env["UPSTREAM_API_KEY_FILE"] = str(key_file)
+    env["K_SERVICE"] = plan.service_name
+    audience, allowed = plan.env.get("INVOKER_AUDIENCE"), plan.env.get("ALLOWED_INVOKERS")
+    if not audience or not allowed:
+        raise StartupError(f"the plan gives {plan.service_name} no INVOKER_AUDIENCE or ALLOWED_INVOKERS")
+    return start_worker(
+        audience, allowed, certs_url, log_dir, extra_env=env, name=name, behind_front_end=log_dir / "run"
+    )
+
+
+def start_planned_cloud_run(
+    worker: Proc, certs_url: str, report: Path, log_dir: Path, service: str = "worker", name: str = "cloud-run"
+) -> Proc:
+    """The front-end stand-in with the invoker members and audiences the report plans for `service`."""
+    if not worker.url.startswith("unix:"):
+        raise StartupError(f"{worker.name} is not behind a front end (it listens on {worker.url})")
+    port = free_port()
+    cmd = [sys.executable, "-m", "local.cloud_run", "--port", str(port), "--upstream-socket", worker.url[5:]]
+    cmd += ["--certs", certs_url, "--plan", str(report), "--service", service]
+    proc = _spawn(name, cmd, base_env({}), ROOT, log_dir, f"http://127.0.0.1:{port}")
+    wait_ready(proc, "/_frontend/stats")
+    return proc
+
+
+def plan_report(stack: str, out: Path, program: Path = ROOT, *extra: str) -> Path:
+    """What `stack` of `program` plans: `python -m secure_invoke.preflight --json` (offline; the pack runs too,
+    and its verdict is in the report). StartupError if preflight could not run the program."""
+    cmd = [sys.executable, "-m", "secure_invoke.preflight", "--program", str(program), "--stack", stack]
+    done = subprocess.run(
+        [*cmd, "--json", str(out), *extra], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
+    )
+    if done.returncode not in (0, 1) or not out.is_file():  # 1: the pack rejected the plan, which still exists
+        raise StartupError(f"preflight --stack {stack} exited with {done.returncode}: {done.stderr.strip()[-800:]}")
+    return out
+
+
+def write_invokers(path: Path, emails: list[str]) -> Path:
+    """The invoker members the front end enforces, as the stack's run.invoker grants name them."""
+    path.write_text("".join(f"serviceAccount:{email}\n" for email in emails))
+    return path
 
 
 def start_relay(
@@ -215,6 +320,7 @@ def start_relay(
     name: str = "relay",
     pubsub_url: str = "",
     dead_letter_topic: str = LOCAL_DEAD_LETTER_TOPIC,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Proc:
     port = free_port()
     metadata_host = metadata_url.removeprefix("http://")
@@ -234,6 +340,7 @@ def start_relay(
             "GCE_METADATA_IP": metadata_host,
             # functions-framework's gunicorn puts its control socket here, not in $HOME.
             "XDG_RUNTIME_DIR": str(runtime_dir),
+            **(extra_env or {}),
         }
     )
     cmd = [str(BIN / "functions-framework"), "--target", "relay", "--source", str(RELAY_SOURCE)]

@@ -12,7 +12,10 @@ allows. Pub/Sub's documented limits are enforced (10 MB request, 100 attributes,
 
 Control paths, not part of the Pub/Sub API: GET /_messages lists what was published (what an
 operator would pull from the dead-letter subscription); POST /_fail with {"count": N, "status": S}
-makes the next N publishes fail with HTTP S; GET /_stats counts requests.
+makes the next N publishes fail with HTTP S; GET /_stats counts requests. POST /_forward with
+{"topic", "data", "attributes"} is Pub/Sub's own dead-letter forwarding from a push subscription, which
+happens inside Google as the project's Pub/Sub service agent (local/google_callers.py checks that the plan
+grants it what Pub/Sub requires before it forwards).
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ class Topic:
         self.publisher = publisher.lower()
         self.tokeninfo_url = tokeninfo_url
         self.messages: list[dict[str, Any]] = []
-        self.counters = {"publish_requests": 0, "published": 0, "refused": 0, "injected_failures": 0}
+        self.counters = {"publish_requests": 0, "published": 0, "refused": 0, "injected_failures": 0, "forwarded": 0}
         self._fail: list[int] = []  # statuses of the next publishes to fail on purpose
         self._known_tokens: dict[str, tuple[str, float]] = {}  # access token -> (email, expiry)
         self._lock = threading.Lock()
@@ -106,6 +109,21 @@ class Topic:
                 ids.append(message_id)
             self.counters["published"] += len(ids)
         return ids
+
+    def forward(self, body: bytes) -> str:
+        """A message Pub/Sub dead-letters from a subscription: kept on this topic as it arrived, with the
+        attributes Pub/Sub adds."""
+        request = json.loads(body)
+        if request.get("topic") != self.name:
+            raise PubSubError(404, f"Resource not found (resource={str(request.get('topic')).rsplit('/', 1)[-1]}).")
+        (message,) = parse_publish_request(json.dumps({"messages": [request]}).encode())
+        now = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        with self._lock:
+            message_id = str(self._next_id)
+            self._next_id += 1
+            self.messages.append({**message, "messageId": message_id, "publishTime": now})
+            self.counters["forwarded"] += 1
+        return message_id
 
     def fail_next(self, count: int, status: int) -> None:
         with self._lock:
@@ -181,6 +199,11 @@ class PublishHandler(JsonHandler):
             self.close_connection = True
             return self._error(PubSubError(400, "Request payload size exceeds the limit."))
         body = self.rfile.read(length)
+        if path == "/_forward":
+            try:
+                return self.send_json(200, {"messageId": self.topic.forward(body)})
+            except PubSubError as exc:
+                return self._error(exc)
         if path == "/_fail":
             spec = json.loads(body or b"{}")
             self.topic.fail_next(int(spec.get("count", 1)), int(spec.get("status", 503)))

@@ -12,7 +12,8 @@ from typing import Any, Final, Literal, get_args
 CallerKind = Literal["scheduler", "pubsub-push", "cloud-tasks", "workflows", "service-account"]
 KINDS: Final[tuple[CallerKind, ...]] = get_args(CallerKind)
 
-# The worker path each kind calls by default (docs/design.md §2, "Declared callers": what each kind sends).
+# The worker path each kind calls: the route the worker serves that kind at (services/worker/worker/app.py), so
+# not a setting (docs/design.md §2, "Declared callers": what each kind sends).
 DEFAULT_PATHS: Final[dict[CallerKind, str | None]] = {
     "scheduler": "/jobs",
     "pubsub-push": "/pubsub",
@@ -29,10 +30,10 @@ REQUIRED_FIELDS: Final[dict[CallerKind, tuple[str, ...]]] = {
     "service-account": ("email",),
 }
 OPTIONAL_FIELDS: Final[dict[CallerKind, tuple[str, ...]]] = {
-    "scheduler": ("timeZone", "path"),
-    "pubsub-push": ("path",),
-    "cloud-tasks": ("path",),
-    "workflows": ("path",),
+    "scheduler": ("timeZone",),
+    "pubsub-push": (),
+    "cloud-tasks": (),
+    "workflows": (),
     "service-account": (),
 }
 # The accounts the stack itself creates per environment: a caller's `<name>-<env>` must not be one of them.
@@ -60,7 +61,6 @@ CALLER_SCHEMA: Final[dict[str, Any]] = {
                 "pattern": r"^(projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/topics/)?[A-Za-z][-A-Za-z0-9._~%+]{2,254}$",
             },
             "email": {"type": "string", "pattern": SERVICE_ACCOUNT_EMAIL},
-            "path": {"type": "string", "pattern": r"^/[A-Za-z0-9/._~-]*$"},
         },
     },
 }
@@ -124,7 +124,7 @@ def callers(entries: list[Mapping[str, Any]], environment: str, key: str) -> tup
                 kind=kind,
                 account_id=account_id,
                 email=raw.get("email"),
-                path=raw.get("path", DEFAULT_PATHS[kind]),
+                path=DEFAULT_PATHS[kind],
                 schedule=raw.get("schedule"),
                 time_zone=raw.get("timeZone", "Etc/UTC"),
                 job=raw.get("job", {}),

@@ -83,7 +83,7 @@ KEYS: Final[tuple[Key, ...]] = (
     Key(
         "workerConcurrency",
         {"type": "integer", "minimum": 1, "maximum": 100},
-        "Requests per worker instance (Cloud Run container concurrency, and the worker's gunicorn threads); must "
+        "Requests per worker instance (Cloud Run container concurrency, and the worker's request threads); must "
         "be 1 when `workerCpu` is below 1.",
         default=8,
         feeds=(PrivateServiceArgs, "concurrency"),

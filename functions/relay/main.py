@@ -41,6 +41,10 @@ if TYPE_CHECKING:
     from google.auth.transport.requests import Request
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
+# How long one ID-token mint may take, connect and headers included (the metadata server answers in
+# milliseconds; google-auth's own retries take up to ~30 s against a hanging one).
+DEFAULT_MINT_DEADLINE_SECONDS = 10.0
+MINT_GRACE_SECONDS = 0.25
 FUNCTION_TIMEOUT_CEILING = 540.0  # an event-driven function never runs longer
 DEFAULT_PUBSUB_ENDPOINT = "https://pubsub.googleapis.com"
 # Eventarc retries a failed delivery for 24 hours, waiting at most 600 s between attempts. A margin
@@ -49,6 +53,10 @@ DEFAULT_PUBSUB_ENDPOINT = "https://pubsub.googleapis.com"
 RETRY_WINDOW_SECONDS = 24 * 3600
 DEAD_LETTER_MARGIN_SECONDS = 30 * 60
 DEAD_LETTER_AFTER_SECONDS = RETRY_WINDOW_SECONDS - DEAD_LETTER_MARGIN_SECONDS
+# A publish time this far ahead of the relay's clock is no usable age (a little ahead is clock skew: age 0).
+FUTURE_PUBLISH_TOLERANCE_SECONDS = 300
+# The worker's `code` for a genuine token outside its time window (services/worker/worker/app.py).
+CLOCK_SKEW_CODE = "clock_skew"
 TOPIC = re.compile(r"^projects/([a-z][-a-z0-9]{4,28}[a-z0-9])/topics/([A-Za-z][-A-Za-z0-9._~%+]{2,254})$")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -62,10 +70,13 @@ class RelayMisconfigured(RuntimeError):
 
 
 class _Retryable(Exception):
-    def __init__(self, message: str, severity: str = "WARNING", **fields: Any) -> None:
+    def __init__(
+        self, message: str, severity: str = "WARNING", keep_as: str = "retry_window_exhausted", **fields: Any
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.severity = severity
+        self.keep_as = keep_as  # the dead-letter reason code if the retry window runs out
         self.fields = fields
 
 
@@ -78,41 +89,140 @@ class _Permanent(Exception):
         self.fields = fields
 
 
+class MintFailed(Exception):
+    """No ID token within the deadline; the message says why in fixed words (never a library's message)."""
+
+
+class _Mint:
+    """One ID-token mint in flight, shared by every invocation that needs a token meanwhile."""
+
+    __slots__ = ("deadline", "done", "error", "token")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.done = threading.Event()
+        self.token: str | None = None
+        self.error: str | None = None
+
+
 class _WorkerClient:
     """Per-process HTTP session and ID-token credentials, created on first use and then reused."""
 
-    def __init__(self, worker_url: str, audience: str, timeout: float) -> None:
+    def __init__(self, worker_url: str, audience: str, timeout: float, mint_deadline: float) -> None:
         import google.auth.transport.requests
+        import relay_deadline
         import requests
 
         self.jobs_url = worker_url.rstrip("/") + "/jobs"
         self.audience = audience
         self.timeout = timeout
+        self.mint_deadline = mint_deadline
         self.session: requests.Session = requests.Session()
         # google-auth's metadata calls go through their own session, so pooled keep-alive
-        # connections to the worker are never shared with token traffic.
-        self.auth_request: Request = google.auth.transport.requests.Request(session=requests.Session())
+        # connections to the worker are never shared with token traffic; its connections obey the
+        # mint's deadline (relay_deadline.py), headers included.
+        self.auth_request: Request = google.auth.transport.requests.Request(
+            session=relay_deadline.bounded(requests.Session())
+        )
         self._credentials: Any = None
+        self._mint: _Mint | None = None
         self._lock = threading.Lock()
 
     def token(self) -> str:
+        """The current ID token, minting one when google-auth no longer considers it fresh.
+
+        Single flight: while a mint runs, every invocation that needs a token waits for that one (never
+        queues up to redo it), and none waits past the mint's deadline. MintFailed otherwise."""
         from google.auth.credentials import TokenState
 
         creds = self._credentials
         if creds is not None and creds.token_state == TokenState.FRESH:
             return creds.token
-        # One refresh at a time: concurrent invocations on a cold or stale instance share one mint.
         with self._lock:
-            if self._credentials is None:
-                import google.oauth2.id_token
+            mint = self._mint
+            now = time.monotonic()
+            # A mint past its deadline is abandoned (its sockets are shut; google-auth may still be sleeping
+            # between its retries, which fail at once): a new invocation starts a new one.
+            if mint is None or now > mint.deadline + MINT_GRACE_SECONDS:
+                mint = self._mint = _Mint(now + self.mint_deadline)
+                threading.Thread(target=self._run_mint, args=(mint,), name="id-token-mint", daemon=True).start()
+        if not mint.done.wait(max(mint.deadline - time.monotonic(), 0.0) + MINT_GRACE_SECONDS):
+            raise MintFailed(f"the metadata server gave no ID token within {self.mint_deadline:g} s")
+        if mint.token is None:
+            raise MintFailed(mint.error or "no ID token")
+        return mint.token
 
-                self._credentials = google.oauth2.id_token.fetch_id_token_credentials(
-                    self.audience, request=self.auth_request
-                )
-            creds = self._credentials
-            if creds.token_state != TokenState.FRESH:
-                creds.refresh(self.auth_request)
-            return creds.token
+    def _run_mint(self, mint: _Mint) -> None:
+        import relay_deadline
+        from google.auth.credentials import TokenState
+
+        try:
+            with relay_deadline.deadline(mint.deadline):
+                if self._credentials is None:
+                    import google.oauth2.id_token
+
+                    self._credentials = google.oauth2.id_token.fetch_id_token_credentials(
+                        self.audience, request=self.auth_request
+                    )
+                creds = self._credentials
+                if creds.token_state != TokenState.FRESH:
+                    creds.refresh(self.auth_request)
+                mint.token = creds.token
+                _forbid(mint.token)
+        except Exception as exc:
+            # A library's message can quote the metadata server's answer, token included: never log it.
+            mint.error = f"ID token mint failed ({_error_chain(exc)})"
+        finally:
+            with self._lock:
+                if self._mint is mint:
+                    self._mint = None
+            mint.done.set()
+
+    def forget_token(self) -> None:
+        """The worker judged the token's time window off: mint a new one next time, rather than reuse it."""
+        creds = self._credentials
+        if creds is not None:
+            creds.token = None
+            creds.expiry = None
+
+
+def _error_chain(exc: BaseException) -> str:
+    """The exception's type and its causes' types, e.g. `RefreshError <- TransportError`; no messages."""
+    names: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(names) < 4:
+        names.append(type(seen).__name__)
+        seen = seen.__cause__ or seen.__context__
+    return " <- ".join(names)
+
+
+# The relay's own ID token (its whole text and its signature), which no log line may carry; see _log.
+_SECRETS: list[str] = []
+_MIN_SECRET_CHARS = 32
+
+
+def _forbid(token: str | None) -> None:
+    if not token:
+        return
+    parts = [token, token.rsplit(".", 1)[-1]]
+    with _client_lock:
+        for part in parts:
+            if len(part) >= _MIN_SECRET_CHARS and part not in _SECRETS:
+                _SECRETS.append(part)
+        del _SECRETS[:-8]  # the last few tokens are enough: older ones have expired
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        for secret in _SECRETS:
+            if secret in value:
+                value = value.replace(secret, "<redacted>")
+        return value
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
 
 
 _client: _WorkerClient | None = None
@@ -134,6 +244,7 @@ def _get_client() -> _WorkerClient:
             worker_url = os.environ.get("WORKER_URL", "").strip()
             audience = os.environ.get("WORKER_AUDIENCE", "").strip()
             raw_timeout = os.environ.get("WORKER_TIMEOUT_SECONDS", "").strip()
+            raw_deadline = os.environ.get("TOKEN_DEADLINE_SECONDS", "").strip()
             if not worker_url.startswith(("https://", "http://")):
                 raise _config_error("WORKER_URL must be an http(s) base URL")
             if not audience:
@@ -144,7 +255,15 @@ def _get_client() -> _WorkerClient:
                 raise _config_error(f"WORKER_TIMEOUT_SECONDS is not a number: {raw_timeout!r}") from None
             if not 0 < timeout < FUNCTION_TIMEOUT_CEILING:
                 raise _config_error(f"WORKER_TIMEOUT_SECONDS must be above 0 and below {FUNCTION_TIMEOUT_CEILING:g}")
-            _client = _WorkerClient(worker_url, audience, timeout)
+            try:
+                mint_deadline = float(raw_deadline) if raw_deadline else DEFAULT_MINT_DEADLINE_SECONDS
+            except ValueError:
+                mint_deadline = -1.0
+            if not 1 <= mint_deadline <= 60:
+                raise _config_error(
+                    f"TOKEN_DEADLINE_SECONDS must be a number of seconds within 1..60: {raw_deadline!r}"
+                )
+            _client = _WorkerClient(worker_url, audience, timeout, mint_deadline)
         return _client
 
 
@@ -178,30 +297,45 @@ def _project_id() -> str | None:
 def _log(severity: str, message: str, **fields: Any) -> None:
     # One JSON object per line on stdout: Cloud Logging turns it into a structured entry and
     # reads `severity`, `message` and `logging.googleapis.com/trace` from it.
-    entry = {"severity": severity, "message": message, "component": "relay", **fields}
+    entry = _scrub({"severity": severity, "message": message, "component": "relay", **fields})
     sys.stdout.write(json.dumps(entry, default=str) + "\n")
     sys.stdout.flush()
 
 
-def _worker_error(response: requests.Response) -> str | None:
-    """The worker's own error text: its body is a JSON object with a string `error`; else None."""
+def _worker_error(response: requests.Response) -> tuple[str | None, str | None]:
+    """The worker's own error text and code: its body is a JSON object with a string `error` (and maybe a
+    string `code`); else (None, None)."""
     media_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
-        return None
+        return None, None
     try:
         body = response.json()
     except (ValueError, RecursionError):
-        return None
+        return None, None
     error = body.get("error") if isinstance(body, dict) else None
-    return error[:300] if isinstance(error, str) else None
+    if not isinstance(error, str):
+        return None, None
+    code = body.get("code")
+    return error[:300], code[:64] if isinstance(code, str) else None
 
 
-def classify_failure(status: int, worker_error: str | None, text: str, location: str | None) -> _Retryable | _Permanent:
+def classify_failure(
+    status: int, worker_error: str | None, text: str, location: str | None, worker_code: str | None = None
+) -> _Retryable | _Permanent:
     """What a worker answer other than 2xx means for the message: retry it, or keep it as rejected.
 
     Pure: the status, the worker's own error (its JSON `error`, None when the body is not the worker's),
-    the start of the body text and the Location header in; the verdict out.
+    the start of the body text, the Location header and the worker's `code` in; the verdict out.
     """
+    if status == 503 and worker_error is not None and worker_code == CLOCK_SKEW_CODE:
+        # The worker could not judge the token's time window: clocks disagree (or the token is old). Not
+        # the job's fault: retry with a fresh token; if it lasts the whole retry window, keep it apart.
+        return _Retryable(
+            "the worker cannot judge the ID token's time now (clock skew?)",
+            keep_as=CLOCK_SKEW_CODE,
+            worker_status=status,
+            reason=worker_error,
+        )
     if status >= 500 or status in (408, 429):
         return _Retryable("worker failed transiently", worker_status=status, reason=worker_error)
     if status in (401, 403) and worker_error is None:
@@ -237,8 +371,8 @@ def _deliver(delivery: relay_envelope.Delivery, trace: str | None) -> tuple[int,
 
     try:
         token = client.token()
-    except Exception as exc:
-        raise _Retryable("could not mint an ID token", "ERROR", error=repr(exc)) from None
+    except MintFailed as exc:
+        raise _Retryable("could not mint an ID token", "ERROR", error=str(exc)) from None
 
     headers = {
         # Cloud Run checks X-Serverless-Authorization and passes Authorization through intact, so
@@ -267,7 +401,11 @@ def _deliver(delivery: relay_envelope.Delivery, trace: str | None) -> tuple[int,
         except (ValueError, RecursionError):
             reply = None
         return status, reply if isinstance(reply, dict) else {}
-    raise classify_failure(status, _worker_error(response), response.text[:300], response.headers.get("Location"))
+    error, code = _worker_error(response)
+    verdict = classify_failure(status, error, response.text[:300], response.headers.get("Location"), code)
+    if isinstance(verdict, _Retryable) and verdict.keep_as == CLOCK_SKEW_CODE:
+        client.forget_token()
+    raise verdict
 
 
 def _dead_letter(
@@ -306,6 +444,16 @@ def _dead_letter(
     _log("ERROR", f"dead-lettered: {reason}", **{**log_fields, **outcome})
 
 
+def message_age(published: datetime.datetime | None, now: datetime.datetime) -> float | None:
+    """Seconds since publication, or None when there is no usable time (none, or well in the future)."""
+    if published is None:
+        return None
+    age = (now - published).total_seconds()
+    if age < -FUTURE_PUBLISH_TOLERANCE_SECONDS:
+        return None
+    return max(age, 0.0)
+
+
 def _message_id(data: Any) -> str | None:
     """The Pub/Sub message id for the log lines, if the envelope carries a valid one (before parsing it)."""
     message = relay_envelope.message_of(data) or {}
@@ -328,14 +476,25 @@ def _attempt(delivery: relay_envelope.Delivery, trace: str | None) -> tuple[int,
 def _retry_or_keep(
     exc: _Retryable, age: float | None, context: dict[str, Any], data: Any, fields: dict[str, Any]
 ) -> None:
-    """Raises RetryableError so Eventarc redelivers; near the end of its retry window, dead-letters instead."""
-    if age is not None and age > DEAD_LETTER_AFTER_SECONDS:
+    """Raises RetryableError so Eventarc redelivers; near the end of its retry window, dead-letters instead.
+
+    Without a usable age (no publish time nor event time, or one in the future) the relay cannot know when
+    Eventarc will give up and drop the message: it keeps it in the dead-letter topic now, rather than retry
+    it towards a silent loss."""
+    if age is None:
+        reason = (
+            f"{exc.message}; the message has no usable publish or event time, so the relay cannot tell when "
+            "Eventarc stops retrying it: kept instead of retried"
+        )
+        _dead_letter("no_usable_age", reason, context, data, {**fields, **exc.fields}, exc.fields.get("worker_status"))
+        return
+    if age > DEAD_LETTER_AFTER_SECONDS:
         reason = (
             f"{exc.message}; the message is {age / 3600:.1f} h old and Eventarc stops retrying "
             f"at {RETRY_WINDOW_SECONDS // 3600} h"
         )
         _dead_letter(
-            "retry_window_exhausted",
+            exc.keep_as,
             reason,
             context,
             data,
@@ -361,7 +520,7 @@ def relay(cloud_event: CloudEvent) -> None:
     }
 
     try:
-        delivery = relay_envelope.parse(data, context["id"], context["time"])
+        delivery = relay_envelope.parse(data, context["id"], relay_trace.sent_event_time())
     except relay_envelope.Poison as exc:
         _dead_letter(exc.code, exc.reason, context, data, fields)
         return
@@ -371,11 +530,7 @@ def relay(cloud_event: CloudEvent) -> None:
         )
         return
     fields["message_id"] = delivery.message_id
-    age = (
-        (datetime.datetime.now(datetime.UTC) - delivery.published).total_seconds()
-        if delivery.published is not None
-        else None
-    )
+    age = message_age(delivery.published, datetime.datetime.now(datetime.UTC))
     try:
         status, reply = _attempt(delivery, trace)
     except _Permanent as exc:

@@ -17,6 +17,7 @@ import datetime
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,7 @@ from typing import Any
 MAX_RECORD_BYTES = 7 * 1024 * 1024
 KEPT_PREFIX_BYTES = 64 * 1024
 PUBLISH_TIMEOUT = (5.0, 20.0)  # connect, read (seconds)
+PUBLISH_DEADLINE_SECONDS = 30.0  # the whole publish, access token included, headers included
 
 
 class PublishFailed(RuntimeError):
@@ -131,25 +133,33 @@ class Publisher:
                 if self._session is None:
                     import google.auth.compute_engine
                     import google.auth.transport.requests
+                    import relay_deadline
                     import requests
 
                     credentials = google.auth.compute_engine.Credentials()
-                    # Token refreshes go through their own session, as in the worker client.
-                    auth_request = google.auth.transport.requests.Request(session=requests.Session())
-                    self._session = google.auth.transport.requests.AuthorizedSession(
-                        credentials, auth_request=auth_request
+                    # Token refreshes go through their own session, as in the worker client; both obey
+                    # the publish's overall deadline (relay_deadline.py).
+                    auth_request = google.auth.transport.requests.Request(
+                        session=relay_deadline.bounded(requests.Session())
+                    )
+                    self._session = relay_deadline.bounded(
+                        google.auth.transport.requests.AuthorizedSession(credentials, auth_request=auth_request)
                     )
         return self._session
 
     def publish(self, data: bytes, attributes: Mapping[str, str]) -> str:
         """Publishes one message; returns its Pub/Sub message id or raises PublishFailed."""
+        import relay_deadline
+
         message = {"data": base64.b64encode(data).decode(), "attributes": dict(attributes)}
         try:
-            response = self._authorized_session().post(
-                self.url, json={"messages": [message]}, timeout=PUBLISH_TIMEOUT, allow_redirects=False
-            )
+            with relay_deadline.deadline(time.monotonic() + PUBLISH_DEADLINE_SECONDS):
+                response = self._authorized_session().post(
+                    self.url, json={"messages": [message]}, timeout=PUBLISH_TIMEOUT, allow_redirects=False
+                )
         except Exception as exc:  # transport, token refresh, anything: the message waits for a retry
-            raise PublishFailed(f"publish to {self.topic} failed: {type(exc).__name__}") from exc
+            # The type only: a library's message could quote what the metadata server answered.
+            raise PublishFailed(f"publish to {self.topic} failed: {type(exc).__name__}") from None
         if response.status_code != 200:
             raise PublishFailed(f"publish to {self.topic} answered {response.status_code}: {_error_status(response)}")
         try:

@@ -1,5 +1,6 @@
-"""Trace context: the incoming trace header the relay forwards to the worker, and the log fields that put
-the relay's own lines on the same trace in Cloud Logging. Standard library only at import."""
+"""What the relay reads from the incoming request itself: the trace header it forwards to the worker (and
+the log fields that put its own lines on the same trace in Cloud Logging), and the event time as sent.
+Standard library only at import."""
 
 from __future__ import annotations
 
@@ -35,3 +36,23 @@ def log_fields(header: str | None, project: str | None) -> dict[str, Any]:
     if match.group(2):
         fields["logging.googleapis.com/spanId"] = format(int(match.group(2)) % 2**64, "016x")
     return fields
+
+
+def sent_event_time() -> str | None:
+    """The CloudEvent `time` as the request carried it (`ce-time`, or `time` of a structured event), or None.
+
+    Not the CloudEvent object's `time`: the SDK fills a missing one in with the moment of parsing, and
+    functions-framework does the same for a Pub/Sub push without `publishTime`, so every redelivery of such
+    a message would look new."""
+    import flask  # already loaded by functions_framework
+
+    if not flask.has_request_context():
+        return None
+    header = flask.request.headers.get("ce-time")
+    if header:
+        return header
+    if flask.request.mimetype == "application/cloudevents+json":
+        body = flask.request.get_json(silent=True)
+        value = body.get("time") if isinstance(body, dict) else None
+        return value if isinstance(value, str) else None
+    return None

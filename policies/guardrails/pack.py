@@ -8,6 +8,8 @@ from typing import Final
 from pulumi_policy import EnforcementLevel, Policy
 
 from . import (
+    allowlists,
+    audiences,
     consumer_domains,
     credential_fields,
     credentials,
@@ -484,6 +486,36 @@ SPECS: Final[tuple[Spec, ...]] = (
             "sets the service's IAM for anyone. Operator accounts created here and borrowed only by people are "
             "callers by design; a build or deploy identity's deploy role (with `actAs` on the runtime account) is "
             "deploy power, judged by `no-resource-admin-for-workloads`"
+        ),
+    ),
+    Spec(
+        "invokers-on-service-allowlist",
+        "A service that checks its callers itself (ALLOWED_INVOKERS) refuses every invoker its list does not "
+        "name: each service account that can invoke it must be on that list.",
+        MANDATORY,
+        severity=MEDIUM,
+        stack_rule=allowlists.invokers_on_allowlist,
+        settings=("allowedInvokers",),
+        catches=(
+            "a grant of any role with `run.routes.invoke` on a Cloud Run service of this stack whose environment "
+            "names the callers it accepts (`ALLOWED_INVOKERS`, as `PrivateService` writes it) to a service account "
+            "that list does not name: Cloud Run lets it through, the service answers 403 (a grant "
+            "`only-intended-invokers` rejects is left to it; give this policy the same `allowedInvokers`)"
+        ),
+    ),
+    Spec(
+        "caller-audiences-accepted",
+        "Scheduler jobs, push subscriptions, Cloud Tasks queues and workflows send their OIDC token for an "
+        "audience the Cloud Run service they call accepts (its own check, INVOKER_AUDIENCE, included).",
+        MANDATORY,
+        severity=MEDIUM,
+        stack_rule=audiences.caller_audiences_accepted,
+        catches=(
+            "a scheduler job (`httpTarget.oidcToken.audience`), push subscription (`pushConfig.oidcToken.audience`), "
+            "Cloud Tasks queue (`httpTarget.oidcToken.audience`) or workflow (`auth.audience` of an `http.*` step) "
+            "calling a Cloud Run service of this stack with an audience — or, unset, Google's default, the URL it "
+            "calls — that is neither the service's URL nor one of its custom audiences, or, for a service that "
+            "checks the audience itself (`INVOKER_AUDIENCE`), not exactly that one: every call gets 401"
         ),
     ),
     Spec(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from secure_invoke.preflight.engine.program import ProgramError, ProgramRun, run_program
 from secure_invoke.settings import read_stack_file
@@ -150,23 +151,25 @@ def test_the_deployer_may_attach_subscriptions_to_other_projects_topics_only() -
 
 def test_legacy_pubsub_agent_and_callers_are_read_from_the_stack_file(tmp_path: Path) -> None:
     # The bootstrap's settings of a main program whose stack file sets them (the deployer check on such a
-    # stack: tests/cicd/test_deployer_roles.py).
+    # stack: tests/cicd/test_deployer_roles.py): two more callers after the environment's own.
     (env, *_) = environments()
-    text = (ROOT / f"Pulumi.{env}.yaml").read_text(encoding="utf-8")
-    text += (
-        "  secure-invoke:legacyPubsubServiceAgent: true\n"
-        "  secure-invoke:callers:\n"
-        "    - {name: orders, kind: pubsub-push, topic: projects/orders-platform-7731/topics/order-events}\n"
-        "    - {name: refunds, kind: cloud-tasks}\n"
-    )
-    (tmp_path / f"Pulumi.{env}.yaml").write_text(text, encoding="utf-8")
-    config, _ = read_stack_file(BOOTSTRAP / f"Pulumi.{STACK}.yaml", "secure-invoke-bootstrap")
-    config["secure-invoke-bootstrap:environments"] = json.dumps({env: None})
-    (read,) = _module("bootstrap_settings").settings_of(config, tmp_path).environments
-    assert read.legacy_pubsub_agent is True and environments()[env].legacy_pubsub_agent is False
-    assert read.caller_kinds == {"pubsub-push", "cloud-tasks"}
-    assert read.foreign_topics == ("projects/orders-platform-7731/topics/order-events",)
-    assert set(read.accounts) == set(environments()[env].accounts) | {f"orders-{env}", f"refunds-{env}"}
+    document = yaml.safe_load((ROOT / f"Pulumi.{env}.yaml").read_text(encoding="utf-8"))
+    config = document["config"]
+    config["secure-invoke:legacyPubsubServiceAgent"] = True
+    config["secure-invoke:callers"] = [
+        *config.get("secure-invoke:callers", []),
+        {"name": "orders", "kind": "pubsub-push", "topic": "projects/orders-platform-7731/topics/order-events"},
+        {"name": "refunds", "kind": "cloud-tasks"},
+    ]
+    (tmp_path / f"Pulumi.{env}.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    bootstrap_config, _ = read_stack_file(BOOTSTRAP / f"Pulumi.{STACK}.yaml", "secure-invoke-bootstrap")
+    bootstrap_config["secure-invoke-bootstrap:environments"] = json.dumps({env: None})
+    (read,) = _module("bootstrap_settings").settings_of(bootstrap_config, tmp_path).environments
+    own = environments()[env]
+    assert read.legacy_pubsub_agent is True and own.legacy_pubsub_agent is False
+    assert read.caller_kinds == own.caller_kinds | {"pubsub-push", "cloud-tasks"}
+    assert read.foreign_topics == (*own.foreign_topics, "projects/orders-platform-7731/topics/order-events")
+    assert set(read.accounts) == set(own.accounts) | {f"orders-{env}", f"refunds-{env}"}
 
 
 def providers() -> dict[str, dict[str, Any]]:

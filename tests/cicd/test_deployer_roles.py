@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 
 import pytest
 import yaml
@@ -90,19 +91,30 @@ EXTRAS = {
 }
 
 
-@pytest.fixture(scope="module")
-def extended(tmp_path_factory: pytest.TempPathFactory) -> tuple[ProgramRun, ProgramRun]:
-    """(bootstrap, stack) where the first environment's stack file also sets EXTRAS: the bootstrap run from a
-    copy beside a stack file that says so, the stack with the same keys set."""
-    root = tmp_path_factory.mktemp("extended")
+def _runs(root: Path, keys: dict[str, object]) -> tuple[ProgramRun, ProgramRun]:
+    """(bootstrap, stack) where the first environment's stack file sets `keys` instead of its own values: the
+    bootstrap run from a copy under `root` beside a stack file that says so, the stack with the same keys set."""
     shutil.copytree(ROOT / "bootstrap", root / "bootstrap", ignore=shutil.ignore_patterns("__pycache__"))
     for path in ROOT.glob("Pulumi.*.yaml"):
         shutil.copy(path, root / path.name)
     stack_file = root / f"Pulumi.{ENV}.yaml"
     document = yaml.safe_load(stack_file.read_text(encoding="utf-8"))
-    document["config"] |= {f"secure-invoke:{key}": value for key, value in EXTRAS.items()}
+    document["config"] |= {f"secure-invoke:{key}": value for key, value in keys.items()}
     stack_file.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    return run_program(root / "bootstrap", "github"), run_program(ROOT, ENV, overrides_as_config(EXTRAS))
+    return run_program(root / "bootstrap", "github"), run_program(ROOT, ENV, overrides_as_config(keys))
+
+
+@pytest.fixture(scope="module")
+def extended(tmp_path_factory: pytest.TempPathFactory) -> tuple[ProgramRun, ProgramRun]:
+    """(bootstrap, stack) where the first environment's stack file sets EXTRAS."""
+    return _runs(tmp_path_factory.mktemp("extended"), EXTRAS)
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory: pytest.TempPathFactory) -> tuple[ProgramRun, ProgramRun]:
+    """(bootstrap, stack) where the first environment's stack file has none of EXTRAS: no callers (the
+    repository's dev stack declares some), no legacy agent."""
+    return _runs(tmp_path_factory.mktemp("plain"), {"legacyPubsubServiceAgent": False, "callers": []})
 
 
 def account(name: str) -> str:
@@ -124,9 +136,11 @@ def test_callers_of_every_kind_and_the_legacy_agent_are_exactly_covered(
         assert ("iam.serviceAccounts.actAs", account(caller)) in needed, caller
 
 
-def test_a_bootstrap_that_does_not_read_them_is_told_what_would_fail(extended: tuple[ProgramRun, ProgramRun]) -> None:
+def test_a_bootstrap_that_does_not_read_them_is_told_what_would_fail(
+    extended: tuple[ProgramRun, ProgramRun], plain: tuple[ProgramRun, ProgramRun]
+) -> None:
     _, run = extended
-    verdict = check(ENV, run, bootstrap())  # the repository's bootstrap: its stack file has none of EXTRAS
+    verdict = check(ENV, run, plain[0])  # a bootstrap whose stack file has none of EXTRAS
     missing = {(m.need.permission, m.need.target.name) for m in verdict.missing}
     project = f"projects/{settings_of(ENV).project}"
     for need in (
@@ -144,10 +158,10 @@ def test_a_bootstrap_that_does_not_read_them_is_told_what_would_fail(extended: t
 
 
 def test_a_bootstrap_that_reads_them_holds_unused_roles_for_a_stack_without_them(
-    extended: tuple[ProgramRun, ProgramRun],
+    extended: tuple[ProgramRun, ProgramRun], plain: tuple[ProgramRun, ProgramRun]
 ) -> None:
     boot, _ = extended
-    verdict = check(ENV, stack(ENV), boot)
+    verdict = check(ENV, plain[1], boot)
     assert verdict.missing == []
     unused = {u.holding.role for u in verdict.unused}
     assert {"roles/cloudscheduler.admin", "roles/cloudtasks.queueAdmin", "roles/workflows.editor"} <= unused

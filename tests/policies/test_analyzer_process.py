@@ -245,7 +245,18 @@ def test_allowed_invokers_through_configure(analyzer) -> None:
         }
     )
     _configure(stub)
-    # Without a list the pack cannot tell an outside caller from a stray grant: advisory, not a block.
+    # The worker checks its callers itself; an outside caller the worker does not list is refused by it (403),
+    # which the pack says: invokers-on-service-allowlist, mandatory.
+    unlisted = _analyze_stack(stub, stack)
+    assert [(d.policyName, d.urn, d.enforcementLevel) for d in unlisted.diagnostics if d.urn == outside_urn] == [
+        ("invokers-on-service-allowlist", outside_urn, MANDATORY),
+        ("unverified-invokers", outside_urn, ADVISORY),
+    ]
+    worker = next(r for r in stack if r["name"] == "worker")["props"]["template"]["containers"][0]["envs"]
+    listed = next(e for e in worker if e["name"] == "ALLOWED_INVOKERS")
+    listed["value"] += "," + frontend.removeprefix("serviceAccount:")
+    # Listed by the worker, but without allowedInvokers the pack cannot tell an outside caller from a stray
+    # grant: advisory, not a block.
     noted = _analyze_stack(stub, stack)
     assert [(d.policyName, d.urn, d.enforcementLevel) for d in noted.diagnostics if d.urn == outside_urn] == [
         ("unverified-invokers", outside_urn, ADVISORY)

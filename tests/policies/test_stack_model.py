@@ -67,9 +67,26 @@ def _stacks() -> dict[str, list[dict[str, Any]]]:
     ]  # fmt: skip
     runs_batch = _grant("runs-batch", "gcp:cloudrunv2/jobIamMember:JobIamMember",
                         {"name": "batch", "role": "roles/run.invoker", "member": f"serviceAccount:{ticker}"})  # fmt: skip
+    url = next(r for r in shared if r["name"] == "worker")["props"]["uri"]
+    # A scheduler job sending a token for an audience the worker does not accept (its own is its INVOKER_AUDIENCE).
+    misaddressed = _grant("misaddressed", "gcp:cloudscheduler/job:Job", {"name": "nightly", "httpTarget": {
+        "uri": url + "/jobs", "oidcToken": {"serviceAccountEmail": sa_email("relay-runtime-dev"),
+                                            "audience": "https://elsewhere.example"}}})  # fmt: skip
     return {
         "project": project_stack(),
-        "every finding": [*shared, stranger, outside, wide, partial, unseen, opener, builder, *ticks, runs_batch],
+        "every finding": [
+            *shared,
+            stranger,
+            outside,
+            wide,
+            partial,
+            unseen,
+            opener,
+            builder,
+            *ticks,
+            runs_batch,
+            misaddressed,
+        ],
     }
 
 

@@ -48,11 +48,15 @@ def test_our_stack_passes_the_real_pack(tmp_path, stack):
     assert document["project"] == "secure-invoke"
     assert document["stack"] == stack
     grants = {(g["member"], g["role"], g["resource"]) for g in document["grants"]}
-    # The worker has exactly two invokers, the relay and the operator account, and nothing is public.
+    # The worker's invokers are exactly the callers its own allowlist names (the relay, the operator account and
+    # each declared caller): what Cloud Run lets through, the worker accepts; and nothing is public.
     outputs = document["outputs"]
+    worker = next(r for r in document["resources"] if r["type"] == "gcp:cloudrunv2/service:Service")
+    envs = {e["name"]: e.get("value") for e in worker["inputs"]["template"]["containers"][0]["envs"]}
+    emails = envs["ALLOWED_INVOKERS"].split(",")
+    assert emails[:2] == [outputs["relay_runtime_email"], outputs["worker_operator_email"]]
     assert {g for g in grants if g[2] == f"cloudrunv2/service worker-{stack}"} == {
-        (f"serviceAccount:{outputs[key]}", "roles/run.invoker", f"cloudrunv2/service worker-{stack}")
-        for key in ("relay_runtime_email", "worker_operator_email")
+        (f"serviceAccount:{email}", "roles/run.invoker", f"cloudrunv2/service worker-{stack}") for email in emails
     }
     assert not any(g[0] in ("allUsers", "allAuthenticatedUsers") for g in grants)
     assert all(p["name"] == "secure-invoke-guardrails" for p in document["policyPacks"])

@@ -61,12 +61,28 @@ class Launcher:
         return self._keep(start_iam_credentials(self.key, access_file, self.workdir))
 
     def worker(self, certs_url: str, name: str, allowed: str = RELAY_EMAIL, **kwargs: Any) -> Proc:
+        """A worker; `behind_front_end=<dir>` serves it on a private socket for local.cloud_run only."""
         return self._keep(start_worker(AUDIENCE, allowed, certs_url, self.workdir, name=name, **kwargs))
 
-    def relay(self, worker_url: str, metadata_url: str, name: str, pubsub: Proc, timeout_seconds: float = 10.0) -> Proc:
+    def relay(
+        self,
+        worker_url: str,
+        metadata_url: str,
+        name: str,
+        pubsub: Proc,
+        timeout_seconds: float = 10.0,
+        extra_env: dict[str, str] | None = None,
+    ) -> Proc:
         return self._keep(
             start_relay(
-                worker_url, AUDIENCE, metadata_url, self.workdir, timeout_seconds, name=name, pubsub_url=pubsub.url
+                worker_url,
+                AUDIENCE,
+                metadata_url,
+                self.workdir,
+                timeout_seconds,
+                name=name,
+                pubsub_url=pubsub.url,
+                extra_env=extra_env,
             )
         )
 
@@ -134,6 +150,7 @@ class TokenForge:
 
     def __init__(self, key_path: Path, kid: str) -> None:
         self.kid = kid
+        self.key_path = key_path
         self.signer = crypt.RSASigner.from_string(key_path.read_bytes(), key_id=kid)
 
     def claims(self, **overrides: Any) -> dict[str, Any]:
@@ -172,6 +189,7 @@ class CertsServer:
 
     Modes: "ok" (the body from `certs`, with Cache-Control max-age), "hang" (reads the request,
     never answers until released), "trickle" (headers at once, then one body byte every 0.2 s),
+    "trickle headers" (the status line and headers one byte every 0.2 s, never finished until released),
     "reset" (closes the connection without answering), "status" (HTTP `status`), "garbage"
     (200 with `body` and a long max-age: what must never be cached), and "down" via stop()
     (nothing listens: connection refused) until start() again on the same port.
@@ -212,6 +230,18 @@ class CertsServer:
                     mode = front.mode
                 if mode == "hang":
                     front.release.wait(60)
+                    self.close_connection = True
+                    return
+                if mode == "trickle headers":
+                    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Padding: " + b"a" * 10_000
+                    for byte in head:
+                        if front.release.wait(0.2):
+                            break
+                        try:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                        except OSError:
+                            return
                     self.close_connection = True
                     return
                 if mode == "reset":
@@ -270,7 +300,7 @@ class CertsServer:
     def set(self, mode: str, body: bytes = b"", status: int = 500) -> None:
         with self._lock:
             self.mode, self.body, self.status = mode, body, status
-        if mode in ("hang", "trickle"):
+        if mode in ("hang", "trickle", "trickle headers"):
             self.release.clear()
         else:
             self.release.set()

@@ -1,4 +1,4 @@
-"""End to end on loopback: stand-in metadata server -> relay (functions-framework) -> worker (gunicorn)."""
+"""End to end on loopback: stand-in metadata server -> relay (functions-framework) -> worker (waitress)."""
 
 from __future__ import annotations
 
@@ -202,15 +202,20 @@ def _attack_tokens(forge: TokenForge) -> dict[str, str | None]:
         "tampered payload": f"{header}.{b64url(forge.claims(email=RELAY_EMAIL.upper(), exp=now + 86400))}.{signature}",
         "foreign key": forge.sign(signer=forge.foreign_signer()),
         "wrong audience": forge.sign(forge.claims(aud="https://someone-else.example")),
-        "expired": forge.sign(forge.claims(iat=now - 7200, exp=now - 3600)),
-        "issued in the future": forge.sign(forge.claims(iat=now + 3600, exp=now + 7200)),
+        # Outside its time window and not signed by Google: 401. (Google-signed, the same would be "cannot tell
+        # now", 503: test_clock_skew.py.)
+        "expired, foreign key": forge.sign(forge.claims(iat=now - 7200, exp=now - 3600), forge.foreign_signer()),
+        "issued in the future, foreign key": forge.sign(
+            forge.claims(iat=now + 3600, exp=now + 7200), forge.foreign_signer()
+        ),
+        "expires before it was issued": forge.sign(forge.claims(iat=now, exp=now - 60)),
         "wrong issuer": forge.sign(forge.claims(iss="https://evil.example")),
         "no issuer": forge.sign(forge.claims(iss=None)),
         "email not verified": forge.sign(forge.claims(email_verified=False)),
         "email_verified as string": forge.sign(forge.claims(email_verified="true")),
         "no email": forge.sign(forge.claims(email=None)),
         "no exp": forge.sign(forge.claims(exp=None)),
-        "not valid yet (nbf)": forge.sign(forge.claims(nbf=now + 600)),
+        "not valid yet (nbf), foreign key": forge.sign(forge.claims(nbf=now + 600), forge.foreign_signer()),
         "lives longer than an hour": forge.sign(forge.claims(iat=now - 60, exp=now + 7200)),
         "exp as a string": forge.sign(forge.claims(exp=str(now + 600))),
         "alg HS256": f"{b64url({'alg': 'HS256', 'kid': forge.kid})}.{b64url(forge.claims())}.{signature}",
@@ -227,15 +232,16 @@ ATTACKS = [
     "tampered payload",
     "foreign key",
     "wrong audience",
-    "expired",
-    "issued in the future",
+    "expired, foreign key",
+    "issued in the future, foreign key",
+    "expires before it was issued",
     "wrong issuer",
     "no issuer",
     "email not verified",
     "email_verified as string",
     "no email",
     "no exp",
-    "not valid yet (nbf)",
+    "not valid yet (nbf), foreign key",
     "lives longer than an hour",
     "exp as a string",
     "alg HS256",

@@ -119,3 +119,25 @@ def test_the_access_file_is_checked_before_the_stand_in_serves(tmp_path: Path, c
     bad.write_text(json.dumps({"operator": "not-an-email", "grants": []}))
     assert iam_credentials_main(["--port", "0", "--key", str(tmp_path / "k.pem"), "--access", str(bad)]) == 2
     assert f"--access {bad}: operator 'not-an-email' is not an email address" in capsys.readouterr().err
+
+
+def test_include_email_false_gives_a_token_without_email_that_the_worker_refuses(iam: Proc, operated: Proc) -> None:
+    # generateIdToken puts `email` and `email_verified` in the token only with "includeEmail": true (its
+    # default is false); the stand-in used to add them regardless (issue 24, finding 8).
+    person = sign_in(iam.url, "alice@acme.com")
+    url = f"{iam.url}/v1/projects/-/serviceAccounts/{OPERATOR}:generateIdToken"
+    tokens = {}
+    for include in (False, None, True):
+        body = {"audience": AUDIENCE} if include is None else {"audience": AUDIENCE, "includeEmail": include}
+        answer = requests.post(url, json=body, headers={"Authorization": f"Bearer {person.token}"}, timeout=10)
+        assert answer.status_code == 200
+        tokens[include] = answer.json()["token"]
+    for include in (False, None):
+        claims = jwt.decode(tokens[include], verify=False)
+        assert "email" not in claims and "email_verified" not in claims
+        refused = call(operated, tokens[include])
+        assert refused.status_code == 401
+        [line] = wait_for_records(operated, message="request", status=401, sub=None, caller=None)[-1:]
+        assert line["reason"] == "invalid token: email_verified is not true"
+    assert jwt.decode(tokens[True], verify=False)["email"] == OPERATOR
+    assert call(operated, tokens[True]).status_code == 200

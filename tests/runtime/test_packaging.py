@@ -72,7 +72,7 @@ def _closure(roots: list[str], python_version: str) -> set[str]:
     ("requirements", "roots", "python_version"),
     [
         (ROOT / "functions" / "relay" / "requirements.txt", ["functions-framework", "google-auth", "requests"], "3.12"),
-        (WORKER / "requirements.txt", ["flask", "gunicorn", "google-auth", "requests", "cachecontrol"], "3.11"),
+        (WORKER / "requirements.txt", ["flask", "waitress", "google-auth", "requests", "cachecontrol"], "3.11"),
     ],
 )
 def test_deployed_requirements_are_the_exact_closure_at_the_tested_versions(
@@ -113,8 +113,8 @@ def test_dockerfile_is_slim_pinned_non_root_and_exec_form() -> None:
     assert keywords.index("USER") > max(i for i, (k, r) in enumerate(instructions) if k == "RUN")
 
     [cmd] = [rest for k, rest in instructions if k == "CMD"]
-    argv = json.loads(cmd)  # exec form: a JSON array, so gunicorn is PID 1 and gets SIGTERM
-    assert argv[0] == "gunicorn" and "-c" in argv and "gunicorn.conf.py" in argv
+    argv = json.loads(cmd)  # exec form: a JSON array, so the server is PID 1 and gets SIGTERM
+    assert argv == ["python", "-m", "worker.server"]
     assert "ENTRYPOINT" not in keywords
 
 
@@ -123,7 +123,7 @@ def test_dockerfile_carries_no_credentials() -> None:
     for forbidden in ("GOOGLE_APPLICATION_CREDENTIALS", "UPSTREAM_API_KEY", ".pem", ".json", "ARG "):
         assert forbidden not in text
     copies = [rest for k, rest in _instructions(WORKER / "Dockerfile") if k in ("COPY", "ADD")]
-    assert all(rest.split()[0] in ("requirements.txt", "gunicorn.conf.py", "worker/") for rest in copies)
+    assert all(rest.split()[0] in ("requirements.txt", "worker/") for rest in copies)
     assert "*.pem" in (WORKER / ".dockerignore").read_text().split()
 
 
@@ -140,3 +140,10 @@ def test_no_key_material_is_tracked_in_runtime_paths() -> None:
         file = ROOT / path
         if file.is_file():
             assert "PRIVATE " + "KEY-----" not in file.read_text(errors="ignore"), path
+
+
+def test_the_relay_and_the_worker_ship_the_same_deadline_module() -> None:
+    # Deployed apart, so each carries its own copy (relay_deadline.py, worker/deadline.py): one code.
+    relay = (ROOT / "functions" / "relay" / "relay_deadline.py").read_text()
+    worker = (WORKER / "worker" / "deadline.py").read_text()
+    assert relay == worker

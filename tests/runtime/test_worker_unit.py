@@ -23,11 +23,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "worke
 from worker import jobs
 from worker.app import create_app
 from worker.auth import (
+    SIGNATURE_REMOVED,
     CallerNotAllowed,
     CertsUnavailable,
     InvalidToken,
+    NotValidNow,
     TokenVerifier,
     bearer_token,
+    parse_token,
 )
 from worker.certs import fresh_seconds
 from worker.environment import ConfigError, WorkerConfig, load_config
@@ -247,12 +250,26 @@ def test_count_primes(limit: int, count: int, largest: int | None) -> None:
     assert jobs.count_primes(limit) == {"limit": limit, "prime_count": count, "largest_prime": largest}
 
 
+def _no_key() -> str:
+    raise AssertionError("a job that needs no key asked for it")
+
+
 def test_hash_job_is_deterministic_and_depends_on_its_inputs() -> None:
-    one = jobs.run(jobs.validate({"task": "hash", "input": "a", "iterations": 1000}))
-    assert one == jobs.run(jobs.validate({"task": "hash", "input": "a", "iterations": 1000}))
-    assert one != jobs.run(jobs.validate({"task": "hash", "input": "a", "iterations": 1001}))
-    assert one != jobs.run(jobs.validate({"task": "hash", "input": "b", "iterations": 1000}))
+    one = jobs.run(jobs.validate({"task": "hash", "input": "a", "iterations": 1000}), _no_key)
+    assert one == jobs.run(jobs.validate({"task": "hash", "input": "a", "iterations": 1000}), _no_key)
+    assert one != jobs.run(jobs.validate({"task": "hash", "input": "a", "iterations": 1001}), _no_key)
+    assert one != jobs.run(jobs.validate({"task": "hash", "input": "b", "iterations": 1000}), _no_key)
     assert len(one["sha256_pbkdf2"]) == 64
+
+
+def test_sign_job_is_the_hmac_of_its_input_under_the_upstream_key() -> None:
+    import hashlib
+    import hmac
+
+    job = jobs.validate({"task": "sign", "input": "payload"})
+    signed = jobs.run(job, lambda: "key-1")
+    assert signed == {"hmac_sha256": hmac.new(b"key-1", b"payload", hashlib.sha256).hexdigest(), "input_chars": 7}
+    assert jobs.run(job, lambda: "key-2") != signed  # it depends on the key it is given
 
 
 @pytest.mark.parametrize(
@@ -268,6 +285,8 @@ def test_hash_job_is_deterministic_and_depends_on_its_inputs() -> None:
         ({"task": "hash", "iterations": 0}, "`iterations` must be between 1 and"),
         ({"task": "hash", "iterations": 5, "input": "x" * 2000}, "`input` must be a string"),
         ({"task": "hash", "iterations": 5, "input": 7}, "`input` must be a string"),
+        ({"task": "sign"}, "`input` must be a string of 1 to"),
+        ({"task": "sign", "input": ""}, "`input` must be a string of 1 to"),
     ],
 )
 def test_invalid_jobs_are_rejected_with_the_field_named(job: Any, message: str) -> None:
@@ -288,12 +307,21 @@ def test_config_reads_the_stack_contract() -> None:
     assert config.audience == AUDIENCE
     assert config.allowed_invokers == {RELAY_EMAIL, "other@x.iam.gserviceaccount.com"}
     assert config.certs_url == "https://www.googleapis.com/oauth2/v1/certs"
-    assert config.upstream_api_key is None
+    assert config.upstream_api_key_file is None
+    assert load_config({**BASE_ENV, "UPSTREAM_API_KEY_FILE": "/secrets/key/value"}).upstream_api_key_file == (
+        "/secrets/key/value"
+    )
     assert config.verify_tokens is True
     assert config.threads == 8
     assert (config.certs_fetch_deadline_seconds, config.certs_refresh_interval_seconds) == (5.0, 30.0)
     assert config.certs_max_stale_seconds == 3600.0
     assert config.project is None
+    assert config.behind_cloud_run_invoker_check is False
+    on_cloud_run = {**BASE_ENV, "CLOUD_RUN_INVOKER_IAM_CHECK": "enforced", "K_SERVICE": "worker-dev"}
+    assert load_config(on_cloud_run).behind_cloud_run_invoker_check is True
+    assert load_config(
+        {**on_cloud_run, "HOST": "127.0.0.1", "UNIX_SOCKET": "/run/w.sock"}
+    ).behind_cloud_run_invoker_check
     tuned = load_config(
         {
             **BASE_ENV,
@@ -332,6 +360,12 @@ def test_config_reads_the_stack_contract() -> None:
             "OPERATOR_INVOKERS has entries that are not in ALLOWED_INVOKERS: op@x.iam.gserviceaccount.com",
         ),
         ({"OPERATOR_INVOKERS": "operator"}, "OPERATOR_INVOKERS has entries that are not emails: operator"),
+        ({"CLOUD_RUN_INVOKER_IAM_CHECK": "yes"}, "CLOUD_RUN_INVOKER_IAM_CHECK must be 'enforced' or unset, got 'yes'"),
+        ({"CLOUD_RUN_INVOKER_IAM_CHECK": "enforced"}, "K_SERVICE is not: not on Cloud Run; refusing to start"),
+        (
+            {"CLOUD_RUN_INVOKER_IAM_CHECK": "enforced", "K_SERVICE": "worker-dev", "HOST": "127.0.0.1"},
+            "CLOUD_RUN_INVOKER_IAM_CHECK is set on a loopback port",
+        ),
     ],
 )
 def test_config_errors_name_the_variable(change: dict[str, str], message: str) -> None:
@@ -396,10 +430,7 @@ def test_verifier_reasons(verifier: TokenVerifier, forge: TokenForge) -> None:
     now = int(time.time())
     cases = {
         "wrong audience": (forge.sign(forge.claims(aud="https://x.example")), "wrong audience"),
-        "expired": (forge.sign(forge.claims(iat=now - 7200, exp=now - 3600)), "expired"),
-        # Within the bounded clock skew (10 s) an expired token is still accepted, beyond it not.
-        "expired beyond skew": (forge.sign(forge.claims(iat=now - 3600, exp=now - 15)), "expired"),
-        "nbf beyond skew": (forge.sign(forge.claims(nbf=now + 15)), "not valid yet (nbf)"),
+        "exp before iat": (forge.sign(forge.claims(iat=now, exp=now - 1)), "expires before it was issued"),
         "two-hour lifetime": (forge.sign(forge.claims(iat=now, exp=now + 7200)), "lifetime exceeds one hour"),
         "wrong issuer": (forge.sign(forge.claims(iss="accounts.google.com.evil")), "issuer is not Google"),
         "unverified email": (forge.sign(forge.claims(email_verified=False)), "email_verified is not true"),
@@ -418,9 +449,54 @@ def test_verifier_reasons(verifier: TokenVerifier, forge: TokenForge) -> None:
         with pytest.raises(InvalidToken) as caught:
             verifier.verify(f"Bearer {token}")
         assert str(caught.value) == reason, name
-    # Within the skew: accepted.
+    # Within the bounded skew (10 s): accepted.
     assert verifier.verify(f"Bearer {forge.sign(forge.claims(iat=now - 3600, exp=now - 5))}").email == RELAY_EMAIL
     assert verifier.verify(f"Bearer {forge.sign(forge.claims(nbf=now + 5))}").email == RELAY_EMAIL
+
+
+def test_a_genuine_token_outside_its_time_window_cannot_be_judged_now(
+    verifier: TokenVerifier, forge: TokenForge
+) -> None:
+    # Beyond the skew, a Google-signed token of an allowed caller is "cannot tell now" (503), never a verdict:
+    # the clocks disagree or the caller holds an old token, and a later attempt succeeds.
+    now = int(time.time())
+    cases = {
+        "expired beyond skew": (forge.claims(iat=now - 3600, exp=now - 15), "token expired by this worker's clock", 5),
+        "issued in the future": (forge.claims(iat=now + 60, exp=now + 3660), "token issued in the future by this worker's clock", 50),
+        "nbf beyond skew": (forge.claims(nbf=now + 15), "token not valid yet (nbf) by this worker's clock", 5),
+    }  # fmt: skip
+    for name, (claims, reason, retry_after) in cases.items():
+        with pytest.raises(NotValidNow) as caught:
+            verifier.verify(f"Bearer {forge.sign(claims)}")
+        assert caught.value.reason == reason, name
+        assert abs(caught.value.retry_after - retry_after) <= 2, name
+        assert caught.value.caller.email == RELAY_EMAIL
+    # Only for a token that is genuine and allowed: signed by another key it is invalid; another caller, 403.
+    with pytest.raises(InvalidToken, match="signature does not verify"):
+        verifier.verify(f"Bearer {forge.sign(forge.claims(iat=now + 60, exp=now + 3660), forge.foreign_signer())}")
+    with pytest.raises(CallerNotAllowed):
+        verifier.verify(f"Bearer {forge.sign(forge.claims(iat=now + 60, exp=now + 3660, email=OTHER_EMAIL))}")
+
+
+def test_tokens_are_decoded_strictly(verifier: TokenVerifier, forge: TokenForge) -> None:
+    token = forge.sign()
+    header, claims, signature = token.split(".")
+    assert parse_token(token).claims["email"] == RELAY_EMAIL
+    assert parse_token(f"{header}.{claims}.{SIGNATURE_REMOVED}").stripped
+    for bad in (
+        f"{token}==",  # padding
+        f"{header}=.{claims}.{signature}",
+        f"{header}.{claims}.{signature[:-1]}+",  # base64, not base64url
+        f"{header}.{claims}.{signature}.x",
+        f"{header}.{claims}",
+        f"{header[:-1]}{'B' if header[-1] != 'B' else 'C'}.{claims}.{signature}",  # stray bits or other JSON
+    ):
+        with pytest.raises(InvalidToken):
+            verifier.verify(f"Bearer {bad}")
+    for header_value in (f"Bearer {token} !!!", f"Bearer {token} {token}", f"Bearer {token}\t!"):
+        with pytest.raises(InvalidToken, match="not `Bearer <token>`"):
+            verifier.verify(header_value)
+    assert verifier.verify(f"Bearer   {token}").email == RELAY_EMAIL  # RFC 6750: one or more spaces
 
 
 @pytest.mark.parametrize(
@@ -430,6 +506,8 @@ def test_verifier_reasons(verifier: TokenVerifier, forge: TokenForge) -> None:
         ("", "no Authorization"),
         ("Basic abc", "not `Bearer"),
         ("Bearer ", "not `Bearer"),
+        ("Bearer a b", "not `Bearer"),
+        ("Bearer \u00e9", "malformed token"),
     ],
 )
 def test_bearer_header_parsing(header: str | None, reason: str) -> None:
@@ -563,7 +641,7 @@ def test_app_rejects_bad_bodies(identity: Proc, forge: TokenForge, body: Any, st
 def test_app_answers_a_crash_with_json_500_and_one_audit_line(
     identity: Proc, forge: TokenForge, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(job: dict[str, Any]) -> dict[str, Any]:
+    def broken(job: dict[str, Any], upstream_key: Any) -> dict[str, Any]:
         raise KeyError("something the request said")
 
     monkeypatch.setattr(jobs, "run", broken)
@@ -622,3 +700,66 @@ def test_app_get_on_jobs_is_not_allowed(identity: Proc) -> None:
     assert response.headers["Allow"] == "POST"
     assert client.options("/jobs").status_code == 405  # no automatic OPTIONS: nothing serves browsers
     assert client.get("/healthz").data == b"ok\n"
+
+
+def test_signature_removed_tokens_are_trusted_only_behind_cloud_runs_check_and_only_where_it_checked(
+    identity: Proc, forge: TokenForge
+) -> None:
+    certs = identity.url + "/oauth2/v1/certs"
+    behind = TokenVerifier(AUDIENCE, {RELAY_EMAIL: "relay"}, certs, trust_cloud_run=True)
+    elsewhere = TokenVerifier(AUDIENCE, {RELAY_EMAIL: "relay"}, certs)
+    token = forge.sign()
+    removed = f"Bearer {token.rsplit('.', 1)[0]}.{SIGNATURE_REMOVED}"
+    assert behind.verify(removed).verified_by == "cloud_run_iam"
+    assert behind.verify(None, removed).verified_by == "cloud_run_iam"  # X-Serverless-Authorization only
+    assert behind.verify(f"Bearer {token}", removed).verified_by == "signature"  # the relay's two headers
+    refusals = [
+        (elsewhere, (removed, None), "signature removed, and this worker is not behind Cloud Run's IAM check"),
+        (behind, (removed, removed), "signature removed from Authorization, which Cloud Run did not check"),
+        (behind, (None, f"Bearer {token}"), "X-Serverless-Authorization was not checked by Cloud Run"),
+        (behind, (None, None), "no Authorization header"),
+    ]
+    for verifier, (authorization, serverless), reason in refusals:
+        with pytest.raises(InvalidToken) as caught:
+            verifier.verify(authorization, serverless)
+        assert str(caught.value) == reason
+    # Every claim is still checked on the trusted path.
+    wrong = forge.sign(forge.claims(aud="https://worker-x.a.run.app"))
+    with pytest.raises(InvalidToken, match="wrong audience"):
+        behind.verify(f"Bearer {wrong.rsplit('.', 1)[0]}.{SIGNATURE_REMOVED}")
+    other = forge.sign(forge.claims(email=OTHER_EMAIL))
+    with pytest.raises(CallerNotAllowed):
+        behind.verify(f"Bearer {other.rsplit('.', 1)[0]}.{SIGNATURE_REMOVED}")
+
+
+def test_a_verified_signature_is_reused_only_for_the_same_token_under_the_same_key(forge: TokenForge) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from worker.certs import CertsCache, Fetched
+
+    from local.metadata_server import self_signed_cert
+
+    real = {forge.kid: json.loads(forge_certs(forge))[forge.kid]}
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    swapped = {forge.kid: self_signed_cert(other_key, "not Google").decode()}
+    answers = [real]
+    clock = [0.0]
+    certs = CertsCache(lambda _deadline: Fetched(answers[-1], 60), start=lambda run: run(), clock=lambda: clock[0])
+    verifier = TokenVerifier(AUDIENCE, {RELAY_EMAIL: "relay"}, certs)
+    header = f"Bearer {forge.sign()}"
+    assert verifier.verify(header).email == RELAY_EMAIL
+    assert verifier.verify(header).email == RELAY_EMAIL  # the second time from the cache
+    answers.append(swapped)  # Google's key for this kid changed: the cached verdict no longer counts
+    clock[0] += 7200  # past freshness and the staleness bound: the next lookup takes the new set
+    with pytest.raises(InvalidToken, match="signature does not verify"):
+        verifier.verify(header)
+
+
+def forge_certs(forge: TokenForge) -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from local.metadata_server import self_signed_cert
+
+    key = serialization.load_pem_private_key(forge.key_path.read_bytes(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return json.dumps({forge.kid: self_signed_cert(key, "local").decode()})

@@ -121,6 +121,7 @@ RULES = {
     "caller named like the stack's own account": ("development", {"callers": [{"name": "worker-operator", "kind": "workflows"}]}, "secure-invoke:callers[0].name: 'worker-operator' is the stack's own account"),
     "caller whose account id would be too long": ("development", {"callers": [{"name": "a-rather-long-caller-name", "kind": "workflows"}]}, "secure-invoke:callers[0]['name']: 'a-rather-long-caller-name' is too long"),
     "caller whose account id would be too long here": ("development", {"environment": "staging-eu", "callers": [{"name": "nightly-report-builder", "kind": "workflows"}]}, "secure-invoke:callers[0].name: its account id 'nightly-report-builder-staging-eu' (<name>-<environment>) must be 6-30 characters"),
+    "caller given a path (the worker serves each kind at one)": ("development", {"callers": [{"name": "batch", "kind": "cloud-tasks", "path": "/batch"}]}, "secure-invoke:callers[0]: unknown field 'path'"),
     "caller declared twice": ("development", {"callers": [{"name": "batch", "kind": "cloud-tasks"}, {"name": "batch", "kind": "workflows"}]}, "secure-invoke:callers[1].name: 'batch' repeats secure-invoke:callers[0]"),
     "caller that is a default service account": ("development", {"callers": [{"name": "legacy", "kind": "service-account", "email": "123456789012-compute@developer.gserviceaccount.com"}]}, "secure-invoke:callers[0]['email']: '123456789012-compute@developer.gserviceaccount.com' does not match"),
 }  # fmt: skip

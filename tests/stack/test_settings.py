@@ -272,7 +272,7 @@ def test_declared_callers_become_typed_entries_with_their_own_accounts() -> None
             callers=[
                 {"name": "nightly", "kind": "scheduler", "schedule": "0 3 * * *", "job": {"task": "primes"}},
                 {"name": "billing", "kind": "pubsub-push", "topic": "billing-events"},
-                {"name": "batch", "kind": "cloud-tasks", "path": "/batch"},
+                {"name": "batch", "kind": "cloud-tasks"},
                 {"name": "flow", "kind": "workflows"},
                 {"name": "ledger", "kind": "service-account", "email": "ledger@other-proj-1.iam.gserviceaccount.com"},
             ],
@@ -281,7 +281,7 @@ def test_declared_callers_become_typed_entries_with_their_own_accounts() -> None
     assert [(c.name, c.kind, c.account_id, c.path) for c in cfg.callers] == [
         ("nightly", "scheduler", f"nightly-{env}", "/jobs"),
         ("billing", "pubsub-push", f"billing-{env}", "/pubsub"),
-        ("batch", "cloud-tasks", f"batch-{env}", "/batch"),
+        ("batch", "cloud-tasks", f"batch-{env}", "/jobs"),
         ("flow", "workflows", f"flow-{env}", "/jobs"),
         ("ledger", "service-account", None, None),
     ]

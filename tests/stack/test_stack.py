@@ -187,6 +187,12 @@ def test_worker_is_private_and_the_relay_is_wired_to_it(run: ProgramRun) -> None
     # The allowlist is the callers the grants are made for, in one list: no second list to keep in step.
     assert envs["ALLOWED_INVOKERS"]["value"] == ",".join(caller_emails(cfg))
     assert envs["OPERATOR_INVOKERS"]["value"] == email(cfg, "worker-operator")
+    # The same resource that keeps the invoker IAM check on tells the worker so (docs/design.md §3).
+    assert envs["CLOUD_RUN_INVOKER_IAM_CHECK"]["value"] == "enforced"
+    kinds = ["relay", *(c.kind for c in cfg.callers)]
+    assert envs["CALLER_KINDS"]["value"] == ",".join(
+        f"{e}={k}" for e, k in zip([caller_emails(cfg)[0], *caller_emails(cfg)[2:]], kinds, strict=True)
+    )
     assert envs["GOOGLE_CLOUD_PROJECT"]["value"] == cfg.project
     relay_env = fn["serviceConfig"]["environmentVariables"]
     assert relay_env["WORKER_URL"] == svc.outputs["uri"]
@@ -233,9 +239,16 @@ def test_worker_and_relay_accept_the_environment_the_stack_gives_them(run: Progr
     finally:
         del sys.path[:2]
     container = one(run, SERVICE).inputs["template"]["containers"][0]
-    config = load_config({e["name"]: e["value"] for e in container["envs"] if "value" in e})
+    # What Cloud Run adds to every container's environment: K_SERVICE (and PORT).
+    on_cloud_run = {"K_SERVICE": f"worker-{cfg.environment}", "PORT": "8080"}
+    config = load_config({e["name"]: e["value"] for e in container["envs"] if "value" in e} | on_cloud_run)
     assert config.allowed_invokers == set(caller_emails(cfg))
     assert config.operator_invokers == {email(cfg, "worker-operator")}
+    # Set by the service with its invoker IAM check: Authorization-only callers' tokens are accepted on claims.
+    assert config.behind_cloud_run_invoker_check is True
+    # Each caller's kind, for the audit line: the relay, the operator, then each declared caller's own kind.
+    kinds = ["relay", "operator", *(c.kind for c in cfg.callers)]
+    assert config.caller_kinds() == dict(zip(caller_emails(cfg), kinds, strict=True))
     assert config.audience == cfg.worker_audience
     assert config.project == cfg.project
     relay_env = one(run, FUNCTION).inputs["serviceConfig"]["environmentVariables"]
@@ -461,8 +474,11 @@ def test_impersonation_is_audited_counted_and_alerted_in_production(run: Program
     assert f'resource.labels.email_id="{operator}"' in mints
     denials = metrics[f"worker-{env}-denials"]
     assert f'resource.labels.service_name="worker-{env}"' in denials["filter"]
-    assert "jsonPayload.status=401 OR jsonPayload.status=403" in denials["filter"]
-    assert denials["labelExtractors"] == {"status": "EXTRACT(jsonPayload.status)"}
+    assert 'jsonPayload.decision="deny" OR jsonPayload.decision="unverifiable"' in denials["filter"]
+    assert denials["labelExtractors"] == {
+        "status": "EXTRACT(jsonPayload.status)",
+        "decision": "EXTRACT(jsonPayload.decision)",
+    }
     alerts = run.of_type("gcp:monitoring/alertPolicy:AlertPolicy")
     if cfg.is_production:
         (alert,) = alerts
@@ -541,7 +557,7 @@ def test_each_declared_caller_is_one_entry_yielding_grant_allowlist_and_audience
                 assert inputs["serviceAccount"] == member
                 timeout = cfg.value("workerRequestTimeoutSeconds")
                 assert inputs["sourceContents"] == workflow_source(url, "/jobs", audience, timeout)
-                step = json.loads(inputs["sourceContents"])["main"]["steps"][0]["call_service"]["args"]
+                step = json.loads(inputs["sourceContents"])["main"]["steps"][0]["call_service"]["try"]["args"]
                 assert step["auth"] == {"type": "OIDC", "audience": audience} and step["url"] == f"{url}/jobs"
 
 
@@ -556,7 +572,7 @@ def test_a_scheduler_job_posts_the_declared_job_as_json(with_callers) -> None:
 def test_a_caller_from_another_project_is_one_entry_and_nothing_else() -> None:
     stack = stack_of_tier("development")
     foreign = [CALLERS[-1]]
-    base = run_program(REPO, stack)
+    base = run_program(REPO, stack, {"secure-invoke:callers": "[]"})
     run = run_program(REPO, stack, {"secure-invoke:callers": json.dumps(foreign)})
     added = set(registered_grants(run)) - set(registered_grants(base))
     assert added == {

@@ -7,8 +7,11 @@ fill in the `Audit` record they find in the environ. Field names follow Cloud Lo
 logging: `severity`, `message`, `httpRequest`, `logging.googleapis.com/trace` (from
 X-Cloud-Trace-Context, or W3C traceparent), `logging.googleapis.com/spanId`.
 
-No part of a token is ever written: reasons are fixed phrases, and as a last line of defence every
-string field is scrubbed of the request's bearer token and of each of its segments.
+No part of a token is ever written: reasons are fixed phrases and the caller fields come from verified
+claims. The fields that carry the request's own text (the path, the message id, extra fields such as a push
+subscription's name) are scrubbed, as a last line of defence, of the credential the request carries: each
+bearer token whole and its signature segment (`credential_parts`). Nothing else is scrubbed, so no caller can
+blank a field by choosing its Authorization header (issue 24, finding 4).
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from typing import Any
 AUDIT_KEY = "secure_invoke.audit"
 _TRACE_CONTEXT = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d{1,20}))?(?:;o=([0-9]+))?$")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
-_MIN_SECRET_CHARS = 8  # shorter token segments would also match ordinary words
+# An RS256 signature is 342 base64url characters; anything this short is no credential, only a word a
+# caller could choose to blank part of a field with.
+_MIN_SECRET_CHARS = 32
 REDACTED = "<redacted>"
 
 StartResponse = Callable[..., Any]
@@ -46,18 +51,31 @@ class Audit:
     reason: str = ""
     caller: str | None = None
     caller_kind: str | None = None  # "relay" or "operator" (OPERATOR_INVOKERS); None when unverified or refused
+    verified_by: str | None = None  # "signature" (the worker checked it) or "cloud_run_iam" (Cloud Run did)
     sub: str | None = None
     aud: str | None = None
     message_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)  # for scrubbing only, never logged
 
-    def forbid(self, secret: str | None) -> None:
-        """Never let `secret` (a bearer token) or any of its dot-separated segments reach the line."""
-        if not secret:
-            return
-        parts = [secret, *secret.split(".")]
-        self.secrets.extend(p for p in parts if len(p) >= _MIN_SECRET_CHARS)
+    def forbid(self, header: Any) -> None:
+        """Never let the credential in this Authorization-style header reach a field that quotes the request."""
+        self.secrets.extend(credential_parts(header))
+
+
+def credential_parts(header: Any) -> list[str]:
+    """What of an `Authorization: Bearer <token>` value is a credential: a JWT-shaped token whole, and its
+    signature segment.
+
+    A JWT's header and claims segments are not secret (the line records the verified claims anyway); a
+    bearer value that is not a JWT is no credential of ours, only text a caller could pick to blank a field
+    with, and neither is anything shorter than _MIN_SECRET_CHARS."""
+    if not isinstance(header, str):
+        return []
+    token = header.strip().partition(" ")[2].strip()
+    if token.count(".") != 2 or not all(token.split(".")):
+        return []
+    return [part for part in (token, token.rsplit(".", 1)[-1]) if len(part) >= _MIN_SECRET_CHARS]
 
 
 def trace_fields(environ: dict[str, Any], project: str | None) -> dict[str, Any]:
@@ -86,16 +104,19 @@ def trace_fields(environ: dict[str, Any], project: str | None) -> dict[str, Any]
 
 
 def _scrub(value: Any, secrets: list[str]) -> Any:
-    if isinstance(value, str):
-        for secret in secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
+    if not isinstance(value, str):
         return value
+    for secret in secrets:
+        if secret in value:
+            value = value.replace(secret, REDACTED)
+    return value
+
+
+def _scrub_nested(value: Any, secrets: list[str]) -> Any:
+    """Extra fields can quote the request too (a scheduler job's name, a push subscription): scrubbed alike."""
     if isinstance(value, dict):
         return {k: _scrub(v, secrets) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_scrub(v, secrets) for v in value]
-    return value
+    return _scrub(value, secrets)
 
 
 def _severity(status: int, path: str) -> str:
@@ -116,7 +137,8 @@ class AuditMiddleware:
         started = time.perf_counter()
         audit = Audit()
         environ[AUDIT_KEY] = audit
-        audit.forbid(_bearer(environ.get("HTTP_AUTHORIZATION")))
+        audit.forbid(environ.get("HTTP_AUTHORIZATION"))
+        audit.forbid(environ.get("HTTP_X_SERVERLESS_AUTHORIZATION"))
         status: list[int] = []
 
         def recording_start_response(status_line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -139,35 +161,34 @@ class AuditMiddleware:
         return body
 
     def _write(self, environ: dict[str, Any], audit: Audit, status: int, started: float) -> None:
-        latency = time.perf_counter() - started
-        path = str(environ.get("PATH_INFO", ""))[:256]
-        method = str(environ.get("REQUEST_METHOD", ""))[:16]
-        entry = {
+        write_line(environ, audit, status, time.perf_counter() - started, self.project)
+
+
+def write_line(environ: dict[str, Any], audit: Audit, status: int, latency: float, project: str | None) -> None:
+    """The audit line of one request (its WSGI environ, or as much of one as the server parsed)."""
+    path = _scrub(str(environ.get("PATH_INFO", "")), audit.secrets)[:256]
+    method = str(environ.get("REQUEST_METHOD", ""))[:16]
+    entry = {
+        "status": status,
+        "decision": audit.decision,
+        "reason": audit.reason,
+        "caller": audit.caller,
+        "caller_kind": audit.caller_kind,
+        "verified_by": audit.verified_by,
+        "sub": audit.sub,
+        "aud": audit.aud,
+        "message_id": _scrub(audit.message_id, audit.secrets),
+        "method": method,
+        "path": path,
+        "latency_ms": round(latency * 1000, 2),
+        "httpRequest": {
+            "requestMethod": method,
+            "requestUrl": path,  # the path only: a query string could carry a credential
             "status": status,
-            "decision": audit.decision,
-            "reason": audit.reason,
-            "caller": audit.caller,
-            "caller_kind": audit.caller_kind,
-            "sub": audit.sub,
-            "aud": audit.aud,
-            "message_id": audit.message_id,
-            "method": method,
-            "path": path,
-            "latency_ms": round(latency * 1000, 2),
-            "httpRequest": {
-                "requestMethod": method,
-                "requestUrl": path,  # the path only: a query string could carry a credential
-                "status": status,
-                "latency": f"{latency:.6f}s",
-                "protocol": str(environ.get("SERVER_PROTOCOL", ""))[:16],
-            },
-            **audit.extra,
-            **trace_fields(environ, self.project),
-        }
-        log(_severity(status, path), "request", **_scrub(entry, audit.secrets))
-
-
-def _bearer(header: Any) -> str | None:
-    if not isinstance(header, str):
-        return None
-    return header.strip().partition(" ")[2].strip() or header.strip()
+            "latency": f"{latency:.6f}s",
+            "protocol": str(environ.get("SERVER_PROTOCOL", ""))[:16],
+        },
+        **{name: _scrub_nested(value, audit.secrets) for name, value in audit.extra.items()},
+        **trace_fields(environ, project),
+    }
+    log(_severity(status, path), "request", **entry)

@@ -5,9 +5,10 @@ Two layers:
 - `HttpCertsSource` fetches. It goes through a CacheControl session, which keeps the HTTP cache
   (conditional revalidation with ETag / Last-Modified, `no-store` and `Vary` honoured), but an
   entry reaches that cache only after its body parsed into a usable key set: a 200 that is not
-  JSON, an array, `{}` or a certificate that does not load is never stored. The body is read
-  against one overall deadline (a watchdog shuts the connection down when it passes), so a
-  trickling server cannot stretch the fetch read by read.
+  JSON, an array, `{}` or a certificate that does not load is never stored. The whole call, connect,
+  headers and body, runs against one overall deadline (worker/deadline.py shuts the socket down when
+  it passes), so a server trickling its headers or body cannot stretch the fetch read by read, nor
+  keep the fetch thread alive past its deadline.
 - `CertsCache` is the policy: the last good key set is served until its HTTP freshness ends
   (max-age minus Age, floored at the refresh interval and capped at a day), and while a refresh
   fails it is still served for a bounded staleness. Fetches run in a background thread, one at a
@@ -20,7 +21,6 @@ Two layers:
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import math
@@ -35,6 +35,9 @@ import cachecontrol
 import cachecontrol.cache
 import requests
 from google.auth import crypt
+
+from worker.deadline import bounded
+from worker.deadline import deadline as bounded_call
 
 MAX_CERTS_BYTES = 256 * 1024  # Google's certs are ~3 KiB
 MAX_KEYS = 32
@@ -133,7 +136,7 @@ class HttpCertsSource:
     def __init__(self, url: str) -> None:
         self.url = url
         self._cache = _VettedCache()
-        self._session = cachecontrol.CacheControl(requests.Session(), cache=self._cache)
+        self._session = bounded(cachecontrol.CacheControl(requests.Session(), cache=self._cache))
 
     def __call__(self, deadline: float) -> Fetched:
         try:
@@ -145,52 +148,43 @@ class HttpCertsSource:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise CertsFetchFailed("certs fetch deadline passed before it started")
-        try:
-            # no-cache: always ask the server (conditionally, if CacheControl holds a validator);
-            # how long to reuse the answer is decided by CertsCache, not by a second cache layer.
-            response = self._session.get(
-                self.url,
-                headers={"Cache-Control": "no-cache"},
-                stream=True,
-                timeout=(remaining, remaining),
-                allow_redirects=False,
-            )
-        except requests.Timeout:
-            raise CertsFetchFailed("certs endpoint did not answer within the deadline") from None
-        except requests.ConnectionError:
-            raise CertsFetchFailed("certs endpoint unreachable") from None
-        except requests.RequestException as exc:
-            raise CertsFetchFailed(f"certs request failed ({type(exc).__name__})") from None
-        with response:
-            # One deadline for the whole body, not one per read: shut the socket when it passes.
-            watchdog = threading.Timer(max(deadline - time.monotonic(), 0.0), _shutdown, (response,))
-            watchdog.daemon = True
-            watchdog.start()
+        # One deadline for the whole call, connect and headers included, not one per read: at the
+        # deadline the socket is shut, so a server trickling its headers or body cannot hold this thread.
+        with bounded_call(deadline):
             try:
-                if response.status_code != 200:
-                    raise CertsFetchFailed(f"certs endpoint answered HTTP {response.status_code}")
-                body = bytearray()
-                for chunk in response.iter_content(16 * 1024):
-                    body += chunk
-                    if len(body) > MAX_CERTS_BYTES:
-                        raise CertsFetchFailed(f"certs response is larger than {MAX_CERTS_BYTES} bytes")
-            except (requests.RequestException, OSError, ValueError) as exc:
+                # no-cache: always ask the server (conditionally, if CacheControl holds a validator);
+                # how long to reuse the answer is decided by CertsCache, not by a second cache layer.
+                response = self._session.get(
+                    self.url,
+                    headers={"Cache-Control": "no-cache"},
+                    stream=True,
+                    timeout=(remaining, remaining),
+                    allow_redirects=False,
+                )
+            except (requests.RequestException, OSError) as exc:
                 if time.monotonic() >= deadline:
-                    raise CertsFetchFailed("certs response did not complete within the deadline") from None
-                raise CertsFetchFailed(f"certs response broken off ({type(exc).__name__})") from None
-            finally:
-                watchdog.cancel()
-            if time.monotonic() >= deadline:
-                raise CertsFetchFailed("certs response did not complete within the deadline")
-            keys = parse_certs(bytes(body))
-            self._cache.keep()
-            return Fetched(keys, fresh_seconds(response.headers))
-
-
-def _shutdown(response: requests.Response) -> None:
-    # urllib3: unblocks a read in progress in the fetch thread, which then reports the failure.
-    with contextlib.suppress(Exception):
-        response.raw.shutdown()
+                    raise CertsFetchFailed("certs endpoint did not answer within the deadline") from None
+                if isinstance(exc, requests.ConnectionError):
+                    raise CertsFetchFailed("certs endpoint unreachable") from None
+                raise CertsFetchFailed(f"certs request failed ({type(exc).__name__})") from None
+            with response:
+                try:
+                    if response.status_code != 200:
+                        raise CertsFetchFailed(f"certs endpoint answered HTTP {response.status_code}")
+                    body = bytearray()
+                    for chunk in response.iter_content(16 * 1024):
+                        body += chunk
+                        if len(body) > MAX_CERTS_BYTES:
+                            raise CertsFetchFailed(f"certs response is larger than {MAX_CERTS_BYTES} bytes")
+                except (requests.RequestException, OSError, ValueError) as exc:
+                    if time.monotonic() >= deadline:
+                        raise CertsFetchFailed("certs response did not complete within the deadline") from None
+                    raise CertsFetchFailed(f"certs response broken off ({type(exc).__name__})") from None
+                if time.monotonic() >= deadline:
+                    raise CertsFetchFailed("certs response did not complete within the deadline")
+                keys = parse_certs(bytes(body))
+                self._cache.keep()
+                return Fetched(keys, fresh_seconds(response.headers))
 
 
 def fresh_seconds(headers: Mapping[str, str]) -> float:
@@ -273,8 +267,8 @@ class CertsCache:
             if flight is not None and not flight.done.is_set():
                 if now < flight.deadline + DEADLINE_GRACE_SECONDS:
                     return flight
-                # Past its deadline (a server trickling its headers can hold a socket read that
-                # long): count it as failed so that a new fetch may start after the backoff.
+                # Past its deadline (the deadline shuts its socket, but name resolution, say, is beyond
+                # its reach): count it as failed so that a new fetch may start after the backoff.
                 self._failed(flight, "certs fetch did not finish within its deadline", flight.deadline)
             if now < self._not_before:
                 return None

@@ -10,11 +10,17 @@ from dataclasses import dataclass
 
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 _PROJECT = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+_KIND = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
 # Honoured only together with HARNESS_ONLY_VARIABLE, which the stack never sets: the benchmark
 # harness uses it to measure what verification costs. See README, runtime section.
 AUTH_OFF_VARIABLE = "SECURE_INVOKE_BENCH_AUTH_OFF"
 HARNESS_ONLY_VARIABLE = "SECURE_INVOKE_BENCH_HARNESS"
+# Set by the deployment that switches Cloud Run's IAM invoker check on for this service (the stack sets it
+# together with invoker_iam_disabled=False): only then is a token whose signature Cloud Run removed one
+# that Cloud Run verified. See docs/design.md §3.
+INVOKER_CHECK_VARIABLE = "CLOUD_RUN_INVOKER_IAM_CHECK"
+INVOKER_CHECK_ENFORCED = "enforced"
 
 
 class ConfigError(ValueError):
@@ -26,9 +32,10 @@ class WorkerConfig:
     audience: str
     allowed_invokers: frozenset[str]
     certs_url: str = GOOGLE_CERTS_URL
-    upstream_api_key: str | None = None
+    # Where Cloud Run mounts the upstream API key (a secret volume); read when a job needs it (worker/upstream.py).
+    upstream_api_key_file: str | None = None
     verify_tokens: bool = True
-    # gunicorn threads = requests served at once; the stack sets it to the service's container concurrency.
+    # Request threads = requests served at once; the stack sets it to the service's container concurrency.
     threads: int = 8
     # The certs policy (worker/certs.py): one overall deadline per fetch, at most one refetch per
     # interval for unknown key ids (also the longest backoff), and how long the last good key set
@@ -41,9 +48,19 @@ class WorkerConfig:
     # Allowed invokers that are the operator account people borrow (audit `caller_kind: operator`);
     # every other allowed invoker is a relay.
     operator_invokers: frozenset[str] = frozenset()
+    # Behind Cloud Run's IAM invoker check: tokens whose signature Cloud Run removed are accepted on their
+    # claims (INVOKER_CHECK_VARIABLE); otherwise only tokens the worker verifies itself.
+    behind_cloud_run_invoker_check: bool = False
+    # Other kinds of allowed invokers (e.g. "scheduler" for an Authorization-only caller), by email.
+    other_kinds: tuple[tuple[str, str], ...] = ()
 
     def caller_kinds(self) -> dict[str, str]:
-        return {email: "operator" if email in self.operator_invokers else "relay" for email in self.allowed_invokers}
+        """Each allowed invoker's kind for the audit line: operator, a declared kind (CALLER_KINDS), else relay."""
+        declared = dict(self.other_kinds)
+        return {
+            email: "operator" if email in self.operator_invokers else declared.get(email, "relay")
+            for email in self.allowed_invokers
+        }
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
@@ -58,6 +75,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
     strays = sorted(operators - allowed)
     if strays:
         raise ConfigError(f"OPERATOR_INVOKERS has entries that are not in ALLOWED_INVOKERS: {', '.join(strays)}")
+    other_kinds = _kinds(env, allowed, operators)
     certs_url = env.get("GOOGLE_CERTS_URL", "").strip() or GOOGLE_CERTS_URL
     if not certs_url.startswith(("https://", "http://")):
         raise ConfigError(f"GOOGLE_CERTS_URL is not an http(s) URL: {certs_url!r}")
@@ -81,10 +99,11 @@ def load_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
             )
         verify_tokens = env.get(AUTH_OFF_VARIABLE) != "1"
     return WorkerConfig(
+        behind_cloud_run_invoker_check=_invoker_check(env),
         audience=audience,
         allowed_invokers=allowed,
         certs_url=certs_url,
-        upstream_api_key=env.get("UPSTREAM_API_KEY") or None,
+        upstream_api_key_file=env.get("UPSTREAM_API_KEY_FILE", "").strip() or None,
         verify_tokens=verify_tokens,
         threads=int(threads_text),
         certs_fetch_deadline_seconds=deadline,
@@ -92,7 +111,43 @@ def load_config(environ: Mapping[str, str] | None = None) -> WorkerConfig:
         certs_max_stale_seconds=max_stale,
         project=project,
         operator_invokers=operators,
+        other_kinds=other_kinds,
     )
+
+
+def _kinds(env: Mapping[str, str], allowed: frozenset[str], operators: frozenset[str]) -> tuple[tuple[str, str], ...]:
+    """CALLER_KINDS: comma-separated `email=kind` for allowed invokers that are neither relays nor operators."""
+    kinds: dict[str, str] = {}
+    for entry in (e.strip() for e in env.get("CALLER_KINDS", "").split(",")):
+        if not entry:
+            continue
+        email, _, kind = entry.partition("=")
+        email, kind = email.strip().lower(), kind.strip()
+        if email not in allowed or email in operators:
+            raise ConfigError(f"CALLER_KINDS names {email!r}, which is not a non-operator entry of ALLOWED_INVOKERS")
+        if not _KIND.match(kind) or kind == "operator":
+            raise ConfigError(f"CALLER_KINDS: {kind!r} is not a kind (lowercase letters, digits, '-'; not 'operator')")
+        kinds[email] = kind
+    return tuple(sorted(kinds.items()))
+
+
+def _invoker_check(env: Mapping[str, str]) -> bool:
+    value = env.get(INVOKER_CHECK_VARIABLE, "").strip()
+    if not value:
+        return False
+    if value != INVOKER_CHECK_ENFORCED:
+        raise ConfigError(f"{INVOKER_CHECK_VARIABLE} must be {INVOKER_CHECK_ENFORCED!r} or unset, got {value!r}")
+    # Not proof of the check (nothing inside a container is), but it stops the setting from taking effect
+    # where it certainly is wrong: off Cloud Run (K_SERVICE is always set there; local mode's front-end
+    # stand-in sets it), or on a loopback port that anything on the machine can reach around the front end.
+    if not env.get("K_SERVICE"):
+        raise ConfigError(f"{INVOKER_CHECK_VARIABLE} is set but K_SERVICE is not: not on Cloud Run; refusing to start")
+    if not env.get("UNIX_SOCKET") and env.get("HOST", "0.0.0.0").startswith("127."):  # noqa: S104
+        raise ConfigError(
+            f"{INVOKER_CHECK_VARIABLE} is set on a loopback port, which bypasses the front end; "
+            "local mode serves the worker on a private UNIX_SOCKET behind its Cloud Run stand-in"
+        )
+    return True
 
 
 def _emails(env: Mapping[str, str], name: str) -> frozenset[str]:

@@ -12,7 +12,7 @@ Bounded by `max_entries`, but an entry whose job is still running is never evict
 would let a duplicate arriving meanwhile run the same job concurrently. When over the cap, the
 oldest *finished* entries go first; if every entry is still running, the store holds more than
 `max_entries` until some finish. That overshoot is bounded by the requests one instance runs at
-once (gunicorn threads, one process), and refusing new ids with 503 instead would only turn a
+once (request threads, one process), and refusing new ids with 503 instead would only turn a
 burst of distinct jobs into retries.
 """
 

@@ -174,6 +174,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         types=types(secrets_in_config.ENV_TYPES),
         peers=(
             "pulumi:hardcoded-secrets",
+            "pulumi:cloud-build-trigger-envvar-gcpcred-check",
             "CIS GCP 1.18",
         ),
         catches=(
@@ -182,7 +183,8 @@ SPECS: Final[tuple[Spec, ...]] = (
             "environments (env, Airflow overrides): secret-shaped values (keys, tokens, key files, also base64) and "
             "literals in variables named like credentials (PASSWORD, SECRET, TOKEN, KEY, …: a reference, number, "
             "flag, URL without userinfo, resource name, path or nothing passes; `…_NAME`, `…_LENGTH`, `CACHE_KEY` "
-            "name no credential); with preflight, also a Pulumi secret passed into one"
+            "name no credential); a build step pointed at a credential file (`GOOGLE_APPLICATION_CREDENTIALS`); with "
+            "preflight, also a Pulumi secret passed into one"
         ),
     ),
     Spec(

@@ -332,9 +332,32 @@ def _findings(setting: Setting, provenance: Provenance) -> list[str]:
     return found
 
 
+# Variables that point Google's client libraries (and gcloud) at a credential file in place of the identity the
+# platform gives. A build step always runs as its trigger's account (the metadata server), so such a file there is
+# a key that came with the source or an earlier step. (A service may mount a federation config: not judged.)
+CREDENTIAL_FILE_VARIABLES: Final = frozenset(
+    {"GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE"}
+)
+
+
+def _credential_file(setting: Setting) -> bool:
+    value = setting.value
+    named = setting.name is not None and setting.name.strip().upper() in CREDENTIAL_FILE_VARIABLES
+    return named and isinstance(value, str) and not is_unknown(value) and bool(value.strip())
+
+
 def no_plaintext_secrets_in_env(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
     out: list[str] = []
     for setting in env_settings(resource_type, props):
+        if resource_type == BUILD_TRIGGER and _credential_file(setting):
+            out.append(
+                f"{setting.path}: {setting.what} of {ctx.label} points the build's Google clients at a credential file "
+                "(in the build's workspace: a long-lived key that came with the source or an earlier step) instead "
+                "of the trigger's own service account. Remove the variable and the file: every step gets that "
+                "account's short-lived tokens from the metadata server; grant it (or an account it may impersonate) "
+                "what the key's account was used for."
+            )
+            continue
         found = _findings(setting, ctx.provenance)
         if not found:
             continue

@@ -113,6 +113,22 @@ def test_build_substitutions_and_build_env_are_variables_too() -> None:
         "build.options.envs[0]", "build.substitutions._API_TOKEN", "substitutions._DB_PASSWORD"]  # fmt: skip
 
 
+def test_a_build_step_pointed_at_a_key_file_is_rejected_and_a_service_mounting_a_config_is_not() -> None:
+    # A step always has its trigger's account from the metadata server: a credential file there is a key that
+    # came with the source or an earlier step. A service may mount a federation config: not judged by this.
+    keyed = {"build": {"steps": [{"name": "gcr.io/cloud-builders/gcloud",
+                                  "envs": ["GOOGLE_APPLICATION_CREDENTIALS=/workspace/deployer-key.json"]}]}}  # fmt: skip
+    [message] = judge(ENV, TRIGGER, keyed, ctx())
+    assert message.startswith("build.steps[0].envs[0]: step 0 environment variable GOOGLE_APPLICATION_CREDENTIALS")
+    assert "credential file" in message and "metadata server" in message and "deployer-key" not in message
+    gcloud = {"build": {"options": {"envs": ["CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE=key.json"]}}}
+    assert len(judge(ENV, TRIGGER, gcloud, ctx())) == 1
+    for unset in (["GOOGLE_APPLICATION_CREDENTIALS="], ["GOOGLE_CLOUD_PROJECT=p"]):
+        assert judge(ENV, TRIGGER, {"build": {"steps": [{"name": "n", "envs": unset}]}}, ctx()) == []
+    mounted = containers(envs=[{"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": "/var/run/secrets/wif.json"}])
+    assert judge(ENV, RUN, mounted, ctx()) == []
+
+
 def test_composer_airflow_overrides_are_judged_by_name() -> None:
     overrides = {"smtp-smtp_password": "hunter2!", "core-dags_are_paused_at_creation": "True",
                  "secrets-backend": "airflow.providers.google.cloud.secrets.secret_manager.CloudSecretManagerBackend"}  # fmt: skip

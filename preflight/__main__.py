@@ -19,9 +19,12 @@ from rich.console import Console
 from secure_invoke.preflight.engine import stack_references
 from secure_invoke.preflight.engine.program import ProgramError, run_program
 from secure_invoke.preflight.engine.project import ConfigError, load_project
+from secure_invoke.preflight.engine.records import Resource
 from secure_invoke.preflight.packs.analyzer import PackError, Packs, StackContext
 from secure_invoke.preflight.packs.config import PolicyConfigError
+from secure_invoke.preflight.report import progress as phases
 from secure_invoke.preflight.report.grants import grants_of
+from secure_invoke.preflight.report.progress import Progress
 from secure_invoke.preflight.report.verdict import Result, render, to_json, to_mermaid
 
 # The secure_invoke package: this repository in place (its entries link to the top-level folders), or the
@@ -100,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--json result, repeatable (without one, the reference's outputs are unknown)",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and policy pack logs")
+    parser.add_argument(
+        "--timings",
+        type=Path,
+        metavar="FILE",
+        help="write the run's phase timings (wall seconds) and each process's CPU seconds as JSON",
+    )
     return parser
 
 
@@ -132,23 +141,35 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
     except ConfigError as exc:
         return _fail(err, str(exc), "", args.debug)
     context = StackContext(project.name, args.stack, args.preview, project.config, project.secret_keys)
+    progress = Progress(err)
+    progress.phase(phases.STARTING)
     try:
         # Packs start first and analyze resources while the program registers them, as in the engine.
-        with Packs(context, packs, args.policy_pack_configs) as sessions:
+        with progress, Packs(context, packs, args.policy_pack_configs) as sessions:
+            progress.packs, progress.analyzed = len(sessions.sessions), sessions.analyzed
+
+            def on_register(resource: Resource, provider: Resource | None) -> None:
+                progress.on_register()
+                sessions.on_register(resource, provider)
+
+            progress.phase(phases.PROGRAM)
             run = run_program(
                 args.program,
                 args.stack,
                 preview=args.preview,
-                on_register=sessions.on_register,
+                on_register=on_register,
                 python=args.python,
                 stack_references=references,
                 project=project,
             )
+            progress.phase(phases.STACK)
             reports = sessions.finish(run)
     except ProgramError as exc:
         return _fail(err, exc.args[0], exc.details, args.debug)
     except (PackError, PolicyConfigError) as exc:
         return _fail(err, str(exc), traceback.format_exc(), args.debug)
+    progress.phase(phases.REPORT)
+    progress.cpu.update(program=run.cpu_seconds, packs=sessions.cpu_seconds)
 
     result = Result(run=run, packs=reports, grants=grants_of(run.resources))
     try:
@@ -172,6 +193,11 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
     if args.debug:
         for line in run.logs + [log for report in reports for log in report.logs]:
             err.print(line, markup=False, highlight=False, soft_wrap=True)
+    if args.timings is not None:
+        try:
+            args.timings.write_text(json.dumps(progress.timings(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            return _fail(err, f"cannot write {exc.filename}: {exc.strerror}", traceback.format_exc(), args.debug)
     return result.exit_code
 
 

@@ -57,6 +57,7 @@ class ProgramRun:
     logs: list[str] = field(default_factory=list)
     # What preflight assumed where the CLI would have known: one line each, shown in the report.
     notes: list[str] = field(default_factory=list)
+    cpu_seconds: float = 0.0  # the program's process, user + system
 
     def by_urn(self) -> dict[str, Resource]:
         return {r.urn: r for r in self.resources}

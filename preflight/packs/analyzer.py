@@ -34,10 +34,10 @@ from secure_invoke.preflight.packs.process import (
     rpc_error,
 )
 from secure_invoke.preflight.packs.protocol import (
-    LEVEL_VALUES,
     Violation,
     analyze_request,
     analyze_stack_request,
+    configure_request,
     declared_policies,
     diagnostics,
     initial_config,
@@ -109,14 +109,8 @@ class PackSession:
         self.version = self.process.manifest_version or info.version
         policies = declared_policies(info)
         config = reconcile(self.name, self.version, policies, initial_config(info), given)
-        request = analyzer_pb2.ConfigureAnalyzerRequest()
-        for policy_name, policy_config in config.items():
-            entry = request.policyConfig[policy_name]
-            entry.enforcementLevel = LEVEL_VALUES.get(policy_config.enforcement_level, analyzer_pb2.ADVISORY)
-            if policy_config.properties:
-                entry.properties.update(policy_config.properties)
         try:
-            stub.Configure(request, timeout=CALL_TIMEOUT)
+            stub.Configure(configure_request(config), timeout=CALL_TIMEOUT)
         except grpc.RpcError as err:
             raise rpc_error(self.name, "Configure", err) from err
         try:
@@ -241,6 +235,15 @@ class Packs:
         if errors:
             self.close()
             raise errors[0]
+
+    def analyzed(self) -> int:
+        """Analyze answers received so far, every pack."""
+        return sum(len(session._results) for session in self.sessions)
+
+    @property
+    def cpu_seconds(self) -> float:
+        """The packs' processes, user + system, once closed."""
+        return sum(session.process.cpu_seconds for session in self.sessions)
 
     def on_register(self, resource: Resource, provider: Resource | None) -> None:
         request = analyze_request(resource, provider)

@@ -71,6 +71,17 @@ def initial_config(info: Any) -> dict[str, PolicyConfig]:
     }
 
 
+def configure_request(config: dict[str, PolicyConfig]) -> Any:
+    """The Configure call for a reconciled config: each policy's level and properties."""
+    request = analyzer_pb2.ConfigureAnalyzerRequest()
+    for policy_name, policy_config in config.items():
+        entry = request.policyConfig[policy_name]
+        entry.enforcementLevel = LEVEL_VALUES.get(policy_config.enforcement_level, analyzer_pb2.ADVISORY)
+        if policy_config.properties:
+            entry.properties.update(policy_config.properties)
+    return request
+
+
 def _options(resource: Resource) -> Any:
     options = resource.options
     return analyzer_pb2.AnalyzerResourceOptions(

@@ -146,22 +146,26 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
     try:
         # Packs start first and analyze resources while the program registers them, as in the engine.
         with progress, Packs(context, packs, args.policy_pack_configs) as sessions:
-            progress.packs, progress.analyzed = len(sessions.sessions), sessions.analyzed
+            progress.packs, progress.analyzed = sessions.count, sessions.analyzed
 
             def on_register(resource: Resource, provider: Resource | None) -> None:
                 progress.on_register()
                 sessions.on_register(resource, provider)
 
             progress.phase(phases.PROGRAM)
-            run = run_program(
-                args.program,
-                args.stack,
-                preview=args.preview,
-                on_register=on_register,
-                python=args.python,
-                stack_references=references,
-                project=project,
-            )
+            try:
+                run = run_program(
+                    args.program,
+                    args.stack,
+                    preview=args.preview,
+                    on_register=on_register,
+                    python=args.python,
+                    stack_references=references,
+                    project=project,
+                )
+            except (ProgramError, PackError):
+                sessions.started()  # a pack that failed to start stopped the program: its error is the cause
+                raise
             progress.phase(phases.STACK)
             reports = sessions.finish(run)
     except ProgramError as exc:

@@ -37,6 +37,7 @@ from secure_invoke.preflight.packs.protocol import (
     Violation,
     analyze_request,
     analyze_stack_request,
+    analyzer_resource,
     configure_request,
     declared_policies,
     diagnostics,
@@ -196,7 +197,16 @@ class PackSession:
 
 
 class Packs:
-    """All packs of one run, started in parallel; feed them with `on_register` while the program runs."""
+    """All packs of one run; feed them with `on_register` while the program runs.
+
+    The packs start in the background, in parallel with each other and with the program (whose interpreter
+    start and imports take as long): what registers meanwhile waits in a queue, so each pack still sees
+    GetAnalyzerInfo, Configure and ConfigureStack before its first Analyze, in the engine's order. A pack that
+    fails to start fails the next registration, which stops the program; `started()` then raises the pack's
+    error, which wins over the program's. One feeder thread builds each resource's requests off the
+    registration path: its Analyze request, and for a custom resource its AnalyzeStack entry (its outputs are
+    final once registered), so the stack request is mostly built when the program ends.
+    """
 
     def __init__(
         self,
@@ -211,30 +221,49 @@ class Packs:
         for pack in packs:
             if not pack.is_dir():
                 raise PackError(f"policy pack directory {pack} not found")
+        self.count = len(packs)
         self._engine = engine_server(context.stack_urn)
         address, self.engine = self._engine.__enter__()
         self.sessions: list[PackSession] = []
-        with futures.ThreadPoolExecutor(max_workers=max(1, len(packs))) as pool:
-            jobs = [
-                pool.submit(
-                    # the config file as given, so that its errors name it as the user wrote it
-                    PackSession,
-                    pack.resolve(),
-                    config_files[i] if config_files else None,
-                    context,
-                    address,
-                )
-                for i, pack in enumerate(packs)
-            ]
-            errors = []
-            for job in jobs:
-                try:
-                    self.sessions.append(job.result())
-                except BaseException as err:  # first error wins, every started pack is stopped
-                    errors.append(err)
-        if errors:
-            self.close()
-            raise errors[0]
+        self._start_error: BaseException | None = None
+        self._starter = futures.ThreadPoolExecutor(max_workers=max(1, len(packs)), thread_name_prefix="pack-start")
+        # the config file as given, so that its errors name it as the user wrote it
+        configs = list(config_files) or [None] * len(packs)
+        jobs = [
+            self._starter.submit(PackSession, pack.resolve(), config, context, address)
+            for pack, config in zip(packs, configs, strict=True)
+        ]
+        self._started = threading.Thread(target=self._collect, args=(jobs,), name="packs-start", daemon=True)
+        self._started.start()
+        self._queue: queue.SimpleQueue[tuple[Resource, Resource | None] | None] = queue.SimpleQueue()
+        self._stack_entries: dict[str, tuple[dict[str, Any], Any]] = {}  # urn → (the outputs it was built from, entry)
+        self._feeder = threading.Thread(target=self._feed, name="packs-feed", daemon=True)
+        self._feeder.start()
+
+    def _collect(self, jobs: list[futures.Future[PackSession]]) -> None:
+        for job in jobs:
+            try:
+                self.sessions.append(job.result())
+            except BaseException as err:  # first error wins, every started pack is stopped by close()
+                self._start_error = self._start_error or err
+
+    def started(self) -> None:
+        """Wait until every pack is configured; raise the first pack's error if one failed to start."""
+        self._started.join()
+        if self._start_error is not None:
+            raise self._start_error
+
+    def _feed(self) -> None:
+        self._started.join()
+        while (item := self._queue.get()) is not None:
+            resource, provider = item
+            if self._start_error is not None:
+                continue  # keep draining, so producers never block
+            request = analyze_request(resource, provider)
+            for session in self.sessions:
+                session.submit(request)
+            if resource.custom:
+                self._stack_entries[resource.urn] = (resource.wire_outputs, analyzer_resource(resource, provider))
 
     def analyzed(self) -> int:
         """Analyze answers received so far, every pack."""
@@ -246,12 +275,27 @@ class Packs:
         return sum(session.process.cpu_seconds for session in self.sessions)
 
     def on_register(self, resource: Resource, provider: Resource | None) -> None:
-        request = analyze_request(resource, provider)
-        for session in self.sessions:
-            session.submit(request)
+        if self._start_error is not None:
+            # Stops the program: the pack's error is what the run reports (see started()).
+            raise PackError(f"policy pack failed: {self._start_error}")
+        self._queue.put((resource, provider))
+
+    def _stack_request(self, run: ProgramRun) -> Any:
+        by_urn = run.by_urn()
+        entries = []
+        for resource in run.resources:
+            built = self._stack_entries.get(resource.urn)
+            if built is None or built[0] is not resource.wire_outputs:  # not prebuilt, or outputs set since
+                entries.append(analyzer_resource(resource, by_urn.get(resource.provider_urn or "")))
+            else:
+                entries.append(built[1])
+        return analyzer_pb2.AnalyzeStackRequest(resources=entries)
 
     def finish(self, run: ProgramRun) -> list[PackReport]:
-        stack_request = analyze_stack_request(run)
+        self._queue.put(None)
+        self._feeder.join()
+        self.started()
+        stack_request = self._stack_request(run)
         with futures.ThreadPoolExecutor(max_workers=max(1, len(self.sessions))) as pool:
             reports = list(pool.map(lambda session: session.finish(stack_request), self.sessions))
         for report in reports:
@@ -259,6 +303,9 @@ class Packs:
         return reports
 
     def close(self) -> None:
+        self._queue.put(None)
+        self._started.join()
+        self._starter.shutdown(wait=True)
         for session in self.sessions:
             session.close()
         self._engine.__exit__(None, None, None)
@@ -277,6 +324,7 @@ def context_of(run: ProgramRun) -> StackContext:
 def evaluate(run: ProgramRun, packs: Sequence[Path], config_files: Sequence[Path] = ()) -> list[PackReport]:
     """Run every pack against an already recorded program; reports in the order given."""
     with Packs(context_of(run), packs, config_files) as sessions:
+        sessions.started()
         by_urn = run.by_urn()
         for resource in run.resources:
             sessions.on_register(resource, by_urn.get(resource.provider_urn or ""))

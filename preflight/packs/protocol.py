@@ -110,7 +110,7 @@ def root_stack_requests(stack_urn: str, name: str) -> tuple[Any, Any]:
     """Analyze and AnalyzeStack of a stack that holds only its root resource: what preflight sends right after
     Configure, so a policy that checks its config when it runs rejects a bad config before the program runs."""
     root = Resource(urn=stack_urn, type=STACK_TYPE, name=name, parent=None, custom=False, inputs={}, outputs={})
-    return analyze_request(root, None), analyzer_pb2.AnalyzeStackRequest(resources=[_analyzer_resource(root, {})])
+    return analyze_request(root, None), analyzer_pb2.AnalyzeStackRequest(resources=[analyzer_resource(root, None)])
 
 
 def _provider(provider: Resource | None) -> Any:
@@ -127,17 +127,20 @@ def _provider(provider: Resource | None) -> Any:
 def analyze_stack_request(run: ProgramRun) -> Any:
     """What the engine sends once the program is done: every resource's outputs and relations."""
     by_urn = run.by_urn()
-    return analyzer_pb2.AnalyzeStackRequest(resources=[_analyzer_resource(r, by_urn) for r in run.resources])
+    return analyzer_pb2.AnalyzeStackRequest(
+        resources=[analyzer_resource(r, by_urn.get(r.provider_urn or "")) for r in run.resources]
+    )
 
 
-def _analyzer_resource(resource: Resource, by_urn: dict[str, Resource]) -> Any:
+def analyzer_resource(resource: Resource, provider: Resource | None) -> Any:
+    """One resource of the AnalyzeStack request: its outputs, relations and provider."""
     return analyzer_pb2.AnalyzerResource(
         type=resource.type,
         properties=to_struct(without_references(resource.wire_outputs)),
         urn=resource.urn,
         name=resource.name,
         options=_options(resource),
-        provider=_provider(by_urn.get(resource.provider_urn or "")),
+        provider=_provider(provider),
         parent=resource.parent or "",
         dependencies=resource.dependencies,
         propertyDependencies={

@@ -45,6 +45,7 @@ class Progress:
         self._lock = threading.Lock()
         self._live: Live | None = None
         self._timer: threading.Timer | None = None
+        self._spinner = Spinner("dots")
 
     # The live line -------------------------------------------------------------------------------------------
 
@@ -79,7 +80,8 @@ class Progress:
         if self.packs:
             text += f" · {analyzed:,} analyzed by {self.packs} policy pack(s)"
         text += f" · {time.perf_counter() - self._start:.1f} s"
-        return Spinner("dots", Text(text, style="dim"))
+        self._spinner.update(text=Text(text, style="dim"))
+        return self._spinner
 
     def stop(self) -> None:
         """Remove the line (before the report prints, or when the run fails)."""

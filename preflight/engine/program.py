@@ -196,4 +196,5 @@ def run_program(
         logs=logs,
         notes=notes,
         cpu_seconds=cpu,
+        unknown_applies=list(served.monitor.unknown_applies),
     )

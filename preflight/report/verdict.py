@@ -78,6 +78,7 @@ def to_json(result: Result) -> dict[str, Any]:
         "violations": [v.as_json() for v in result.violations],
         "grants": [g.as_dict() for g in result.grants],
         "engine": run.notes,
+        "unknownApplies": run.unknown_applies,
         "diagnostics": program_diagnostics(run),
     }
 

@@ -34,6 +34,8 @@ from secure_invoke.preflight.packs.process import (
     rpc_error,
 )
 from secure_invoke.preflight.packs.protocol import (
+    Exemption,
+    UnknownExemption,
     Violation,
     analyze_request,
     analyze_stack_request,
@@ -41,6 +43,7 @@ from secure_invoke.preflight.packs.protocol import (
     configure_request,
     declared_policies,
     diagnostics,
+    exemptions_in,
     initial_config,
     root_stack_requests,
 )
@@ -58,6 +61,9 @@ class PackReport:
     # Config entries naming no policy of the pack: likely typos, which would otherwise be ignored silently
     # (the CLI carries them to the pack, which configures no policy with them; the run goes on).
     unknown_config: list[str] = field(default_factory=list)
+    # What the pack exempted (violations it found and did not report), and exemptions naming no resource.
+    exemptions: list[Exemption] = field(default_factory=list)
+    unknown_exemptions: list[UnknownExemption] = field(default_factory=list)
 
     def closest_policy(self, name: str) -> str | None:
         """The pack's policy a misspelt config entry most likely meant."""
@@ -77,6 +83,9 @@ class PackSession:
         except BaseException:
             self.process.close()
             raise
+        # What the pack printed so far answered preflight's config check (a root-only stack, which every
+        # exemption misses): only what it prints from here on is about the program.
+        self._printed_before = len(self.process.stderr_lines())
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._results: list[tuple[str, Any]] = []
         self._error: BaseException | None = None
@@ -185,6 +194,8 @@ class PackSession:
         for urn, response in self._results:
             report.violations.extend(diagnostics(response, urn, self.version))
             report.not_applicable.extend((n.policy_name, urn, n.reason) for n in response.not_applicable)
+        printed = self.process.stderr_lines()[self._printed_before :]
+        report.exemptions, report.unknown_exemptions = exemptions_in(printed)
         report.logs.extend(f"{self.name} {line}" for line in self.process.output())
         report.violations.extend(diagnostics(stack_response, "", self.version))
         report.not_applicable.extend((n.policy_name, "", n.reason) for n in stack_response.not_applicable)

@@ -174,10 +174,14 @@ class PackProcess:
             raise PackError(f"policy pack {self.pack_dir.name} failed to start: {cause}")
         return int(first[0])
 
+    def stderr_lines(self) -> list[str]:
+        """Everything the pack printed on stderr so far (reading to the end leaves the shared offset there)."""
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace").splitlines()
+
     def output(self) -> list[str]:
         """What the pack printed besides its port, for --debug."""
-        self.stderr.seek(0)
-        errors = self.stderr.read().decode(errors="replace").splitlines()[-20:]
+        errors = self.stderr_lines()[-20:]
         return [f"stdout: {line}" for line in self.stdout_tail] + [f"stderr: {line}" for line in errors if line.strip()]
 
     def last_error(self) -> str:

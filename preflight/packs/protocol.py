@@ -3,6 +3,7 @@ resources, diagnostics turned into violations, the pack's declared policies and 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,57 @@ class Violation:
             "urn": self.urn,
             "message": self.message,
         }
+
+
+@dataclass
+class Exemption:
+    """A violation the pack found and did not report, because its config exempts that resource from that policy."""
+
+    policy: str
+    urn: str
+    reason: str
+
+    def as_json(self, pack: str) -> dict[str, Any]:
+        return {"policyPack": pack, "policy": self.policy, "urn": self.urn, "reason": self.reason}
+
+
+@dataclass
+class UnknownExemption:
+    """An exemption naming no resource of the stack: a typo exempts nothing."""
+
+    policy: str
+    urn: str
+    did_you_mean: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"policy": self.policy, "urn": self.urn, "didYouMean": self.did_you_mean}
+
+
+# How a pack says what it exempted: one line each on its output, which the Pulumi CLI shows as a diagnostic of
+# the stack (an analyzer's stdout and stderr lines become info diagnostics) and preflight reads back. pulumi-policy
+# runs a Python pack without an engine connection, so `pulumi.log.info`/`warn` print `info: `/`warning: ` there.
+EXEMPTED = re.compile(r"^(?:info: )?exempted from (?P<policy>[^\s:]+): (?P<urn>\S.*?) \(reason: (?P<reason>.*)\)$")
+UNKNOWN_EXEMPTION = re.compile(
+    r"^(?:warning: )?(?P<policy>[^\s:]+): the exemption of (?P<urn>\S.*?) names no resource of this stack"
+    r"(?:; did you mean (?P<close>\S.*)\?)?$"
+)
+
+
+def exemptions_in(lines: list[str]) -> tuple[list[Exemption], list[UnknownExemption]]:
+    """The exemption lines among what a pack printed, each once, in the order printed."""
+    exempted: dict[tuple[str, str], Exemption] = {}
+    unknown: dict[tuple[str, str], UnknownExemption] = {}
+    for line in lines:
+        text = line.strip()
+        if match := EXEMPTED.match(text):
+            exempted.setdefault(
+                (match["policy"], match["urn"]), Exemption(match["policy"], match["urn"], match["reason"])
+            )
+        elif match := UNKNOWN_EXEMPTION.match(text):
+            unknown.setdefault(
+                (match["policy"], match["urn"]), UnknownExemption(match["policy"], match["urn"], match["close"])
+            )
+    return list(exempted.values()), list(unknown.values())
 
 
 def declared_policies(info: Any) -> list[PolicyInfo]:

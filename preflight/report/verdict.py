@@ -15,6 +15,7 @@ from rich.tree import Tree
 from secure_invoke.preflight.engine.records import PROVIDER_PREFIX, STACK_TYPE, ProgramRun, Resource
 from secure_invoke.preflight.outputs.wire import UNKNOWN, plain
 from secure_invoke.preflight.packs.analyzer import PackReport, Violation
+from secure_invoke.preflight.packs.protocol import Exemption
 from secure_invoke.preflight.report.grants import Grant
 
 SECRET_MASK = "[secret]"  # noqa: S105 (what is shown instead of a secret)
@@ -33,6 +34,10 @@ class Result:
     @property
     def mandatory(self) -> list[Violation]:
         return [v for v in self.violations if v.enforcement_level in ("mandatory", "remediate")]
+
+    @property
+    def exemptions(self) -> list[tuple[PackReport, Exemption]]:
+        return [(pack, exemption) for pack in self.packs for exemption in pack.exemptions]
 
     @property
     def exit_code(self) -> int:
@@ -72,10 +77,12 @@ def to_json(result: Result) -> dict[str, Any]:
                 "version": p.version,
                 "policies": p.policies,
                 "unknownConfig": [{"name": n, "didYouMean": p.closest_policy(n)} for n in p.unknown_config],
+                "unknownExemptions": [u.as_json() for u in p.unknown_exemptions],
             }
             for p in result.packs
         ],
         "violations": [v.as_json() for v in result.violations],
+        "exemptions": [e.as_json(pack.name) for pack, e in result.exemptions],
         "grants": [g.as_dict() for g in result.grants],
         "engine": run.notes,
         "unknownApplies": run.unknown_applies,
@@ -242,6 +249,12 @@ def _pack(pack: PackReport, by_urn: dict[str, Resource], console: Console) -> No
         hint = f"; did you mean '{closest}'?" if closest else ""
         warning = f"        warning: --policy-pack-config names '{name}', which is not a policy of this pack{hint}"
         console.print(Text(warning, "yellow"), soft_wrap=True)
+    for unknown in pack.unknown_exemptions:
+        hint = f"; did you mean {unknown.did_you_mean}?" if unknown.did_you_mean else ""
+        warning = (
+            f"        warning: {unknown.policy}: the exemption of {unknown.urn} names no resource of this stack{hint}"
+        )
+        console.print(Text(warning, "yellow"), soft_wrap=True)
     grouped: dict[tuple[str, str], list[Violation]] = defaultdict(list)
     for violation in pack.violations:
         grouped[(violation.policy, violation.enforcement_level)].append(violation)
@@ -256,6 +269,18 @@ def _pack(pack: PackReport, by_urn: dict[str, Resource], console: Console) -> No
             where = f"{display_type(resource.type)}: {resource.name}" if resource else (violation.urn or "stack")
             entries.append(Text.assemble("          ", (where, "cyan"), "  ", _strip_description(violation)))
         console.print(Group(*entries), soft_wrap=True)
+    exempted: dict[str, list[Exemption]] = defaultdict(list)
+    for exemption in pack.exemptions:
+        exempted[exemption.policy].append(exemption)
+    for policy in sorted(exempted):
+        # What the config exempted, with its reason: visible, never blocking.
+        console.print(Text.assemble("        - ", ("[exempted]", "dim"), "  ", (policy, "bold")))
+        entries = []
+        for exemption in exempted[policy]:
+            resource = by_urn.get(exemption.urn)
+            where = f"{display_type(resource.type)}: {resource.name}" if resource else exemption.urn
+            entries.append(Text.assemble("          ", (where, "cyan"), "  ", (f"reason: {exemption.reason}", "dim")))
+        console.print(Group(*entries), soft_wrap=True)
 
 
 def _verdict(result: Result, shown: int, console: Console) -> None:
@@ -266,13 +291,15 @@ def _verdict(result: Result, shown: int, console: Console) -> None:
     counts = (
         f"{shown} resources + {providers} provider(s), {len(result.grants)} grants, {len(result.packs)} policy pack(s)"
     )
+    exempted = f", {len(result.exemptions)} exempted" if result.exemptions else ""
     if mandatory:
         text = (
-            f"  {len(mandatory)} mandatory violation(s), {advisory} advisory — `pulumi up` would be blocked ({counts})"
+            f"  {len(mandatory)} mandatory violation(s), {advisory} advisory{exempted} — `pulumi up` would be blocked "
+            f"({counts})"
         )
         console.print(Text.assemble(("✘ FAIL", "red bold"), text))
     else:
-        text = f"  no mandatory violations, {advisory} advisory ({counts})"
+        text = f"  no mandatory violations, {advisory} advisory{exempted} ({counts})"
         console.print(Text.assemble(("✔ PASS", "green bold"), text))
 
 

@@ -12,6 +12,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from concurrent import futures
 from pathlib import Path
 
 from rich.console import Console
@@ -19,13 +20,13 @@ from rich.console import Console
 from secure_invoke.preflight.engine import stack_references
 from secure_invoke.preflight.engine.program import ProgramError, run_program
 from secure_invoke.preflight.engine.project import ConfigError, load_project
-from secure_invoke.preflight.engine.records import Resource
+from secure_invoke.preflight.engine.records import ProgramRun, Resource
 from secure_invoke.preflight.packs.analyzer import PackError, Packs, StackContext
 from secure_invoke.preflight.packs.config import PolicyConfigError
 from secure_invoke.preflight.report import progress as phases
-from secure_invoke.preflight.report.grants import grants_of
+from secure_invoke.preflight.report.grants import Grant, grants_of
 from secure_invoke.preflight.report.progress import Progress
-from secure_invoke.preflight.report.verdict import Result, render, to_json, to_mermaid
+from secure_invoke.preflight.report.verdict import Result, render_head, render_policies, to_json, to_mermaid
 
 # The secure_invoke package: this repository in place (its entries link to the top-level folders), or the
 # installed wheel; either way its policies/ is this project's policy pack.
@@ -119,6 +120,16 @@ def _console(stderr: bool) -> Console:
     return console
 
 
+def _head(run: ProgramRun, out: Console, rendered: bool) -> tuple[list[Grant], str]:
+    """The run's grants, and the report up to its policies as `out` would print it (when it prints a report)."""
+    grants = grants_of(run.resources)
+    if not rendered:
+        return grants, ""
+    with out.capture() as captured:  # rich's buffer is per thread: this thread's output only
+        render_head(run, grants, out)
+    return grants, captured.get()
+
+
 def _fail(console: Console, message: str, details: str, debug: bool) -> int:
     if debug and details:
         console.print(details, markup=False, highlight=False, soft_wrap=True)
@@ -145,7 +156,11 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
     progress.phase(phases.STARTING)
     try:
         # Packs start first and analyze resources while the program registers them, as in the engine.
-        with progress, Packs(context, packs, args.policy_pack_configs) as sessions:
+        with (
+            progress,
+            futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="report") as report_pool,
+            Packs(context, packs, args.policy_pack_configs) as sessions,
+        ):
             progress.packs, progress.analyzed = sessions.count, sessions.analyzed
 
             def on_register(resource: Resource, provider: Resource | None) -> None:
@@ -167,6 +182,8 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
                 sessions.started()  # a pack that failed to start stopped the program: its error is the cause
                 raise
             progress.phase(phases.STACK)
+            # The report's first part needs no pack: rendered while the packs analyze the stack.
+            head = report_pool.submit(_head, run, out, str(args.json) != "-")
             reports = sessions.finish(run)
     except ProgramError as exc:
         return _fail(err, exc.args[0], exc.details, args.debug)
@@ -175,7 +192,8 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
     progress.phase(phases.REPORT)
     progress.cpu.update(program=run.cpu_seconds, packs=sessions.cpu_seconds)
 
-    result = Result(run=run, packs=reports, grants=grants_of(run.resources))
+    grants, head_text = head.result()
+    result = Result(run=run, packs=reports, grants=grants)
     try:
         if args.json is not None:
             document = json.dumps(to_json(result), indent=2, sort_keys=False) + "\n"
@@ -193,7 +211,8 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
         return _fail(err, f"cannot write {exc.filename}: {exc.strerror}", traceback.format_exc(), args.debug)
 
     if str(args.json) != "-":
-        render(result, out)
+        out.file.write(head_text)
+        render_policies(result, out)
     if args.debug:
         for line in run.logs + [log for report in reports for log in report.logs]:
             err.print(line, markup=False, highlight=False, soft_wrap=True)

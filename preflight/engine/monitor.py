@@ -7,6 +7,7 @@ raises in the program, and kept in `failures` with the program's file and line f
 
 from __future__ import annotations
 
+import functools
 import threading
 import uuid
 from pathlib import Path
@@ -96,10 +97,14 @@ class Monitor(resource_pb2_grpc.ResourceMonitorServicer):
         """`file:line` of the program statement behind a request, relative to the program directory."""
         if not request.HasField("sourcePosition") or not request.sourcePosition.uri:
             return ""
-        path = Path(unquote(urlparse(request.sourcePosition.uri).path))
+        return f"{self._file(request.sourcePosition.uri)}:{request.sourcePosition.line}"
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 (one monitor per run; a program has few files)
+    def _file(self, uri: str) -> str:
+        path = Path(unquote(urlparse(uri).path))
         if path.is_relative_to(self.program_dir):
             path = path.relative_to(self.program_dir)
-        return f"{path}:{request.sourcePosition.line}"
+        return str(path)
 
     def _refuse(self, context: Any, message: str, source: str, subject: str) -> None:
         with self._lock:

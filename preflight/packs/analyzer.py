@@ -46,6 +46,7 @@ from secure_invoke.preflight.packs.protocol import (
     exemptions_in,
     initial_config,
     root_stack_requests,
+    stack_entry_bytes,
 )
 
 
@@ -179,7 +180,8 @@ class PackSession:
             while not ended:
                 ended = self._queue.get() is None
 
-    def finish(self, stack_request: Any) -> PackReport:
+    def finish(self, stack_request: bytes) -> PackReport:
+        """The Analyze results and the AnalyzeStack call (`stack_request` serialised: see stack_entry_bytes)."""
         self._queue.put(None)
         self._worker.join()
         if isinstance(self._error, grpc.RpcError):
@@ -187,7 +189,7 @@ class PackSession:
         if self._error is not None:
             raise self._error
         try:
-            stack_response = self.process.stub.AnalyzeStack(stack_request, timeout=STACK_CALL_TIMEOUT)
+            stack_response = self.process.analyze_stack(stack_request, timeout=STACK_CALL_TIMEOUT)
         except grpc.RpcError as err:
             raise rpc_error(self.name, "AnalyzeStack", err) from err
         report = self.report
@@ -274,7 +276,8 @@ class Packs:
             for session in self.sessions:
                 session.submit(request)
             if resource.custom:
-                self._stack_entries[resource.urn] = (resource.wire_outputs, analyzer_resource(resource, provider))
+                entry = stack_entry_bytes(analyzer_resource(resource, provider))
+                self._stack_entries[resource.urn] = (resource.wire_outputs, entry)
 
     def analyzed(self) -> int:
         """Analyze answers received so far, every pack."""
@@ -291,16 +294,17 @@ class Packs:
             raise PackError(f"policy pack failed: {self._start_error}")
         self._queue.put((resource, provider))
 
-    def _stack_request(self, run: ProgramRun) -> Any:
+    def _stack_request(self, run: ProgramRun) -> bytes:
+        """The AnalyzeStack request, serialised: the entries built as resources registered, the rest now."""
         by_urn = run.by_urn()
         entries = []
         for resource in run.resources:
             built = self._stack_entries.get(resource.urn)
             if built is None or built[0] is not resource.wire_outputs:  # not prebuilt, or outputs set since
-                entries.append(analyzer_resource(resource, by_urn.get(resource.provider_urn or "")))
+                entries.append(stack_entry_bytes(analyzer_resource(resource, by_urn.get(resource.provider_urn or ""))))
             else:
                 entries.append(built[1])
-        return analyzer_pb2.AnalyzeStackRequest(resources=entries)
+        return b"".join(entries)
 
     def finish(self, run: ProgramRun) -> list[PackReport]:
         self._queue.put(None)

@@ -23,7 +23,7 @@ from typing import IO
 
 import grpc
 import yaml
-from pulumi.runtime.proto import analyzer_pb2_grpc, engine_pb2_grpc
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
 
 from secure_invoke.preflight.engine.log_service import Engine
 from secure_invoke.preflight.engine.records import stack_urn
@@ -148,6 +148,10 @@ class PackProcess:
         port = self._read_port()
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=_CHANNEL_OPTIONS)
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
+        # AnalyzeStack with a request serialised already (the stub's would serialise it again).
+        self.analyze_stack = self.channel.unary_unary(
+            "/pulumirpc.Analyzer/AnalyzeStack", response_deserializer=analyzer_pb2.AnalyzeResponse.FromString
+        )
 
     def _read_port(self) -> int:
         announced = threading.Event()

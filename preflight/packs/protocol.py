@@ -184,6 +184,23 @@ def analyze_stack_request(run: ProgramRun) -> Any:
     )
 
 
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def stack_entry_bytes(entry: Any) -> bytes:
+    """One AnalyzerResource as its part of a serialised AnalyzeStackRequest (`repeated resources = 1`): the
+    request is the concatenation of its entries, so entries serialised as resources register need no copy and
+    no serialisation of the whole request once the program is done."""
+    data = entry.SerializeToString()
+    return b"\n" + _varint(len(data)) + data  # field 1, wire type 2 (length-delimited)
+
+
 def analyzer_resource(resource: Resource, provider: Resource | None) -> Any:
     """One resource of the AnalyzeStack request: its outputs, relations and provider."""
     return analyzer_pb2.AnalyzerResource(

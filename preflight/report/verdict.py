@@ -215,13 +215,13 @@ def _column_widths(natural: list[int], available: int) -> list[int]:
     return [max(1, member), max(1, role), max(1, rest - role)]
 
 
-def _grants(result: Result, console: Console) -> None:
-    console.print(Text(f"IAM grants ({len(result.grants)}):", style="bold"))
-    if not result.grants:
+def _grants(grants: list[Grant], console: Console) -> None:
+    console.print(Text(f"IAM grants ({len(grants)}):", style="bold"))
+    if not grants:
         console.print("    none")
         console.print()
         return
-    grants = sorted(result.grants, key=lambda g: (g.member, g.role, g.resource))
+    grants = sorted(grants, key=lambda g: (g.member, g.role, g.resource))
     headers = ("member", "role", "resource")
     rows = [(g.member, _grant_role(g), g.resource) for g in grants]
     natural = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(headers)]
@@ -305,7 +305,13 @@ def _verdict(result: Result, shown: int, console: Console) -> None:
 
 def render(result: Result, console: Console) -> None:
     """The report, section by section, in the order `pulumi preview` prints them."""
-    run = result.run
+    render_head(result.run, result.grants, console)
+    render_policies(result, console)
+
+
+def render_head(run: ProgramRun, grants: list[Grant], console: Console) -> None:
+    """What the report says before the policies: the program's resources, outputs, notes and grants (which
+    preflight renders while the packs analyze the stack)."""
     mode = "preview: computed outputs unknown" if run.preview else "known outputs, as `pulumi up` enforces"
     console.print(Text.assemble(("Previewing update ", "bold"), (f"({run.stack})", "bold"), f"  offline, {mode}"))
     console.print()
@@ -315,13 +321,18 @@ def render(result: Result, console: Console) -> None:
     _diagnostics(run, console)
     _assumptions(run, console)
     _resources(by_parent, console)
-    _grants(result, console)
+    _grants(grants, console)
+
+
+def render_policies(result: Result, console: Console) -> None:
+    """The policies' findings and the verdict line."""
+    run = result.run
     console.print(Text("Policies:", style="bold"))
     by_urn = run.by_urn()
     for pack in result.packs:
         _pack(pack, by_urn, console)
     console.print()
-    _verdict(result, sum(len(v) for v in by_parent.values()), console)
+    _verdict(result, sum(len(v) for v in _shown(run).values()), console)
 
 
 _WORKLOAD_IDENTITIES = {

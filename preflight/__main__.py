@@ -181,10 +181,10 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
             except (ProgramError, PackError):
                 sessions.started()  # a pack that failed to start stopped the program: its error is the cause
                 raise
-            progress.phase(phases.STACK)
+            progress.phase(phases.ANALYZE)
             # The report's first part needs no pack: rendered while the packs analyze the stack.
             head = report_pool.submit(_head, run, out, str(args.json) != "-")
-            reports = sessions.finish(run)
+            reports = sessions.finish(run, on_stack=lambda: progress.phase(phases.STACK))
     except ProgramError as exc:
         return _fail(err, exc.args[0], exc.details, args.debug)
     except (PackError, PolicyConfigError) as exc:

@@ -11,7 +11,7 @@ import difflib
 import queue
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,14 +180,18 @@ class PackSession:
             while not ended:
                 ended = self._queue.get() is None
 
-    def finish(self, stack_request: bytes) -> PackReport:
-        """The Analyze results and the AnalyzeStack call (`stack_request` serialised: see stack_entry_bytes)."""
+    def drain(self) -> None:
+        """Wait for the answers of every Analyze call made so far (the pack may lag behind the program)."""
         self._queue.put(None)
         self._worker.join()
         if isinstance(self._error, grpc.RpcError):
             raise rpc_error(self.name, "Analyze", self._error) from self._error
         if self._error is not None:
             raise self._error
+
+    def finish(self, stack_request: bytes) -> PackReport:
+        """The Analyze results and the AnalyzeStack call (`stack_request` serialised: see stack_entry_bytes)."""
+        self.drain()
         try:
             stack_response = self.process.analyze_stack(stack_request, timeout=STACK_CALL_TIMEOUT)
         except grpc.RpcError as err:
@@ -306,11 +310,16 @@ class Packs:
                 entries.append(built[1])
         return b"".join(entries)
 
-    def finish(self, run: ProgramRun) -> list[PackReport]:
+    def finish(self, run: ProgramRun, on_stack: Callable[[], None] | None = None) -> list[PackReport]:
+        """Every pack's report; `on_stack` is called once every Analyze call is answered, as AnalyzeStack starts."""
         self._queue.put(None)
         self._feeder.join()
         self.started()
-        stack_request = self._stack_request(run)
+        stack_request = self._stack_request(run)  # built while the packs catch up with their Analyze calls
+        for session in self.sessions:
+            session.drain()
+        if on_stack is not None:
+            on_stack()
         with futures.ThreadPoolExecutor(max_workers=max(1, len(self.sessions))) as pool:
             reports = list(pool.map(lambda session: session.finish(stack_request), self.sessions))
         for report in reports:

@@ -26,6 +26,7 @@ _REFRESH = 4  # per second
 # The phases of a run, in order; each lasts until the next one starts.
 STARTING = "starting the policy packs"
 PROGRAM = "running the program"
+ANALYZE = "finishing Analyze calls"  # the packs catching up with the registrations, once the program is done
 STACK = "analyzing the stack"
 REPORT = "writing the report"
 

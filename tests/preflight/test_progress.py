@@ -80,6 +80,7 @@ def test_timings_name_every_phase_and_process(tmp_path: Path) -> None:
     assert list(timings["phases"]) == [
         "starting the policy packs",
         "running the program",
+        "finishing Analyze calls",
         "analyzing the stack",
         "writing the report",
     ]

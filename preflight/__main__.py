@@ -26,7 +26,14 @@ from secure_invoke.preflight.packs.config import PolicyConfigError
 from secure_invoke.preflight.report import progress as phases
 from secure_invoke.preflight.report.grants import Grant, grants_of
 from secure_invoke.preflight.report.progress import Progress
-from secure_invoke.preflight.report.verdict import Result, render_head, render_policies, to_json, to_mermaid
+from secure_invoke.preflight.report.verdict import (
+    Result,
+    json_resources,
+    json_text,
+    render_head,
+    render_policies,
+    to_mermaid,
+)
 
 # The secure_invoke package: this repository in place (its entries link to the top-level folders), or the
 # installed wheel; either way its policies/ is this project's policy pack.
@@ -120,14 +127,16 @@ def _console(stderr: bool) -> Console:
     return console
 
 
-def _head(run: ProgramRun, out: Console, rendered: bool) -> tuple[list[Grant], str]:
-    """The run's grants, and the report up to its policies as `out` would print it (when it prints a report)."""
+def _head(run: ProgramRun, out: Console, rendered: bool, document: bool) -> tuple[list[Grant], str, str | None]:
+    """What needs no pack, made while the packs analyze the stack: the run's grants, the report up to its policies
+    as `out` would print it (when a report is printed), the JSON text of the resources (when JSON is written)."""
     grants = grants_of(run.resources)
+    resources = json.dumps(json_resources(run), indent=2) if document else None
     if not rendered:
-        return grants, ""
+        return grants, "", resources
     with out.capture() as captured:  # rich's buffer is per thread: this thread's output only
         render_head(run, grants, out)
-    return grants, captured.get()
+    return grants, captured.get(), resources
 
 
 def _fail(console: Console, message: str, details: str, debug: bool) -> int:
@@ -183,7 +192,7 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
                 raise
             progress.phase(phases.ANALYZE)
             # The report's first part needs no pack: rendered while the packs analyze the stack.
-            head = report_pool.submit(_head, run, out, str(args.json) != "-")
+            head = report_pool.submit(_head, run, out, str(args.json) != "-", args.json is not None)
             reports = sessions.finish(run, on_stack=lambda: progress.phase(phases.STACK))
     except ProgramError as exc:
         return _fail(err, exc.args[0], exc.details, args.debug)
@@ -192,11 +201,11 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
     progress.phase(phases.REPORT)
     progress.cpu.update(program=run.cpu_seconds, packs=sessions.cpu_seconds)
 
-    grants, head_text = head.result()
+    grants, head_text, resources_text = head.result()
     result = Result(run=run, packs=reports, grants=grants)
     try:
         if args.json is not None:
-            document = json.dumps(to_json(result), indent=2, sort_keys=False) + "\n"
+            document = json_text(result, resources_text)
             if str(args.json) == "-":
                 sys.stdout.write(document)
             else:

@@ -49,27 +49,46 @@ def masked(value: Any) -> Any:
     return plain(value, SECRET_MASK)
 
 
-def to_json(result: Result) -> dict[str, Any]:
+def json_resources(run: ProgramRun) -> list[dict[str, Any]]:
+    """The `resources` of the JSON document."""
+    return [
+        {
+            "urn": r.urn,
+            "type": r.type,
+            "name": r.name,
+            "parent": r.parent,
+            "custom": r.custom,
+            "provider": r.provider,
+            "inputs": masked(r.wire_inputs),
+            "outputs": masked(r.wire_outputs),
+            "dependencies": r.dependencies,
+        }
+        for r in run.resources
+    ]
+
+
+_SLOT = "\x00resources\x00"  # stands for the resources' text in json_text
+
+
+def json_text(result: Result, resources_text: str | None = None) -> str:
+    """The JSON document as `--json` writes it (indent 2). `resources_text`, when given, is
+    `json.dumps(json_resources(run), indent=2)` made beforehand (the bulk of the document, which needs no pack):
+    the text is the same as without it."""
+    if resources_text is None:
+        return json.dumps(to_json(result), indent=2) + "\n"
+    text = json.dumps(to_json(result, resources=_SLOT), indent=2)
+    nested = resources_text.replace("\n", "\n  ")  # one level deeper, as inside the document
+    return text.replace(json.dumps(_SLOT), nested, 1) + "\n"
+
+
+def to_json(result: Result, resources: Any = None) -> dict[str, Any]:
     run = result.run
     stack = _stack(run)
     return {
         "project": run.project,
         "stack": run.stack,
         "preview": run.preview,
-        "resources": [
-            {
-                "urn": r.urn,
-                "type": r.type,
-                "name": r.name,
-                "parent": r.parent,
-                "custom": r.custom,
-                "provider": r.provider,
-                "inputs": masked(r.wire_inputs),
-                "outputs": masked(r.wire_outputs),
-                "dependencies": r.dependencies,
-            }
-            for r in run.resources
-        ],
+        "resources": json_resources(run) if resources is None else resources,
         "outputs": masked(stack.wire_outputs) if stack is not None else {},
         "policyPacks": [
             {

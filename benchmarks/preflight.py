@@ -410,7 +410,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=(__doc__ or "").split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--mix", nargs="+", choices=sorted(MIXES), default=["own", "grants"], help="program mixes")
+    parser.add_argument(
+        "--mix",
+        nargs="+",
+        choices=sorted(MIXES),
+        default=["own", "grants"],
+        metavar="MIX",
+        help=f"program mixes, of {', '.join(sorted(MIXES))}",
+    )
     parser.add_argument(
         "--sizes", type=int, nargs="+", default=[10, 300, 1000], metavar="PAIRS", help="program sizes, in pairs"
     )

@@ -1,7 +1,8 @@
 """The secure-invoke stack as a function: `build(settings)` registers one environment and returns its outputs.
 
-Pub/Sub → gen2 function `relay` → private Cloud Run `worker`, over Google-signed OIDC. `__main__.py` only
-reads the settings, calls `build` and exports what it returns; tests call `build` the same way.
+Pub/Sub → gen2 function `relay` → private Cloud Run `worker`, over Google-signed OIDC; plus any callers of the
+worker the stack config declares (`callers`). `__main__.py` only reads the settings, calls `build` and exports
+what it returns; tests call `build` the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import pulumi_gcp as gcp
 from secure_invoke.components import (
     AccessAudit,
     AccessAuditArgs,
+    Caller,
+    CallerEnv,
     DeadLetterTopic,
     DeadLetterTopicArgs,
     EventFunction,
@@ -23,15 +26,20 @@ from secure_invoke.components import (
     OperatorAccessArgs,
     PrivateService,
     PrivateServiceArgs,
+    PushCall,
+    QueuedCall,
     RotatedSecret,
     RotatedSecretArgs,
+    ScheduledCall,
     ServiceIdentity,
     ServiceIdentityArgs,
     TimeBoundGrant,
     WorkerImage,
     WorkerImageArgs,
+    WorkflowCall,
+    pubsub_agent,
 )
-from secure_invoke.settings import Settings
+from secure_invoke.settings import CallerEntry, Settings
 
 HERE = Path(__file__).resolve().parent
 RELAY_SOURCE = HERE / "functions" / "relay"
@@ -58,14 +66,19 @@ def build(cfg: Settings) -> dict[str, pulumi.Output[str]]:
     dead_letters = DeadLetterTopic(
         "jobs-dead", DeadLetterTopicArgs(project=cfg.project, topic_name=f"jobs-{env}-dead", labels=cfg.labels)
     )
+    project_number = gcp.organizations.get_project_output(project_id=cfg.project).number
     who = identities(cfg)
-    worker = worker_service(cfg, who)
-    invoker_grant = worker.grant_invoker(who.relay)
-    worker.grant_invoker(who.operator.identity)
+    callers = [
+        Caller(who.relay.resource_name, identity=who.relay),
+        Caller(who.operator.identity.resource_name, identity=who.operator.identity, operator=True),
+        *(declared_caller(entry, dead_letters, project_number) for entry in cfg.callers),
+    ]
+    worker = worker_service(cfg, who, callers)
     dead_letter_grant = dead_letters.grant_publisher(who.relay)
     access_audit(cfg, who.operator)
     # The relay's first call should find its invoker grant in place, its first dead letter its publisher grant.
-    relay = relay_function(cfg, jobs, dead_letters, worker, who.relay, [invoker_grant, dead_letter_grant])
+    relay_grants: list[pulumi.Resource] = [worker.invoker_grants[who.relay.resource_name], dead_letter_grant]
+    relay = relay_function(cfg, jobs, dead_letters, worker, who.relay, relay_grants, project_number)
 
     return {
         "worker_url": worker.uri,
@@ -91,13 +104,17 @@ def identities(cfg: Settings) -> Identities:
     relay = ServiceIdentity(
         "relay-runtime",
         ServiceIdentityArgs(
-            account_id=f"relay-runtime-{env}", display_name=f"relay-{env} runtime identity", project=cfg.project
+            account_id=cfg.account_id("relay-runtime"),
+            display_name=f"relay-{env} runtime identity",
+            project=cfg.project,
         ),
     )
     worker = ServiceIdentity(
         "worker-runtime",
         ServiceIdentityArgs(
-            account_id=f"worker-runtime-{env}", display_name=f"worker-{env} runtime identity", project=cfg.project
+            account_id=cfg.account_id("worker-runtime"),
+            display_name=f"worker-{env} runtime identity",
+            project=cfg.project,
         ),
     )
     # People reach the worker only as this account, each for a few days, through an ID-token-only grant.
@@ -105,12 +122,36 @@ def identities(cfg: Settings) -> Identities:
         "worker-operator",
         OperatorAccessArgs(
             project=cfg.project,
-            account_id=f"worker-operator-{env}",
+            account_id=cfg.account_id("worker-operator"),
             display_name=f"worker-{env} operator access",
             grants=tuple(TimeBoundGrant(a.principal, a.expires, a.reason) for a in cfg.operator_access),
         ),
     )
     return Identities(relay=relay, worker=worker, operator=operator)
+
+
+def declared_caller(entry: CallerEntry, dead_letters: DeadLetterTopic, project_number: pulumi.Output[str]) -> Caller:
+    """A `callers` entry of the stack config as the worker's Caller: its identity and, but for a workload
+    elsewhere, the Google resource that calls the worker."""
+    path = entry.path or "/jobs"
+    match entry.kind:
+        case "service-account":
+            return Caller(entry.name, email=entry.email)
+        case "scheduler":
+            call = ScheduledCall(schedule=entry.schedule or "", body=entry.body, path=path, time_zone=entry.time_zone)
+        case "pubsub-push":
+            # What the worker keeps refusing goes to the stack's dead-letter topic, not into oblivion.
+            call = PushCall(
+                topic=entry.topic or "",
+                path=path,
+                dead_letter_topic=dead_letters.topic_id,
+                pubsub_agent=pubsub_agent(project_number),
+            )
+        case "cloud-tasks":
+            call = QueuedCall(path=path)
+        case "workflows":
+            call = WorkflowCall(path=path)
+    return Caller(entry.name, account_id=entry.account_id, call=call)
 
 
 def upstream_secret(cfg: Settings, reader: ServiceIdentity) -> RotatedSecret:
@@ -122,23 +163,21 @@ def upstream_secret(cfg: Settings, reader: ServiceIdentity) -> RotatedSecret:
             project=cfg.project,
             secret_id=f"upstream-api-key-{env}",
             reader=reader,
-            rotation_days=cfg.secret_rotation_days,
-            initial_value=cfg.upstream_api_key,
             labels=cfg.labels,
+            **cfg.args(RotatedSecretArgs),
         ),
     )
-    if cfg.upstream_api_key is None:
+    if cfg.value("upstreamApiKey") is None:
         pulumi.log.warn(
-            f"secret upstream-api-key-{env} gets no version from this stack: add one before the worker can start "
-            f"(gcloud secrets versions add upstream-api-key-{env} --data-file=-), or set secure-invoke:upstreamApiKey "
-            "with --secret"
+            f"secret upstream-api-key-{env} gets no version from this stack: the worker starts without it, and reads "
+            f"it when it needs it; add it with `gcloud secrets versions add upstream-api-key-{env} --data-file=-`"
         )
     return secret
 
 
-def worker_service(cfg: Settings, who: Identities) -> PrivateService:
-    """The private worker: its secret, its image, and the service only allowed invokers may call."""
-    env, worker = cfg.environment, cfg.worker
+def worker_service(cfg: Settings, who: Identities, callers: list[Caller]) -> PrivateService:
+    """The private worker: its secret, its image, and the service only its declared callers may call."""
+    env = cfg.environment
     secret = upstream_secret(cfg, who.worker)
     image = WorkerImage(
         "worker-image",
@@ -147,12 +186,10 @@ def worker_service(cfg: Settings, who: Identities) -> PrivateService:
             region=cfg.region,
             repository_id=f"worker-{env}",
             context_dir=str(WORKER_SOURCE),
-            prebuilt=worker.image,
-            keep_count=worker.image_keep_count,
             labels=cfg.labels,
+            **cfg.args(WorkerImageArgs),
         ),
     )
-    audience = worker.audience or f"https://worker-{env}.{cfg.project}.secure-invoke.internal"
     return PrivateService(
         "worker",
         PrivateServiceArgs(
@@ -161,40 +198,33 @@ def worker_service(cfg: Settings, who: Identities) -> PrivateService:
             service_name=f"worker-{env}",
             image=image.ref,
             identity=who.worker,
-            min_instances=worker.min_instances,
-            max_instances=worker.max_instances,
-            concurrency=worker.concurrency,
-            cpu=worker.cpu,
-            memory=worker.memory,
-            request_timeout_seconds=worker.request_timeout_seconds,
-            startup_cpu_boost=worker.startup_cpu_boost,
-            internal_ingress=worker.internal_ingress,
-            deletion_protection=worker.deletion_protection,
-            custom_audience=audience,
-            env=worker_env(cfg, audience, who),
-            secret_env={"UPSTREAM_API_KEY": secret.secret_id},
+            callers=callers,
+            # The worker checks its callers itself too: the allowlist and audience come from the same callers.
+            caller_env=CallerEnv(),
+            custom_audience=cfg.worker_audience,
+            env=worker_env(cfg),
+            # A file, read when used: the worker starts before the secret has a version (docs/ci-cd.md).
+            secret_files={"UPSTREAM_API_KEY_FILE": secret.secret_id},
             labels=cfg.labels,
+            **cfg.args(PrivateServiceArgs),
         ),
         opts=pulumi.ResourceOptions(depends_on=secret.ready),
     )
 
 
-def worker_env(cfg: Settings, audience: str, who: Identities) -> dict[str, pulumi.Input[str]]:
-    """The worker's environment variables (services/worker/worker/environment.py reads them)."""
+def worker_env(cfg: Settings) -> dict[str, pulumi.Input[str]]:
+    """The worker's own environment variables (services/worker/worker/environment.py reads them); its callers
+    and audience are written by PrivateService from the declared callers."""
     return {
-        "INVOKER_AUDIENCE": audience,
-        "ALLOWED_INVOKERS": pulumi.Output.concat(who.relay.email, ",", who.operator.email),
-        # Marks operator calls in the worker's audit line, apart from the relay's.
-        "OPERATOR_INVOKERS": who.operator.email,
         # One gunicorn thread per request Cloud Run may send at once.
-        "WORKER_THREADS": str(cfg.worker.concurrency),
+        "WORKER_THREADS": str(cfg.value("workerConcurrency")),
         # For the audit line's trace field (projects/<project>/traces/<id>).
         "GOOGLE_CLOUD_PROJECT": cfg.project,
     }
 
 
 def access_audit(cfg: Settings, operator: OperatorAccess) -> AccessAudit:
-    """Audit logs, counts and (in prod) an alert on every use of the operator account and every denial."""
+    """Audit logs, counts and (in tier production) an alert on every use of the operator account and every denial."""
     return AccessAudit(
         "access-audit",
         AccessAuditArgs(
@@ -202,8 +232,8 @@ def access_audit(cfg: Settings, operator: OperatorAccess) -> AccessAudit:
             operator_email=operator.email,
             service_name=f"worker-{cfg.environment}",
             suffix=cfg.environment,
-            alert_on_operator_tokens=cfg.is_prod,
-            notification_channels=cfg.operator_alert_channels,
+            alert_on_operator_tokens=cfg.is_production,
+            **cfg.args(AccessAuditArgs),
         ),
     )
 
@@ -215,10 +245,10 @@ def relay_function(
     worker: PrivateService,
     runtime_identity: ServiceIdentity,
     depends_on: list[pulumi.Resource],
+    project_number: pulumi.Output[str],
 ) -> EventFunction:
     """The relay on the jobs topic, running as `runtime_identity`, calling `worker`, dead-lettering to its topic."""
-    env, relay = cfg.environment, cfg.relay
-    project_number = gcp.organizations.get_project_output(project_id=cfg.project).number
+    env = cfg.environment
     return EventFunction(
         "relay",
         EventFunctionArgs(
@@ -231,21 +261,18 @@ def relay_function(
             identity_base="relay",
             identity_suffix=env,
             runtime_identity=runtime_identity,
-            memory=relay.memory,
-            max_instances=relay.max_instances,
-            timeout_seconds=relay.timeout_seconds,
-            retry=relay.retry,
             env={
                 "WORKER_URL": worker.uri,
                 "WORKER_AUDIENCE": worker.audience,
-                "WORKER_TIMEOUT_SECONDS": str(relay.worker_timeout_seconds),
+                "WORKER_TIMEOUT_SECONDS": str(cfg.value("relayWorkerTimeoutSeconds")),
                 "DEAD_LETTER_TOPIC": dead_letters.topic_id,
             },
             vpc_egress=cfg.vpc,
             project_number=project_number,
-            legacy_pubsub_agent=cfg.legacy_pubsub_service_agent,
-            force_destroy_source=not cfg.is_prod,
+            # A development stack's `destroy` takes the archives along; a production one keeps them.
+            force_destroy_source=not cfg.is_production,
             labels=cfg.labels,
+            **cfg.args(EventFunctionArgs),
         ),
         opts=pulumi.ResourceOptions(depends_on=depends_on),
     )

@@ -2,21 +2,24 @@
 
 Run by a human project owner, rarely, with their own credentials (never from CI: this program grants
 the powers CI runs with). Creates, in the CI project (`gcp:project`):
-- three workload identity pools, each with one GitHub OIDC provider whose attribute condition is the hard
-  gate. All pin this repository (name and numeric id) and the workflow file (`job_workflow_ref`) and event:
-  `github-deploy-dev` / `github-deploy-prod` admit only deploy.yml on main (push or manual run) in the GitHub
-  environment `dev` / `production` (whose required reviewers are the human gate); `github-preview` admits
-  only pull-request.yml on pull requests, and deploy.yml's prod preview on main (environment `plan-prod`).
+- workload identity pools, each with one GitHub OIDC provider whose attribute condition is the hard gate.
+  All pin this repository (name and numeric id) and the workflow file (`job_workflow_ref`) and event:
+  `github-deploy-<env>` admits only deploy.yml on main (push or manual run) in that environment's GitHub
+  environment (`githubEnvironment`; a production tier's has required reviewers, the human gate);
+  `github-preview` admits only pull-request.yml on pull requests, and deploy.yml's preview of merged main for
+  production tiers (GitHub environment `plan-<env>`).
 - per environment a deployer service account, a Pulumi state bucket and a KMS key for stack secrets;
 - per environment a read-only previewer for previews (state read, secrets decrypt, no write).
 And, in each environment's project, the deployer's project roles (`DEPLOYER_PROJECT_ROLES`, each with its
 reason) and `roles/iam.serviceAccountUser` + `roles/iam.serviceAccountAdmin` on that environment's
-runtime identities only (project level: `serviceAccountCreator`, which cannot touch existing accounts).
+workload identities only (project level: `serviceAccountCreator`, which cannot touch existing accounts).
 
-Order on a new environment (docs/ci-cd.md, "Setting up an environment end to end"): the runtime identities
-are created by the main stack, so the first `up` here runs with `grantRuntimeActAs: false`, the main stack's
-service accounts are then created (in every environment), and a second `up` here adds the per-account grants
-(actAs, admin).
+The environments are stacks of the main program, named in `environments`: each one's project, tier and
+service accounts (its declared callers' included) come from its own `Pulumi.<env>.yaml`.
+
+Order on a new environment (docs/ci-cd.md, "First deploy"): the workload identities are created by the main
+stack, so the first `up` here runs with `grantRuntimeActAs: false`, the owner's first `up` of the main stack
+then creates them (in every environment), and a second `up` here adds the per-account grants (actAs, admin).
 
 Beside this file: `bootstrap_settings.py` reads and checks the config, `github_federation.py` holds the
 attribute conditions, pools and federated CI accounts; this file holds the deployer's roles and wires it all.
@@ -28,12 +31,8 @@ from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
-from bootstrap_settings import ENVIRONMENTS, Settings, load_settings
+from bootstrap_settings import Environment, Settings, load_settings
 from github_federation import (
-    DEV_GITHUB_ENVIRONMENT,
-    PROD_GITHUB_ENVIRONMENT,
-    PROD_PLAN_ENVIRONMENT,
-    PROD_PREVIEW_ENVIRONMENT,
     deploy_condition,
     federated_account,
     github_pool,
@@ -46,16 +45,15 @@ LABELS = {"app": "secure-invoke", "component": "ci-bootstrap"}
 
 SA_USER = "roles/iam.serviceAccountUser"
 SA_ADMIN = "roles/iam.serviceAccountAdmin"
-# The main stack's identities per environment (account ids `<name>-<env>`) and the deployer's roles on each:
-# it may act as the workloads' identities and nothing else; the operator account runs nothing, so it only
-# administers it (its just-in-time grants). tests/cicd checks this against what the main stack registers.
-RUNTIME_ACCOUNTS: dict[str, tuple[str, ...]] = {
-    "relay-runtime": (SA_USER, SA_ADMIN),
-    "relay-trigger": (SA_USER, SA_ADMIN),
-    "relay-build": (SA_USER, SA_ADMIN),
-    "worker-runtime": (SA_USER, SA_ADMIN),
-    "worker-operator": (SA_ADMIN,),
-}
+
+
+def account_roles(runs_a_workload: bool) -> tuple[str, ...]:
+    """The deployer's roles on one account of the main stack: it acts as the workloads' identities (the stack
+    file's own accounts and declared callers, `Environment.accounts`) and nothing else; an account no workload
+    runs as (the operator account people borrow) it only administers. tests/cicd checks this against what the
+    main stack registers."""
+    return (SA_USER, SA_ADMIN) if runs_a_workload else (SA_ADMIN,)
+
 
 # Project roles a deployer needs to create and update one environment of the main stack. Each is
 # broader than the stack's own least-privilege grants by nature: creating a resource type and setting
@@ -105,9 +103,10 @@ LOG_METRICS_PERMISSIONS = (
 DELEGATED_PROJECT_ROLES = ("roles/logging.logWriter", "roles/storage.objectViewer")
 
 
-def deployer_grants(env: str, project: str, member: pulumi.Output[str], settings: Settings) -> None:
+def deployer_grants(environment: Environment, member: pulumi.Output[str], settings: Settings) -> None:
     """The deployer's roles in its environment's project: the project roles, the log-metrics custom role,
     and (second pass) its roles on each runtime account."""
+    env, project = environment.name, environment.project
     for role in DEPLOYER_PROJECT_ROLES:
         condition = None
         if role == "roles/resourcemanager.projectIamAdmin":
@@ -143,9 +142,11 @@ def deployer_grants(env: str, project: str, member: pulumi.Output[str], settings
     )
 
     if settings.grant_runtime_act_as:
-        for account, roles in RUNTIME_ACCOUNTS.items():
-            email = f"{account}-{env}@{project}.iam.gserviceaccount.com"
-            for role in roles:
+        for account_id, runs_a_workload in environment.accounts.items():
+            email = f"{account_id}@{project}.iam.gserviceaccount.com"
+            # Named by the account's id without the environment, as before environments were free.
+            account = account_id.removesuffix(f"-{env}")
+            for role in account_roles(runs_a_workload):
                 gcp.serviceaccount.IAMMember(
                     f"deployer-{env}-{'actas' if role == SA_USER else 'admin'}-{account}",
                     service_account_id=f"projects/{project}/serviceAccounts/{email}",
@@ -193,16 +194,16 @@ def state_and_secrets(
 
 
 def environment(
-    env: str, settings: Settings, preview_pool: pulumi.Output[str], deploy_pool: pulumi.Output[str],
+    target: Environment, settings: Settings, preview_pool: pulumi.Output[str], deploy_pool: pulumi.Output[str],
     key_ring: gcp.kms.KeyRing,
 ) -> dict[str, Any]:  # fmt: skip
     """One environment's previewer and deployer, their grants, state and key; returns its stack outputs."""
-    project = settings.projects[env]
+    env = target.name
     # Deployers: the whole deploy pool of their environment, whose condition admits only deploy.yml's job
     # in that environment. Previewers: by subject (`repo:<r>:environment:<e>`) within the preview pool;
-    # prod's pull-request preview runs branch code with prod state and secrets readable, so its
-    # environment `preview-prod` has reviewers, and deploy.yml's preview of merged main uses `plan-prod`.
-    preview_environments = ["preview-dev"] if env == "dev" else [PROD_PREVIEW_ENVIRONMENT, PROD_PLAN_ENVIRONMENT]
+    # a production tier's pull-request preview runs branch code with its state and secrets readable, so its
+    # environment `preview-<env>` has reviewers, and deploy.yml's preview of merged main uses `plan-<env>`.
+    preview_environments = target.preview_environments
     previewer, previewer_member = federated_account(
         f"previewer-{env}",
         f"CI previewer ({env}, read-only)",
@@ -215,9 +216,11 @@ def environment(
         f"`pulumi up` of stack {env} from GitHub Actions via workload identity federation.",
         [principal_set(deploy_pool, "repository", settings.repository)],
     )
-    deployer_grants(env, project, deployer_member, settings)
+    deployer_grants(target, deployer_member, settings)
     state, key = state_and_secrets(env, settings, key_ring, deployer_member, previewer_member)
-    gcp.projects.IAMMember(f"previewer-{env}-browser", project=project, role="roles/browser", member=previewer_member)
+    gcp.projects.IAMMember(
+        f"previewer-{env}-browser", project=target.project, role="roles/browser", member=previewer_member
+    )
     key_path = f"gcpkms://projects/{settings.ci_project}/locations/{settings.region}/keyRings/pulumi-state/cryptoKeys"
     return {
         f"deployer_{env}_email": deployer.email,
@@ -239,27 +242,20 @@ def main() -> None:
         "Read-only previews: pull-request.yml on pull requests, deploy.yml's prod preview on main",
         project_number,
     )
-    deploy_pools = {
-        "dev": github_pool(
-            "github-deploy-dev",
-            deploy_condition(settings, DEV_GITHUB_ENVIRONMENT),
-            "deploy.yml on main (push or manual run) in the GitHub environment dev: dev deploys",
-            project_number,
-        ),
-        "prod": github_pool(
-            "github-deploy-prod",
-            deploy_condition(settings, PROD_GITHUB_ENVIRONMENT),
-            "deploy.yml on main (push or manual run) in the reviewed GitHub environment production: prod deploys",
-            project_number,
-        ),
-    }
     key_ring = gcp.kms.KeyRing("pulumi-state", name="pulumi-state", location=settings.region)
 
     exports: dict[str, Any] = {"workload_identity_provider_preview": preview_provider}
-    for env in ENVIRONMENTS:
-        pool, provider = deploy_pools[env]
-        exports[f"workload_identity_provider_{env}"] = provider
-        exports |= environment(env, settings, preview_pool, pool, key_ring)
+    for target in settings.environments:
+        reviewed = "reviewed " if target.tier == "production" else ""
+        pool, provider = github_pool(
+            f"github-deploy-{target.name}",
+            deploy_condition(settings, target.github_environment),
+            f"deploy.yml on main (push or manual run) in the {reviewed}GitHub environment {target.github_environment}: "
+            f"{target.name} deploys",
+            project_number,
+        )
+        exports[f"workload_identity_provider_{target.name}"] = provider
+        exports |= environment(target, settings, preview_pool, pool, key_ring)
     for name, value in exports.items():
         pulumi.export(name, value)
 

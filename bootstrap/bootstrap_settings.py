@@ -1,24 +1,96 @@
-"""The bootstrap's stack settings (`secure-invoke-bootstrap:` and `gcp:` keys), read and checked once; every
-problem is reported together, each naming its config key."""
+"""The bootstrap's stack settings (`secure-invoke-bootstrap:` and `gcp:` keys), declared and checked the way the
+main stack's are (`secure_invoke.settings`): every problem is reported together, each naming its config key.
+
+Each environment is a stack of the main program: its project, tier and service accounts are read from that
+stack's own file (`../Pulumi.<environment>.yaml`), never repeated here, so the deployer's per-account grants
+follow the stack's declared callers.
+"""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Final
 
 import pulumi
 
-NAMESPACE = "secure-invoke-bootstrap"
-ENVIRONMENTS = ("dev", "prod")
+from secure_invoke.settings import ConfigError, Key, Tier
+from secure_invoke.settings import Settings as StackSettings
+from secure_invoke.settings.keys import one_error, parse
 
-_REPOSITORY = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
-_REPOSITORY_ID = re.compile(r"^[0-9]{1,20}$")
-_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+NAMESPACE: Final = "secure-invoke-bootstrap"
+# The main program's directory, whose `Pulumi.<environment>.yaml` files the environments name.
+MAIN_PROGRAM: Final = Path(__file__).resolve().parent.parent
+
+KEYS: Final[tuple[Key, ...]] = (
+    Key(
+        "gcp:project",
+        {"type": "string", "pattern": r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"},
+        "The CI project: pools, deployers, state buckets, keys.",
+        required=True,
+        explain="is not a project id (6-30 chars, a-z 0-9 -)",
+    ),
+    Key(
+        "gcp:region",
+        {"type": "string", "pattern": r"^[a-z]+-[a-z]+[0-9]+$"},
+        "Location of the state buckets and secrets keys.",
+        required=True,
+        explain="is not a region such as europe-west1",
+    ),
+    Key(
+        "githubRepository",
+        {"type": "string", "pattern": r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$"},
+        "The repository whose workflows may federate, `<owner>/<repo>`.",
+        required=True,
+        explain="must be <owner>/<repo>",
+    ),
+    Key(
+        "githubRepositoryId",
+        {"type": "string", "pattern": r"^[0-9]{1,20}$"},
+        "Its numeric id (`gh api repos/<owner>/<repo> --jq .id`): pins it across renames and re-creation.",
+        explain="must be the numeric repository id",
+    ),
+    Key(
+        "environments",
+        {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": r"^[a-z](?:[a-z0-9-]{0,12}[a-z0-9])?$"},
+            "additionalProperties": {
+                "type": ["object", "null"],
+                "additionalProperties": False,
+                "properties": {"githubEnvironment": {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,255}$"}},
+            },
+        },
+        "The main program's stacks CI deploys, by name (each has its `Pulumi.<name>.yaml`), each with the GitHub "
+        "environment its deploys run in (`githubEnvironment`, default: the name).",
+        required=True,
+    ),
+    Key(
+        "grantRuntimeActAs",
+        {"type": "boolean"},
+        "false until the main stack has created its service accounts (docs/ci-cd.md).",
+        default=True,
+    ),
+)
 
 
-class BootstrapConfigError(pulumi.RunError):
-    """Invalid bootstrap config; a RunError so the CLI prints the message without a traceback."""
+@dataclass(frozen=True)
+class Environment:
+    """One stack of the main program, as CI deploys it."""
+
+    name: str
+    project: str
+    tier: Tier
+    github_environment: str
+    # Every service account the stack creates → whether a workload runs as it (the deployer acts as those).
+    accounts: dict[str, bool]
+
+    @property
+    def preview_environments(self) -> list[str]:
+        """GitHub environments whose previews read this stack: the pull request's, and for a production tier
+        also deploy.yml's preview of merged main, shown to the approver before the deploy."""
+        return [f"preview-{self.name}", *([f"plan-{self.name}"] if self.tier == "production" else [])]
 
 
 @dataclass(frozen=True)
@@ -27,52 +99,58 @@ class Settings:
     region: str
     repository: str
     repository_id: str | None
-    projects: dict[str, str]
+    environments: tuple[Environment, ...]
     grant_runtime_act_as: bool
 
 
-def load_settings() -> Settings:
-    gcp_config = pulumi.Config("gcp")
-    config = pulumi.Config(NAMESPACE)
-    errors: list[str] = []
+def environment_of(name: str, entry: dict[str, str] | None, main_program: Path) -> Environment:
+    """The environment `name` from its stack file; ConfigError naming the key and the file."""
+    where = f"{NAMESPACE}:environments.{name}"
+    path = main_program / f"Pulumi.{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{where}: no stack file {path.name} in the main program's directory")
+    try:
+        stack = StackSettings.from_stack_file(path)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    if stack.environment != name:
+        raise ConfigError(f"{where}: {path.name} names its environment {stack.environment!r}; use that name")
+    return Environment(
+        name=name,
+        project=stack.project,
+        tier=stack.tier,
+        github_environment=(entry or {}).get("githubEnvironment", name),
+        accounts=stack.service_accounts(),
+    )
 
-    ci_project = gcp_config.get("project") or ""
-    if not _PROJECT.match(ci_project):
-        errors.append(f"gcp:project: {ci_project!r} is not a project id")
-    region = gcp_config.get("region") or ""
-    if not region:
-        errors.append("gcp:region: required (location of the state buckets and secrets keys)")
 
-    repository = config.get("githubRepository") or ""
-    if not _REPOSITORY.match(repository):
-        errors.append(f"{NAMESPACE}:githubRepository: {repository!r} must be <owner>/<repo>")
-    repository_id = config.get("githubRepositoryId")
-    if repository_id is not None and not _REPOSITORY_ID.match(repository_id):
-        errors.append(f"{NAMESPACE}:githubRepositoryId: {repository_id!r} must be the numeric repository id")
-
-    environments: Any = config.get_object("environments") or {}
-    projects: dict[str, str] = {}
-    if not isinstance(environments, dict):
-        errors.append(f"{NAMESPACE}:environments: must be a map of environment → {{project}}")
-        environments = {}
-    for unknown in sorted(set(environments) - set(ENVIRONMENTS)):
-        errors.append(f"{NAMESPACE}:environments.{unknown}: unknown environment (expected {ENVIRONMENTS})")
-    for env in ENVIRONMENTS:
-        entry: Any = environments.get(env) or {}
-        project = entry.get("project", ci_project) if isinstance(entry, dict) else None
-        if not isinstance(project, str) or not _PROJECT.match(project):
-            errors.append(f"{NAMESPACE}:environments.{env}.project: {project!r} is not a project id")
-        else:
-            projects[env] = project
-
-    grant = config.get_bool("grantRuntimeActAs")
+def settings_of(config: dict[str, str], main_program: Path = MAIN_PROGRAM) -> Settings:
+    values, errors = parse(NAMESPACE, KEYS, config)
+    environments: list[Environment] = []
+    for name, entry in sorted((values.get("environments") or {}).items()):
+        try:
+            environments.append(environment_of(name, entry, main_program))
+        except ConfigError as err:
+            errors.append(str(err))
     if errors:
-        raise BootstrapConfigError("; ".join(errors))
+        raise one_error("invalid bootstrap config", errors)
+    grant = values.get("grantRuntimeActAs")
     return Settings(
-        ci_project=ci_project,
-        region=region,
-        repository=repository,
-        repository_id=repository_id,
-        projects=projects,
+        ci_project=values["gcp:project"],
+        region=values["gcp:region"],
+        repository=values["githubRepository"],
+        repository_id=values.get("githubRepositoryId"),
+        environments=tuple(environments),
         grant_runtime_act_as=True if grant is None else grant,
     )
+
+
+def load_settings() -> Settings:
+    """The running bootstrap stack's config, as the engine passed it."""
+    config: dict[str, str] = {}
+    config.update(pulumi.runtime.config.get_config_env())
+    config.update(pulumi.runtime.config.CONFIG.get())
+    return settings_of(config)
+
+
+__all__ = ["KEYS", "NAMESPACE", "Environment", "Settings", "load_settings", "settings_of"]

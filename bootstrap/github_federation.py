@@ -8,12 +8,6 @@ import pulumi_gcp as gcp
 from bootstrap_settings import Settings
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
-PROD_GITHUB_ENVIRONMENT = "production"
-PROD_PREVIEW_ENVIRONMENT = "preview-prod"
-DEV_GITHUB_ENVIRONMENT = "dev"
-# deploy.yml's read-only prod preview of the merged commit, shown to the `production` approver: an
-# environment with deployment branch `main` and no reviewers (the code is already reviewed and merged).
-PROD_PLAN_ENVIRONMENT = "plan-prod"
 DEPLOY_BRANCH_REF = "refs/heads/main"
 DEPLOY_WORKFLOW = ".github/workflows/deploy.yml"
 PREVIEW_WORKFLOW = ".github/workflows/pull-request.yml"
@@ -31,30 +25,35 @@ def workflow_ref(settings: Settings, workflow: str, ref: str) -> str:
     return f"{settings.repository}/{workflow}@{ref}"
 
 
-def main_workflow_condition(settings: Settings, environment: str) -> str:
-    """A job of deploy.yml on main, started by a push or a manual run, in the GitHub `environment`."""
+def main_workflow_condition(settings: Settings, environments: list[str]) -> str:
+    """A job of deploy.yml on main, started by a push or a manual run, in one of the GitHub `environments`."""
+    if len(environments) == 1:
+        environment = f"assertion.environment == '{environments[0]}'"
+    else:
+        environment = "assertion.environment in [" + ", ".join(f"'{e}'" for e in environments) + "]"
     return (
         f"assertion.event_name in ['push', 'workflow_dispatch']"
         f" && assertion.ref == '{DEPLOY_BRANCH_REF}'"
         f" && assertion.job_workflow_ref == '{workflow_ref(settings, DEPLOY_WORKFLOW, DEPLOY_BRANCH_REF)}'"
-        f" && assertion.environment == '{environment}'"
+        f" && {environment}"
     )
 
 
 def deploy_condition(settings: Settings, environment: str) -> str:
-    return f"{repository_condition(settings)} && {main_workflow_condition(settings, environment)}"
+    return f"{repository_condition(settings)} && {main_workflow_condition(settings, [environment])}"
 
 
 def preview_condition(settings: Settings) -> str:
-    """Pull-request previews (the pull-request workflow only), or deploy.yml's prod preview before the gate."""
+    """Pull-request previews (the pull-request workflow only), or deploy.yml's preview of merged main before a
+    production tier's gate (GitHub environment `plan-<environment>`)."""
     pull_request = (
         "assertion.event_name == 'pull_request'"
         f" && assertion.job_workflow_ref.startsWith('{workflow_ref(settings, PREVIEW_WORKFLOW, 'refs/pull/')}')"
     )
-    return (
-        f"{repository_condition(settings)}"
-        f" && (({pull_request}) || ({main_workflow_condition(settings, PROD_PLAN_ENVIRONMENT)}))"
-    )
+    plans = [e for env in settings.environments for e in env.preview_environments if e.startswith("plan-")]
+    if not plans:
+        return f"{repository_condition(settings)} && {pull_request}"
+    return f"{repository_condition(settings)} && (({pull_request}) || ({main_workflow_condition(settings, plans)}))"
 
 
 def github_pool(

@@ -1,11 +1,24 @@
 """Reusable ComponentResources for event-driven functions that call private Cloud Run services."""
 
 from secure_invoke.components.access_audit import AccessAudit, AccessAuditArgs
+from secure_invoke.components.callers import (
+    Caller,
+    CallerEnv,
+    PushCall,
+    QueuedCall,
+    ScheduledCall,
+    WorkflowCall,
+)
 from secure_invoke.components.dead_letter import DeadLetterTopic, DeadLetterTopicArgs
-from secure_invoke.components.event_function import EventFunction, EventFunctionArgs, VpcEgress
-from secure_invoke.components.identity import Condition, ScopedRole, ServiceIdentity, ServiceIdentityArgs
+from secure_invoke.components.event_function import EventFunction, EventFunctionArgs, VpcEgress, pubsub_agent
+from secure_invoke.components.identity import Condition, ScopedRole, ServiceIdentity, ServiceIdentityArgs, grant
 from secure_invoke.components.operator_access import OperatorAccess, OperatorAccessArgs, TimeBoundGrant
-from secure_invoke.components.private_service import CPU_BELOW_ONE, PrivateService, PrivateServiceArgs
+from secure_invoke.components.private_service import (
+    CPU_BELOW_ONE,
+    PrivateService,
+    PrivateServiceArgs,
+    secret_file_path,
+)
 from secure_invoke.components.rotated_secret import RotatedSecret, RotatedSecretArgs
 from secure_invoke.components.sources import directory_digest, source_files
 from secure_invoke.components.worker_image import WorkerImage, WorkerImageArgs
@@ -14,6 +27,8 @@ __all__ = [
     "CPU_BELOW_ONE",
     "AccessAudit",
     "AccessAuditArgs",
+    "Caller",
+    "CallerEnv",
     "Condition",
     "DeadLetterTopic",
     "DeadLetterTopicArgs",
@@ -23,8 +38,11 @@ __all__ = [
     "OperatorAccessArgs",
     "PrivateService",
     "PrivateServiceArgs",
+    "PushCall",
+    "QueuedCall",
     "RotatedSecret",
     "RotatedSecretArgs",
+    "ScheduledCall",
     "ScopedRole",
     "ServiceIdentity",
     "ServiceIdentityArgs",
@@ -32,6 +50,10 @@ __all__ = [
     "VpcEgress",
     "WorkerImage",
     "WorkerImageArgs",
+    "WorkflowCall",
     "directory_digest",
+    "grant",
+    "pubsub_agent",
+    "secret_file_path",
     "source_files",
 ]

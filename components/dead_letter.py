@@ -18,10 +18,13 @@ _DAY = 24 * 3600
 
 @dataclass(frozen=True)
 class DeadLetterTopicArgs:
+    # The topic's project.
     project: pulumi.Input[str]
+    # The topic's name; the subscription has the same.
     topic_name: str
     # How long the subscription keeps every message, acknowledged or not (Pub/Sub allows up to 31 days).
     retention_days: int = 7
+    # Labels on the topic and the subscription.
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -8,23 +8,32 @@ from pathlib import Path
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumiverse_time
 
 from secure_invoke.components._options import inherited_depends_on
 from secure_invoke.components._registry import docker_repository
-from secure_invoke.components.identity import Condition, ScopedRole, ServiceIdentity, ServiceIdentityArgs
+from secure_invoke.components.identity import Condition, ScopedRole, ServiceIdentity, ServiceIdentityArgs, grant
 from secure_invoke.components.sources import directory_digest, source_files
 
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 
 
+def pubsub_agent(project_number: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The project's Pub/Sub service agent, as an IAM member."""
+    return pulumi.Output.concat("serviceAccount:service-", project_number, "@gcp-sa-pubsub.iam.gserviceaccount.com")
+
+
 def gcf_sources_condition(project_number: pulumi.Input[str], region: str) -> Condition:
-    """Objects in `gcf-v2-sources-<project number>-<region>`, the Google-created bucket a gen2 function's build
-    fetches its source from (Cloud Functions copies the uploaded archive there). Being a condition on a
-    project grant, it works before the bucket exists and needs no IAM on a bucket we don't create."""
+    """Exactly the Google-created bucket `gcf-v2-sources-<project number>-<region>` and its objects: a gen2
+    function's build fetches its source there (Cloud Functions copies the uploaded archive there). The bucket
+    itself by equality (listing is checked on it), its objects by the prefix up to the `/objects/` separator, so
+    `…-europe-west1` never matches `…-europe-west10`. Being a condition on a project grant, it works before the
+    bucket exists and needs no IAM on a bucket we don't create."""
+    bucket = pulumi.Output.concat("projects/_/buckets/gcf-v2-sources-", project_number, f"-{region}")
     return Condition(
         title="gcf-v2-sources-only",
         expression=pulumi.Output.concat(
-            'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-', project_number, f'-{region}")'
+            'resource.name == "', bucket, '" || resource.name.startsWith("', bucket, '/objects/")'
         ),
         description="Only the function source bucket that Cloud Functions creates for builds in this region.",
     )
@@ -34,38 +43,60 @@ def gcf_sources_condition(project_number: pulumi.Input[str], region: str) -> Con
 class VpcEgress:
     """Direct VPC egress for all traffic; the subnet needs Private Google Access to reach *.run.app."""
 
+    # The VPC network.
     network: str
+    # A subnet of it with Private Google Access.
     subnetwork: str
 
 
 @dataclass(frozen=True)
 class EventFunctionArgs:
+    # The function's project.
     project: pulumi.Input[str]
+    # Where the function, its bucket and build repository live.
     region: str
+    # The Pub/Sub topic whose messages trigger it (`projects/<p>/topics/<t>`).
     topic_id: pulumi.Input[str]
+    # The function's source folder (a `main.py` in it); its content names the archive.
     source_dir: str
+    # The function in `main.py` to call.
     entry_point: str
     # Account ids of the three identities: <base>-runtime-<suffix>, <base>-trigger-<suffix>, <base>-build-<suffix>.
     identity_base: str
+    # The environment, or whatever else tells this function's identities from others of the same base.
     identity_suffix: str
     # Names Google's per-project buckets and service agents (`gcf-v2-sources-<number>-<region>`, ...).
     project_number: pulumi.Input[str]
+    # The function's name (default: the component's name).
     function_name: str | None = None
+    # The Cloud Functions runtime.
     runtime: str = "python312"
+    # Memory per instance.
     memory: str = "256Mi"
+    # Upper bound on instances.
     max_instances: int = 5
+    # Function timeout, 1..540 s.
     timeout_seconds: int = 60
+    # Eventarc retries failed deliveries (up to 24 h) when true.
     retry: bool = True
+    # The function's environment variables.
     env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # Direct VPC egress for all traffic, or none.
     vpc_egress: VpcEgress | None = None
+    # Labels on the function and its resources.
     labels: Mapping[str, str] = field(default_factory=dict)
     # Projects whose Pub/Sub service agent was created before 2021-04-08 need it to mint tokens for the trigger.
     legacy_pubsub_agent: bool = False
+    # `destroy` deletes the source bucket with its archives.
     force_destroy_source: bool = False
+    # Build images kept by the build repository's cleanup policy.
     build_images_kept: int = 5
     # Pass one in when another resource must know the caller before the function exists (its invokee's
     # allow-list); otherwise the function creates its own. Either way it is this function's alone.
     runtime_identity: ServiceIdentity | None = None
+    # How long the build waits after its grants are made, as Google's "Cloud Functions 2 basic builder" example
+    # waits (60 s): IAM is eventually consistent, and a first build would fail on a grant not yet in effect.
+    grant_propagation_seconds: int = 60
 
     def __post_init__(self) -> None:
         # Eventarc-triggered functions stop at 540 s whatever is asked.
@@ -73,6 +104,10 @@ class EventFunctionArgs:
             raise ValueError(f"EventFunctionArgs.timeout_seconds: {self.timeout_seconds} is outside 1..540")
         if self.max_instances < 1:
             raise ValueError("EventFunctionArgs.max_instances: must be at least 1")
+        if not 0 <= self.grant_propagation_seconds <= 600:
+            raise ValueError(
+                f"EventFunctionArgs.grant_propagation_seconds: {self.grant_propagation_seconds} is outside 0..600"
+            )
         if not Path(self.source_dir, "main.py").is_file():
             raise ValueError(f"EventFunctionArgs.source_dir: {self.source_dir} has no main.py")
 
@@ -84,6 +119,7 @@ class EventFunction(pulumi.ComponentResource):
     storage.objectViewer (its source bucket, and Google's `gcf-v2-sources-<number>-<region>` bucket through a
     conditioned project grant); trigger → run.invoker on the function's own Cloud Run service.
     The runtime identity gets nothing here: whatever it calls grants it access (see PrivateService).
+    The function waits for the build grants, and `grant_propagation_seconds` after them.
     Outputs: `function`, `name`, `url`, `runtime_identity`, `trigger_identity`, `build_identity`.
     """
 
@@ -234,9 +270,22 @@ class EventFunction(pulumi.ComponentResource):
                 retry_policy="RETRY_POLICY_RETRY" if args.retry else "RETRY_POLICY_DO_NOT_RETRY",
                 service_account_email=self.trigger_identity.email,
             ),
-            # IAM is eventually consistent: the build must not start before its grants exist.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.build_identity.grants, *depends_on]),
+            # IAM is eventually consistent: the build must not start before its grants exist and have had time
+            # to take effect.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*self._build_grants_settled(args), *depends_on]),
         )
+
+    def _build_grants_settled(self, args: EventFunctionArgs) -> list[pulumi.Resource]:
+        """The build's grants, and a wait of `grant_propagation_seconds` after them (created once, with the grants)."""
+        grants: list[pulumi.Resource] = list(self.build_identity.grants)
+        if args.grant_propagation_seconds == 0:
+            return grants
+        self.build_grants_wait = pulumiverse_time.Sleep(
+            f"{self._name}-build-grants-propagation",
+            create_duration=f"{args.grant_propagation_seconds}s",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
+        )
+        return [*grants, self.build_grants_wait]
 
     def _grants(self, args: EventFunctionArgs) -> None:
         """The trigger's invoker grant on the function, and the legacy Pub/Sub agent's token minting for it."""
@@ -248,14 +297,11 @@ class EventFunction(pulumi.ComponentResource):
             )
         )
         if args.legacy_pubsub_agent:
-            self.pubsub_agent_token_creator = gcp.serviceaccount.IAMMember(
+            self.pubsub_agent_token_creator = grant(
                 f"{self._name}-pubsub-agent-token-creator",
-                service_account_id=self.trigger_identity.account.name,
-                role="roles/iam.serviceAccountTokenCreator",
-                member=pulumi.Output.concat(
-                    "serviceAccount:service-",
-                    args.project_number,
-                    "@gcp-sa-pubsub.iam.gserviceaccount.com",
+                pubsub_agent(args.project_number),
+                ScopedRole(
+                    "roles/iam.serviceAccountTokenCreator", "service_account", self.trigger_identity.account.name
                 ),
-                opts=self._child,
+                self._child,
             )

@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pulumi
-import pulumi_gcp as gcp
 
-from secure_invoke.components.identity import ServiceIdentity, ServiceIdentityArgs
+from secure_invoke.components.identity import Condition, ScopedRole, ServiceIdentity, ServiceIdentityArgs, grant
 
 # ID tokens only: no access tokens, no signing, no delegation (roles/iam.serviceAccountTokenCreator has all four).
 OPEN_ID_TOKEN_CREATOR = "roles/iam.serviceAccountOpenIdTokenCreator"  # noqa: S105 (a role name)
@@ -21,8 +20,11 @@ _NOT_PEOPLE = ("serviceAccount:", "allUsers", "allAuthenticatedUsers", "domain:"
 class TimeBoundGrant:
     """One person or group of the team's identity provider, until `expires` (timezone-aware), and why."""
 
+    # `user:`, `group:`, or a workforce pool group or subject; never a service account or a wildcard.
     principal: str
+    # When the grant ends (timezone-aware).
     expires: datetime
+    # The ticket or incident; the condition's description.
     reason: str = ""
 
     def __post_init__(self) -> None:
@@ -43,16 +45,20 @@ class TimeBoundGrant:
 
 @dataclass(frozen=True)
 class OperatorAccessArgs:
+    # The account's project.
     project: pulumi.Input[str]
+    # The operator account's id.
     account_id: str
+    # Its display name.
     display_name: str
+    # One expiring ID-token grant on the account per entry.
     grants: Sequence[TimeBoundGrant] = field(default_factory=tuple)
 
 
 class OperatorAccess(pulumi.ComponentResource):
     """A service account for people to act as: each grant lets one principal mint ID tokens for it until an
     expiry, through an IAM condition, so access lapses on its own. What the account may call is granted by
-    the callee (e.g. `PrivateService.grant_invoker(access.identity)`), never here.
+    the callee (e.g. a `Caller(identity=access.identity, operator=True)` of a PrivateService), never here.
 
     Outputs: `identity`, `email`, `member`, `grants` (one IAM member per TimeBoundGrant).
     """
@@ -72,18 +78,17 @@ class OperatorAccess(pulumi.ComponentResource):
         self.email: pulumi.Output[str] = self.identity.email
         self.member: pulumi.Output[str] = self.identity.member
         self.grants = [
-            gcp.serviceaccount.IAMMember(
+            grant(
                 # Named by what it grants, so reordering the config changes nothing.
                 f"{name}-{hashlib.sha256(f'{g.principal}|{g.until}'.encode()).hexdigest()[:10]}",
-                service_account_id=self.identity.account.name,
-                role=OPEN_ID_TOKEN_CREATOR,
-                member=g.principal,
-                condition=gcp.serviceaccount.IAMMemberConditionArgs(
-                    title=f"operator access until {g.until}",
-                    description=g.reason or None,
-                    expression=g.condition,
+                g.principal,
+                ScopedRole(
+                    OPEN_ID_TOKEN_CREATOR,
+                    "service_account",
+                    self.identity.account.name,
+                    condition=Condition(f"operator access until {g.until}", g.condition, g.reason),
                 ),
-                opts=pulumi.ResourceOptions(parent=self),
+                pulumi.ResourceOptions(parent=self),
             )
             for g in args.grants
         ]

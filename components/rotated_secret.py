@@ -9,17 +9,23 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from secure_invoke.components.identity import ScopedRole, ServiceIdentity
+from secure_invoke.components.identity import ScopedRole, ServiceIdentity, grant
 
 
 @dataclass(frozen=True)
 class RotatedSecretArgs:
+    # The secret's project.
     project: pulumi.Input[str]
+    # The secret's id.
     secret_id: str
+    # The one identity that may read it.
     reader: ServiceIdentity
+    # Rotation period (Secret Manager publishes "rotate now" to the rotation topic).
     rotation_days: int = 90
-    # The first version. Unset: add it out of band (`gcloud secrets versions add`), so it never sits in state.
+    # The first version. Unset: add it out of band (`gcloud secrets versions add`), so it never sits in state;
+    # a consumer that mounts the secret as a file starts without it (PrivateServiceArgs.secret_files).
     initial_value: pulumi.Input[str] | None = None
+    # Labels on the secret and its topic.
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -43,13 +49,11 @@ class RotatedSecret(pulumi.ComponentResource):
         self.agent = gcp.projects.ServiceIdentity(
             f"{name}-secretmanager-agent", project=args.project, service="secretmanager.googleapis.com", opts=child
         )
-        self.agent_publisher = gcp.pubsub.TopicIAMMember(
+        self.agent_publisher = grant(
             f"{name}-rotation-publisher",
-            project=args.project,
-            topic=self.rotation_topic.name,
-            role="roles/pubsub.publisher",
-            member=self.agent.member,
-            opts=child,
+            self.agent.member,
+            ScopedRole("roles/pubsub.publisher", "topic", self.rotation_topic.name, project=args.project),
+            child,
         )
         period = dt.timedelta(days=args.rotation_days)
         first_rotation = (dt.datetime.now(dt.UTC).replace(microsecond=0) + period).strftime("%Y-%m-%dT%H:%M:%SZ")

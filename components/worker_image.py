@@ -16,14 +16,21 @@ from secure_invoke.components.sources import directory_digest
 
 @dataclass(frozen=True)
 class WorkerImageArgs:
+    # The repository's project.
     project: pulumi.Input[str]
+    # The repository's region.
     region: str
+    # The Artifact Registry repository's id.
     repository_id: str
+    # The build context (a `Dockerfile` in it); its content tags the image.
     context_dir: str
+    # The image's name in the repository.
     image_name: str = "worker"
     # A prebuilt image (ideally `…@sha256:…`): nothing is built or pushed, no repository is created.
     prebuilt: str | None = None
+    # Versions kept by the cleanup policy (older ones go after 30 days).
     keep_count: int = 10
+    # Labels on the repository.
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

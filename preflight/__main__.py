@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from secure_invoke import __version__
 from secure_invoke.preflight.engine import stack_references
 from secure_invoke.preflight.engine.program import ProgramError, run_program
 from secure_invoke.preflight.engine.project import ConfigError, load_project
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write the run's phase timings (wall seconds) and each process's CPU seconds as JSON",
     )
+    parser.add_argument("--version", action="version", version=f"preflight (secure-invoke {__version__})")
     return parser
 
 
@@ -191,7 +193,9 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
                 sessions.started()  # a pack that failed to start stopped the program: its error is the cause
                 raise
             progress.phase(phases.ANALYZE)
-            # The report's first part needs no pack: rendered while the packs analyze the stack.
+            sessions.started()
+            run.notes.extend(note for session in sessions.sessions for note in session.report.notes)
+            # The report's first part needs no pack's findings: rendered while the packs analyze the stack.
             head = report_pool.submit(_head, run, out, str(args.json) != "-", args.json is not None)
             reports = sessions.finish(run, on_stack=lambda: progress.phase(phases.STACK))
     except ProgramError as exc:
@@ -233,7 +237,12 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
     return result.exit_code
 
 
-if __name__ == "__main__":
-    # Pulumi's SDK logs through `logging`; keep its chatter out of the report unless asked for.
+def console_script() -> None:
+    """`preflight` and `python -m secure_invoke.preflight`."""
+    # grpc's C core logs to stderr; keep its chatter out of the report unless asked for.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    console_script()

@@ -5,4 +5,6 @@ Each part lives in its own top-level folder of the repository (`components/`, `s
 imports one namespace, here as from an installed wheel.
 """
 
-__version__ = "0.2.0"
+# The package's and the policy pack's version (PulumiPolicy.yaml repeats it; a test keeps them equal).
+# Semantic versioning as docs/versioning.md defines it for components, settings, the pack and preflight.
+__version__ = "0.3.0"

@@ -1,10 +1,11 @@
 """Stack settings: every config key is read and validated here, once, before any resource exists.
 
-Components never read config; `__main__.py` builds a `Settings` and `stack.build` passes plain values in.
-Structure is checked with JSON Schema (types, ranges, unknown keys: `settings/schema.py`); what a schema cannot
-say (combinations, per-environment rules) is checked in `settings/rules.py`, operator access in
-`settings/operator_access.py`. All problems are reported together, each naming its config key, so a broken
-stack file is fixed in one round trip.
+Each key is declared once (`settings/schema.py`: schema, default per tier, description, and the component
+argument it feeds); `Settings.args(SomeArgs)` carries the values to that component, so no field is copied by
+hand. Structure is checked with JSON Schema; what a schema cannot say (combinations, tier rules) in
+`settings/rules.py`, operator access in `settings/operator_access.py`, declared callers in
+`settings/callers.py`. All problems are reported together, each naming its config key, so a broken stack file
+is fixed in one round trip. Components never read config.
 """
 
 from __future__ import annotations
@@ -12,88 +13,100 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any
 
 import pulumi
 
 from secure_invoke.components import VpcEgress
+from secure_invoke.settings.callers import KINDS, CallerEntry, CallerKind, callers
+from secure_invoke.settings.keys import MISSING, TIERS, ByTier, ConfigError, Key, Tier, full_name, one_error, parse
 from secure_invoke.settings.operator_access import OperatorAccessEntry, operator_access
 from secure_invoke.settings.rules import combination_errors
-from secure_invoke.settings.schema import (
-    GCP_REQUIRED,
-    NAMESPACE,
-    REQUIRED,
-    SCHEMA,
-    SECRET_ONLY,
-    parse,
-    value_or_default,
-)
+from secure_invoke.settings.schema import BY_NAME, KEYS, NAMESPACE, value_or_default
+from secure_invoke.settings.stack_file import read_stack_file
 
 __all__ = [
-    "GCP_REQUIRED",
+    "KEYS",
+    "KINDS",
+    "MISSING",
     "NAMESPACE",
-    "REQUIRED",
-    "SCHEMA",
-    "SECRET_ONLY",
+    "TIERS",
+    "ByTier",
+    "CallerEntry",
+    "CallerKind",
     "ConfigError",
+    "Key",
     "OperatorAccessEntry",
-    "RelaySettings",
     "Settings",
-    "WorkerSettings",
+    "Tier",
     "load",
+    "read_stack_file",
 ]
 
-
-class ConfigError(pulumi.RunError):
-    """Invalid stack config. A RunError, so `pulumi up` prints the message without a traceback."""
-
-
-@dataclass(frozen=True)
-class WorkerSettings:
-    image: str | None
-    min_instances: int
-    max_instances: int
-    concurrency: int
-    cpu: str
-    memory: str
-    request_timeout_seconds: int
-    startup_cpu_boost: bool
-    internal_ingress: bool
-    audience: str | None
-    deletion_protection: bool
-    image_keep_count: int
-
-
-@dataclass(frozen=True)
-class RelaySettings:
-    max_instances: int
-    timeout_seconds: int
-    worker_timeout_seconds: int
-    memory: str
-    retry: bool
+# The accounts every environment has, by id prefix (`<prefix>-<environment>`), and whether a workload runs as
+# it (the deployer must act as those); the operator account is borrowed by people and runs nothing.
+OWN_ACCOUNTS: dict[str, bool] = {
+    "relay-runtime": True,
+    "relay-trigger": True,
+    "relay-build": True,
+    "worker-runtime": True,
+    "worker-operator": False,
+}
 
 
 @dataclass(frozen=True)
 class Settings:
     project: str
     region: str
-    environment: Literal["dev", "prod"]
-    worker: WorkerSettings
-    relay: RelaySettings
-    # The relay's direct VPC egress, in the component's own type: passed on as it is.
-    vpc: VpcEgress | None
-    legacy_pubsub_service_agent: bool
-    secret_rotation_days: int
-    upstream_api_key: str | None
+    environment: str
+    tier: Tier
+    # Every key of the namespace as validated, given or defaulted (`value(name)`, `args(cls)`).
+    values: Mapping[str, Any]
     labels: dict[str, str] = field(default_factory=dict)
+    # The relay's direct VPC egress, in the component's own type: passed on as it is.
+    vpc: VpcEgress | None = None
     operator_access: tuple[OperatorAccessEntry, ...] = ()
-    operator_alert_channels: tuple[str, ...] = ()
+    callers: tuple[CallerEntry, ...] = ()
     # Not errors, but worth a line in the deploy output (expired operator access, dropped).
     warnings: tuple[str, ...] = ()
 
     @property
-    def is_prod(self) -> bool:
-        return self.environment == "prod"
+    def is_production(self) -> bool:
+        return self.tier == "production"
+
+    def value(self, name: str) -> Any:
+        """A key's value, given or defaulted."""
+        return self.values[name]
+
+    def args(self, cls: type) -> dict[str, Any]:
+        """The keyword arguments of component args `cls` that keys feed (`Key.feeds`), converted as declared."""
+        out: dict[str, Any] = {}
+        for key in KEYS:
+            if key.feeds is not None and key.feeds[0] is cls:
+                value = self.values.get(key.name)
+                if value is None and key.default is MISSING:
+                    continue  # optional and unset: the component's own default applies
+                out[key.feeds[1]] = key.convert(value) if key.convert else value
+        return out
+
+    @property
+    def worker_audience(self) -> str:
+        """The audience every caller mints for: `workerAudience`, else a name of this environment."""
+        return (
+            self.values.get("workerAudience")
+            or f"https://worker-{self.environment}.{self.project}.secure-invoke.internal"
+        )
+
+    def account_id(self, prefix: str) -> str:
+        return f"{prefix}-{self.environment}"
+
+    def service_accounts(self) -> dict[str, bool]:
+        """Every service account the stack creates in this environment, account id → whether a workload runs
+        as it (the CI bootstrap grants its deployer per account from this)."""
+        accounts = {self.account_id(prefix): runs for prefix, runs in OWN_ACCOUNTS.items()}
+        accounts |= {c.account_id: True for c in self.callers if c.account_id is not None}
+        return accounts
 
     @classmethod
     def from_config(
@@ -105,76 +118,54 @@ class Settings:
         operator access expiries are judged against (default: the current time).
         """
         now = now or datetime.now(UTC)
-        values, errors = parse(config)
-        for key in SECRET_ONLY:
-            full = f"{NAMESPACE}:{key}"
-            if full in config and full not in secret_keys:
-                errors.append(
-                    f"{full}: must be stored encrypted, not in plaintext in Pulumi.<stack>.yaml; "
-                    f"set it with `pulumi config set --secret {full} <value>`"
-                )
+        values, errors = parse(NAMESPACE, KEYS, config, secret_keys)
         access: list[OperatorAccessEntry] = []
+        declared: list[CallerEntry] = []
         warnings: list[str] = []
         if not errors:
             errors = combination_errors(values)
             access, access_errors, warnings = operator_access(values, now)
-            errors += access_errors
+            declared, caller_errors = callers(
+                value_or_default(values, "callers"), values["environment"], full_name(NAMESPACE, BY_NAME["callers"])
+            )
+            errors += access_errors + caller_errors
         if errors:
-            problems = sorted(set(errors))
-            if len(problems) == 1:  # one problem, one line
-                raise ConfigError(f"invalid stack config: {problems[0]}")
-            raise ConfigError("invalid stack config:\n" + "\n".join(f"  - {e}" for e in problems))
-        return cls._of(config, values, tuple(access), tuple(warnings))
+            raise one_error("invalid stack config", errors)
+        return cls._of(values, tuple(access), tuple(declared), tuple(warnings))
+
+    @classmethod
+    def from_stack_file(cls, path: Path, now: datetime | None = None) -> Settings:
+        """The settings of a `Pulumi.<stack>.yaml` of this project, read as the CLI would pass it."""
+        config, secret_keys = read_stack_file(path, NAMESPACE)
+        try:
+            return cls.from_config(config, secret_keys, now)
+        except ConfigError as err:
+            raise ConfigError(f"{path.name}: {err}") from None
 
     @classmethod
     def _of(
         cls,
-        config: Mapping[str, str],
         values: Mapping[str, Any],
         access: tuple[OperatorAccessEntry, ...],
+        declared: tuple[CallerEntry, ...],
         warnings: tuple[str, ...],
     ) -> Settings:
         """The typed settings of config that passed every check."""
-        env = values["environment"]
-
-        def get(key: str) -> Any:
-            return value_or_default(values, key)
-
+        env, tier = values["environment"], values["tier"]
+        complete = {key.name: value_or_default(dict(values), key.name) for key in KEYS}
         vpc = None
         if "vpcNetwork" in values:
             vpc = VpcEgress(network=values["vpcNetwork"], subnetwork=values["vpcSubnetwork"])
         return cls(
-            project=config["gcp:project"],
-            region=config["gcp:region"],
+            project=values["gcp:project"],
+            region=values["gcp:region"],
             environment=env,
-            worker=WorkerSettings(
-                image=get("workerImage"),
-                min_instances=get("workerMinInstances"),
-                max_instances=get("workerMaxInstances"),
-                concurrency=get("workerConcurrency"),
-                cpu=get("workerCpu"),
-                memory=get("workerMemory"),
-                request_timeout_seconds=get("workerRequestTimeoutSeconds"),
-                startup_cpu_boost=get("workerStartupCpuBoost"),
-                internal_ingress=get("workerIngress") == "internal",
-                audience=get("workerAudience"),
-                deletion_protection=get("deletionProtection"),
-                image_keep_count=get("imageKeepCount"),
-            ),
-            relay=RelaySettings(
-                max_instances=get("relayMaxInstances"),
-                timeout_seconds=get("relayTimeoutSeconds"),
-                worker_timeout_seconds=get("relayWorkerTimeoutSeconds"),
-                memory=get("relayMemory"),
-                retry=get("relayRetry"),
-            ),
+            tier=tier,
+            values=complete,
+            labels={**complete["labels"], "app": NAMESPACE, "environment": env},
             vpc=vpc,
-            legacy_pubsub_service_agent=get("legacyPubsubServiceAgent"),
-            secret_rotation_days=get("secretRotationDays"),
-            upstream_api_key=get("upstreamApiKey"),
-            labels={**get("labels"), "app": NAMESPACE, "environment": env},
             operator_access=access,
-            operator_alert_channels=tuple(get("operatorAlertChannels")),
+            callers=declared,
             warnings=warnings,
         )
 

@@ -29,7 +29,7 @@ class OperatorAccessEntry:
 
 def operator_access(values: Mapping[str, Any], now: datetime) -> tuple[list[OperatorAccessEntry], list[str], list[str]]:
     """(live entries, errors, warnings). An entry is a person or group of the team's identity provider, an
-    RFC 3339 expiry within operatorAccessMaxDays, and (in prod) a reason. Lapsed entries are dropped with a
+    RFC 3339 expiry within operatorAccessMaxDays, and (in tier production) a reason. Lapsed entries are dropped with a
     warning: an old grant must not block every later deploy."""
     key = f"{NAMESPACE}:operatorAccess"
     max_days = value_or_default(values, "operatorAccessMaxDays")
@@ -49,8 +49,8 @@ def operator_access(values: Mapping[str, Any], now: datetime) -> tuple[list[Oper
                 f"{where}.expires: {expires_text} is more than {max_days} days ahead "
                 f"({NAMESPACE}:operatorAccessMaxDays); grant access for days, not for good"
             )
-        if values["environment"] == "prod" and not reason:
-            errors.append(f"{where}.reason: required in prod (the ticket or incident the access is for)")
+        if values["tier"] == "production" and not reason:
+            errors.append(f"{where}.reason: required in tier production (the ticket or incident the access is for)")
         if problem or expires is None:
             continue
         if (principal, expires) in seen:

@@ -1,5 +1,6 @@
 """What a schema cannot say: rules across keys (Cloud Run's CPU, memory and concurrency pairs, timeouts that
-must nest) and per environment (what prod insists on). Run only once every single value is valid."""
+must nest) and per tier (what production insists on, whatever the environment is called). Run only once every
+single value is valid."""
 
 from __future__ import annotations
 
@@ -53,8 +54,7 @@ def _memory_errors(cpu: str, memory: str, relay_memory: str) -> list[str]:
 
 
 def combination_errors(values: Mapping[str, Any]) -> list[str]:
-    """Rules across keys and per environment. Runs only once every single value is valid."""
-    env = values["environment"]
+    """Rules across keys and per tier. Runs only once every single value is valid."""
     p = NAMESPACE + ":"
 
     def get(key: str) -> Any:
@@ -95,16 +95,24 @@ def combination_errors(values: Mapping[str, Any]) -> list[str]:
             f"{p}relayTimeoutSeconds: {get('relayTimeoutSeconds')} exceeds {p}workerRequestTimeoutSeconds "
             f"({get('workerRequestTimeoutSeconds')}); the worker must outlive the call that waits for it"
         )
-    if env == "prod":
+    if get("operatorAlertChannels") and values["tier"] != "production":
+        errors.append(
+            f"{p}operatorAlertChannels: only tier production alerts on operator token mints; remove the channels "
+            f"or set {p}tier to production"
+        )
+    if values["tier"] == "production":
         image = values.get("workerImage")
         if image is not None and not _DIGEST.search(image):
-            errors.append(f"{p}workerImage: prod needs an image pinned by digest (…@sha256:<64 hex>), got {image!r}")
+            errors.append(
+                f"{p}workerImage: tier production needs an image pinned by digest (…@sha256:<64 hex>), got {image!r}"
+            )
         if get("workerMinInstances") < 1:
             errors.append(
-                f"{p}workerMinInstances: prod keeps at least 1 warm instance (got {get('workerMinInstances')})"
+                f"{p}workerMinInstances: tier production keeps at least 1 warm instance "
+                f"(got {get('workerMinInstances')})"
             )
         if not get("deletionProtection"):
-            errors.append(f"{p}deletionProtection: prod must keep deletion protection on (true)")
+            errors.append(f"{p}deletionProtection: tier production must keep deletion protection on (true)")
         if not get("workerStartupCpuBoost"):
-            errors.append(f"{p}workerStartupCpuBoost: prod must keep startup CPU boost on (true)")
+            errors.append(f"{p}workerStartupCpuBoost: tier production must keep startup CPU boost on (true)")
     return errors

@@ -2,7 +2,10 @@
 
     python -m tools.docs [--check]      (make docs)
 
-README.md's configuration table comes from `settings.SCHEMA` (type, default and description of every key),
+README.md's configuration table comes from `settings.KEYS` (type, default and description of every key),
+docs/design.md's table of caller kinds from `components.callers.KIND_DOCS` and the settings' fields per kind,
+components/README.md's argument tables from each component's args dataclass (fields, types, defaults, and the
+comment above each field),
 policies/README.md's policy table from the pack's `SPECS` (kind, level, severity, what it catches, peer
 checks), and the module tables of policies/README.md and preflight/README.md from each module's docstring
 (its first sentence says what the module is for). Each table lives between two marker comments; the text
@@ -25,9 +28,11 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from secure_invoke.components.callers import KIND_DOCS
 from secure_invoke.policies.guardrails.pack import SPECS
 from secure_invoke.policies.guardrails.spec import Spec
-from secure_invoke.settings.schema import SCHEMA, per_environment_default
+from secure_invoke.settings import KEYS, MISSING, TIERS, ByTier, Key
+from secure_invoke.settings.callers import DEFAULT_PATHS, KINDS, OPTIONAL_FIELDS, REQUIRED_FIELDS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NO_VALUE = "—"
@@ -87,24 +92,123 @@ def config_type(schema: Mapping[str, Any]) -> str:
     return "list" if kind == "array" else str(kind)
 
 
-def config_default(schema: Mapping[str, Any]) -> str:
-    if "default" not in schema:
+def config_default(key: Key) -> str:
+    if isinstance(key.default, ByTier):
+        return ", ".join(f"{tier} `{_literal(key.default.of(tier))}`" for tier in TIERS)
+    if key.default is None or key.default is MISSING:
         return NO_VALUE
-    per_environment = per_environment_default(schema)
-    if per_environment is not None:
-        environments = [env for env in SCHEMA["environment"]["enum"] if env in per_environment]
-        return ", ".join(f"{env} `{_literal(per_environment[env])}`" for env in environments)
-    return f"`{_literal(schema['default'])}`"
+    return f"`{_literal(key.default)}`"
 
 
 def config_table() -> str:
     rows: list[tuple[str, ...]] = []
-    for key, schema in SCHEMA.items():
-        description = str(schema.get("description", "")).strip()
+    for key in KEYS:
+        if ":" in key.name:
+            continue  # gcp:project and gcp:region, named in the text above the table
+        description = key.description.strip()
         if not description:
-            raise DocsError(f"settings/schema.py: SCHEMA[{key!r}] has no description")
-        rows.append((f"`{key}`", config_type(schema), config_default(schema), description))
+            raise DocsError(f"settings/schema.py: {key.name} has no description")
+        rows.append((f"`{key.name}`", config_type(key.schema), config_default(key), description))
     return _table(("key", "type", "default", "meaning"), rows)
+
+
+def caller_kinds_table() -> str:
+    """One row per kind of `callers` entry: its fields, what it creates, the path it calls by default, where its
+    token's audience is set, and what its requests carry when they reach the worker."""
+    rows: list[tuple[str, ...]] = []
+    for kind in KINDS:
+        doc = KIND_DOCS.get(kind)
+        if doc is None:
+            raise DocsError(f"components/callers.py: KIND_DOCS has no entry for the settings' kind {kind!r}")
+        fields = [f"`{f}`" for f in REQUIRED_FIELDS[kind]] + [f"`{f}` (optional)" for f in OPTIONAL_FIELDS[kind]]
+        path = DEFAULT_PATHS[kind]
+        rows.append(
+            (
+                f"`{kind}`",
+                ", ".join(fields) or NO_VALUE,
+                doc.creates,
+                f"`{path}`" if path else NO_VALUE,
+                doc.audience_field,
+                doc.headers,
+                doc.body,
+            )
+        )
+    return _table(("kind", "fields", "creates", "path", "audience set in", "headers the worker gets", "body"), rows)
+
+
+# The components, each with the args dataclasses it takes, in the order components/README.md presents them.
+COMPONENT_ARGS: dict[str, tuple[str, ...]] = {
+    "ServiceIdentity": ("identity.py:ServiceIdentityArgs", "identity.py:ScopedRole", "identity.py:Condition"),
+    "PrivateService": (
+        "private_service.py:PrivateServiceArgs",
+        "callers.py:Caller",
+        "callers.py:ScheduledCall",
+        "callers.py:PushCall",
+        "callers.py:QueuedCall",
+        "callers.py:WorkflowCall",
+        "callers.py:CallerEnv",
+    ),
+    "EventFunction": ("event_function.py:EventFunctionArgs", "event_function.py:VpcEgress"),
+    "RotatedSecret": ("rotated_secret.py:RotatedSecretArgs",),
+    "DeadLetterTopic": ("dead_letter.py:DeadLetterTopicArgs",),
+    "OperatorAccess": ("operator_access.py:OperatorAccessArgs", "operator_access.py:TimeBoundGrant"),
+    "AccessAudit": ("access_audit.py:AccessAuditArgs",),
+    "WorkerImage": ("worker_image.py:WorkerImageArgs",),
+}
+
+
+def _comment_above(lines: list[str], lineno: int) -> str:
+    """The `#` comment lines directly above line `lineno` (1-based), joined."""
+    comment: list[str] = []
+    index = lineno - 2
+    while index >= 0 and lines[index].strip().startswith("#"):
+        comment.insert(0, lines[index].strip().lstrip("#").strip())
+        index -= 1
+    return " ".join(comment)
+
+
+def dataclass_fields(module: Path, name: str) -> list[tuple[str, str, str, str]]:
+    """(field, type, default, meaning) of each field of dataclass `name` in `module`, read from its source: the
+    annotation and default as written, the meaning from the comment above the field."""
+    source = module.read_text(encoding="utf-8")
+    lines = source.splitlines()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            rows: list[tuple[str, str, str, str]] = []
+            for item in node.body:
+                if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                    annotation = ast.get_source_segment(source, item.annotation) or ""
+                    default = NO_VALUE
+                    if item.value is not None:
+                        default = ast.get_source_segment(source, item.value) or ""
+                        factory = re.fullmatch(r"field\(default_factory=(\w+)\)", default)
+                        if factory:
+                            default = {"dict": "{}", "tuple": "()", "list": "[]"}.get(factory.group(1), default)
+                    meaning = _comment_above(lines, item.lineno)
+                    if not meaning:
+                        raise DocsError(
+                            f"{module.relative_to(REPO_ROOT)}: {name}.{item.target.id} has no comment above it "
+                            "to say what it is"
+                        )
+                    rows.append((item.target.id, annotation, default, meaning))
+            return rows
+    raise DocsError(f"{module.relative_to(REPO_ROOT)}: no dataclass {name}")
+
+
+def args_tables(component: str) -> str:
+    """The argument tables of one component: its args dataclass first, then the ones it takes."""
+    parts: list[str] = []
+    for spec in COMPONENT_ARGS[component]:
+        file_name, class_name = spec.split(":")
+        module = REPO_ROOT / "components" / file_name
+        rows = [
+            (f"`{field}`", f"`{kind}`", NO_VALUE if default == NO_VALUE else f"`{default}`", meaning)
+            for field, kind, default, meaning in dataclass_fields(module, class_name)
+        ]
+        parts.append(
+            f"`{class_name}` ([`{file_name}`]({file_name}))\n\n" + _table(("field", "type", "default", "meaning"), rows)
+        )
+    return "\n\n".join(parts)
 
 
 def policy_kind(spec: Spec) -> str:
@@ -180,6 +284,9 @@ def module_table(package: str, folders: bool = False) -> str:
 
 REGIONS: tuple[Region, ...] = (
     Region("README.md", "config table", "settings/schema.py", config_table),
+    Region(
+        "docs/design.md", "caller kinds", "components/callers.py KIND_DOCS, settings/callers.py", caller_kinds_table
+    ),
     Region("policies/README.md", "policy table", "policies/guardrails/pack.py", policy_table),
     Region(
         "policies/README.md",
@@ -192,6 +299,10 @@ REGIONS: tuple[Region, ...] = (
         "modules of preflight",
         "the module docstrings",
         partial(module_table, "preflight", folders=True),
+    ),
+    *(
+        Region("components/README.md", f"{name} arguments", "the args dataclass", partial(args_tables, name))
+        for name in COMPONENT_ARGS
     ),
 )
 

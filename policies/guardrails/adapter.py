@@ -12,20 +12,19 @@ keys a policy does not take.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
 from pulumi_policy import (
-    EnforcementLevel,
+    Policy,
     PolicyConfigSchema,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     Secret,
-    Severity,
     StackValidationArgs,
     StackValidationPolicy,
 )
@@ -33,12 +32,13 @@ from pulumi_policy.proxy import _DictProxy, _ListProxy
 from pulumi_policy.secret import _DictSecretsProxy, _ListSecretsProxy
 
 from . import clock
-from .config import EXEMPTIONS_SCHEMA, EXTRA_SCHEMAS, ConfigError, PolicySettings, parse_settings
+from .config import ConfigError, PolicySettings, parse_settings, schema
 from .context import RuleContext
+from .spec import Spec
+from .stack import StackModel
 from .values import get, parse_json, stack_of_urn
 
-ResourceRule = Callable[[str, Mapping[str, Any], RuleContext], list[str]]
-StackRule = Callable[[Sequence[Mapping[str, Any]], RuleContext], list[tuple[str, str]]]
+__all__ = ["StackModels", "policy", "resource_policy", "stack_policy", "to_plain"]
 
 
 def to_plain(value: Any, _depth: int = 0) -> Any:
@@ -68,16 +68,22 @@ class _QuietConfigErrors(logging.Filter):
 logging.getLogger("grpc._server").addFilter(_QuietConfigErrors())
 
 
-def _settings(name: str, config: object, keys: Sequence[str]) -> PolicySettings:
-    """The policy's settings; a ConfigError (a one-line cause naming the policy and key) stops the run."""
-    return parse_settings(name, config, keys)
+class _Settings:
+    """A policy's settings, parsed from its config and kept while the config stays the same: the SDK hands
+    each call a copy of it, and a policy runs once per resource. A ConfigError (a one-line cause naming the
+    policy and key) stops the run."""
 
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self._last: tuple[object, PolicySettings] | None = None
 
-def _schema(keys: Sequence[str]) -> PolicyConfigSchema:
-    properties: dict[str, dict[str, Any]] = {"exemptions": EXEMPTIONS_SCHEMA}
-    for key in keys:
-        properties[key] = EXTRA_SCHEMAS[key]
-    return PolicyConfigSchema(properties=properties)
+    def of(self, config: object) -> PolicySettings:
+        last = self._last
+        if last is not None and last[0] == config:
+            return last[1]
+        settings = parse_settings(self.spec.name, config, self.spec.settings)
+        self._last = (config, settings)
+        return settings
 
 
 def _context(
@@ -87,12 +93,8 @@ def _context(
         urn=urn,
         name=name,
         stack=stack or stack_of_urn(urn) or os.environ.get("PULUMI_STACK", ""),
-        allowed_member_domains=settings.allowed_member_domains,
-        extra_allowed_roles=settings.extra_allowed_roles,
-        production_stacks=settings.production_stacks,
+        settings=settings,
         provider_default_labels=default_labels,
-        allowed_invokers=settings.allowed_invokers,
-        max_human_access_days=settings.max_human_access_days,
         now=clock.now(),
     )
 
@@ -107,30 +109,30 @@ def _provider_has_default_labels(args: ResourceValidationArgs) -> bool:
     return isinstance(labels, Mapping) and len(labels) > 0
 
 
-def resource_policy(
-    name: str,
-    description: str,
-    rule: ResourceRule,
-    level: EnforcementLevel,
-    severity: Severity,
-    config_keys: Sequence[str] = (),
-) -> ResourceValidationPolicy:
+def resource_policy(spec: Spec) -> ResourceValidationPolicy:
+    rule = spec.resource_rule
+    assert rule is not None
+    settings_of = _Settings(spec)
+
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        settings = _settings(name, args.get_config(), config_keys)
+        settings = settings_of.of(args.get_config())  # first: a broken config stops the run on any resource
         reason = settings.exemptions.get(args.urn)
         if reason is not None:
             args.not_applicable(f"exempted: {reason}")
-        ctx = _context(settings, args.urn, args.name, default_labels=_provider_has_default_labels(args))
+        if not spec.judges(args.resource_type):
+            return
+        labels = spec.reads_provider_labels and _provider_has_default_labels(args)
+        ctx = _context(settings, args.urn, args.name, default_labels=labels)
         for message in rule(args.resource_type, to_plain(args.props), ctx):
             report(message, None)
 
     return ResourceValidationPolicy(
-        name=name,
-        description=description,
+        name=spec.name,
+        description=spec.description,
         validate=validate,
-        enforcement_level=level,
-        severity=severity,
-        config_schema=_schema(config_keys),
+        enforcement_level=spec.level,
+        severity=spec.severity,
+        config_schema=PolicyConfigSchema(properties=schema(spec.settings)),
     )
 
 
@@ -148,40 +150,70 @@ def plain_resources(args: StackValidationArgs) -> list[dict[str, Any]]:
     ]
 
 
-# Settings a stack policy parsed in this analysis, for a later policy that reads them (Spec.settings_from).
-# The SDK runs a pack's stack policies in order within one AnalyzeStack call; a source that did not run
-# (disabled) leaves nothing, and the reader falls back to its own (default) settings.
-_SHARED_SETTINGS: dict[str, PolicySettings] = {}
+# Marks a secret in a fingerprint: the engine's signature key, which no deserialized property keeps.
+_SECRET_MARK: Final = "4dabf18193072939515e22adb298388d"  # noqa: S105 (a signature key, not a secret)
 
 
-def stack_policy(
-    name: str,
-    description: str,
-    rule: StackRule,
-    level: EnforcementLevel,
-    severity: Severity,
-    config_keys: Sequence[str] = (),
-    settings_from: str | None = None,
-) -> StackValidationPolicy:
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, _DictProxy | _DictSecretsProxy | _ListProxy | _ListSecretsProxy):
+        return value["__target"]
+    if isinstance(value, Secret):
+        return {_SECRET_MARK: value.value}
+    raise TypeError(type(value).__name__)
+
+
+def _fingerprint(args: StackValidationArgs) -> str | None:
+    """The resources a stack policy is given, as one text (proxies unwrapped, nothing copied): equal texts mean
+    equal plain resources. None when a value has no text form (then nothing is reused)."""
+    try:
+        return json.dumps([(r.urn, r.resource_type, r.name, r.props) for r in args.resources], default=_unwrap)
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+class StackModels:
+    """The model of the stack being judged, shared by the stack policies of one pack: the first of them to run
+    in an AnalyzeStack call builds it, the others reuse it while their resources are the same (the SDK hands
+    each policy its own copy of them). It only saves work: a policy that runs alone, or first, builds the same
+    model from the same resources, so no policy depends on another having run."""
+
+    def __init__(self) -> None:
+        self._last: tuple[str, StackModel] | None = None
+
+    def of(self, args: StackValidationArgs) -> StackModel:
+        key = _fingerprint(args)
+        last = self._last
+        if key is not None and last is not None and last[0] == key:
+            return last[1]
+        model = StackModel(plain_resources(args))
+        self._last = (key, model) if key is not None else None
+        return model
+
+
+def stack_policy(spec: Spec, models: StackModels | None = None) -> StackValidationPolicy:
+    rule = spec.stack_rule
+    assert rule is not None
+    settings_of = _Settings(spec)
+    models = models if models is not None else StackModels()
+
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-        settings = _settings(name, args.get_config(), config_keys)
-        _SHARED_SETTINGS[name] = settings
-        if settings_from is not None:
-            source = _SHARED_SETTINGS.pop(settings_from, None)
-            if source is not None:
-                settings = replace(settings, allowed_invokers=source.allowed_invokers)
-        resources = plain_resources(args)
-        stack = next((s for s in (stack_of_urn(r["urn"]) for r in resources) if s), "")
-        ctx = _context(settings, stack=stack)
-        for urn, message in rule(resources, ctx):
+        settings = settings_of.of(args.get_config())
+        model = models.of(args)
+        ctx = _context(settings, stack=model.stack)
+        for urn, message in rule(model, ctx):
             if urn not in settings.exemptions:
                 report(message, urn)
 
     return StackValidationPolicy(
-        name=name,
-        description=description,
+        name=spec.name,
+        description=spec.description,
         validate=validate,
-        enforcement_level=level,
-        severity=severity,
-        config_schema=_schema(config_keys),
+        enforcement_level=spec.level,
+        severity=spec.severity,
+        config_schema=PolicyConfigSchema(properties=schema(spec.settings)),
     )
+
+
+def policy(spec: Spec, models: StackModels | None = None) -> Policy:
+    """The pulumi-policy policy of a Spec; the stack policies of one pack share `models`."""
+    return resource_policy(spec) if spec.resource_rule is not None else stack_policy(spec, models)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
+__all__ = ["MAX_DEPTH", "Node", "Parsed", "conjuncts", "disjuncts", "parse"]
+
 # Deeper nesting than this is not worth reading: such a condition is unreadable (and so proves nothing).
 MAX_DEPTH: Final = 64
 _IDENT: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")

@@ -28,7 +28,18 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from . import cel
-from .values import is_unknown
+
+__all__ = [
+    "RESOURCE_COLLECTIONS",
+    "Expiry",
+    "NamedResource",
+    "describe",
+    "expiry",
+    "grantable_roles",
+    "judge_expiry",
+    "resource_names",
+    "resource_scope",
+]
 
 _STRING: Final = r"""(?:"([^"\\]*)"|'([^'\\]*)')"""
 _EXPIRY_RE: Final = re.compile(rf"request\.time\s*<\s*timestamp\(\s*{_STRING}\s*\)")
@@ -68,13 +79,6 @@ def expression_of(condition: object) -> str | None:
         return None
     expression = condition.get("expression")
     return expression if isinstance(expression, str) else None
-
-
-def is_unknown_condition(condition: object) -> bool:
-    """A condition whose block or expression the engine does not know yet (preview): not judgeable now."""
-    if is_unknown(condition):
-        return True
-    return isinstance(condition, Mapping) and is_unknown(condition.get("expression"))
 
 
 def readable(condition: object) -> bool:

@@ -1,4 +1,5 @@
-"""Settings a rule reads besides the resource itself (from policy config; strict defaults)."""
+"""What a rule reads besides the resource itself: which resource it judges, the policy's settings (its config,
+strict defaults), and the pack's clock."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .clock import now as _now
-from .config import DEFAULT_MAX_HUMAN_ACCESS_DAYS
+from .config import PolicySettings
+
+__all__ = ["RuleContext"]
 
 
 @dataclass(frozen=True)
@@ -14,12 +17,8 @@ class RuleContext:
     urn: str = ""
     name: str = ""
     stack: str = ""
-    allowed_member_domains: frozenset[str] = field(default_factory=frozenset)
-    extra_allowed_roles: frozenset[str] = field(default_factory=frozenset)
-    production_stacks: frozenset[str] = frozenset({"prod", "production"})
+    settings: PolicySettings = field(default_factory=PolicySettings)
     provider_default_labels: bool = False
-    allowed_invokers: frozenset[str] = field(default_factory=frozenset)  # normalized prefix:email members
-    max_human_access_days: int = DEFAULT_MAX_HUMAN_ACCESS_DAYS
     now: datetime = field(default_factory=_now)
 
     @property

@@ -12,6 +12,19 @@ from .context import RuleContext
 from .values import UNKNOWN, get, get_list, get_map, is_unknown
 from .workloads import env_vars
 
+__all__ = [
+    "API_KEY",
+    "GCP_PROVIDER",
+    "HMAC_KEY",
+    "PREFLIGHT_SECRET_MARKER",
+    "SERVICE_ACCOUNT_KEY",
+    "api_keys_restricted",
+    "no_hmac_keys",
+    "no_plaintext_secrets_in_env",
+    "no_service_account_keys",
+    "secret_shape",
+]
+
 SERVICE_ACCOUNT_KEY: Final = "gcp:serviceaccount/key:Key"
 HMAC_KEY: Final = "gcp:storage/hmacKey:HmacKey"
 API_KEY: Final = "gcp:projects/apiKey:ApiKey"
@@ -43,8 +56,6 @@ def no_service_account_keys(resource_type: str, props: Mapping[str, Any], ctx: R
                 "GOOGLE_APPLICATION_CREDENTIALS, not in the provider's credentials)."
             ]
         return []
-    if resource_type != SERVICE_ACCOUNT_KEY:
-        return []
     return [
         f"service account key {ctx.label} is a long-lived credential that can leak. Delete it; run the "
         "workload as its own service account (metadata-server tokens) and federate external callers with "
@@ -53,8 +64,6 @@ def no_service_account_keys(resource_type: str, props: Mapping[str, Any], ctx: R
 
 
 def no_hmac_keys(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
-    if resource_type != HMAC_KEY:
-        return []
     return [
         f"storage HMAC key {ctx.label} is a long-lived credential. Delete it; access Cloud Storage with the "
         "workload's service account through the JSON/XML API and short-lived OAuth tokens instead."
@@ -71,8 +80,6 @@ _APP_RESTRICTIONS: Final = (
 
 def api_keys_restricted(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
     """An API key must name the APIs it may call; one without restrictions works for every enabled API."""
-    if resource_type != API_KEY:
-        return []
     restrictions = get(props, "restrictions")
     if restrictions is UNKNOWN:
         return []

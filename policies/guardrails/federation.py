@@ -25,6 +25,8 @@ from . import cel
 from .context import RuleContext
 from .values import UNKNOWN, get, get_map, get_str, items
 
+__all__ = ["PROVIDER", "federation_pinned"]
+
 PROVIDER: Final = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
 
 
@@ -156,8 +158,6 @@ def _trivially_true(node: cel.Node) -> bool:
 
 
 def federation_pinned(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
-    if resource_type != PROVIDER:
-        return []
     oidc, saml = get(props, "oidc"), get(props, "saml")
     if oidc is None and saml is None:
         return []  # AWS (pinned to one account) or X.509 (pinned to a trust store)

@@ -15,22 +15,24 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from . import conditions, members
+from . import conditions, iam
 from .context import RuleContext
-from .model import KEY_MINTING_ROLES, Grant, grant_scope, grants_of, is_default_service_account, service_account_email
+from .iam import KEY_MINTING_ROLES, Grant, grant_scope, grants_of, is_default_account, service_account_email
 from .power import predefined
 from .role_power import impersonation_power
 from .values import get, is_unknown, type_module
+
+__all__ = ["human_access_expired", "human_access_expires"]
 
 
 def _on_service_accounts(resource_type: str, props: Mapping[str, Any], grant: Grant) -> tuple[bool, bool]:
     """(the grant applies to service accounts only, one of them is a default account)."""
     if type_module(resource_type).startswith("serviceaccount/"):
         email = service_account_email(get(props, "serviceAccountId"))
-        return True, bool(email and is_default_service_account(email))
+        return True, bool(email and is_default_account(email))
     scope = conditions.resource_scope(grant.condition) if grant_scope(resource_type) != "resource" else []
     if scope and all(named.collection == "serviceAccounts" for named in scope):
-        return True, any(is_default_service_account(named.name) for named in scope)
+        return True, any(is_default_account(named.name) for named in scope)
     return False, False
 
 
@@ -39,8 +41,8 @@ def _human_power_grants(resource_type: str, props: Mapping[str, Any]) -> Iterato
     one resource (or on a project, confined by its condition to named resources)."""
     scope = grant_scope(resource_type)
     for grant in grants_of(resource_type, props):
-        member, role = members.known(grant.member), grant.role
-        if member is None or not members.is_human(member) or not isinstance(role, str) or is_unknown(role):
+        member, role = iam.known(grant.member), grant.role
+        if member is None or not iam.is_human(member) or not isinstance(role, str) or is_unknown(role):
             continue
         if grant.condition_unknown:
             continue  # not known yet (preview): judged once known
@@ -63,10 +65,10 @@ def _human_power_grants(resource_type: str, props: Mapping[str, Any]) -> Iterato
 def human_access_expires(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
     out: list[str] = []
     for grant, member, can in _human_power_grants(resource_type, props):
-        verdict = conditions.judge_expiry(grant.condition, ctx.now, ctx.max_human_access_days)
+        verdict = conditions.judge_expiry(grant.condition, ctx.now, ctx.settings.max_human_access_days)
         fix = (
             f'add an IAM condition request.time < timestamp("<RFC 3339 time>") at most '
-            f"{ctx.max_human_access_days} days ahead (maxHumanAccessDays), renewed when still needed"
+            f"{ctx.settings.max_human_access_days} days ahead (maxHumanAccessDays), renewed when still needed"
         )
         if verdict.state == "none":
             why = (
@@ -83,7 +85,7 @@ def human_access_expires(resource_type: str, props: Mapping[str, Any], ctx: Rule
             days = (verdict.until - ctx.now).total_seconds() / 86400
             out.append(
                 f"{grant.where}: {member} holds {grant.role} on {ctx.label} until {verdict.until:%Y-%m-%dT%H:%M:%SZ}, "
-                f"{days:.0f} days from now, longer than maxHumanAccessDays ({ctx.max_human_access_days}); "
+                f"{days:.0f} days from now, longer than maxHumanAccessDays ({ctx.settings.max_human_access_days}); "
                 f"{fix}."
             )
     return out
@@ -92,7 +94,7 @@ def human_access_expires(resource_type: str, props: Mapping[str, Any], ctx: Rule
 def human_access_expired(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
     out: list[str] = []
     for grant, member, _can in _human_power_grants(resource_type, props):
-        verdict = conditions.judge_expiry(grant.condition, ctx.now, ctx.max_human_access_days)
+        verdict = conditions.judge_expiry(grant.condition, ctx.now, ctx.settings.max_human_access_days)
         if verdict.state == "expired" and verdict.until is not None:
             out.append(
                 f"{grant.where}: {member}'s grant of {grant.role} on {ctx.label} expired at "

@@ -9,6 +9,8 @@ from .context import RuleContext
 from .values import UNKNOWN, Unknown, as_number, get, get_map, get_str
 from .workloads import FUNCTION_V1, FUNCTION_V2, RUN_V1_SERVICE, RUN_V2_SERVICE, WORKLOAD_TYPES
 
+__all__ = ["INGRESS_TYPES", "LABELLED_TYPES", "ingress_restricted", "labels_present", "prod_min_instances"]
+
 LABELLED_TYPES: Final = WORKLOAD_TYPES | {
     "gcp:storage/bucket:Bucket",
     "gcp:pubsub/topic:Topic",
@@ -19,7 +21,7 @@ LABELLED_TYPES: Final = WORKLOAD_TYPES | {
 
 
 def labels_present(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
-    if resource_type not in LABELLED_TYPES or ctx.provider_default_labels:
+    if ctx.provider_default_labels:
         return []
     path = ("metadata", "labels") if resource_type == RUN_V1_SERVICE else ("labels",)
     labels = get_map(props, *path)
@@ -36,7 +38,7 @@ _MIN_SCALE_ANNOTATION = "autoscaling.knative.dev/minScale"
 
 def prod_min_instances(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
     """A production Cloud Run service without warm instances pays a cold start on the first request."""
-    if ctx.stack not in ctx.production_stacks or resource_type not in (RUN_V2_SERVICE, RUN_V1_SERVICE):
+    if ctx.stack not in ctx.settings.production_stacks:
         return []
     if resource_type == RUN_V2_SERVICE:
         values = [
@@ -59,6 +61,9 @@ _INGRESS_ADVICE = (
     "IAM is then the only gate. If callers can reach it through a VPC, restrict ingress to internal "
     "traffic (callers then need Direct VPC egress with ALL_TRAFFIC)."
 )
+
+
+INGRESS_TYPES: Final = frozenset({RUN_V2_SERVICE, FUNCTION_V2, FUNCTION_V1, RUN_V1_SERVICE})
 
 
 def ingress_restricted(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:

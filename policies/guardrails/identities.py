@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Final
 
-from . import conditions, members
+from . import conditions, iam
 from .context import RuleContext
-from .model import KEY_MINTING_ROLES, Grant, grant_scope, grants_of, is_default_service_account, service_account_email
+from .iam import KEY_MINTING_ROLES, Grant, grant_scope, grants_of, is_default_account, service_account_email
 from .power import RolePower, predefined
-from .values import UNKNOWN, Unknown, elements, get, get_list, get_str, is_true, is_unknown, type_module
-from .workloads import IDENTITY_TYPES, RUNS_AS_TYPES, identity_slots
+from .stack import StackModel
+from .values import UNKNOWN, elements, get, is_unknown, type_module
+from .workloads import IDENTITY_TYPES, RUNS_AS_TYPES, identity_slots, machine_slots
+
+__all__ = ["no_default_identity_grants", "workload_identities", "workload_identity_set"]
 
 _SETTERS = {
     "runtime": "a dedicated service account created for this workload",
@@ -46,7 +49,7 @@ def workload_identity_set(resource_type: str, props: Mapping[str, Any], ctx: Rul
             out.append(f"{slot.path} is not set on {ctx.label}, {why}. Set {slot.path} to {_SETTERS[slot.kind]}.")
             continue
         email = service_account_email(slot.value)
-        if email and is_default_service_account(email):
+        if email and is_default_account(email):
             out.append(
                 f"{slot.path} of {ctx.label} is the default service account {email}, which is shared and "
                 f"usually holds roles/editor. Set {slot.path} to {_SETTERS[slot.kind]}."
@@ -54,29 +57,19 @@ def workload_identity_set(resource_type: str, props: Mapping[str, Any], ctx: Rul
     return out
 
 
-def workload_identities(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> list[tuple[str, str]]:
+def workload_identities(model: StackModel, ctx: RuleContext) -> list[tuple[str, str]]:
     """Across the stack: one service account in two identity slots (runtime, trigger, build, or a scheduler/
     push subscription/Eventarc caller identity), across resources or within one function. Reported at every
     use after the first. VMs and GKE nodes are left out: instances of one template, or a cluster and its
     node pools, share an identity by design."""
     uses: dict[str, list[tuple[str, str, str, str]]] = defaultdict(list)  # email -> (urn, name, kind, path)
     out: list[tuple[str, str]] = []
-    for resource in resources:
-        rtype = get_str(resource, "type")
-        urn = get_str(resource, "urn")
-        if not isinstance(rtype, str) or rtype not in IDENTITY_TYPES or not isinstance(urn, str):
+    for runs in model.runs_as:
+        resource, email = runs.resource, runs.email
+        # A default account in a slot is workload-identity-set's finding, not a second one here.
+        if resource.type not in IDENTITY_TYPES or not email or is_default_account(email):
             continue
-        name = get_str(resource, "name")
-        name = name if isinstance(name, str) else urn
-        props = get(resource, "props")
-        if not isinstance(props, Mapping):
-            continue
-        for slot in identity_slots(rtype, props):
-            email = service_account_email(slot.value)
-            # A default account in a slot is workload-identity-set's finding, not a second one here.
-            if not email or is_default_service_account(email):
-                continue
-            uses[email].append((urn, name, slot.kind, slot.path))
+        uses[email].append((resource.urn, resource.name or resource.urn, runs.slot.kind, runs.slot.path))
     for email, users in uses.items():
         first_urn, first_name, first_kind, first_path = users[0]
         for urn, name, kind, path in users[1:]:
@@ -96,58 +89,16 @@ def workload_identities(resources: Sequence[Mapping[str, Any]], ctx: RuleContext
 
 # --- VMs, instance templates, GKE nodes ----------------------------------------------------------------------
 
-COMPUTE_INSTANCE: Final = "gcp:compute/instance:Instance"
-INSTANCE_TEMPLATES: Final = frozenset(
-    {"gcp:compute/instanceTemplate:InstanceTemplate", "gcp:compute/regionInstanceTemplate:RegionInstanceTemplate"}
-)
-INSTANCE_FROM_TEMPLATE: Final = "gcp:compute/instanceFromTemplate:InstanceFromTemplate"
-GKE_CLUSTER: Final = "gcp:container/cluster:Cluster"
-GKE_NODE_POOL: Final = "gcp:container/nodePool:NodePool"
-MACHINE_TYPES: Final = (
-    frozenset({COMPUTE_INSTANCE, INSTANCE_FROM_TEMPLATE, GKE_CLUSTER, GKE_NODE_POOL}) | INSTANCE_TEMPLATES
-)
 _FULL_SCOPES: Final = frozenset({"https://www.googleapis.com/auth/cloud-platform", "cloud-platform"})
 
 
-def _machine_slots(resource_type: str, props: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
-    """(path, email or None when it falls back to the default, scopes) of each machine identity."""
-    slots: list[tuple[str, Any, Any]] = []
-    if resource_type in (COMPUTE_INSTANCE, INSTANCE_FROM_TEMPLATE) or resource_type in INSTANCE_TEMPLATES:
-        block = get(props, "serviceAccount")
-        if isinstance(block, Unknown) or (block is None and resource_type == INSTANCE_FROM_TEMPLATE):
-            return []  # unknown, or inherited from the template (judged there)
-        if isinstance(block, Mapping):  # no block at all: the VM runs with no identity, which is fine
-            slots.append(("serviceAccount.email", get(block, "email"), get(block, "scopes")))
-    elif resource_type == GKE_CLUSTER:
-        autopilot = is_true(get(props, "enableAutopilot"))
-        pools = get_list(props, "nodePools")
-        # GKE creates a default pool from nodeConfig only when no pools are given inline and it is not removed.
-        default_pool = not autopilot and not is_true(get(props, "removeDefaultNodePool")) and not pools
-        if default_pool and not isinstance(pools, Unknown):
-            slots.append(("nodeConfig.serviceAccount", get(props, "nodeConfig", "serviceAccount"),
-                          get(props, "nodeConfig", "oauthScopes")))  # fmt: skip
-        for index, pool in enumerate(pools if isinstance(pools, list) else []):
-            slots.append((f"nodePools[{index}].nodeConfig.serviceAccount", get(pool, "nodeConfig", "serviceAccount"),
-                          get(pool, "nodeConfig", "oauthScopes")))  # fmt: skip
-        if autopilot or is_true(get(props, "clusterAutoscaling", "enabled")):
-            defaults = get(props, "clusterAutoscaling", "autoProvisioningDefaults")
-            slots.append(("clusterAutoscaling.autoProvisioningDefaults.serviceAccount", get(defaults, "serviceAccount"),
-                          get(defaults, "oauthScopes")))  # fmt: skip
-    elif resource_type == GKE_NODE_POOL:
-        slots.append(("nodeConfig.serviceAccount", get(props, "nodeConfig", "serviceAccount"),
-                      get(props, "nodeConfig", "oauthScopes")))  # fmt: skip
-    return slots
-
-
 def _machine_identities(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
-    if resource_type not in MACHINE_TYPES:
-        return []
     out: list[str] = []
-    for path, value, scopes in _machine_slots(resource_type, props):
+    for path, value, scopes in machine_slots(resource_type, props):
         if value is UNKNOWN or is_unknown(value):
             continue
         text = value.strip() if isinstance(value, str) else ""
-        if text and text.lower() != "default" and not is_default_service_account(service_account_email(text) or text):
+        if text and text.lower() != "default" and not is_default_account(service_account_email(text) or text):
             continue
         what = "is not set, so it runs as" if not text else "is"
         full = any(isinstance(s, str) and s.strip() in _FULL_SCOPES for s in elements(scopes))
@@ -175,13 +126,13 @@ def _default_accounts_granted_on(resource_type: str, props: Mapping[str, Any], g
     condition names it (`.../serviceAccounts/<default email>`)."""
     if type_module(resource_type).startswith("serviceaccount/"):
         email = service_account_email(get(props, "serviceAccountId"))
-        return [email] if email and is_default_service_account(email) else []
+        return [email] if email and is_default_account(email) else []
     if grant_scope(resource_type) == "resource" or grant.condition_unknown:
         return []
     return [
         named.name.lower()
         for named in conditions.resource_scope(grant.condition)
-        if named.collection == "serviceAccounts" and is_default_service_account(named.name)
+        if named.collection == "serviceAccounts" and is_default_account(named.name)
     ]
 
 
@@ -191,10 +142,10 @@ def no_default_identity_grants(resource_type: str, props: Mapping[str, Any], ctx
     granted on that account: acting as it is acting as whatever it holds (often roles/editor)."""
     out: list[str] = []
     for grant in grants_of(resource_type, props):
-        member = members.known(grant.member)
-        email = members.service_account(member) if member is not None else None
+        member = iam.known(grant.member)
+        email = iam.service_account(member) if member is not None else None
         role = grant.role if isinstance(grant.role, str) and not is_unknown(grant.role) else "a role"
-        if email is not None and members.is_default_account(email):
+        if email is not None and iam.is_default_account(email):
             out.append(
                 f"{grant.where}: {role} is granted to the default service account {email} on {ctx.label} "
                 f"({grant_scope(resource_type)} scope), so every workload left on the default identity gets it. "

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from . import members
-from .model import grants_of, last_segment, service_account_email
-from .role_power import CustomRoles, impersonation_power, power_of
-from .values import UNKNOWN, get, get_str, is_unknown, stack_resources
+from . import iam
+from .iam import service_account_email
+from .stack import Identities, StackModel
+from .values import UNKNOWN, get, is_unknown, last_segment
 from .workloads import (
     API_GATEWAY_CONFIG,
     EVENTARC_TRIGGER,
@@ -39,8 +39,19 @@ from .workloads import (
     service_names,
 )
 
+__all__ = [
+    "FUNCTION_INVOKE",
+    "RUN_INVOKE",
+    "CallGraph",
+    "Callee",
+    "Caller",
+    "Callers",
+    "call_graph",
+    "calls",
+    "is_operator",
+]
+
 CALLABLE_TYPES: Final = (RUN_V2_SERVICE, RUN_V1_SERVICE, FUNCTION_V2, FUNCTION_V1)
-SERVICE_ACCOUNT: Final = "gcp:serviceaccount/account:Account"
 RUN_INVOKE: Final = ("run.routes.invoke",)
 FUNCTION_INVOKE: Final = ("cloudfunctions.functions.invoke", "cloudfunctions.functions.call")
 # Identity slots through which a workload runs code that may call services (not a function's build or trigger).
@@ -225,48 +236,7 @@ def caller_of(rtype: str, urn: str, name: str, props: Mapping[str, Any]) -> Call
     return caller
 
 
-@dataclass(frozen=True)
-class StackIdentities:
-    """Who the stack can place: identities its workloads and callers run as, accounts it creates, and the
-    impersonation grants on each account it creates."""
-
-    placed: dict[str, str]  # email -> name of a resource that runs as it
-    created: set[str]
-    impersonators: dict[str, list[str]]  # created account email -> members with impersonation power on it
-
-
-def stack_identities(resources: Sequence[Mapping[str, Any]], custom: CustomRoles) -> StackIdentities:
-    placed: dict[str, str] = {}
-    created: set[str] = set()
-    impersonators: dict[str, list[str]] = defaultdict(list)
-    for resource in stack_resources(resources):
-        rtype, props = resource.type, resource.props
-        name = resource.name
-        for slot in identity_slots(rtype, props):
-            email = service_account_email(slot.value)
-            if email:
-                placed.setdefault(email, name if isinstance(name, str) else rtype)
-        if rtype == SERVICE_ACCOUNT:
-            email = get_str(props, "email")
-            if isinstance(email, str) and "@" in email:
-                created.add(email.lower())
-    for resource in stack_resources(resources):
-        rtype, props = resource.type, resource.props
-        if not rtype.startswith("gcp:serviceaccount/"):
-            continue
-        target = service_account_email(get(props, "serviceAccountId"))
-        if target is None or target not in created:
-            continue
-        for grant in grants_of(rtype, props):
-            power = power_of(grant.role, custom) if isinstance(grant.role, str) else None
-            member = members.known(grant.member)
-            # Setting IAM on the account is impersonation power too: the holder can grant itself the rest.
-            if power is not None and impersonation_power(power, on_service_account=True) and member is not None:
-                impersonators[target].append(member)
-    return StackIdentities(placed, created, dict(impersonators))
-
-
-def is_operator(email: str, stack: StackIdentities) -> bool:
+def is_operator(email: str, stack: Identities) -> bool:
     """An account created here, run by nothing here, that only people borrow (through grants that
     human-access-expires requires to expire): a caller by design."""
     borrowers = stack.impersonators.get(email, [])
@@ -274,21 +244,29 @@ def is_operator(email: str, stack: StackIdentities) -> bool:
         email in stack.created
         and email not in stack.placed
         and bool(borrowers)
-        and all(members.is_human(m) for m in borrowers)
+        and all(iam.is_human(m) for m in borrowers)
     )
 
 
-def call_graph(
-    resources: Sequence[Mapping[str, Any]], custom: CustomRoles
-) -> tuple[Callers, dict[str, list[Callee]], StackIdentities]:
-    """Who calls what in a stack: its callers (indexed), its callable services by short name, and who the
-    stack can place."""
+@dataclass(frozen=True)
+class CallGraph:
+    """Who calls what in a stack: its callers (indexed) and its callable services by short name."""
+
+    callers: Callers
+    callees: Mapping[str, list[Callee]]
+
+
+def call_graph(model: StackModel) -> CallGraph:
+    """The stack's callers and callees; built once per model (`StackModel.judged`), when a policy asks."""
+    return model.judged("call graph", lambda: _call_graph(model))
+
+
+def _call_graph(model: StackModel) -> CallGraph:
     callers: list[Caller] = []
     callees: dict[str, list[Callee]] = defaultdict(list)
-    for resource in stack_resources(resources):
+    for resource in model.resources:
         rtype, urn, props = resource.type, resource.urn, resource.props
-        name = resource.name
-        name = name if isinstance(name, str) else urn
+        name = resource.name if resource.name is not None else urn
         caller = caller_of(rtype, urn, name, props)
         if caller is not None:
             callers.append(caller)
@@ -305,5 +283,4 @@ def call_graph(
                             callee.triggers.add(email)
             for service_name in callee.names:
                 callees[service_name].append(callee)
-
-    return Callers(callers), callees, stack_identities(resources, custom)
+    return CallGraph(Callers(callers), dict(callees))

@@ -17,26 +17,27 @@ not known yet (preview) is judged once known.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from . import conditions, members
-from .config import normalize_member
+from . import conditions, iam
 from .context import RuleContext
+from .iam import Grant, grant_scope
 from .invoker_graph import (
     FUNCTION_INVOKE,
     RUN_INVOKE,
     Callee,
     Callers,
-    StackIdentities,
     call_graph,
     is_operator,
 )
-from .model import Grant, grant_scope, grants_of
 from .power import RolePower
-from .role_power import custom_roles_of, power_of
-from .values import is_unknown, stack_resources, type_module
+from .role_power import power_of
+from .stack import Identities, StackModel
+from .values import is_unknown, type_module
 from .workloads import FUNCTION_V1, FUNCTION_V2, grant_target
+
+__all__ = ["judge_invokers", "only_intended_invokers", "unverified_invokers"]
 
 
 def _targets(rtype: str, props: Mapping[str, Any], grant: Grant) -> list[tuple[str, str]] | None:
@@ -71,16 +72,22 @@ def _can_invoke(power: RolePower, callee: Callee, collection: str) -> bool:
     return power.invokes(*RUN_INVOKE)
 
 
-def judge_invokers(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> list[tuple[str, str, bool]]:
+def judge_invokers(model: StackModel, ctx: RuleContext) -> list[tuple[str, str, bool]]:
     """(grant urn, message, mandatory) for every invoke grant on a service of this stack that is not one of
     its intended callers. Mandatory: provably wrong. Advisory: an identity the stack cannot place, or whose
-    workload's configuration the pack cannot fully read, while no allowedInvokers list says otherwise."""
-    custom = custom_roles_of(resources)
-    indexed, callees, stack = call_graph(resources, custom)
+    workload's configuration the pack cannot fully read, while no allowedInvokers list says otherwise. Judged
+    once per stack and list, whichever of the two invoker policies asks first."""
+    allowed = ctx.settings.allowed_invokers
+    return model.judged(("invokers", allowed), lambda: _judge_all(model, allowed))
+
+
+def _judge_all(model: StackModel, allowed_invokers: frozenset[str]) -> list[tuple[str, str, bool]]:
+    graph = call_graph(model)
+    custom = model.custom_roles
     out: list[tuple[str, str, bool]] = []
-    for resource in stack_resources(resources):
-        rtype, urn, props = resource.type, resource.urn, resource.props
-        for grant in grants_of(rtype, props):
+    for entry in model.grants:
+        rtype, urn, props = entry.resource.type, entry.resource.urn, entry.resource.props
+        for grant in entry.grants:
             role, member = grant.role, grant.member
             if not isinstance(role, str) or is_unknown(role) or not isinstance(member, str) or is_unknown(member):
                 continue
@@ -88,22 +95,25 @@ def judge_invokers(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> 
             if power is None or not power.invoke:
                 continue  # no invoke permission, or a role the pack cannot see (custom-roles-verifiable)
             for target, collection in _targets(rtype, props, grant) or []:
-                targets = [c for c in callees.get(target, []) if _can_invoke(power, c, collection)]
+                targets = [c for c in graph.callees.get(target, []) if _can_invoke(power, c, collection)]
                 if not targets:
                     continue  # a service outside this stack, or a role that cannot invoke this one
-                found = _judge(urn, grant.where, role, power, member.strip(), targets, indexed, stack, ctx)
+                found = _judge(
+                    urn, grant.where, role, power, member.strip(), targets, graph.callers, model.identities,
+                    allowed_invokers,
+                )  # fmt: skip
                 if found is not None:
                     out.append(found)
                     break
     return out
 
 
-def only_intended_invokers(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> list[tuple[str, str]]:
-    return [(urn, message) for urn, message, mandatory in judge_invokers(resources, ctx) if mandatory]
+def only_intended_invokers(model: StackModel, ctx: RuleContext) -> list[tuple[str, str]]:
+    return [(urn, message) for urn, message, mandatory in judge_invokers(model, ctx) if mandatory]
 
 
-def unverified_invokers(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> list[tuple[str, str]]:
-    return [(urn, message) for urn, message, mandatory in judge_invokers(resources, ctx) if not mandatory]
+def unverified_invokers(model: StackModel, ctx: RuleContext) -> list[tuple[str, str]]:
+    return [(urn, message) for urn, message, mandatory in judge_invokers(model, ctx) if not mandatory]
 
 
 def _named(email: str, targets: list[Callee]) -> bool:
@@ -139,19 +149,19 @@ def _judge(
     member: str,
     targets: list[Callee],
     callers: Callers,
-    stack: StackIdentities,
-    ctx: RuleContext,
+    stack: Identities,
+    allowed_invokers: frozenset[str],
 ) -> tuple[str, str, bool] | None:
-    if members.is_broad(member) or members.is_human(member) or members.is_convenience(member):
+    if iam.is_broad(member) or iam.is_human(member) or iam.is_convenience(member):
         return None  # no-public-members / no-broad-principals / human-access-expires / no-convenience-members
-    email = members.service_account(member)
-    if email is not None and members.is_default_account(email):
+    email = iam.service_account(member)
+    if email is not None and iam.is_default_account(email):
         return None  # no-default-identity-grants
     callee_names = " / ".join(sorted({c.name for c in targets}))
     allowed: set[str] = set()
     for callee in targets:
         allowed |= callee.triggers | callers.identities_calling(callee)
-    configured = normalize_member(member) in ctx.allowed_invokers
+    configured = iam.normalize_member(member) in allowed_invokers
     # By design: an account created here that people borrow, or that the service itself names as a caller.
     operator = email is not None and (
         is_operator(email, stack) or (email in stack.created and email not in stack.placed and _named(email, targets))
@@ -166,7 +176,7 @@ def _judge(
         if maybe and (any(t.endpoints_unknown for t in targets) or any(c.unknown for c in maybe)):
             return None  # a workload that may run as it targets something not known yet: judged once known
     return _unintended(grant_urn, f"{where}: {member} can invoke '{callee_names}' through {role}", member, email,
-                       sorted(allowed), targets, callers, stack, ctx)  # fmt: skip
+                       sorted(allowed), targets, callers, stack, allowed_invokers)  # fmt: skip
 
 
 def _unintended(
@@ -177,8 +187,8 @@ def _unintended(
     known_callers: list[str],
     targets: list[Callee],
     callers: Callers,
-    stack: StackIdentities,
-    ctx: RuleContext,
+    stack: Identities,
+    allowed_invokers: frozenset[str],
 ) -> tuple[str, str, bool]:
     """The finding for an invoker that is not one of the service's callers: mandatory where provably wrong."""
     fix_member = (
@@ -206,7 +216,7 @@ def _unintended(
             f"of {member}.",
             True,
         )
-    if email is None and not members.is_federated_workload(member):
+    if email is None and not iam.is_federated_workload(member):
         return (
             grant_urn,
             f"{what} but is not a service account (member prefixes are case-sensitive: serviceAccount:<email>). "
@@ -218,7 +228,7 @@ def _unintended(
         if email in stack.created
         else "is not an identity of this stack"
     )
-    if ctx.allowed_invokers:
+    if allowed_invokers:
         return (
             grant_urn,
             f"{what}; it {where_from}, and it is not in allowedInvokers. Add it there if it is a real caller in "
@@ -228,7 +238,7 @@ def _unintended(
     return (
         grant_urn,
         f"{what}; it {where_from}, so the pack cannot tell whether it really calls the service (e.g. a caller in "
-        "another stack or project). If it does, list it in only-intended-invokers' allowedInvokers (then unlisted "
-        "callers are rejected); otherwise remove this grant.",
+        "another stack or project). If it does, list it in allowedInvokers of only-intended-invokers and "
+        "unverified-invokers (then unlisted callers are rejected); otherwise remove this grant.",
         False,
     )

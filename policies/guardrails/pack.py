@@ -16,11 +16,15 @@ from . import (
     invokers,
     prefixes,
     public_access,
+    role_power,
     roles,
     storage,
+    workloads,
 )
-from .adapter import resource_policy, stack_policy
-from .spec import ADVISORY, CRITICAL, HIGH, LOW, MANDATORY, MEDIUM, Spec
+from .adapter import StackModels, policy
+from .spec import ADVISORY, CRITICAL, GRANTS, HIGH, LOW, MANDATORY, MEDIUM, Spec, types
+
+__all__ = ["PACK_NAME", "SPECS", "build_policies", "initial_config"]
 
 PACK_NAME: Final = "secure-invoke-guardrails"
 SPECS: Final[tuple[Spec, ...]] = (
@@ -30,6 +34,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=CRITICAL,
         resource_rule=public_access.no_public_members,
+        types=GRANTS,
         peers=(
             "CKV_GCP_28",
             "CKV_GCP_99",
@@ -54,6 +59,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=CRITICAL,
         resource_rule=public_access.no_public_acls,
+        types=types(public_access.ACL_TYPES),
         peers=("CKV_GCP_15", "CIS GCP 5.1", "CIS GCP 7.1"),
         catches=(
             "the same through legacy Cloud Storage ACLs (incl. `publicRead`-style predefined ACLs) and BigQuery "
@@ -67,7 +73,8 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=HIGH,
         resource_rule=public_access.no_broad_principals,
-        config_keys=("allowedMemberDomains",),
+        types=GRANTS,
+        settings=("allowedMemberDomains",),
         catches=(
             "`domain:` members, a whole Workspace customer (`principalSet://goog/cloudIdentityCustomerId/…`), "
             "wildcard principal sets, all principals of a project/folder/org, and (with `allowedMemberDomains`) "
@@ -81,6 +88,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=CRITICAL,
         resource_rule=public_access.invoker_iam_check_enabled,
+        types=types(workloads.RUN_SERVICE_TYPES),
         catches="Cloud Run's invoker IAM check switched off (v2 flag, v1 annotation)",
     ),
     Spec(
@@ -89,6 +97,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=HIGH,
         resource_rule=credentials.no_service_account_keys,
+        types=types((credentials.GCP_PROVIDER, credentials.SERVICE_ACCOUNT_KEY)),
         peers=("CKV2_GCP_3", "CIS GCP 1.4"),
         catches="any service account key, and a provider given a key file (JSON or path)",
     ),
@@ -98,6 +107,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=HIGH,
         resource_rule=credentials.no_hmac_keys,
+        types=types((credentials.HMAC_KEY,)),
         catches="any Cloud Storage HMAC key",
     ),
     Spec(
@@ -106,6 +116,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=MEDIUM,
         resource_rule=credentials.api_keys_restricted,
+        types=types((credentials.API_KEY,)),
         peers=("CIS GCP 1.14",),
         catches="API keys without `restrictions.apiTargets`",
     ),
@@ -115,6 +126,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=HIGH,
         resource_rule=credentials.no_plaintext_secrets_in_env,
+        types=types(workloads.WORKLOAD_TYPES),
         catches=(
             "secret-shaped values in plain env vars of functions, Cloud Run services, jobs and worker pools "
             "(judged by value, not name)"
@@ -128,6 +140,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=HIGH,
         resource_rule=identities.workload_identity_set,
+        types=types(workloads.RUNS_AS_TYPES, workloads.MACHINE_TYPES),
         peers=("CKV_GCP_30", "CKV_GCP_31", "CKV2_GCP_1", "CIS GCP 4.1", "CIS GCP 4.2"),
         catches=(
             "a function, Cloud Run service/job/worker pool, scheduler job, push subscription, Eventarc trigger, "
@@ -146,6 +159,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=HIGH,
         resource_rule=identities.no_default_identity_grants,
+        types=GRANTS,
         peers=("CKV_GCP_46", "CKV_GCP_47", "CKV_GCP_48"),
         catches=(
             "any role granted to the Compute Engine, App Engine or legacy Cloud Build default account, at any "
@@ -159,6 +173,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=HIGH,
         resource_rule=roles.no_basic_roles,
+        types=GRANTS,
         peers=("CKV_GCP_44", "CKV_GCP_45", "CKV_GCP_49", "CKV_GCP_115", "CKV_GCP_116", "CKV_GCP_117", "CIS GCP 1.5"),
         catches="`roles/owner`/`editor`/`viewer` anywhere, conditions or not",
     ),
@@ -171,7 +186,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=HIGH,
         stack_rule=roles.high_scope_privileged_roles,
-        config_keys=("extraAllowedRoles",),
+        settings=("extraAllowedRoles",),
         peers=("CKV_GCP_41", "CKV_GCP_42", "CKV_GCP_44", "CKV_GCP_45", "CKV_GCP_49", "CIS GCP 1.5", "CIS GCP 1.6"),
         catches=(
             "on a project, folder or organization: escalation (actAs, token/key minting incl. HMAC keys and "
@@ -190,6 +205,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=HIGH,
         resource_rule=roles.service_agent_roles_for_agents,
+        types=GRANTS,
         peers=("CKV_GCP_44", "CKV_GCP_45", "CKV_GCP_49"),
         catches=(
             "a `*.serviceAgent` role granted to anything but a Google-managed agent, recognised by Google's "
@@ -203,6 +219,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=HIGH,
         resource_rule=roles.no_convenience_members,
+        types=GRANTS,
         catches="`projectViewer:`/`projectEditor:`/`projectOwner:` members with write, admin or identity power",
     ),
     Spec(
@@ -211,6 +228,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=HIGH,
         resource_rule=roles.no_key_minting_grants,
+        types=GRANTS,
         peers=("CKV_GCP_44", "CKV_GCP_45", "CKV_GCP_49", "CIS GCP 1.4"),
         catches="`roles/iam.serviceAccountKeyAdmin` at any scope",
     ),
@@ -221,6 +239,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=HIGH,
         resource_rule=roles.no_privileged_custom_roles,
+        types=types(role_power.CUSTOM_ROLE_TYPES),
         catches="custom roles with escalation, IAM-changing or code-running permissions",
     ),
     Spec(
@@ -231,7 +250,8 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=MEDIUM,
         resource_rule=humans.human_access_expires,
-        config_keys=("maxHumanAccessDays",),
+        types=GRANTS,
+        settings=("maxHumanAccessDays",),
         peers=("CIS GCP 1.6",),
         catches=(
             "people (`user:`, `group:`, `domain:`, workforce principals) with invoke or impersonation roles on one "
@@ -247,6 +267,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=CRITICAL,
         resource_rule=federation.federation_pinned,
+        types=types((federation.PROVIDER,)),
         peers=("CKV_GCP_118", "CKV_GCP_125"),
         catches=(
             "OIDC/SAML workload identity providers without `attributeCondition`, with one that is always true "
@@ -261,6 +282,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=MEDIUM,
         resource_rule=storage.bucket_uniform_access,
+        types=types((storage.BUCKET,)),
         peers=("CKV_GCP_29", "CIS GCP 5.2"),
         catches="buckets without uniform bucket-level access",
     ),
@@ -272,7 +294,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         MANDATORY,
         severity=MEDIUM,
         stack_rule=invokers.only_intended_invokers,
-        config_keys=("allowedInvokers",),
+        settings=("allowedInvokers",),
         catches=(
             "a grant of any role with invoke permission (`run.routes.invoke`; `cloudfunctions.functions.invoke` on "
             "functions, gen1 included) on a service of this stack — or on a project, confined by its condition to "
@@ -298,17 +320,17 @@ SPECS: Final[tuple[Spec, ...]] = (
     ),
     Spec(
         "unverified-invokers",
-        "Invokers the stack cannot place (callers in other stacks or projects) are noted while "
-        "only-intended-invokers has no allowedInvokers list, and so are identities of workloads whose "
-        "configuration comes partly from Secret Manager.",
+        "Invokers the stack cannot place (callers in other stacks or projects) are noted while no allowedInvokers "
+        "list is set (give this policy the same list as only-intended-invokers), and so are identities of "
+        "workloads whose configuration comes partly from Secret Manager.",
         ADVISORY,
         severity=LOW,
         stack_rule=invokers.unverified_invokers,
-        settings_from="only-intended-invokers",
+        settings=("allowedInvokers",),
         catches=(
-            "an invoker the stack cannot place (a caller in another stack or project), while "
-            "`only-intended-invokers` has no `allowedInvokers`; the identity of a workload whose configuration "
-            "partly comes from Secret Manager (the URL may be there)"
+            "an invoker the stack cannot place (a caller in another stack or project), while no `allowedInvokers` "
+            "is set (this policy's own: the same list as `only-intended-invokers`'); the identity of a workload "
+            "whose configuration partly comes from Secret Manager (the URL may be there)"
         ),
     ),
     Spec(
@@ -317,6 +339,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         ADVISORY,
         severity=LOW,
         resource_rule=humans.human_access_expired,
+        types=GRANTS,
         catches="a person's time-bound grant whose expiry has passed",
     ),
     Spec(
@@ -339,6 +362,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         ADVISORY,
         severity=MEDIUM,
         resource_rule=storage.bucket_public_access_prevention,
+        types=types((storage.BUCKET,)),
         peers=("CKV_GCP_114",),
         catches="buckets without `publicAccessPrevention: enforced`",
     ),
@@ -357,6 +381,8 @@ SPECS: Final[tuple[Spec, ...]] = (
         ADVISORY,
         severity=LOW,
         resource_rule=hygiene.labels_present,
+        types=types(hygiene.LABELLED_TYPES),
+        reads_provider_labels=True,
         catches="workloads and data resources without labels",
     ),
     Spec(
@@ -365,7 +391,8 @@ SPECS: Final[tuple[Spec, ...]] = (
         ADVISORY,
         severity=LOW,
         resource_rule=hygiene.prod_min_instances,
-        config_keys=("productionStacks",),
+        types=types(workloads.RUN_SERVICE_TYPES),
+        settings=("productionStacks",),
         catches="production Cloud Run services without a warm instance",
     ),
     Spec(
@@ -374,6 +401,7 @@ SPECS: Final[tuple[Spec, ...]] = (
         ADVISORY,
         severity=LOW,
         resource_rule=hygiene.ingress_restricted,
+        types=types(hygiene.INGRESS_TYPES),
         peers=("CKV_GCP_124",),
         catches="services and functions accepting all ingress",
     ),
@@ -381,27 +409,9 @@ SPECS: Final[tuple[Spec, ...]] = (
 
 
 def build_policies() -> list[Policy]:
-    policies: list[Policy] = []
-    for spec in SPECS:
-        if spec.resource_rule is not None:
-            policies.append(
-                resource_policy(
-                    spec.name, spec.description, spec.resource_rule, spec.level, spec.severity, spec.config_keys
-                )
-            )
-        if spec.stack_rule is not None:
-            policies.append(
-                stack_policy(
-                    spec.name,
-                    spec.description,
-                    spec.stack_rule,
-                    spec.level,
-                    spec.severity,
-                    spec.config_keys,
-                    spec.settings_from,
-                )
-            )
-    return policies
+    """The pack's policies; its stack policies share one model of the stack they judge."""
+    models = StackModels()
+    return [policy(spec, models) for spec in SPECS]
 
 
 def initial_config() -> dict[str, EnforcementLevel | dict[str, object]]:

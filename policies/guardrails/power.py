@@ -26,6 +26,24 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
+__all__ = [
+    "ESCALATION_PERMISSIONS",
+    "ORG_POLICY_PERMISSIONS",
+    "PROJECT_SCOPED_BY_NATURE",
+    "RESOURCE_KINDS",
+    "RUNS_CODE_PERMISSIONS",
+    "TABLE_FORMAT",
+    "TABLE_PATH",
+    "ResourceKind",
+    "RolePower",
+    "classify",
+    "from_record",
+    "kind_named",
+    "predefined",
+    "table_version",
+    "to_record",
+]
+
 # Acting as a service account, or minting a credential that acts as one. Each entry says why.
 ESCALATION_PERMISSIONS: Final[Mapping[str, str]] = {
     "iam.serviceAccounts.actAs": "attaches service accounts to resources that then run as them",

@@ -11,37 +11,24 @@ must be readable before it exists).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import Final
 
 from . import conditions
 from .context import RuleContext
-from .model import grant_scope, grants_of, is_grant_type, last_segment
-from .role_power import custom_roles_of, power_of
-from .values import get, get_str, is_unknown, stack_resources
+from .role_power import power_of
+from .stack import StackModel
+from .values import is_unknown
+
+__all__ = ["GOOGLE_MANAGED_NAMES", "resource_prefix_bounded"]
 
 # collection -> names Google creates for you (documented idioms), matched whole.
 GOOGLE_MANAGED_NAMES: Final[Mapping[str, re.Pattern[str]]] = {
     "buckets": re.compile(r"gcf-v2-sources-\d+-[a-z]+-[a-z]+\d+|gcf-sources-\d+-[a-z]+-[a-z]+\d+"),
 }
-_NAME_KEYS: Final = ("name", "id", "secretId", "repositoryId", "datasetId", "accountId", "workloadIdentityPoolId")
 
 
-def _declared_names(resources: Sequence[Mapping[str, Any]]) -> set[str]:
-    """Short names of the resources the stack declares (not of the grants that refer to them)."""
-    names: set[str] = set()
-    for resource in resources:
-        rtype = get(resource, "type")
-        if not isinstance(rtype, str) or is_grant_type(rtype):
-            continue
-        for key in _NAME_KEYS:
-            segment = last_segment(get_str(resource, "props", key))
-            if segment:
-                names.add(segment)
-    return names
-
-
-def _known(collection: str, name: str, declared: set[str]) -> bool:
+def _known(collection: str, name: str, declared: frozenset[str]) -> bool:
     idiom = GOOGLE_MANAGED_NAMES.get(collection)
     return name in declared or (idiom is not None and idiom.fullmatch(name) is not None)
 
@@ -55,20 +42,18 @@ def _fix(named: conditions.NamedResource) -> str:
     return f'end the prefix with \'/\' ("{named.path}/") or use an exact name (resource.name == "{named.path}")'
 
 
-def resource_prefix_bounded(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> list[tuple[str, str]]:
-    declared = _declared_names(resources)
-    custom = custom_roles_of(resources)
+def resource_prefix_bounded(model: StackModel, ctx: RuleContext) -> list[tuple[str, str]]:
+    declared = model.declared_names
     out: list[tuple[str, str]] = []
-    for resource in stack_resources(resources):
-        rtype, urn, props = resource.type, resource.urn, resource.props
-        if grant_scope(rtype) == "resource":
+    for entry in model.grants:
+        if entry.scope == "resource":
             continue  # a prefix inside one resource's own policy stays inside that resource
-        name = resource.name
+        urn, name = entry.resource.urn, entry.resource.name
         label = f"'{name}'" if isinstance(name, str) else urn
-        for grant in grants_of(rtype, props):
+        for grant in entry.grants:
             if grant.condition_unknown or not isinstance(grant.role, str) or is_unknown(grant.role):
                 continue
-            power = power_of(grant.role, custom)
+            power = power_of(grant.role, model.custom_roles)
             if power is not None and power.harmless:
                 continue
             for named in conditions.resource_scope(grant.condition):

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from . import iam
 from .context import RuleContext
-from .members import CUSTOMER_PREFIX
-from .model import BASIC_ROLES, PUBLIC_MEMBERS, grant_scope, grants_of, is_admin_role
-from .values import get, get_list, get_map, get_str, is_true, is_unknown, type_module
-from .workloads import RUN_V1_SERVICE, RUN_V2_SERVICE
+from .iam import BASIC_ROLES, PUBLIC_MEMBERS, grant_scope, grants_of, is_admin_role
+from .values import get, get_list, get_str, is_unknown, type_module
+
+__all__ = ["ACL_TYPES", "invoker_iam_check_enabled", "no_broad_principals", "no_public_acls", "no_public_members"]
 
 _INVOKER_FIX = (
     "grant roles/run.invoker on the service to serviceAccount:<caller's runtime service account email> instead"
@@ -20,7 +21,7 @@ def no_public_members(resource_type: str, props: Mapping[str, Any], ctx: RuleCon
     """allUsers / allAuthenticatedUsers in member, members or policyData — conditions do not help."""
     out: list[str] = []
     for grant in grants_of(resource_type, props):
-        if not isinstance(grant.member, str) or grant.member.strip() not in PUBLIC_MEMBERS:
+        if not iam.public_member(grant.member):
             continue
         role = grant.role if isinstance(grant.role, str) else "an unknown role"
         condition = " (an IAM condition does not make a public member acceptable)" if grant.conditional else ""
@@ -87,7 +88,7 @@ def no_broad_principals(resource_type: str, props: Mapping[str, Any], ctx: RuleC
     """domain: members, whole customers, wildcard principalSets, and identities outside allowedMemberDomains.
     allowedMemberDomains waives only this finding: the role a domain holds is still judged by scope."""
     out: list[str] = []
-    allowed = {d.lower() for d in ctx.allowed_member_domains}
+    allowed = {d.lower() for d in ctx.settings.allowed_member_domains}
     for grant in grants_of(resource_type, props):
         member = grant.member
         if not isinstance(member, str) or is_unknown(member):
@@ -102,7 +103,7 @@ def no_broad_principals(resource_type: str, props: Mapping[str, Any], ctx: RuleC
                     f"Grant it to the one service account or group that needs it instead (or add {domain} "
                     "to allowedMemberDomains if a whole-domain grant is really intended)."
                 )
-        elif member.startswith(CUSTOMER_PREFIX):
+        elif member.startswith(iam.CUSTOMER_PREFIX):
             out.append(
                 f"{grant.where}: {member} grants {role} on {ctx.label} to every principal of that Google Workspace / "
                 "Cloud Identity customer (Google documents this identifier for deny policies, not allow policies). "
@@ -129,25 +130,21 @@ def no_broad_principals(resource_type: str, props: Mapping[str, Any], ctx: RuleC
     return out
 
 
-_INVOKER_IAM_ANNOTATION = "run.googleapis.com/invoker-iam-disabled"
-
-
 def invoker_iam_check_enabled(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
-    """Cloud Run's invoker IAM check switched off (v2 flag, v1 annotation) makes a service public."""
+    """Cloud Run's invoker IAM check switched off (v2 flag, v1 annotation) makes a service public: the access
+    iam.open_access reads, which the report shows as allUsers holding roles/run.invoker."""
     out: list[str] = []
-    if resource_type == RUN_V2_SERVICE and is_true(get(props, "invokerIamDisabled")):
-        out.append(
-            f"invokerIamDisabled is true on Cloud Run service {ctx.label}: anyone who can reach it can call it. "
-            f"Set invokerIamDisabled=False and {_INVOKER_FIX}."
-        )
-    if resource_type == RUN_V1_SERVICE:
-        for path in (("metadata", "annotations"), ("template", "metadata", "annotations")):
-            annotations = get_map(props, *path)
-            if isinstance(annotations, Mapping) and is_true(annotations.get(_INVOKER_IAM_ANNOTATION)):
-                out.append(
-                    f"{'.'.join(path)}[{_INVOKER_IAM_ANNOTATION}] is true on Cloud Run service {ctx.label}: "
-                    f"anyone who can reach it can call it. Remove the annotation and {_INVOKER_FIX}."
-                )
+    for grant in iam.open_access(resource_type, props):
+        if grant.where == "invokerIamDisabled":
+            out.append(
+                f"invokerIamDisabled is true on Cloud Run service {ctx.label}: anyone who can reach it can call it. "
+                f"Set invokerIamDisabled=False and {_INVOKER_FIX}."
+            )
+        else:
+            out.append(
+                f"{grant.where} is true on Cloud Run service {ctx.label}: anyone who can reach it can call it. "
+                f"Remove the annotation and {_INVOKER_FIX}."
+            )
     return out
 
 
@@ -171,6 +168,7 @@ STORAGE_ACL_TYPES: Final = frozenset(
         DEFAULT_OBJECT_ACL,
     }
 )
+ACL_TYPES: Final = STORAGE_ACL_TYPES | {DATASET, DATASET_ACCESS}
 # Compared case-insensitively: a near-miss spelling costs a review, a missed public entity costs the data.
 _PUBLIC_ENTITIES: Final = frozenset(m.lower() for m in PUBLIC_MEMBERS)
 _PUBLIC_PREDEFINED_ACLS: Final = frozenset({"publicread", "publicreadwrite", "authenticatedread"})

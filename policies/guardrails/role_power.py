@@ -5,11 +5,12 @@ prefixes); no rule of its own."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import Final
 
-from .power import RolePower, classify, predefined
-from .values import get, get_list, get_str, is_unknown
+from .power import RolePower, predefined
+
+__all__ = ["CUSTOM_ROLE_NAME", "CUSTOM_ROLE_TYPES", "CustomRoles", "impersonation_power", "power_of"]
 
 CUSTOM_ROLE_TYPES: Final = frozenset(
     {"gcp:projects/iAMCustomRole:IAMCustomRole", "gcp:organizations/iAMCustomRole:IAMCustomRole"}
@@ -18,26 +19,6 @@ CUSTOM_ROLE_NAME: Final = re.compile(r"^(projects|organizations)/([^/]+)/roles/(
 
 
 CustomRoles = Mapping[str, RolePower]  # role name (or `*/roles/<id>` when only the id is known) -> power
-
-
-def custom_roles_of(resources: Sequence[Mapping[str, Any]]) -> dict[str, RolePower]:
-    """The custom roles a stack defines, by every name a grant may use for them."""
-    found: dict[str, RolePower] = {}
-    for resource in resources:
-        if get(resource, "type") not in CUSTOM_ROLE_TYPES:
-            continue
-        permissions = get_list(resource, "props", "permissions")
-        if not isinstance(permissions, list):
-            continue
-        power = classify(p for p in permissions if isinstance(p, str) and not is_unknown(p))
-        for key in ("name", "id"):
-            value = get_str(resource, "props", key)
-            if isinstance(value, str) and CUSTOM_ROLE_NAME.match(value):
-                found[value] = power
-        role_id = get_str(resource, "props", "roleId")
-        if isinstance(role_id, str):
-            found[f"*/roles/{role_id}"] = power
-    return found
 
 
 def power_of(role: str, custom: CustomRoles) -> RolePower | None:

@@ -4,13 +4,13 @@ power for convenience members; key minting; custom roles with identity power; ro
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final
 
-from . import conditions, members
+from . import conditions, iam
 from .context import RuleContext
-from .model import BASIC_ROLES, KEY_MINTING_ROLES, Grant, grant_scope, grants_of, is_basic_role
+from .iam import BASIC_ROLES, KEY_MINTING_ROLES, Grant, grant_scope, grants_of, is_basic_role
 from .power import (
     ESCALATION_PERMISSIONS,
     ORG_POLICY_PERMISSIONS,
@@ -21,8 +21,20 @@ from .power import (
     predefined,
     table_version,
 )
-from .role_power import CUSTOM_ROLE_NAME, CUSTOM_ROLE_TYPES, CustomRoles, custom_roles_of, power_of
-from .values import UNKNOWN, get, get_list, get_str, is_unknown, stack_resources
+from .role_power import CUSTOM_ROLE_NAME, CustomRoles, power_of
+from .stack import StackModel
+from .values import UNKNOWN, get_list, is_unknown
+
+__all__ = [
+    "custom_roles_verifiable",
+    "high_scope_privileged_roles",
+    "judge_high_scope",
+    "no_basic_roles",
+    "no_convenience_members",
+    "no_key_minting_grants",
+    "no_privileged_custom_roles",
+    "service_agent_roles_for_agents",
+]
 
 
 def _who(member: object) -> str:
@@ -133,28 +145,32 @@ def _delegation_unsafe(role: str, custom: CustomRoles) -> bool:
 def judge_high_scope(
     resource_type: str, props: Mapping[str, Any], ctx: RuleContext, custom: CustomRoles | None = None
 ) -> list[str]:
-    """Roles on a whole project/folder/organization that carry identity, IAM, code-running or data power."""
-    scope = grant_scope(resource_type)
+    """Roles on a whole project/folder/organization that carry identity, IAM, code-running or data power: the
+    judgement of one grant resource (custom roles by the stack's definitions, when given)."""
+    return _judge_high_scope(grant_scope(resource_type), grants_of(resource_type, props), ctx, custom or {})
+
+
+def _judge_high_scope(scope: str, grants: Iterable[Grant], ctx: RuleContext, custom: CustomRoles) -> list[str]:
     if scope == "resource":
         return []
     out: list[str] = []
-    for grant in grants_of(resource_type, props):
+    for grant in grants:
         role = grant.role
-        if not isinstance(role, str) or is_unknown(role) or role in ctx.extra_allowed_roles:
+        if not isinstance(role, str) or is_unknown(role) or role in ctx.settings.extra_allowed_roles:
             continue
         if role in BASIC_ROLES or role in KEY_MINTING_ROLES:
             continue  # no-basic-roles / no-key-minting-grants report these
-        member = members.known(grant.member)
+        member = iam.known(grant.member)
         if member is not None and _owned_elsewhere(member):
             continue
-        power = power_of(role, custom or {})
+        power = power_of(role, custom)
         if power is None or power.service_agent:
             continue  # custom-roles-verifiable / service-agent-roles-for-agents report these
         if grant.condition_unknown:
             continue  # what the condition allows is not known yet (preview): judged once known
         if conditions.resource_scope(grant.condition):
             continue  # confined to named resources: resource scope (partial prefixes: resource-prefix-bounded)
-        found = _why_and_fix(role, power, grant, scope, custom or {})
+        found = _why_and_fix(role, power, grant, scope, custom)
         if found is None:
             continue
         why, fix = found
@@ -168,26 +184,20 @@ def judge_high_scope(
 def _owned_elsewhere(member: str) -> bool:
     """Members whose grants other policies judge as a whole (one finding per root cause). A whole customer
     (`domain:`) is not one of them: allowedMemberDomains may accept the member, never the role at this scope."""
-    if (members.is_broad(member) and not members.is_whole_customer(member)) or members.is_convenience(member):
+    if (iam.is_broad(member) and not iam.is_whole_customer(member)) or iam.is_convenience(member):
         return True
-    email = members.service_account(member)
-    return email is not None and (members.is_default_account(email) or members.is_service_agent(email))
+    email = iam.service_account(member)
+    return email is not None and (iam.is_default_account(email) or iam.is_service_agent(email))
 
 
-def no_high_scope_privileged_roles(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
-    """The per-resource judgement for predefined roles (custom roles need the stack: see the stack rule)."""
-    return judge_high_scope(resource_type, props, ctx)
-
-
-def high_scope_privileged_roles(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> list[tuple[str, str]]:
+def high_scope_privileged_roles(model: StackModel, ctx: RuleContext) -> list[tuple[str, str]]:
     """Every grant in the stack, custom roles defined in it judged by their permissions."""
-    custom = custom_roles_of(resources)
     out: list[tuple[str, str]] = []
-    for resource in stack_resources(resources):
-        rtype, urn, props = resource.type, resource.urn, resource.props
-        name = resource.name
-        label_ctx = replace(ctx, urn=urn, name=name if isinstance(name, str) else "")
-        out.extend((urn, message) for message in judge_high_scope(rtype, props, label_ctx, custom))
+    for entry in model.grants:
+        resource = entry.resource
+        label_ctx = replace(ctx, urn=resource.urn, name=resource.name or "")
+        messages = _judge_high_scope(entry.scope, entry.grants, label_ctx, model.custom_roles)
+        out.extend((resource.urn, message) for message in messages)
     return out
 
 
@@ -199,14 +209,14 @@ def service_agent_roles_for_agents(resource_type: str, props: Mapping[str, Any],
     to its own agents; anyone else holding one is an escalation."""
     out: list[str] = []
     for grant in grants_of(resource_type, props):
-        role, member = grant.role, members.known(grant.member)
-        if not isinstance(role, str) or is_unknown(role) or member is None or members.is_broad(member):
+        role, member = grant.role, iam.known(grant.member)
+        if not isinstance(role, str) or is_unknown(role) or member is None or iam.is_broad(member):
             continue
         power = predefined(role)
         if power is None or not power.service_agent:
             continue
-        email = members.service_account(member)
-        if email is not None and (members.is_service_agent(email) or members.is_default_account(email)):
+        email = iam.service_account(member)
+        if email is not None and (iam.is_service_agent(email) or iam.is_default_account(email)):
             continue  # Google's own agent, or a default account (no-default-identity-grants)
         out.append(
             f"{grant.where}: {role} is a service-agent role, made for Google's own agents, but is granted to "
@@ -223,8 +233,8 @@ def no_convenience_members(resource_type: str, props: Mapping[str, Any], ctx: Ru
     not get write, admin or identity power."""
     out: list[str] = []
     for grant in grants_of(resource_type, props):
-        role, member = grant.role, members.known(grant.member)
-        if member is None or not members.is_convenience(member) or not isinstance(role, str) or is_unknown(role):
+        role, member = grant.role, iam.known(grant.member)
+        if member is None or not iam.is_convenience(member) or not isinstance(role, str) or is_unknown(role):
             continue
         if role in BASIC_ROLES:
             continue  # no-basic-roles
@@ -260,8 +270,6 @@ def dangerous_permissions(permissions: object) -> list[str]:
 
 
 def no_privileged_custom_roles(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
-    if resource_type not in CUSTOM_ROLE_TYPES:
-        return []
     permissions = get_list(props, "permissions")
     if permissions is UNKNOWN:
         return []
@@ -280,39 +288,17 @@ def no_privileged_custom_roles(resource_type: str, props: Mapping[str, Any], ctx
 # --- roles the pack cannot see ------------------------------------------------------------------------------
 
 
-def _defined_custom_roles(resources: Sequence[Mapping[str, Any]]) -> tuple[set[str], set[tuple[str, str]], bool]:
-    """Full names, (kind, roleId) pairs of the custom roles the stack defines; flag: some roleId unknown."""
-    names: set[str] = set()
-    ids: set[tuple[str, str]] = set()
-    unknown = False
-    for resource in resources:
-        rtype = get(resource, "type")
-        if rtype not in CUSTOM_ROLE_TYPES:
-            continue
-        kind = "projects" if str(rtype).startswith("gcp:projects/") else "organizations"
-        for key in ("name", "id"):
-            value = get_str(resource, "props", key)
-            if isinstance(value, str) and CUSTOM_ROLE_NAME.match(value):
-                names.add(value)
-        role_id = get_str(resource, "props", "roleId")
-        if isinstance(role_id, str):
-            ids.add((kind, role_id))
-        else:
-            unknown = True
-    return names, ids, unknown
-
-
-def custom_roles_verifiable(resources: Sequence[Mapping[str, Any]], ctx: RuleContext) -> list[tuple[str, str]]:
+def custom_roles_verifiable(model: StackModel, ctx: RuleContext) -> list[tuple[str, str]]:
     """Grants of a role whose permissions the pack cannot see: a custom role the stack does not define, or a
     predefined role newer than the pack's role table."""
-    names, ids, unknown = _defined_custom_roles(resources)
+    defined = model.defined_roles
+    names, ids, unknown = defined.names, defined.ids, defined.unknown
     out: list[tuple[str, str]] = []
-    for resource in stack_resources(resources):
-        rtype, urn, props = resource.type, resource.urn, resource.props
-        name = resource.name
+    for entry in model.grants:
+        urn, name = entry.resource.urn, entry.resource.name
         label = f"'{name}'" if isinstance(name, str) else urn
         reported: set[str] = set()
-        for grant in grants_of(rtype, props):
+        for grant in entry.grants:
             role = grant.role
             if not isinstance(role, str) or is_unknown(role) or role in reported:
                 continue

@@ -8,13 +8,13 @@ from typing import Any, Final
 from .context import RuleContext
 from .values import UNKNOWN, get, get_str, is_true
 
+__all__ = ["BUCKET", "bucket_public_access_prevention", "bucket_uniform_access"]
+
 BUCKET: Final = "gcp:storage/bucket:Bucket"
 
 
 def bucket_uniform_access(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
     """Without uniform bucket-level access, object ACLs grant access that no IAM review sees."""
-    if resource_type != BUCKET:
-        return []
     value = get(props, "uniformBucketLevelAccess")
     if value is UNKNOWN or is_true(value):
         return []
@@ -27,8 +27,6 @@ def bucket_uniform_access(resource_type: str, props: Mapping[str, Any], ctx: Rul
 
 def bucket_public_access_prevention(resource_type: str, props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
     """`inherited` (the default) leaves it to an organization policy the program cannot see."""
-    if resource_type != BUCKET:
-        return []
     value = get_str(props, "publicAccessPrevention")
     if value is UNKNOWN or (isinstance(value, str) and value.strip().lower() == "enforced"):
         return []

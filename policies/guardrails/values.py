@@ -9,9 +9,28 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from typing import Any, Final
+
+__all__ = [
+    "UNKNOWN",
+    "UNKNOWN_SENTINELS",
+    "Unknown",
+    "as_number",
+    "elements",
+    "get",
+    "get_list",
+    "get_map",
+    "get_str",
+    "is_true",
+    "is_unknown",
+    "items",
+    "last_segment",
+    "parse_json",
+    "stack_of_urn",
+    "type_module",
+    "type_name",
+]
 
 # Copies of pulumi_policy.proxy's sentinels; a test fails if the SDK changes them.
 UNKNOWN_SENTINELS: Final = frozenset(
@@ -166,19 +185,7 @@ def type_name(resource_type: object) -> str:
     return resource_type.rsplit(":", 1)[-1]
 
 
-@dataclass(frozen=True)
-class StackResource:
-    type: str
-    urn: str
-    props: Mapping[str, Any]
-    name: str | None
-
-
-def stack_resources(resources: Iterable[Mapping[str, Any]]) -> Iterator[StackResource]:
-    """The resources of a stack policy's input whose type, URN and properties can be read (others can't be
-    judged), with their name where it is known."""
-    for resource in resources:
-        rtype, urn, props = get(resource, "type"), get(resource, "urn"), get(resource, "props")
-        if isinstance(rtype, str) and isinstance(urn, str) and isinstance(props, Mapping):
-            name = get_str(resource, "name")
-            yield StackResource(rtype, urn, props, name if isinstance(name, str) else None)
+def last_segment(value: object) -> str | None:
+    if not isinstance(value, str) or is_unknown(value) or not value.strip():
+        return None
+    return value.rstrip("/").rsplit("/", 1)[-1]

@@ -11,9 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .model import (
-    last_segment,
-)
 from .values import (
     UNKNOWN,
     UNKNOWN_SENTINELS,
@@ -23,10 +20,45 @@ from .values import (
     get_list,
     get_map,
     get_str,
+    is_true,
     is_unknown,
     items,
+    last_segment,
     type_module,
 )
+
+__all__ = [
+    "API_GATEWAY_CONFIG",
+    "CALLER_TYPES",
+    "EVENTARC_TRIGGER",
+    "FUNCTION_V1",
+    "FUNCTION_V2",
+    "IDENTITY_TYPES",
+    "MACHINE_TYPES",
+    "MORE_WORKLOAD_TYPES",
+    "PUSH_SUBSCRIPTION",
+    "RUNS_AS_TYPES",
+    "RUN_SERVICE_TYPES",
+    "RUN_V1_SERVICE",
+    "RUN_V2_JOB",
+    "RUN_V2_SERVICE",
+    "RUN_V2_WORKER_POOL",
+    "SCHEDULER_JOB",
+    "WORKLOAD_TYPES",
+    "EnvVar",
+    "IdentitySlot",
+    "config_text",
+    "endpoints_of",
+    "env_vars",
+    "gateway_documents",
+    "grant_target",
+    "has_unknown",
+    "hidden_config",
+    "identity_slots",
+    "machine_slots",
+    "mentions",
+    "service_names",
+]
 
 FUNCTION_V2: Final = "gcp:cloudfunctionsv2/function:Function"
 FUNCTION_V1: Final = "gcp:cloudfunctions/function:Function"
@@ -37,6 +69,7 @@ RUN_V1_SERVICE: Final = "gcp:cloudrun/service:Service"
 WORKLOAD_TYPES: Final = frozenset(
     {FUNCTION_V2, FUNCTION_V1, RUN_V2_SERVICE, RUN_V2_JOB, RUN_V2_WORKER_POOL, RUN_V1_SERVICE}
 )
+RUN_SERVICE_TYPES: Final = frozenset({RUN_V2_SERVICE, RUN_V1_SERVICE})
 
 
 SCHEDULER_JOB: Final = "gcp:cloudscheduler/job:Job"
@@ -48,7 +81,7 @@ CALLER_TYPES: Final = frozenset({SCHEDULER_JOB, PUSH_SUBSCRIPTION, EVENTARC_TRIG
 IDENTITY_TYPES: Final = WORKLOAD_TYPES | CALLER_TYPES
 
 # More workloads that run code as a service account and fall back to a default one when it is not set
-# (pulumi-gcp field names; tests/policies/test_guardrails_gcp_types.py checks them against the provider).
+# (pulumi-gcp field names; tests/policies/test_gcp_types.py checks them against the provider).
 WORKFLOW: Final = "gcp:workflows/workflow:Workflow"
 BUILD_TRIGGER: Final = "gcp:cloudbuild/trigger:Trigger"
 DATAFLOW_JOB: Final = "gcp:dataflow/job:Job"
@@ -160,6 +193,51 @@ def identity_slots(resource_type: str, props: Mapping[str, Any]) -> list[Identit
     if resource_type in (APP_ENGINE_FLEX, APP_ENGINE_STANDARD):
         return [slot("runtime", "serviceAccount", default=APP_ENGINE_DEFAULT)]
     return []
+
+
+# --- machines: VMs, instance templates, GKE nodes -----------------------------------------------------------
+
+COMPUTE_INSTANCE: Final = "gcp:compute/instance:Instance"
+INSTANCE_TEMPLATES: Final = frozenset(
+    {"gcp:compute/instanceTemplate:InstanceTemplate", "gcp:compute/regionInstanceTemplate:RegionInstanceTemplate"}
+)
+INSTANCE_FROM_TEMPLATE: Final = "gcp:compute/instanceFromTemplate:InstanceFromTemplate"
+GKE_CLUSTER: Final = "gcp:container/cluster:Cluster"
+GKE_NODE_POOL: Final = "gcp:container/nodePool:NodePool"
+MACHINE_TYPES: Final = (
+    frozenset({COMPUTE_INSTANCE, INSTANCE_FROM_TEMPLATE, GKE_CLUSTER, GKE_NODE_POOL}) | INSTANCE_TEMPLATES
+)
+
+
+def machine_slots(resource_type: str, props: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(path, service account or None when it falls back to the Compute Engine default, scopes) of each machine
+    identity of a VM, instance template, GKE cluster or node pool."""
+    slots: list[tuple[str, Any, Any]] = []
+    if resource_type in (COMPUTE_INSTANCE, INSTANCE_FROM_TEMPLATE) or resource_type in INSTANCE_TEMPLATES:
+        block = get(props, "serviceAccount")
+        if isinstance(block, Unknown) or (block is None and resource_type == INSTANCE_FROM_TEMPLATE):
+            return []  # unknown, or inherited from the template (judged there)
+        if isinstance(block, Mapping):  # no block at all: the VM runs with no identity, which is fine
+            slots.append(("serviceAccount.email", get(block, "email"), get(block, "scopes")))
+    elif resource_type == GKE_CLUSTER:
+        autopilot = is_true(get(props, "enableAutopilot"))
+        pools = get_list(props, "nodePools")
+        # GKE creates a default pool from nodeConfig only when no pools are given inline and it is not removed.
+        default_pool = not autopilot and not is_true(get(props, "removeDefaultNodePool")) and not pools
+        if default_pool and not isinstance(pools, Unknown):
+            slots.append(("nodeConfig.serviceAccount", get(props, "nodeConfig", "serviceAccount"),
+                          get(props, "nodeConfig", "oauthScopes")))  # fmt: skip
+        for index, pool in enumerate(pools if isinstance(pools, list) else []):
+            slots.append((f"nodePools[{index}].nodeConfig.serviceAccount", get(pool, "nodeConfig", "serviceAccount"),
+                          get(pool, "nodeConfig", "oauthScopes")))  # fmt: skip
+        if autopilot or is_true(get(props, "clusterAutoscaling", "enabled")):
+            defaults = get(props, "clusterAutoscaling", "autoProvisioningDefaults")
+            slots.append(("clusterAutoscaling.autoProvisioningDefaults.serviceAccount", get(defaults, "serviceAccount"),
+                          get(defaults, "oauthScopes")))  # fmt: skip
+    elif resource_type == GKE_NODE_POOL:
+        slots.append(("nodeConfig.serviceAccount", get(props, "nodeConfig", "serviceAccount"),
+                      get(props, "nodeConfig", "oauthScopes")))  # fmt: skip
+    return slots
 
 
 @dataclass(frozen=True)

@@ -44,10 +44,6 @@ def secret(value: Any) -> dict[str, Any]:
     return {SIG_KEY: SECRET_SIG, "value": value}
 
 
-def is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG
-
-
 def without_references(value: Any) -> Any:
     """Resource references as the engine marshals them for a policy pack (which cannot read them): the
     resource's id when it has one, else its URN. Returns `value` itself when it holds no reference."""

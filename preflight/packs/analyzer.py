@@ -65,6 +65,8 @@ class PackReport:
     # What the pack exempted (violations it found and did not report), and exemptions naming no resource.
     exemptions: list[Exemption] = field(default_factory=list)
     unknown_exemptions: list[UnknownExemption] = field(default_factory=list)
+    # Where preflight ran the pack otherwise than the CLI would (a missing virtualenv), for the report.
+    notes: list[str] = field(default_factory=list)
 
     def closest_policy(self, name: str) -> str | None:
         """The pack's policy a misspelt config entry most likely meant."""
@@ -151,6 +153,7 @@ class PackSession:
                 p.name: config.get(p.name, PolicyConfig(p.enforcement_level)).enforcement_level for p in policies
             },
             unknown_config=sorted(set(given or {}) - {p.name for p in policies} - {"all"}),
+            notes=[self.process.note] if self.process.note else [],
         )
 
     def submit(self, request: Any) -> None:

@@ -1,7 +1,9 @@
 """A policy pack's analyzer process, started as the Pulumi CLI starts a Python pack.
 
-`python -u -m pulumi.policy <engineAddr> <packDir>`, cwd = the pack, on the interpreter of the virtualenv
-its PulumiPolicy.yaml names, with an Engine service to log to; the first line it prints is its port.
+`python -u -m pulumi.policy <engineAddr> <packDir>`, cwd = the pack, with an Engine service to log to; the
+first line it prints is its port. The interpreter is the one the CLI's `pulumi-analyzer-policy-python` would
+pick: the virtualenv PulumiPolicy.yaml names (relative to the pack), else the ambient Python, which for
+preflight is its own interpreter (it has pulumi-policy, since preflight needs it too).
 """
 
 from __future__ import annotations
@@ -84,8 +86,8 @@ def engine_server(root_urn: str) -> Iterator[tuple[str, Engine]]:
         server.stop(grace=None)
 
 
-def _pack_settings(pack_dir: Path) -> tuple[str, str | None]:
-    """(python executable, version from PulumiPolicy.yaml)."""
+def _pack_settings(pack_dir: Path) -> tuple[str, str | None, str]:
+    """(python executable, version from PulumiPolicy.yaml, a note when preflight could not do as the CLI)."""
     manifest = pack_dir / "PulumiPolicy.yaml"
     if not manifest.is_file():
         raise PackError(f"{pack_dir} is not a policy pack (no PulumiPolicy.yaml)")
@@ -99,7 +101,7 @@ def _pack_settings(pack_dir: Path) -> tuple[str, str | None]:
     name = runtime.get("name") if isinstance(runtime, dict) else runtime
     if name != "python":
         raise PackError(f"{manifest}: only Python policy packs are supported (runtime: {name})")
-    python = sys.executable
+    python, note = sys.executable, ""
     options = runtime.get("options") if isinstance(runtime, dict) else None
     venv = options.get("virtualenv") if isinstance(options, dict) else None
     if venv:
@@ -109,16 +111,21 @@ def _pack_settings(pack_dir: Path) -> tuple[str, str | None]:
             python = str(candidate)
         elif venv_dir.exists():
             raise PackError(f"{manifest}: virtualenv {venv} has no Python interpreter")
-        # The CLI would create a missing virtualenv and pip-install into it; offline we cannot, so the
-        # pack runs on this interpreter, which has pulumi-policy since preflight itself needs it.
+        else:
+            # The CLI refuses a missing one in place (`pulumi install` in the pack creates it from the pack's
+            # requirements.txt); offline preflight runs the pack on its own interpreter and says so.
+            note = (
+                f"policy pack {pack_dir.name}: virtualenv {venv} does not exist (`pulumi install` in the pack would "
+                f"create it): ran on {sys.executable}"
+            )
     version = doc.get("version")
-    return python, (str(version) if version is not None else None)
+    return python, (str(version) if version is not None else None), note
 
 
 class PackProcess:
     def __init__(self, pack_dir: Path, engine_address: str, run: StackContext) -> None:
         self.pack_dir = pack_dir
-        python, self.manifest_version = _pack_settings(pack_dir)
+        python, self.manifest_version, self.note = _pack_settings(pack_dir)
         env = dict(os.environ)
         for key in [k for k in env if k.startswith("PULUMI_CONFIG")]:
             del env[key]

@@ -1,36 +1,19 @@
-"""Who may do what on which resource: (member, role, resource) triples from IAM resources of any type."""
+"""Who may do what on which resource, and who runs as whom, as the report shows them: read from the pack's own
+model of the stack (`secure_invoke.policies.guardrails.stack`, `.iam`), so the picture is what the pack judged."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
+from secure_invoke.policies.guardrails import iam
+from secure_invoke.policies.guardrails.stack import StackModel, StackResource
 from secure_invoke.preflight.engine.records import Resource
-from secure_invoke.preflight.outputs.wire import UNKNOWN
 
-# Inputs of an IAM resource that say *how* it grants, not *on what*.
-_NON_TARGET_KEYS = {"member", "members", "role", "condition", "policyData", "etag", "project", "location", "region"}
-# Preferred identifiers of the target, most specific first.
-_TARGET_KEYS = (
-    "name",
-    "service",
-    "cloudFunction",
-    "serviceAccountId",
-    "secretId",
-    "topic",
-    "subscription",
-    "bucket",
-    "repository",
-    "dataset",
-    "datasetId",
-    "tableId",
-    "instance",
-    "keyRing",
-    "cryptoKeyId",
-    "folder",
-    "orgId",
-)
+__all__ = ["Grant", "RunsAs", "grants_of", "is_broad", "is_public", "model_of", "runs_as_of"]
+
+# What the report says of a Cloud Run service that lets anyone invoke it (iam.open_access).
+_INVOKER_CHECK_OFF = " (invoker IAM check disabled)"
 
 
 class _Triple(NamedTuple):
@@ -58,121 +41,66 @@ class Grant(_Triple):
         return data
 
 
-def iam_kind(type_: str) -> str | None:
-    """'member', 'binding' or 'policy' for IAM resource type tokens of any provider module."""
-    last = type_.rsplit(":", 1)[-1].lower()
-    for kind in ("member", "binding", "policy"):
-        if last.endswith(f"iam{kind}"):
-            return kind
-    return None
+class RunsAs(NamedTuple):
+    """A workload (as the report names it) runs as a service account through one of its identity settings."""
+
+    workload: str
+    path: str
+    member: str  # serviceAccount:<email>
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if value == UNKNOWN:
-        return "(unknown until deployed)"
-    return str(value)
+def is_public(member: str) -> bool:
+    """Anyone on the internet, as no-public-members judges a member."""
+    return iam.public_member(member)
 
 
-def target_of(resource: Resource) -> str:
-    """e.g. `cloudrunv2/service worker-dev`, `project my-project`, `storage/bucket src-1a2b`."""
-    token = resource.type.split(":")
-    module = token[1] if len(token) > 2 else resource.type
-    module = module.split("/", 1)[0]
-    inputs = resource.inputs
-    if module in ("projects", "organizations", "folder") and not any(k in inputs for k in _TARGET_KEYS):
-        if "folder" in inputs:
-            return f"folder {_text(inputs['folder'])}"
-        if "orgId" in inputs:
-            return f"organization {_text(inputs['orgId'])}"
-        return f"project {_text(inputs.get('project') or '(provider default)')}"
-    kind = token[-1]
-    for suffix in ("IamMember", "IAMMember", "IamBinding", "IAMBinding", "IamPolicy", "IAMPolicy"):
-        if kind.endswith(suffix):
-            kind = kind[: -len(suffix)]
-            break
-    kind = f"{module}/{kind[:1].lower()}{kind[1:]}" if kind else module
-    for key in _TARGET_KEYS:
-        if key in inputs:
-            return f"{kind} {_text(inputs[key])}"
-    rest = [f"{k}={_text(v)}" for k, v in sorted(inputs.items()) if k not in _NON_TARGET_KEYS]
-    return f"{kind} {' '.join(rest)}".strip()
+def is_broad(member: str) -> bool:
+    """Public, a whole customer or domain, or a wildcard principal set, as the pack judges a member."""
+    return iam.broad_member(member)
 
 
-def _condition(value: Any) -> str | None:
-    if isinstance(value, dict):
-        return _text(value.get("title") or value.get("expression")) or None
-    return None
+def _condition(grant: iam.Grant) -> str | None:
+    """The condition as the table and graph show it: its title, else its expression."""
+    if isinstance(grant.condition, Mapping):
+        return iam.shown(grant.condition.get("title") or grant.condition.get("expression")) or None
+    return iam.UNKNOWN_TEXT if grant.condition_unknown else None
 
 
-_INVOKER_CHECK_OFF = "roles/run.invoker (invoker IAM check disabled)"
+def model_of(resources: Iterable[Resource]) -> StackModel:
+    """The pack's model of the program's stack, from what each resource declares (its inputs, as the pack's
+    resource policies judge them; AnalyzeStack's outputs hold the same grants and identities)."""
+    return StackModel([{"type": r.type, "urn": r.urn, "name": r.name, "props": r.inputs} for r in resources])
 
 
-def _invoker_check_disabled(resource: Resource) -> list[Grant]:
-    """A Cloud Run service without the invoker check lets anyone invoke it: show that as the grant it is."""
-    inputs = resource.inputs
-    disabled = False
-    if resource.type == "gcp:cloudrunv2/service:Service":
-        disabled = inputs.get("invokerIamDisabled") is True
-    elif resource.type == "gcp:cloudrun/service:Service":
-        annotations = (inputs.get("metadata") or {}).get("annotations") or {}
-        disabled = str(annotations.get("run.googleapis.com/invoker-iam-disabled", "")).lower() == "true"
-    if not disabled:
-        return []
-    name = resource.outputs.get("name") or inputs.get("name") or resource.name
-    kind = resource.type.split(":")[1].split("/")[0]
-    return [Grant("allUsers", _INVOKER_CHECK_OFF, f"{kind}/service {_text(name)}", resource.urn)]
+def _label(resource: StackResource) -> str:
+    return iam.resource_label(resource.type, iam.shown(resource.props.get("name") or resource.name))
 
 
-def grants_of_resource(resource: Resource) -> list[Grant]:
-    if resource.type in ("gcp:cloudrunv2/service:Service", "gcp:cloudrun/service:Service"):
-        return _invoker_check_disabled(resource)
-    kind = iam_kind(resource.type)
-    if kind is None or not resource.custom:
-        return []
-    inputs = resource.inputs
-    target = target_of(resource)
-    if kind == "member":
-        return [
-            Grant(
-                _text(inputs.get("member")),
-                _text(inputs.get("role")),
-                target,
-                resource.urn,
-                _condition(inputs.get("condition")),
-            )
+def grants_of(resources: Iterable[Resource], model: StackModel | None = None) -> list[Grant]:
+    """Every grant the program makes, in registration order; a Cloud Run service whose invoker check is off
+    shows as allUsers holding roles/run.invoker on it."""
+    model = model if model is not None else model_of(resources)
+    found: list[Grant] = []
+    for entry in model.access:
+        resource = entry.resource
+        if entry.by_setting:
+            first = entry.grants[0]
+            role = iam.shown(first.role) + _INVOKER_CHECK_OFF
+            found.append(Grant(iam.shown(first.member), role, _label(resource), resource.urn))
+            continue
+        target = iam.grant_resource(resource.type, resource.props)
+        found += [
+            Grant(iam.shown(grant.member), iam.shown(grant.role), target, resource.urn, _condition(grant))
+            for grant in entry.grants
         ]
-    if kind == "binding":
-        members = inputs.get("members")
-        if members == UNKNOWN or not isinstance(members, list):
-            members = [members]
-        return [
-            Grant(_text(m), _text(inputs.get("role")), target, resource.urn, _condition(inputs.get("condition")))
-            for m in members
-        ]
-    policy_data = inputs.get("policyData")
-    if policy_data == UNKNOWN:
-        return [Grant(_text(UNKNOWN), _text(UNKNOWN), target, resource.urn)]
-    try:
-        policy = json.loads(policy_data) if isinstance(policy_data, str) else policy_data
-    except ValueError:
-        return [Grant("(unparseable policyData)", "", target, resource.urn)]
-    grants: list[Grant] = []
-    for binding in (policy or {}).get("bindings") or []:
-        for member in binding.get("members") or []:
-            grants.append(
-                Grant(
-                    _text(member),
-                    _text(binding.get("role")),
-                    target,
-                    resource.urn,
-                    _condition(binding.get("condition")),
-                )
-            )
-    return grants
+    return found
 
 
-def grants_of(resources: Iterable[Resource]) -> list[Grant]:
-    """Every grant the program makes, in registration order."""
-    return [grant for resource in resources for grant in grants_of_resource(resource)]
+def runs_as_of(resources: Iterable[Resource], model: StackModel | None = None) -> list[RunsAs]:
+    """Who runs as whom: every identity setting of a workload, caller or machine that names a service account."""
+    model = model if model is not None else model_of(resources)
+    return [
+        RunsAs(_label(runs.resource), runs.slot.path, f"serviceAccount:{runs.email}")
+        for runs in (*model.runs_as, *model.machines)
+        if runs.email is not None
+    ]

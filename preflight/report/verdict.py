@@ -16,7 +16,7 @@ from secure_invoke.preflight.engine.records import PROVIDER_PREFIX, STACK_TYPE, 
 from secure_invoke.preflight.outputs.wire import UNKNOWN, plain
 from secure_invoke.preflight.packs.analyzer import PackReport, Violation
 from secure_invoke.preflight.packs.protocol import Exemption
-from secure_invoke.preflight.report.grants import Grant
+from secure_invoke.preflight.report.grants import Grant, is_broad, is_public, runs_as_of
 
 SECRET_MASK = "[secret]"  # noqa: S105 (what is shown instead of a secret)
 
@@ -251,7 +251,7 @@ def _grants(grants: list[Grant], console: Console) -> None:
     for header, width in zip(headers, widths, strict=True):
         table.add_column(header, width=width, overflow="fold")
     for grant, (member, role, resource) in zip(grants, rows, strict=True):
-        member_style = "red bold" if grant.member in ("allUsers", "allAuthenticatedUsers") else ""
+        member_style = "red bold" if is_public(grant.member) else ""
         table.add_row(Text(member, style=member_style), role, resource)
     console.print(table)
     console.print()
@@ -354,24 +354,6 @@ def render_policies(result: Result, console: Console) -> None:
     _verdict(result, sum(len(v) for v in _shown(run).values()), console)
 
 
-_WORKLOAD_IDENTITIES = {
-    "gcp:cloudrunv2/service:Service": (("template", "serviceAccount"),),
-    "gcp:cloudfunctionsv2/function:Function": (
-        ("serviceConfig", "serviceAccountEmail"),
-        ("eventTrigger", "serviceAccountEmail"),
-        ("buildConfig", "serviceAccount"),
-    ),
-}
-
-
-def _dig(value: Any, path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
-
-
 def _label(text: str) -> str:
     return text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
 
@@ -397,7 +379,7 @@ def to_mermaid(result: Result) -> str:
         if member not in seen_members:
             seen_members.add(member)
             identity_lines.append(f'    {node_id}(["{_label(member)}"])')
-            if member in ("allUsers", "allAuthenticatedUsers") or member.startswith("domain:"):
+            if is_broad(member):  # public, a whole domain or customer, a wildcard set: as the pack judges it
                 public.append(node_id)
         return node_id
 
@@ -413,17 +395,8 @@ def to_mermaid(result: Result) -> str:
         if grant.condition:
             conditional.append(len(edges))
         edges.append(f'  {identity(grant.member)} -- "{_label(_grant_role(grant))}" --> {target(grant.resource)}')
-    for resource in result.run.resources:
-        for path in _WORKLOAD_IDENTITIES.get(resource.type, ()):
-            account = _dig(resource.inputs, path)
-            if not isinstance(account, str) or not account or account == UNKNOWN:
-                continue
-            email = account.rsplit("/", 1)[-1]  # build SAs are given as a resource name
-            kind = resource.type.split(":")[1].split("/")[0]
-            workload = target(
-                f"{kind}/{resource.type.rsplit(':', 1)[-1].lower()} {resource.outputs.get('name') or resource.name}"
-            )
-            edges.append(f'  {workload} -. "runs as: {".".join(path)}" .-> {identity(f"serviceAccount:{email}")}')
+    for runs_as in runs_as_of(result.run.resources):
+        edges.append(f'  {target(runs_as.workload)} -. "runs as: {runs_as.path}" .-> {identity(runs_as.member)}')
 
     lines = ["flowchart LR", "  subgraph identities"]
     lines += identity_lines

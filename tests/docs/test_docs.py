@@ -3,6 +3,7 @@ and every policy the pack builds is documented."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -13,7 +14,8 @@ import pytest
 from pulumi_policy import ResourceValidationPolicy, Severity, StackValidationPolicy
 
 from secure_invoke.policies.guardrails.pack import SPECS, build_policies
-from secure_invoke.settings.schema import SCHEMA
+from secure_invoke.settings import KEYS, ByTier, Key
+from secure_invoke.settings import schema as settings_schema
 from tests.docs.markdown import table_with_header
 from tools import docs
 
@@ -78,7 +80,8 @@ def test_text_outside_the_markers_is_the_authors(tmp_path, capsys) -> None:
 
 
 def test_a_schema_change_without_make_docs_fails_the_check(tmp_path, capsys, monkeypatch) -> None:
-    monkeypatch.setitem(SCHEMA, "relayMemory", {**SCHEMA["relayMemory"], "default": "512Mi"})
+    keys = tuple(dataclasses.replace(k, default="512Mi") if k.name == "relayMemory" else k for k in KEYS)
+    monkeypatch.setattr(docs, "KEYS", keys)
     assert docs.main(["--check", "--root", str(_copy(tmp_path))]) == 1
     assert "+| `relayMemory` | string | `512Mi` | Function memory. |" in capsys.readouterr().out
 
@@ -108,35 +111,39 @@ def test_missing_or_misplaced_markers_are_an_error_naming_the_file(tmp_path, cap
 
 
 def test_every_config_key_has_a_description_and_a_row() -> None:
-    assert [k for k, s in SCHEMA.items() if not str(s.get("description", "")).strip()] == []
+    own = [k for k in KEYS if ":" not in k.name]
+    assert [k.name for k in KEYS if not k.description.strip()] == []
     rows = table_with_header((REPO / "README.md").read_text(encoding="utf-8"), CONFIG_HEADER)
-    assert [row[0] for row in rows] == [f"`{key}`" for key in SCHEMA]
-    assert [row[3] for row in rows] == [SCHEMA[key]["description"] for key in SCHEMA]
+    assert [row[0] for row in rows] == [f"`{key.name}`" for key in own]
+    assert [row[3] for row in rows] == [key.description for key in own]
+    assert settings_schema.KEYS is KEYS
 
 
 @pytest.mark.parametrize(
-    ("schema", "kind", "default"),
+    ("schema", "default", "kind", "shown"),
     [
-        ({"enum": ["dev", "prod"]}, "one of `dev`, `prod`", "—"),
-        ({"enum": ["0.5", "1"], "default": "1"}, "one of `0.5`, `1`", "`1`"),
+        ({"enum": ["development", "production"]}, None, "one of `development`, `production`", "—"),
+        ({"enum": ["0.5", "1"]}, "1", "one of `0.5`, `1`", "`1`"),
         (
-            {"type": "integer", "minimum": 0, "maximum": 100, "default": {"dev": 0, "prod": 1}},
+            {"type": "integer", "minimum": 0, "maximum": 100},
+            ByTier(0, 1),
             "integer 0..100",
-            "dev `0`, prod `1`",
+            "development `0`, production `1`",
         ),
-        ({"type": "integer", "minimum": 1}, "integer >= 1", "—"),
-        ({"type": "boolean", "default": {"dev": False, "prod": True}}, "boolean", "dev `false`, prod `true`"),
-        ({"type": "boolean", "default": False}, "boolean", "`false`"),
-        ({"type": "string", "default": "256Mi"}, "string", "`256Mi`"),
-        ({"type": "array", "default": []}, "list", "`[]`"),
-        # An object's default is a value, even one keyed like the environments.
-        ({"type": "object", "default": {}}, "object", "`{}`"),
-        ({"type": "object", "default": {"dev": "x"}}, "object", '`{"dev": "x"}`'),
+        ({"type": "integer", "minimum": 1}, None, "integer >= 1", "—"),
+        ({"type": "boolean"}, ByTier(False, True), "boolean", "development `false`, production `true`"),
+        ({"type": "boolean"}, False, "boolean", "`false`"),
+        ({"type": "string"}, "256Mi", "string", "`256Mi`"),
+        ({"type": "array"}, [], "list", "`[]`"),
+        # An object's default is a value, even one keyed like the tiers.
+        ({"type": "object"}, {}, "object", "`{}`"),
+        ({"type": "object"}, {"development": "x"}, "object", '`{"development": "x"}`'),
     ],
 )
-def test_config_type_and_default_come_from_the_schema(schema, kind, default) -> None:
+def test_config_type_and_default_come_from_the_key(schema, default, kind, shown) -> None:
+    key = Key("k", schema, "d") if default is None else Key("k", schema, "d", default=default)
     assert docs.config_type(schema) == kind
-    assert docs.config_default(schema) == default
+    assert docs.config_default(key) == shown
 
 
 def test_every_policy_has_severity_peers_and_catches() -> None:

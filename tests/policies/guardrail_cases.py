@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from pulumi_policy import EnforcementLevel
 
+from secure_invoke.policies.guardrails.config import PolicySettings
 from secure_invoke.policies.guardrails.context import RuleContext
 from secure_invoke.policies.guardrails.pack import SPECS
+from secure_invoke.policies.guardrails.stack import StackModel
 
 UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 UNKNOWN_ARRAY = "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2"
@@ -18,11 +21,23 @@ PROJECT = "si-dev-1234"
 PROJECT_NUMBER = "123456789012"
 
 
+_SETTINGS: frozenset[str] = frozenset(f.name for f in fields(PolicySettings))
+
+
 def ctx(**kwargs: Any) -> RuleContext:
+    """A rule context; keyword arguments naming a setting (allowed_invokers=...) go to its settings."""
+    settings = PolicySettings(**{key: kwargs.pop(key) for key in list(kwargs) if key in _SETTINGS})
     kwargs.setdefault("name", "subject")
     kwargs.setdefault("urn", "urn:pulumi:dev::secure-invoke::gcp:test:Subject::subject")
     kwargs.setdefault("stack", "dev")
-    return RuleContext(**kwargs)
+    return RuleContext(settings=settings, **kwargs)
+
+
+def judge(policy: str, resource_type: str, props: dict[str, Any], rule_ctx: RuleContext) -> list[str]:
+    """A resource policy's messages as the adapter gives them: its rule's, for a type its Spec lists; none else."""
+    spec = next(s for s in SPECS if s.name == policy)
+    assert spec.resource_rule is not None, policy
+    return spec.resource_rule(resource_type, props, rule_ctx) if spec.judges(resource_type) else []
 
 
 def urn(stack: str, rtype: str, name: str, parent: str | None = None) -> str:
@@ -193,20 +208,22 @@ def project_stack(stack: str = "dev") -> list[dict[str, Any]]:
     return resources
 
 
-def evaluate(resources: list[dict[str, Any]], **ctx_kwargs: Any) -> list[tuple[str, EnforcementLevel, str, str]]:
-    """Every rule of the pack over plain resources, as the adapter would run them: (policy, level, urn, msg)."""
+def evaluate(resources: list[dict[str, Any]]) -> list[tuple[str, EnforcementLevel, str, str]]:
+    """Every rule of the pack over plain resources, as the adapter would run them (each resource rule on the
+    types its Spec lists, default settings): (policy, level, urn, msg)."""
     found: list[tuple[str, EnforcementLevel, str, str]] = []
+    model = StackModel(resources)  # one model for every stack rule, as the adapter builds it
     for spec in SPECS:
         if spec.resource_rule is not None:
             for resource in resources:
-                rule_ctx = RuleContext(
-                    urn=resource["urn"], name=resource["name"], stack=resource["urn"].split(":")[2], **ctx_kwargs
-                )
+                if not spec.judges(resource["type"]):
+                    continue
+                rule_ctx = RuleContext(urn=resource["urn"], name=resource["name"], stack=resource["urn"].split(":")[2])
                 for message in spec.resource_rule(resource["type"], resource["props"], rule_ctx):
                     found.append((spec.name, spec.level, resource["urn"], message))
         if spec.stack_rule is not None:
             stack = resources[0]["urn"].split(":")[2] if resources else ""
-            for at, message in spec.stack_rule(resources, RuleContext(stack=stack, **ctx_kwargs)):
+            for at, message in spec.stack_rule(model, RuleContext(stack=stack)):
                 found.append((spec.name, spec.level, at, message))
     return found
 

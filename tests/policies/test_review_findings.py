@@ -225,7 +225,7 @@ def test_agent_lookalike_is_judged_by_scope() -> None:
         "role": "roles/iam.serviceAccountTokenCreator",
         "member": "serviceAccount:service-104729@p.iam.gserviceaccount.com",
     }
-    found = roles.no_high_scope_privileged_roles("gcp:projects/iAMMember:IAMMember", props, _ctx())
+    found = roles.judge_high_scope("gcp:projects/iAMMember:IAMMember", props, _ctx())
     assert len(found) == 1 and "every service account in the project" in found[0]
 
 
@@ -243,7 +243,7 @@ def test_unknown_condition_is_not_judged_in_preview() -> None:
         "member": "group:oncall@acme.example",
         "condition": {"title": "t", "expression": UNKNOWN_STRING},
     }
-    assert roles.no_high_scope_privileged_roles("gcp:projects/iAMMember:IAMMember", project, _ctx()) == []
+    assert roles.judge_high_scope("gcp:projects/iAMMember:IAMMember", project, _ctx()) == []
     assert humans.human_access_expires("gcp:serviceaccount/iAMMember:IAMMember", person, _ctx()) == []
     # the whole condition block unknown, too
     assert (

@@ -22,13 +22,19 @@ WORKER = ROOT / "services" / "worker"
 
 
 def _pins(path: Path) -> dict[str, str]:
+    """name → version of a lock written by `make lock`: every requirement pinned exactly, with its hashes."""
     pins = {}
-    for raw in path.read_text().splitlines():
+    text = path.read_text().replace("\\\n", " ")
+    for raw in text.splitlines():
         line = raw.split("#", 1)[0].strip()
-        if line:
-            name, sep, version = line.partition("==")
-            assert sep and version and not any(c in version for c in "<>=~*,; "), f"{path.name}: unpinned {raw!r}"
-            pins[canonicalize_name(name)] = version
+        if not line or line.startswith("-"):
+            continue
+        requirement, *options = line.split()
+        name, sep, version = requirement.partition("==")
+        assert sep and version and not any(c in version for c in "<>=~*,;"), f"{path.name}: unpinned {raw!r}"
+        hashes = [o for o in options if o.startswith("--hash=sha256:")]
+        assert hashes and len(hashes) == len(options), f"{path.name}: {name} without hashes (make lock)"
+        pins[canonicalize_name(name)] = version
     return pins
 
 
@@ -100,7 +106,7 @@ def test_dockerfile_is_slim_pinned_non_root_and_exec_form() -> None:
     runs = [rest for k, rest in instructions if k == "RUN"]
     installs = [shlex.split(r) for r in runs if "pip install" in r]
     assert len(installs) == 1
-    assert {"--no-cache-dir", "-r", "requirements.txt"} <= set(installs[0])
+    assert {"--no-cache-dir", "--require-hashes", "-r", "requirements.txt"} <= set(installs[0])
 
     users = [rest for k, rest in instructions if k == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0")

@@ -11,7 +11,7 @@ import pytest
 
 import stack
 from secure_invoke.settings import Settings
-from tests.stack.cases import stack_config
+from tests.stack.cases import STACKS, settings_of
 
 PROJECT_NUMBER = "123456789012"
 
@@ -24,7 +24,7 @@ class GoogleMocks(pulumi.runtime.Mocks):
         if args.typ == "gcp:serviceaccount/account:Account":
             state["email"] = f"{args.inputs['accountId']}@{args.inputs['project']}.iam.gserviceaccount.com"
         elif args.typ == "gcp:cloudrunv2/service:Service":
-            state["uri"] = f"https://{args.inputs['name']}-{PROJECT_NUMBER}.europe-west1.run.app"
+            state["uri"] = f"https://{args.inputs['name']}-{PROJECT_NUMBER}.{args.inputs['location']}.run.app"
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
@@ -38,19 +38,20 @@ def resolved(outputs: dict[str, pulumi.Output[str]]) -> pulumi.Output[dict[str, 
     return pulumi.Output.all(*(outputs[n] for n in names)).apply(lambda values: dict(zip(names, values, strict=True)))
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
-def test_build_returns_the_stack_outputs_from_the_settings_alone(env: str) -> None:
+@pytest.mark.parametrize("stack_name", STACKS)
+def test_build_returns_the_stack_outputs_from_the_settings_alone(stack_name: str) -> None:
     # No stack config is set: a different project and stack name than the settings' own prove `build` reads none.
     pulumi.runtime.set_mocks(GoogleMocks(), project="unit", stack="unit", preview=False)
-    cfg = Settings.from_config(stack_config(env))
-    project, sa = cfg.project, f"{env}@{cfg.project}.iam.gserviceaccount.com"
+    cfg: Settings = settings_of(stack_name)
+    env, project, region = cfg.environment, cfg.project, cfg.region
+    sa = f"{env}@{project}.iam.gserviceaccount.com"
 
     @pulumi.runtime.test
     def check() -> pulumi.Output[None]:
         def assert_outputs(outputs: dict[str, str]) -> None:
             assert outputs == {
-                "worker_url": f"https://worker-{env}-{PROJECT_NUMBER}.europe-west1.run.app",
-                "worker_audience": f"https://worker-{env}.{project}.secure-invoke.internal",
+                "worker_url": f"https://worker-{env}-{PROJECT_NUMBER}.{region}.run.app",
+                "worker_audience": cfg.worker_audience,
                 "jobs_topic": "jobs-id",
                 "dead_letter_topic": f"projects/{project}/topics/jobs-{env}-dead",
                 "dead_letter_subscription": f"jobs-{env}-dead",

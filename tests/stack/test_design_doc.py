@@ -1,17 +1,21 @@
 """docs/design.md stays true: it links to the code (tests/docs resolves every link), every `docs/design.md §N`
-citation names a section that exists, and its grant table (§2) is the IAM the real program registers."""
+citation names a section that exists, and its grant tables (§2) are the IAM the real program registers for
+every stack: the ten grants every environment has, and exactly what each stack's config adds."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from secure_invoke.preflight import grants_of, run_program
-from tests.docs.markdown import links
-from tests.stack.cases import REPO
+from secure_invoke.preflight import run_program
+from secure_invoke.settings import Settings
+from tests.docs.markdown import links, table_with_header
+from tests.stack.cases import REPO, STACKS, overrides_as_config, settings_of, stack_config
+from tests.stack.expected import expected_grants, registered_grants
 
 DESIGN = REPO / "docs" / "design.md"
 TEXT = DESIGN.read_text(encoding="utf-8")
@@ -76,17 +80,50 @@ def table_grants() -> list[tuple[str, str]]:
     return [(who.strip().strip("`"), role) for _, who, role in rows]
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+CONFIGURED_HEADER = ["when", "member", "role", "on", "made by"]
+CALLERS = [
+    {"name": "nightly", "kind": "scheduler", "schedule": "0 3 * * *", "job": {"task": "primes"}},
+    {"name": "billing", "kind": "pubsub-push", "topic": "billing-events"},
+    {"name": "batch", "kind": "cloud-tasks"},
+    {"name": "orchestrate", "kind": "workflows"},
+    {"name": "ledger", "kind": "service-account", "email": "ledger-runtime@other-proj-123.iam.gserviceaccount.com"},
+]
+
+
+@pytest.mark.parametrize("stack", STACKS)
 def test_grant_table_is_what_the_program_registers(stack: str) -> None:
+    cfg = settings_of(stack)
     run = run_program(REPO, stack)
-    registered: list[tuple[str, str]] = []
-    for grant in grants_of(run.resources):
-        account = re.fullmatch(rf"serviceAccount:([a-z-]+)-{stack}@[a-z0-9-]+\.iam\.gserviceaccount\.com", grant.member)
+    expected = expected_grants(cfg, run)
+    registered = set(registered_grants(run))
+    # What the config adds is exactly what its settings say; the rest is the numbered table.
+    assert registered == expected.all
+    rows: list[tuple[str, str]] = []
+    for member, role, _ in registered - expected.configured:
+        account = re.fullmatch(
+            rf"serviceAccount:([a-z-]+)-{cfg.environment}@{cfg.project}\.iam\.gserviceaccount\.com", member
+        )
         if account:
-            registered.append((account.group(1), grant.role))
+            rows.append((account.group(1), role))
         else:
-            assert re.fullmatch(
-                r"serviceAccount:service-\d+@gcp-sa-secretmanager\.iam\.gserviceaccount\.com", grant.member
-            )
-            registered.append(("Secret Manager's service agent", grant.role))
-    assert sorted(registered) == sorted(table_grants())
+            assert re.fullmatch(r"serviceAccount:service-\d+@gcp-sa-secretmanager\.iam\.gserviceaccount\.com", member)
+            rows.append(("Secret Manager's service agent", role))
+    assert sorted(rows) == sorted(table_grants())
+
+
+def test_every_kind_of_configured_grant_has_its_row() -> None:
+    # Everything the config can add at once: operator access, a caller of each kind, the legacy agent.
+    stack = STACKS[0]
+    soon = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    overrides = {
+        "operatorAccess": [{"principal": "group:oncall@acme.com", "expires": soon, "reason": "INC-1"}],
+        "operatorAccessMaxDays": 7,
+        "callers": CALLERS,
+        "legacyPubsubServiceAgent": True,
+    }
+    cfg = Settings.from_config(stack_config(stack, **overrides))
+    run = run_program(REPO, stack, overrides_as_config(overrides))
+    expected = expected_grants(cfg, run)
+    assert set(registered_grants(run)) == expected.all
+    rows = table_with_header(section(2), CONFIGURED_HEADER)
+    assert {row[2].strip("`") for row in rows} == {role for _, role, _ in expected.configured}

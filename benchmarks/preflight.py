@@ -378,10 +378,10 @@ def print_breakdown(mix: str, pairs: int, found: dict[str, Any]) -> None:
     resource_total = sum(v for k, v in policies.items() if k not in stack)
     stack_total = sum(v for k, v in policies.items() if k in stack)
     print(f"  {'pack: Analyze, every resource':<40} {steps['pack: Analyze']:>7.2f}")
-    print(f"    {'pulumi-policy (deserialise per policy)':<38} {sdk['Analyze']:>7.2f}")
+    print(f"    {'pulumi-policy (deserialising, per policy)':<38} {sdk['Analyze']:>7.2f}")
     print(f"    {f'{len(policies) - len(stack)} resource policies':<38} {resource_total:>7.2f}")
     print(f"  {'pack: AnalyzeStack':<40} {steps['pack: AnalyzeStack']:>7.2f}")
-    print(f"    {'pulumi-policy (deserialise per policy)':<38} {sdk['AnalyzeStack']:>7.2f}")
+    print(f"    {'pulumi-policy (deserialising, per policy)':<38} {sdk['AnalyzeStack']:>7.2f}")
     print(f"    {f'{len(stack)} stack policies':<38} {stack_total:>7.2f}")
     print("  slowest policies:")
     for name, seconds in sorted(policies.items(), key=lambda kv: -kv[1])[:8]:

@@ -9,8 +9,9 @@ the same read-only proxy. Nothing outlives the call, so memory does not grow, an
 received before, value for value. `per_call` and `call_state` let the pack's adapter share its own work the
 same way (plain properties, the stack model).
 
-It replaces three names inside `pulumi_policy.policy` and wraps the servicer's two calls; if a pulumi-policy
-version lacks any of them, nothing is changed and the pack runs as before, only slower.
+It replaces three names inside `pulumi_policy.policy`, wraps the servicer's two calls, and keeps per call the
+resource options and provider resource the servicer builds from the same request for every policy; if a
+pulumi-policy version lacks any of the first five, nothing is changed and the pack runs as before, only slower.
 """
 
 from __future__ import annotations
@@ -64,6 +65,14 @@ def _in_scope(call: Callable[..., Any]) -> Callable[..., Any]:
     return scoped
 
 
+def _per_request(kind: str, method: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    @functools.wraps(method)
+    def cached(self: Any, request: Any) -> Any:
+        return _cached(kind, lambda r: method(self, r))(request)
+
+    return cached
+
+
 def call_state() -> dict[str, Any] | None:
     """A dict that lives as long as the analyzer call being served (None outside one, or if not installed):
     what a policy does once per call for all of them."""
@@ -93,6 +102,11 @@ def install() -> bool:
     if callable(getattr(sdk, "signature", None)):
         # Each call re-reads `inspect.signature(pulumi.runtime.Settings)` to configure the runtime: it never changes.
         sdk.signature = functools.lru_cache(maxsize=8)(sdk.signature)
+    for name in ("_get_resource_options", "_get_provider_resource"):
+        # Read-only objects built from the same request for every policy of the call.
+        original = getattr(servicer, name, None)
+        if callable(original):
+            setattr(servicer, name, _per_request(name, original))
     servicer.Analyze = _in_scope(servicer.Analyze)
     servicer.AnalyzeStack = _in_scope(servicer.AnalyzeStack)
     sdk._guardrails_cached = True  # marks the module patched, once

@@ -103,11 +103,26 @@ _SAME_ANSWERS = textwrap.dedent(
         return json_format.ParseDict(value, struct_pb2.Struct())
 
     stack = project_stack()
-    requests = [analyzer_pb2.AnalyzeRequest(type=r["type"], urn=r["urn"], name=r["name"], properties=struct(r["props"]))
-                for r in stack]
+    # Every other resource gets its labels from a provider's defaultLabels (labels-present reads the provider) and
+    # options, so the per-call options and provider objects are exercised too.
+    extras = []
+    for i, r in enumerate(stack):
+        if i % 2:
+            labels = r["props"].pop("labels", {"app": "secure-invoke"})
+            provider = analyzer_pb2.AnalyzerProviderResource(
+                type="pulumi:providers:gcp", urn="urn:pulumi:dev::p::pulumi:providers:gcp::labelled", name="labelled",
+                properties=struct({"defaultLabels": labels}))
+            extras.append({"provider": provider, "options": analyzer_pb2.AnalyzerResourceOptions(
+                protect=True, ignoreChanges=["labels"], additionalSecretOutputs=["email"])})
+        else:
+            extras.append({})
+    requests = [analyzer_pb2.AnalyzeRequest(type=r["type"], urn=r["urn"], name=r["name"], properties=struct(r["props"]),
+                                            **e)
+                for r, e in zip(stack, extras)]
     stack_request = analyzer_pb2.AnalyzeStackRequest(resources=[
-        analyzer_pb2.AnalyzerResource(type=r["type"], urn=r["urn"], name=r["name"], properties=struct(r["props"]))
-        for r in stack])
+        analyzer_pb2.AnalyzerResource(type=r["type"], urn=r["urn"], name=r["name"], properties=struct(r["props"]), **e)
+        for r, e in zip(stack, extras)])
+    providers = sum(1 for e in extras if e)
     calls = [0]
     original = json_format.MessageToDict
     def counted(*args, **kwargs):
@@ -127,7 +142,8 @@ _SAME_ANSWERS = textwrap.dedent(
     assert analyzer_cache.install()
     after, after_calls = answers()
     print(json.dumps({"same": before == after, "violations": sum(len(a) for a in before) > 0,
-                      "before": before_calls, "after": after_calls, "resources": len(stack)}))
+                      "before": before_calls, "after": after_calls, "resources": len(stack),
+                      "providers": providers}))
     """
 )
 
@@ -140,6 +156,7 @@ def test_the_analyzer_cache_changes_no_answer_only_the_work() -> None:
     found = __import__("json").loads(done.stdout.strip().splitlines()[-1])
     assert found["same"] and found["violations"]
     # Before: once per policy and resource (Analyze), once per stack policy and resource (AnalyzeStack).
-    # After: once per resource and call.
-    assert found["after"] == 2 * found["resources"]
+    # After: once per resource (and per provider) and call.
+    assert found["providers"] > 0
+    assert found["after"] == 2 * (found["resources"] + found["providers"])
     assert found["before"] > 10 * found["after"]

@@ -12,6 +12,10 @@ venv: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# The lock's pip first (its entry alone, hash-checked): the one a new venv starts with can be too old for
+	# the lock (23.2 refuses a hashed requirement with extras).
+	awk '/^pip==/ { p = 1; print; next } p && /^ / { print; next } { p = 0 }' requirements.txt > $(VENV)/pip.txt
+	$(PIP) --require-hashes -r $(VENV)/pip.txt
 	# Every distribution from the index is checked against the lock's hashes.
 	$(PIP) --require-hashes -r requirements.txt
 	# This repository's program imports the package as a user's does (secure_invoke.*), installed editable:

@@ -232,7 +232,7 @@ def access_audit(cfg: Settings, operator: OperatorAccess) -> AccessAudit:
             operator_email=operator.email,
             service_name=f"worker-{cfg.environment}",
             suffix=cfg.environment,
-            alert_on_operator_tokens=cfg.is_production,
+            alert_on_operator_tokens=cfg.alerts_on_operator_tokens,
             **cfg.args(AccessAuditArgs),
         ),
     )

@@ -1,9 +1,9 @@
 """The bootstrap's stack settings (`secure-invoke-bootstrap:` and `gcp:` keys), declared and checked the way the
 main stack's are (`secure_invoke.settings`): every problem is reported together, each naming its config key.
 
-Each environment is a stack of the main program: its project, tier and service accounts are read from that
-stack's own file (`../Pulumi.<environment>.yaml`), never repeated here, so the deployer's per-account grants
-follow the stack's declared callers.
+Each environment is a stack of the main program: its project, tier, service accounts, declared callers and
+`legacyPubsubServiceAgent` are read from that stack's own file (`../Pulumi.<environment>.yaml`), never repeated
+here, so the deployer's roles follow what that stack creates.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Final
 
 import pulumi
 
-from secure_invoke.settings import ConfigError, Key, Tier
+from secure_invoke.settings import CallerKind, ConfigError, Key, Tier
 from secure_invoke.settings import Settings as StackSettings
 from secure_invoke.settings.keys import one_error, parse
 
@@ -85,6 +85,16 @@ class Environment:
     github_environment: str
     # Every service account the stack creates → whether a workload runs as it (the deployer acts as those).
     accounts: dict[str, bool]
+    # The kinds of its declared callers (`callers`): the deployer creates a scheduler job, a push subscription,
+    # a queue or a workflow per caller, so it holds what creates each kind only when one is declared.
+    caller_kinds: frozenset[CallerKind] = frozenset()
+    # The topics of other projects its push callers subscribe to (`projects/<p>/topics/<t>`): creating a
+    # subscription checks pubsub.topics.attachSubscription on the topic, which no role in this project gives.
+    foreign_topics: tuple[str, ...] = ()
+    # `legacyPubsubServiceAgent`: the stack sets IAM on the trigger account (the Pub/Sub agent mints its tokens).
+    legacy_pubsub_agent: bool = False
+    # The stack alerts on operator token mints (tier production): the deployer creates an alert policy.
+    operator_token_alert: bool = False
 
     @property
     def preview_environments(self) -> list[str]:
@@ -121,6 +131,16 @@ def environment_of(name: str, entry: dict[str, str] | None, main_program: Path) 
         tier=stack.tier,
         github_environment=(entry or {}).get("githubEnvironment", name),
         accounts=stack.service_accounts(),
+        caller_kinds=frozenset(c.kind for c in stack.callers),
+        foreign_topics=tuple(
+            sorted(
+                c.topic
+                for c in stack.callers
+                if c.topic and c.topic.startswith("projects/") and not c.topic.startswith(f"projects/{stack.project}/")
+            )
+        ),
+        legacy_pubsub_agent=bool(stack.value("legacyPubsubServiceAgent")),
+        operator_token_alert=stack.alerts_on_operator_tokens,
     )
 
 

@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Sequence
 from concurrent import futures
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -53,9 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m secure_invoke.preflight",
         description="Run a Pulumi Python program against a local engine with a stack's config and evaluate "
         "policy packs through their real analyzer — offline.",
-        epilog="exit codes: 0 no mandatory violation (advisories allowed); 1 at least one mandatory violation; "
-        "2 the program, its config, a policy pack or its config is broken (one line `error: <cause>` on stderr, "
-        "the traceback with --debug)",
+        epilog="exit codes: 0 no mandatory violation (advisories allowed); 1 at least one mandatory violation "
+        "(with --deployer/--previewer also: a permission missing, a grant unused, a resource type unknown, a deploy "
+        "precondition unmet); 2 the program, its config, a policy pack or its config is broken (one line "
+        "`error: <cause>` on stderr, the traceback with --debug)",
     )
     parser.add_argument(
         "--program", type=Path, default=Path("."), help="program directory (default: the current directory)"
@@ -111,6 +113,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="outputs of the stack a pulumi.StackReference names: `pulumi stack output --json` or a preflight "
         "--json result, repeatable (without one, the reference's outputs are unknown)",
     )
+    identities = parser.add_argument_group(
+        "deployer check",
+        "what the identity that runs `pulumi up` (or `pulumi preview`) needs, against what it holds: its grants are "
+        "read from the program and from --stack-reference files that are preflight --json results (e.g. the "
+        "bootstrap's); MEMBER is serviceAccount:…, user:…, or REFERENCE:OUTPUT naming a stack output",
+    )
+    identities.add_argument("--deployer", metavar="MEMBER", help="check the identity that runs `pulumi up`")
+    identities.add_argument(
+        "--deployer-role",
+        dest="deployer_roles",
+        action="append",
+        default=[],
+        metavar="ROLE[@SCOPE]",
+        help="a role the deployer holds (on SCOPE, default the stack's project), repeatable; alone or with --deployer",
+    )
+    identities.add_argument("--previewer", metavar="MEMBER", help="check the identity that runs `pulumi preview`")
+    identities.add_argument(
+        "--previewer-role", dest="previewer_roles", action="append", default=[], metavar="ROLE[@SCOPE]",
+        help="a role the previewer holds, repeatable",
+    )  # fmt: skip
+    identities.add_argument("--backend-url", metavar="URL", help="the state backend (gs://…, or REFERENCE:OUTPUT)")
+    identities.add_argument(
+        "--secrets-provider", metavar="URL", help="the stack's secrets provider (gcpkms://…, or REFERENCE:OUTPUT)"
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and policy pack logs")
     parser.add_argument(
         "--timings",
@@ -120,6 +146,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"preflight (secure-invoke {__version__})")
     return parser
+
+
+def _identity_specs(args: argparse.Namespace) -> list[Any]:
+    if not (args.deployer or args.deployer_roles or args.previewer or args.previewer_roles):
+        return []
+    from secure_invoke.preflight.deployer import PREVIEW, UP, IdentitySpec
+
+    specs = []
+    if args.deployer or args.deployer_roles:
+        specs.append(IdentitySpec("--deployer", UP, args.deployer, tuple(args.deployer_roles)))
+    if args.previewer or args.previewer_roles:
+        specs.append(IdentitySpec("--previewer", PREVIEW, args.previewer, tuple(args.previewer_roles)))
+    return specs
+
+
+class _IdentityProblem(Exception):
+    """A deployer-check flag that cannot be used, or its data missing (one line)."""
+
+
+def _check_identities(args: argparse.Namespace, run: Any, references: dict[str, Any]) -> list[Any]:
+    """The deployer check, only when asked for (nothing of it is loaded otherwise). With `run` None, only
+    validates the flags (before the program runs)."""
+    specs = _identity_specs(args)
+    if not specs:
+        return []
+    from secure_invoke.preflight.deployer import IdentityError, backend_from, check_identity
+    from secure_invoke.preflight.deployer.data import DataError
+    from secure_invoke.preflight.deployer.holdings import load_recorded, resolve_member, run_from_json
+
+    try:
+        backend = backend_from(args.backend_url, args.secrets_provider, references)
+        if run is None:
+            for spec in specs:
+                if spec.member:
+                    resolve_member(spec.member, references, spec.flag)
+            return []
+        recorded = []
+        for name, file in args.stack_references:
+            document = load_recorded(Path(file))
+            if document is not None:
+                recorded.append(run_from_json(document, name))
+        return [check_identity(run, spec, references, recorded, backend) for spec in specs]
+    except (IdentityError, DataError) as exc:
+        raise _IdentityProblem(str(exc)) from exc
 
 
 def _console(stderr: bool) -> Console:
@@ -144,7 +214,7 @@ def _head(run: ProgramRun, out: Console, rendered: bool, document: bool) -> tupl
 def _fail(console: Console, message: str, details: str, debug: bool) -> int:
     if debug and details:
         console.print(details, markup=False, highlight=False, soft_wrap=True)
-    console.print(f"error: {message}", style="red", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"error: {message}", style="red", markup=False, highlight=False, emoji=False, soft_wrap=True)
     return 2
 
 
@@ -160,7 +230,10 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
     try:
         project = load_project(args.program, args.stack, dict(args.overrides))
         references = stack_references.parse(args.stack_references)
+        _check_identities(args, None, references)  # the deployer-check flags, before anything runs
     except ConfigError as exc:
+        return _fail(err, str(exc), "", args.debug)
+    except _IdentityProblem as exc:
         return _fail(err, str(exc), "", args.debug)
     context = StackContext(project.name, args.stack, args.preview, project.config, project.secret_keys)
     progress = Progress(err)
@@ -206,7 +279,11 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
     progress.cpu.update(program=run.cpu_seconds, packs=sessions.cpu_seconds)
 
     grants, head_text, resources_text = head.result()
-    result = Result(run=run, packs=reports, grants=grants)
+    try:
+        verdicts = _check_identities(args, run, references)
+    except _IdentityProblem as exc:
+        return _fail(err, str(exc), traceback.format_exc(), args.debug)
+    result = Result(run=run, packs=reports, grants=grants, identities=verdicts)
     try:
         if args.json is not None:
             document = json_text(result, resources_text)

@@ -75,6 +75,12 @@ class Settings:
     def is_production(self) -> bool:
         return self.tier == "production"
 
+    @property
+    def alerts_on_operator_tokens(self) -> bool:
+        """Whether the stack alerts on every operator token mint (tier production): the stack creates the alert
+        policy, and the CI bootstrap gives the deployer the role that creates it, from this one answer."""
+        return self.is_production
+
     def value(self, name: str) -> Any:
         """A key's value, given or defaulted."""
         return self.values[name]

@@ -19,6 +19,7 @@ from google.protobuf import empty_pb2
 from pulumi.runtime.proto import provider_pb2, resource_pb2, resource_pb2_grpc
 
 from secure_invoke.preflight.engine.offline_provider import OfflineProvider
+from secure_invoke.preflight.engine.records import Invoke
 from secure_invoke.preflight.engine.registry import Registration, RegistrationError, Registry
 from secure_invoke.preflight.engine.stack_references import STACK_REFERENCE_TYPE, StackReferences
 from secure_invoke.preflight.outputs.wire import UNKNOWN, from_struct, plain, to_struct
@@ -91,6 +92,7 @@ class Monitor(resource_pb2_grpc.ResourceMonitorServicer):
         self.failures: list[Failure] = []
         self.notes: list[str] = []  # what the report should say preflight could not do
         self.unknown_applies: list[dict[str, Any]] = []  # apply callbacks whose output known mode left unknown
+        self.invokes: list[Invoke] = []  # provider functions called, in order (what a deployer must be allowed)
         self._lock = threading.Lock()
 
     def source(self, request: Any) -> str:
@@ -212,8 +214,11 @@ class Monitor(resource_pb2_grpc.ResourceMonitorServicer):
             result = {"urn": record.urn, "id": record.id, "state": record.wire_outputs}
         else:
             reference = request.provider or self.registry.default_provider(request.tok, request.version)
+            provider_inputs = self.registry.provider_inputs(reference)
+            with self._lock:
+                self.invokes.append(Invoke(request.tok, args, provider_inputs))
             try:
-                result = self.provider.invoke(request.tok, args, self.registry.provider_inputs(reference))
+                result = self.provider.invoke(request.tok, args, provider_inputs)
             except (OSError, ValueError, TypeError, KeyError) as err:
                 reason = f"{type(err).__name__}: {err}"
                 with self._lock:

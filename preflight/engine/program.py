@@ -197,4 +197,5 @@ def run_program(
         notes=notes,
         cpu_seconds=cpu,
         unknown_applies=list(served.monitor.unknown_applies),
+        invokes=list(served.monitor.invokes),
     )

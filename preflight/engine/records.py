@@ -44,6 +44,16 @@ class Resource:
         return self.provider.rsplit("::", 1)[0]
 
 
+@dataclass(frozen=True)
+class Invoke:
+    """A provider function the program called (`gcp:organizations/getProject:getProject`), with its arguments
+    and the inputs of the provider that answered it."""
+
+    token: str
+    args: dict[str, Any]
+    provider_inputs: dict[str, Any]
+
+
 @dataclass
 class ProgramRun:
     project: str
@@ -60,6 +70,7 @@ class ProgramRun:
     cpu_seconds: float = 0.0  # the program's process, user + system
     # Apply callbacks whose output known mode left unknown, as a preview would: callback, resources, error, why.
     unknown_applies: list[dict[str, Any]] = field(default_factory=list)
+    invokes: list[Invoke] = field(default_factory=list)
 
     def by_urn(self) -> dict[str, Resource]:
         return {r.urn: r for r in self.resources}

@@ -233,6 +233,18 @@ def _secret_version(inputs: dict[str, Any], subject: Subject) -> Outputs:
     return name, {}, {"name": name, "version": "1"}
 
 
+@_BY_TYPE.of("gcp:kms/keyRing:KeyRing")
+def _key_ring(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    location = _location(inputs, subject)
+    return f"projects/{subject.project}/locations/{location}/keyRings/{subject.name}", {"project": subject.project}, {}
+
+
+@_BY_TYPE.of("gcp:kms/cryptoKey:CryptoKey")
+def _crypto_key(inputs: dict[str, Any], subject: Subject) -> Outputs:
+    # The provider's id is `{{key_ring}}/cryptoKeys/{{name}}`: grants on the key (CryptoKeyIAMMember) name it.
+    return f"{inputs.get('keyRing', '')}/cryptoKeys/{subject.name}", {}, {}
+
+
 @_BY_TYPE.of("gcp:projects/serviceIdentity:ServiceIdentity")
 def _service_identity(inputs: dict[str, Any], subject: Subject) -> Outputs:
     service = str(inputs.get("service") or "")

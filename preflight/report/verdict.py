@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console, Group
@@ -26,6 +26,7 @@ class Result:
     run: ProgramRun
     packs: list[PackReport]
     grants: list[Grant]
+    identities: list[Any] = field(default_factory=list)  # deployer check verdicts (preflight.deployer.Verdict)
 
     @property
     def violations(self) -> list[Violation]:
@@ -41,7 +42,7 @@ class Result:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.mandatory else 0
+        return 1 if self.mandatory or any(v.failing for v in self.identities) else 0
 
 
 def masked(value: Any) -> Any:
@@ -106,7 +107,14 @@ def to_json(result: Result, resources: Any = None) -> dict[str, Any]:
         "engine": run.notes,
         "unknownApplies": run.unknown_applies,
         "diagnostics": program_diagnostics(run),
+        **({"deployerCheck": _identities_json(result)} if result.identities else {}),
     }
+
+
+def _identities_json(result: Result) -> list[dict[str, Any]]:
+    from secure_invoke.preflight.deployer.report import to_json as verdict_json
+
+    return [verdict_json(verdict) for verdict in result.identities]
 
 
 def program_diagnostics(run: ProgramRun) -> list[str]:
@@ -311,11 +319,17 @@ def _verdict(result: Result, shown: int, console: Console) -> None:
         f"{shown} resources + {providers} provider(s), {len(result.grants)} grants, {len(result.packs)} policy pack(s)"
     )
     exempted = f", {len(result.exemptions)} exempted" if result.exemptions else ""
+    failing = [v.identity for v in result.identities if v.failing]
+    if failing:
+        counts += f"; deployer check failed for {', '.join(failing)}"
     if mandatory:
         text = (
             f"  {len(mandatory)} mandatory violation(s), {advisory} advisory{exempted} — `pulumi up` would be blocked "
             f"({counts})"
         )
+        console.print(Text.assemble(("✘ FAIL", "red bold"), text))
+    elif failing:
+        text = f"  no mandatory violations, {advisory} advisory{exempted} ({counts})"
         console.print(Text.assemble(("✘ FAIL", "red bold"), text))
     else:
         text = f"  no mandatory violations, {advisory} advisory{exempted} ({counts})"
@@ -350,6 +364,10 @@ def render_policies(result: Result, console: Console) -> None:
     by_urn = run.by_urn()
     for pack in result.packs:
         _pack(pack, by_urn, console)
+    if result.identities:
+        from secure_invoke.preflight.deployer.report import render as render_identities
+
+        render_identities(result.identities, console)
     console.print()
     _verdict(result, sum(len(v) for v in _shown(run).values()), console)
 

@@ -20,3 +20,9 @@ def load_workflow(path: Path) -> dict[str, Any]:
     if True in data:
         data["on"] = data.pop(True)
     return data
+
+
+def bootstrap_environments() -> list[str]:
+    """The main program's stacks the CI bootstrap lists (`environments` of its stack file), by name."""
+    config = yaml.safe_load((ROOT / "bootstrap" / "Pulumi.github.yaml").read_text(encoding="utf-8"))["config"]
+    return sorted(config["secure-invoke-bootstrap:environments"])

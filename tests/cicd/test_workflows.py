@@ -133,7 +133,15 @@ def test_pull_requests_never_run_with_base_repository_secrets(workflows: dict[st
 
 def test_pull_request_previews_every_stack_with_the_pack(workflows: dict[str, dict[str, Any]]) -> None:
     pr = workflows["pull-request.yml"]
-    assert pr["jobs"]["preflight"]["strategy"]["matrix"]["stack"] == ["dev", "prod"]
+    # The offline jobs run for every environment the bootstrap lists, as its own reader lists them.
+    listing = pr["jobs"]["environments"]
+    (step,) = [s for s in steps(listing) if "bootstrap/environments.py" in str(s.get("run", ""))]
+    assert "bootstrap/environments.py --json" in step["run"] and 'stacks=$stacks" >> "$GITHUB_OUTPUT"' in step["run"]
+    assert listing["outputs"] == {"stacks": "${{ steps." + step["id"] + ".outputs.stacks }}"}
+    for name in ("preflight", "deployer-check"):
+        job = pr["jobs"][name]
+        assert job["needs"] == ["environments"], name
+        assert job["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.environments.outputs.stacks) }}", name
     cloud = pr["jobs"]["cloud-preview"]
     assert [m["stack"] for m in cloud["strategy"]["matrix"]["include"]] == ["dev", "prod"]
     # Prod's preview runs branch code with prod state readable: a reviewed environment gates it.
@@ -222,19 +230,24 @@ def _preflight_commands(lines: list[str]) -> list[str]:
 
 def test_pull_request_preflight_is_the_command_ci_runs(workflows: dict[str, dict[str, Any]]) -> None:
     ci_commands = _preflight_commands((ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines())
-    assert len(ci_commands) == 2  # the stack loop and the bootstrap
+    assert len(ci_commands) == 3  # the bootstrap, and in the stack loop the stack and its deployer check
     pr_commands = [
         line
         for _, job in jobs(workflows["pull-request.yml"])
         for step in steps(job)
         for line in _preflight_commands(str(step.get("run", "")).splitlines())
     ]
-    assert sorted(pr_commands) == sorted(ci_commands)
+    # The deployer-check job runs the bootstrap's command too (for its grants): the same commands, none more.
+    assert set(pr_commands) == set(ci_commands)
+    deployer = [c for c in ci_commands if "--deployer" in c]
+    assert len(deployer) == 1 and "--stack-reference bootstrap=out/preflight-bootstrap.json" in deployer[0]
     # The stack command is parameterised by $STACK in both places; the matrix sets it per stack.
     stack_job = workflows["pull-request.yml"]["jobs"]["preflight"]
     (step,) = [s for s in steps(stack_job) if " -m secure_invoke.preflight " in str(s.get("run", ""))]
     assert step["env"] == {"STACK": "${{ matrix.stack }}"}
-    assert "for STACK in dev prod; do" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    ci_run = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    # A failing list fails the run (an assignment, not a substitution inside `for`).
+    assert "ENVIRONMENTS=$(.venv/bin/python bootstrap/environments.py)\nfor STACK in $ENVIRONMENTS; do" in ci_run
     # Deploys run the same offline gate before authenticating.
     for name, stack in (("dev", "dev"), ("preview-prod", "prod"), ("prod", "prod")):
         deploy_job = workflows["deploy.yml"]["jobs"][name]
@@ -244,7 +257,8 @@ def test_pull_request_preflight_is_the_command_ci_runs(workflows: dict[str, dict
 
 
 def test_bootstrap_preflight_uses_its_exemptions_file() -> None:
-    (bootstrap,) = [c for c in _preflight_commands((ROOT / ".ci" / "run").read_text().splitlines()) if "bootstrap" in c]
+    commands = _preflight_commands((ROOT / ".ci" / "run").read_text().splitlines())
+    (bootstrap,) = [c for c in commands if "--program bootstrap" in c]
     argv = shlex.split(bootstrap)
     assert argv[argv.index("--program") + 1] == "bootstrap"
     assert argv[argv.index("--policy-pack-config") + 1] == "bootstrap/policy-config.json"

@@ -76,6 +76,10 @@ def test_the_wheel_carries_the_pack_its_data_and_preflights_launcher(wheel: Path
         "secure_invoke/preflight/engine/launcher.py",
         "secure_invoke/components/private_service.py",
         "secure_invoke/settings/schema.py",
+        # The deployer check's tables, and the role data it resolves predefined roles with.
+        "secure_invoke/preflight/deployer/provider_methods.json",
+        "secure_invoke/preflight/deployer/gcp-api-method-permissions.json.gz",
+        "secure_invoke/policies/tools/data/gcp-predefined-roles.json.gz",
     ):
         assert data in names, data
     # Nothing of the repository's own program, tests or tools.
@@ -87,6 +91,7 @@ def test_the_wheel_carries_the_pack_its_data_and_preflights_launcher(wheel: Path
         if line.startswith("Requires-Dist")
     }
     assert {"pulumi", "pulumi-gcp", "pulumi-policy", "grpcio", "protobuf", "jsonschema", "pyyaml", "rich"} <= requires
+    assert "common-expression-language" in requires
 
 
 def test_declared_ranges_cover_what_the_package_imports() -> None:
@@ -102,6 +107,7 @@ def test_declared_ranges_cover_what_the_package_imports() -> None:
         "rich": "rich",
         "grpc": "grpcio",
         "google": "protobuf",  # google.protobuf only: the package never imports google-auth
+        "cel": "common-expression-language",  # the deployer check's IAM conditions
     }
     declared = {
         re.split(r"[<>=~!; ]", d, maxsplit=1)[0]

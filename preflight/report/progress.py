@@ -1,13 +1,15 @@
 """While a run goes: one live line on a terminal (what is registered and analyzed so far), and the phase timings.
 
 The line appears only on an interactive console (rich's `is_interactive`: a terminal that is not `TERM=dumb`)
-and only once the run has taken `DELAY` seconds, so short runs, pipes and CI logs print nothing extra; it is
+that is really a terminal and not a CI job, and only once the run has taken `DELAY` seconds, so short runs, pipes
+and CI logs print nothing extra — even with `FORCE_COLOR`, which asks for colour, not for a live line; it is
 transient, gone before the report prints. The same counters and clock give `--timings`: the wall-clock
 seconds of each phase and the CPU seconds of each process (what `benchmarks/preflight.py` prints).
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import threading
 import time
@@ -31,11 +33,20 @@ STACK = "analyzing the stack"
 REPORT = "writing the report"
 
 
+def _live_line_wanted(console: Console) -> bool:
+    if os.environ.get("TTY_INTERACTIVE") == "1":  # rich's own override: the user asked for it
+        return console.is_interactive
+    if os.environ.get("CI"):  # set by GitHub Actions, GitLab CI and most others, some of which give a terminal
+        return False
+    isatty = getattr(console.file, "isatty", None)
+    return console.is_interactive and callable(isatty) and bool(isatty())
+
+
 class Progress:
     """Counters the engine and the packs bump, a clock per phase, and the live line drawn from them."""
 
     def __init__(self, console: Console | None = None, delay: float = DELAY) -> None:
-        self._console = console if console is not None and console.is_interactive else None
+        self._console = console if console is not None and _live_line_wanted(console) else None
         self._delay = delay
         self._start = time.perf_counter()
         self._phases: list[tuple[str, float]] = []

@@ -9,8 +9,13 @@ import pty
 import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
+from rich.console import Console
+
+from secure_invoke.preflight.report.progress import Progress
 from tests.preflight.running import run
 
 HERE = Path(__file__).parent
@@ -22,7 +27,11 @@ LINE = "resources registered"
 
 
 def _environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "CI")
+    }
     env.update(TERM="xterm-256color", COLUMNS="200", LINES="50")
     return env
 
@@ -70,6 +79,52 @@ def test_piped_output_has_no_progress_line() -> None:
     assert "\x1b[" not in done.stdout + done.stderr
     assert done.stderr == ""
     assert "PASS" in done.stdout
+
+
+def _shown_within(progress: Progress, seconds: float) -> bool:
+    with progress:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if progress.shown:
+                return True
+            time.sleep(0.01)
+    return False
+
+
+@pytest.fixture
+def no_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CI", "TTY_INTERACTIVE", "TTY_COMPATIBLE", "FORCE_COLOR", "NO_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+
+
+@pytest.mark.usefixtures("no_ci")
+def test_the_line_needs_a_real_terminal_and_no_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    controller, terminal = pty.openpty()
+    try:
+        with open(terminal, "w", closefd=False) as tty:
+            assert _shown_within(Progress(Console(file=tty), delay=0.01), 30)  # an interactive shell
+            monkeypatch.setenv("CI", "true")  # a CI job that gives its steps a terminal
+            assert not _shown_within(Progress(Console(file=tty), delay=0.01), 0.5)
+            monkeypatch.setenv("TTY_INTERACTIVE", "1")  # rich's override, asked for explicitly
+            assert _shown_within(Progress(Console(file=tty), delay=0.01), 30)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+
+
+@pytest.mark.usefixtures("no_ci")
+def test_forced_colour_on_a_pipe_draws_no_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    read_end, write_end = os.pipe()
+    try:
+        with open(write_end, "w", closefd=False) as pipe:
+            monkeypatch.setenv("FORCE_COLOR", "1")  # colour in CI logs: rich then calls the pipe a terminal
+            console = Console(file=pipe)
+            assert console.is_interactive
+            assert not _shown_within(Progress(console, delay=0.01), 0.5)
+    finally:
+        os.close(write_end)
+        os.close(read_end)
 
 
 def test_timings_name_every_phase_and_process(tmp_path: Path) -> None:

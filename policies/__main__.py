@@ -1,7 +1,10 @@
 """secure-invoke-guardrails: the CrossGuard pack (`pulumi up --policy-pack policies`). Assembles only."""
 
+from guardrails import analyzer_cache
 from guardrails.pack import PACK_NAME, build_policies, initial_config
 from pulumi_policy import EnforcementLevel, PolicyPack
+
+analyzer_cache.install()
 
 PolicyPack(
     name=PACK_NAME,

@@ -12,6 +12,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from concurrent import futures
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,20 @@ from secure_invoke import __version__
 from secure_invoke.preflight.engine import stack_references
 from secure_invoke.preflight.engine.program import ProgramError, run_program
 from secure_invoke.preflight.engine.project import ConfigError, load_project
+from secure_invoke.preflight.engine.records import ProgramRun, Resource
 from secure_invoke.preflight.packs.analyzer import PackError, Packs, StackContext
 from secure_invoke.preflight.packs.config import PolicyConfigError
-from secure_invoke.preflight.report.grants import grants_of
-from secure_invoke.preflight.report.verdict import Result, render, to_json, to_mermaid
+from secure_invoke.preflight.report import progress as phases
+from secure_invoke.preflight.report.grants import Grant, grants_of
+from secure_invoke.preflight.report.progress import Progress
+from secure_invoke.preflight.report.verdict import (
+    Result,
+    json_resources,
+    json_text,
+    render_head,
+    render_policies,
+    to_mermaid,
+)
 
 # The secure_invoke package: this repository in place (its entries link to the top-level folders), or the
 # installed wheel; either way its policies/ is this project's policy pack.
@@ -127,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--secrets-provider", metavar="URL", help="the stack's secrets provider (gcpkms://…, or REFERENCE:OUTPUT)"
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and policy pack logs")
+    parser.add_argument(
+        "--timings",
+        type=Path,
+        metavar="FILE",
+        help="write the run's phase timings (wall seconds) and each process's CPU seconds as JSON",
+    )
     parser.add_argument("--version", action="version", version=f"preflight (secure-invoke {__version__})")
     return parser
 
@@ -182,6 +199,18 @@ def _console(stderr: bool) -> Console:
     return console
 
 
+def _head(run: ProgramRun, out: Console, rendered: bool, document: bool) -> tuple[list[Grant], str, str | None]:
+    """What needs no pack, made while the packs analyze the stack: the run's grants, the report up to its policies
+    as `out` would print it (when a report is printed), the JSON text of the resources (when JSON is written)."""
+    grants = grants_of(run.resources)
+    resources = json.dumps(json_resources(run), indent=2) if document else None
+    if not rendered:
+        return grants, "", resources
+    with out.capture() as captured:  # rich's buffer is per thread: this thread's output only
+        render_head(run, grants, out)
+    return grants, captured.get(), resources
+
+
 def _fail(console: Console, message: str, details: str, debug: bool) -> int:
     if debug and details:
         console.print(details, markup=False, highlight=False, soft_wrap=True)
@@ -207,33 +236,57 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
     except _IdentityProblem as exc:
         return _fail(err, str(exc), "", args.debug)
     context = StackContext(project.name, args.stack, args.preview, project.config, project.secret_keys)
+    progress = Progress(err)
+    progress.phase(phases.STARTING)
     try:
         # Packs start first and analyze resources while the program registers them, as in the engine.
-        with Packs(context, packs, args.policy_pack_configs) as sessions:
-            run = run_program(
-                args.program,
-                args.stack,
-                preview=args.preview,
-                on_register=sessions.on_register,
-                python=args.python,
-                stack_references=references,
-                project=project,
-            )
-            reports = sessions.finish(run)
+        with (
+            progress,
+            futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="report") as report_pool,
+            Packs(context, packs, args.policy_pack_configs) as sessions,
+        ):
+            progress.packs, progress.analyzed = sessions.count, sessions.analyzed
+
+            def on_register(resource: Resource, provider: Resource | None) -> None:
+                progress.on_register()
+                sessions.on_register(resource, provider)
+
+            progress.phase(phases.PROGRAM)
+            try:
+                run = run_program(
+                    args.program,
+                    args.stack,
+                    preview=args.preview,
+                    on_register=on_register,
+                    python=args.python,
+                    stack_references=references,
+                    project=project,
+                )
+            except (ProgramError, PackError):
+                sessions.started()  # a pack that failed to start stopped the program: its error is the cause
+                raise
+            progress.phase(phases.ANALYZE)
+            sessions.started()
+            run.notes.extend(note for session in sessions.sessions for note in session.report.notes)
+            # The report's first part needs no pack's findings: rendered while the packs analyze the stack.
+            head = report_pool.submit(_head, run, out, str(args.json) != "-", args.json is not None)
+            reports = sessions.finish(run, on_stack=lambda: progress.phase(phases.STACK))
     except ProgramError as exc:
         return _fail(err, exc.args[0], exc.details, args.debug)
     except (PackError, PolicyConfigError) as exc:
         return _fail(err, str(exc), traceback.format_exc(), args.debug)
+    progress.phase(phases.REPORT)
+    progress.cpu.update(program=run.cpu_seconds, packs=sessions.cpu_seconds)
 
-    run.notes.extend(note for report in reports for note in report.notes)
+    grants, head_text, resources_text = head.result()
     try:
         verdicts = _check_identities(args, run, references)
     except _IdentityProblem as exc:
         return _fail(err, str(exc), traceback.format_exc(), args.debug)
-    result = Result(run=run, packs=reports, grants=grants_of(run.resources), identities=verdicts)
+    result = Result(run=run, packs=reports, grants=grants, identities=verdicts)
     try:
         if args.json is not None:
-            document = json.dumps(to_json(result), indent=2, sort_keys=False) + "\n"
+            document = json_text(result, resources_text)
             if str(args.json) == "-":
                 sys.stdout.write(document)
             else:
@@ -248,10 +301,16 @@ def main(argv: Sequence[str] | None = None, stdout: Console | None = None, stder
         return _fail(err, f"cannot write {exc.filename}: {exc.strerror}", traceback.format_exc(), args.debug)
 
     if str(args.json) != "-":
-        render(result, out)
+        out.file.write(head_text)
+        render_policies(result, out)
     if args.debug:
         for line in run.logs + [log for report in reports for log in report.logs]:
             err.print(line, markup=False, highlight=False, soft_wrap=True)
+    if args.timings is not None:
+        try:
+            args.timings.write_text(json.dumps(progress.timings(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            return _fail(err, f"cannot write {exc.filename}: {exc.strerror}", traceback.format_exc(), args.debug)
     return result.exit_code
 
 

@@ -27,6 +27,15 @@ def _violations(report: dict[str, Any]) -> list[dict[str, Any]]:
     return [v for v in found if isinstance(v, dict)] if isinstance(found, list) else []
 
 
+def _entries(report: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    found = report.get(key)
+    return [e for e in found if isinstance(e, dict)] if isinstance(found, list) else []
+
+
+def _unknown_exemptions(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [u for pack in _entries(report, "policyPacks") for u in _entries(pack, "unknownExemptions")]
+
+
 def _level(violation: dict[str, Any]) -> str:
     return str(violation.get("enforcementLevel") or violation.get("level") or "")
 
@@ -58,11 +67,14 @@ def render(title: str, outcome: str, report_path: Path, graph_path: Path) -> str
         lines.append(f"No report at {report_path}: preflight stopped before writing it (see the step log).")
     if isinstance(report, dict):
         violations = _violations(report)
+        exemptions = _entries(report, "exemptions")
         mandatory = sum(1 for v in violations if _level(v) == "mandatory")
         counts = _counts(report)
+        exempted = f", {len(exemptions)} exempted" if exemptions else ""
         lines.append(
             f"Verdict: **{'blocked' if mandatory else 'pass'}** — {mandatory} mandatory, "
-            f"{len(violations) - mandatory} advisory violation(s)" + (f"; {', '.join(counts)}" if counts else "")
+            f"{len(violations) - mandatory} advisory violation(s){exempted}"
+            + (f"; {', '.join(counts)}" if counts else "")
         )
         lines.append("")
         if violations:
@@ -73,6 +85,23 @@ def render(title: str, outcome: str, report_path: Path, graph_path: Path) -> str
                 lines.append(f"| {_cell(_level(v))} | {policy} | `{_cell(where)}` | {message} |")
             if len(violations) > MAX_ROWS:
                 lines.append(f"| | | | … {len(violations) - MAX_ROWS} more in {report_path} |")
+            lines.append("")
+        if exemptions:
+            # Exempted by the policy config: not blocking, but every one shown with its reason.
+            lines += ["Exempted by the policy config:", "", "| policy | resource | reason |", "|---|---|---|"]
+            for e in exemptions[:MAX_ROWS]:
+                policy, where, reason = _cell(e.get("policy", "")), _cell(e.get("urn", "")), _cell(e.get("reason", ""))
+                lines.append(f"| {policy} | `{where}` | {reason} |")
+            if len(exemptions) > MAX_ROWS:
+                lines.append(f"| | | … {len(exemptions) - MAX_ROWS} more in {report_path} |")
+            lines.append("")
+        for unknown in _unknown_exemptions(report):
+            close = unknown.get("didYouMean")
+            hint = f"; did you mean `{_cell(close)}`?" if close else ""
+            lines.append(
+                f"⚠️ {_cell(unknown.get('policy', ''))}: the exemption of `{_cell(unknown.get('urn', ''))}` names no "
+                f"resource of this stack{hint}"
+            )
     lines.append("")
     if graph_path.is_file():
         graph = graph_path.read_text(encoding="utf-8").strip()

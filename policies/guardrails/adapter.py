@@ -32,7 +32,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import _DictProxy, _ListProxy
 from pulumi_policy.secret import _DictSecretsProxy, _ListSecretsProxy
 
-from . import clock, provenance
+from . import analyzer_cache, clock, exemptions, provenance
 from .config import ConfigError, PolicySettings, parse_settings, schema
 from .context import RuleContext
 from .spec import Spec
@@ -119,11 +119,21 @@ def _context(
     )
 
 
+def _plain(props: Any) -> Any:
+    """A resource's properties as plain values, once per analyzer call: every policy of the call gets the same
+    proxy (analyzer_cache), so the same plain value serves them all (rules never write to what they read)."""
+    return analyzer_cache.per_call("plain", props, to_plain)
+
+
+def _split(props: Any) -> tuple[Any, provenance.Provenance]:
+    return provenance.split(_plain(props))
+
+
 def _provider_has_default_labels(args: ResourceValidationArgs) -> bool:
     provider = args.provider
     if provider is None:
         return False
-    labels = get(to_plain(provider.props), "defaultLabels")
+    labels = get(_plain(provider.props), "defaultLabels")
     if isinstance(labels, str):
         labels = parse_json(labels)
     return isinstance(labels, Mapping) and len(labels) > 0
@@ -136,16 +146,21 @@ def resource_policy(spec: Spec) -> ResourceValidationPolicy:
 
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
         settings = settings_of.of(args.get_config())  # first: a broken config stops the run on any resource
+        if settings.exemptions:
+            exemptions.record(spec.name, settings.exemptions)
         reason = settings.exemptions.get(args.urn)
+        messages: list[str] = []
+        if spec.judges(args.resource_type):
+            labels = spec.reads_provider_labels and _provider_has_default_labels(args)
+            # preflight's provenance rides in the properties (the CLI never sends it): the rule reads it from ctx.
+            props, origins = analyzer_cache.per_call("split", args.props, _split)
+            ctx = _context(settings, args.urn, args.name, default_labels=labels, origins=origins)
+            messages = rule(args.resource_type, props, ctx)
         if reason is not None:
+            if messages:  # what the exemption suppressed, printed for the CLI and preflight to show
+                exemptions.exempted(spec.name, args.urn, reason)
             args.not_applicable(f"exempted: {reason}")
-        if not spec.judges(args.resource_type):
-            return
-        labels = spec.reads_provider_labels and _provider_has_default_labels(args)
-        # preflight's provenance rides in the properties (the CLI never sends it): the rule reads it from ctx.
-        props, origins = provenance.split(to_plain(args.props))
-        ctx = _context(settings, args.urn, args.name, default_labels=labels, origins=origins)
-        for message in rule(args.resource_type, props, ctx):
+        for message in messages:
             report(message, None)
 
     return ResourceValidationPolicy(
@@ -203,6 +218,12 @@ class StackModels:
         self._last: tuple[str, StackModel] | None = None
 
     def of(self, args: StackValidationArgs) -> StackModel:
+        state = analyzer_cache.call_state()
+        if state is not None:  # one AnalyzeStack call: every stack policy of it is given the same resources
+            model = state.get("model")
+            if model is None:
+                model = state["model"] = StackModel(plain_resources(args))
+            return model
         key = _fingerprint(args)
         last = self._last
         if key is not None and last is not None and last[0] == key:
@@ -210,6 +231,18 @@ class StackModels:
         model = StackModel(plain_resources(args))
         self._last = (key, model) if key is not None else None
         return model
+
+
+def _check_exemptions(policy: str, own: Mapping[str, str], model: StackModel) -> None:
+    """Warn about exemptions naming no resource of the stack: this stack policy's own, and (once per
+    AnalyzeStack call) those the resource policies recorded while they analyzed each resource."""
+    urns = [r.urn for r in model.resources]
+    exemptions.check(urns, {policy: own})
+    state = analyzer_cache.call_state()
+    if state is None or not state.get("exemptions checked"):
+        exemptions.check(urns)
+        if state is not None:
+            state["exemptions checked"] = True
 
 
 def stack_policy(spec: Spec, models: StackModels | None = None) -> StackValidationPolicy:
@@ -222,9 +255,16 @@ def stack_policy(spec: Spec, models: StackModels | None = None) -> StackValidati
         settings = settings_of.of(args.get_config())
         model = models.of(args)
         ctx = _context(settings, stack=model.stack)
+        suppressed: dict[str, str] = {}
         for urn, message in rule(model, ctx):
-            if urn not in settings.exemptions:
+            reason = settings.exemptions.get(urn)
+            if reason is None:
                 report(message, urn)
+            else:
+                suppressed.setdefault(urn, reason)
+        for urn, reason in suppressed.items():  # printed for the CLI and preflight to show
+            exemptions.exempted(spec.name, urn, reason)
+        _check_exemptions(spec.name, settings.exemptions, model)
 
     return StackValidationPolicy(
         name=spec.name,

@@ -152,6 +152,126 @@ def _engine(args):
     return _QuietEngine(stub, engine_pb2.DEBUG)
 
 
+# Exceptions of cloud clients and of the network: an apply that calls a cloud API itself. A real preview has
+# the user's credentials, preflight has none: what such a call would return cannot be known offline.
+_CLOUD_MODULES = ("google.auth", "google.api_core", "googleapiclient", "google.cloud", "google.oauth2", "botocore",
+                  "boto3", "azure", "requests", "urllib3", "httplib2", "httpx", "aiohttp")  # fmt: skip
+COMPUTED_TOKEN = "preflight:internal:computedValues"  # noqa: S105 (an invoke token, not a secret)
+UNKNOWN_APPLY_TOKEN = "preflight:internal:unknownApply"  # noqa: S105
+
+
+def _cloud_call(exc: BaseException) -> bool:
+    import socket
+
+    if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror)):
+        return True
+    return any(str(getattr(kind, "__module__", "")).startswith(_CLOUD_MODULES) for kind in type(exc).__mro__)
+
+
+def _plain(value, depth: int = 0):
+    """The callback's argument as JSON-safe data, for the engine to look into."""
+    if depth > 32:
+        return None
+    if isinstance(value, dict):
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_plain(v, depth + 1) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+class _UnknownApplies:
+    """Known mode degrades like a preview: an apply callback that fails where a preview would not have run it
+    gives an unknown output instead of stopping the program, and the engine is told which, where and why.
+
+    A preview does not run a callback whose input is unknown there: a value the provider computes (an email, a
+    URL, an id), which preflight's known mode makes up. So a callback that raises on an argument holding such a
+    value (the engine says which values it computed), or that fails calling a cloud API for want of credentials
+    or network (a preview with credentials would get an answer preflight cannot know), yields an unknown output.
+    Any other exception is the program's own: a preview would raise it too, and it stops the run."""
+
+    def __init__(self, pulumi, program_dir: str) -> None:
+        self.pulumi = pulumi
+        self.program_dir = os.path.abspath(program_dir)
+
+    def install(self) -> None:
+        output = self.pulumi.Output
+        original = output.apply
+        guard = self
+
+        def apply(self, func, run_with_unknowns=False):
+            return original(self, guard.wrap(self, func), run_with_unknowns)
+
+        apply.__doc__ = original.__doc__
+        output.apply = apply
+
+    def wrap(self, source, func):
+        def guarded(value):
+            try:
+                return func(value)
+            except Exception as exc:
+                why = self._why(exc, value)
+                if why is None:
+                    raise
+                self._tell(source, func, exc, why)
+                return self._unknown()
+
+        return guarded
+
+    def _why(self, exc: BaseException, value) -> str | None:
+        if _cloud_call(exc):
+            return "it calls a cloud API, which needs credentials preflight does not have"
+        computed = self._ask(COMPUTED_TOKEN, {"value": _plain(value)}).get("computed") or []
+        if computed:
+            return f"its input holds {computed[0]}, which a preview does not know, so a preview would not run it"
+        return None
+
+    def _ask(self, token: str, args: dict) -> dict:
+        from google.protobuf import json_format, struct_pb2
+        from pulumi.runtime.proto import resource_pb2
+
+        monitor = self.pulumi.runtime.settings.get_monitor()
+        request = resource_pb2.ResourceInvokeRequest(tok=token)
+        request.args.CopyFrom(json_format.ParseDict(args, struct_pb2.Struct()))
+        response = monitor.Invoke(request)
+        return json_format.MessageToDict(getattr(response, "return"))
+
+    def _where(self, func) -> str:
+        code = getattr(func, "__code__", None)
+        if code is None:
+            return getattr(func, "__qualname__", repr(func))
+        path = os.path.abspath(code.co_filename)
+        if path.startswith(self.program_dir + os.sep):
+            path = os.path.relpath(path, self.program_dir)
+        return f"{func.__qualname__} ({path}:{code.co_firstlineno})"
+
+    def _tell(self, source, func, exc: BaseException, why: str) -> None:
+        data = getattr(source, "_data", None)
+        resources = data.result().resources if data is not None and data.done() and not data.exception() else set()
+        names = sorted(f"{getattr(r, '_type', '?')} '{getattr(r, '_name', '?')}'" for r in resources)
+        lines = str(exc).strip().splitlines()
+        self._ask(
+            UNKNOWN_APPLY_TOKEN,
+            {
+                "callback": self._where(func),
+                "resources": names,
+                "error": f"{type(exc).__name__}: {lines[-1] if lines else ''}".rstrip(": "),
+                "why": why,
+            },
+        )
+
+    def _unknown(self):
+        loop = asyncio.get_event_loop()
+
+        def done(value):
+            future = loop.create_future()
+            future.set_result(value)
+            return future
+
+        return self.pulumi.Output(set(), done(None), done(False), done(False))
+
+
 def _settings(pulumi, args):
     values = {
         "monitor": args.monitor,
@@ -204,6 +324,8 @@ def main() -> int:
             pulumi.runtime.set_config(key, value)
     settings = _settings(pulumi, args)
     pulumi.runtime.configure(settings)
+    if args.dry_run != "true":
+        _UnknownApplies(pulumi, args.pwd or os.getcwd()).install()
 
     sys.argv = [args.PROGRAM, *args.ARGS]
     if args.pwd:

@@ -7,6 +7,7 @@ raises in the program, and kept in `failures` with the program's file and line f
 
 from __future__ import annotations
 
+import functools
 import threading
 import uuid
 from pathlib import Path
@@ -21,7 +22,7 @@ from secure_invoke.preflight.engine.offline_provider import OfflineProvider
 from secure_invoke.preflight.engine.records import Invoke
 from secure_invoke.preflight.engine.registry import Registration, RegistrationError, Registry
 from secure_invoke.preflight.engine.stack_references import STACK_REFERENCE_TYPE, StackReferences
-from secure_invoke.preflight.outputs.wire import from_struct, plain, to_struct
+from secure_invoke.preflight.outputs.wire import UNKNOWN, from_struct, plain, to_struct
 
 _FEATURES = {
     "secrets": resource_pb2.RESOURCE_MONITOR_FEATURE_SECRETS,
@@ -29,6 +30,32 @@ _FEATURES = {
     "deletedWith": resource_pb2.RESOURCE_MONITOR_FEATURE_DELETED_WITH,
     "aliasSpecs": resource_pb2.RESOURCE_MONITOR_FEATURE_ALIAS_SPECS,
 }
+
+
+_MIN_COMPUTED = 6  # shorter computed values ("1", "true") say nothing about where a string came from
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _computed(record: Any) -> list[tuple[str, str]]:
+    """(value, what it is) of each string output of `record` that its provider computed."""
+    if not record.custom or record.type.startswith("pulumi:"):
+        return []
+    what = f"{record.type} '{record.name}'"
+    found = [(record.id, f"the id of {what}")] if len(record.id) >= _MIN_COMPUTED else []
+    for key, value in record.outputs.items():
+        if key in record.inputs or value == UNKNOWN:
+            continue
+        found += [(s, f"{what}.{key}") for s in _strings(value) if len(s) >= _MIN_COMPUTED and s != UNKNOWN]
+    return found
 
 
 class Failure:
@@ -64,6 +91,7 @@ class Monitor(resource_pb2_grpc.ResourceMonitorServicer):
         self.program_dir = program_dir
         self.failures: list[Failure] = []
         self.notes: list[str] = []  # what the report should say preflight could not do
+        self.unknown_applies: list[dict[str, Any]] = []  # apply callbacks whose output known mode left unknown
         self.invokes: list[Invoke] = []  # provider functions called, in order (what a deployer must be allowed)
         self._lock = threading.Lock()
 
@@ -71,10 +99,14 @@ class Monitor(resource_pb2_grpc.ResourceMonitorServicer):
         """`file:line` of the program statement behind a request, relative to the program directory."""
         if not request.HasField("sourcePosition") or not request.sourcePosition.uri:
             return ""
-        path = Path(unquote(urlparse(request.sourcePosition.uri).path))
+        return f"{self._file(request.sourcePosition.uri)}:{request.sourcePosition.line}"
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 (one monitor per run; a program has few files)
+    def _file(self, uri: str) -> str:
+        path = Path(unquote(urlparse(uri).path))
         if path.is_relative_to(self.program_dir):
             path = path.relative_to(self.program_dir)
-        return f"{path}:{request.sourcePosition.line}"
+        return str(path)
 
     def _refuse(self, context: Any, message: str, source: str, subject: str) -> None:
         with self._lock:
@@ -172,7 +204,9 @@ class Monitor(resource_pb2_grpc.ResourceMonitorServicer):
     def Invoke(self, request: Any, context: Any) -> Any:
         args = plain(from_struct(request.args))
         response = resource_pb2.ResourceInvokeResponse()
-        if request.tok == "pulumi:pulumi:getResource":
+        if request.tok in _INTERNAL:
+            result = _INTERNAL[request.tok](self, args)
+        elif request.tok == "pulumi:pulumi:getResource":
             record = self.registry.records.get(str(args.get("urn")))
             if record is None:
                 self._refuse(context, f"unknown resource {args.get('urn')}", self.source(request), request.tok)
@@ -196,6 +230,47 @@ class Monitor(resource_pb2_grpc.ResourceMonitorServicer):
         getattr(response, "return").CopyFrom(to_struct(result))  # `return` is a Python keyword
         return response
 
+    # The launcher's questions (engine/launcher.py, known mode only) ------------------------------------------
+
+    def computed_values(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Which values in `args["value"]` only known mode knows: outputs a provider computes, which a preview
+        leaves unknown (every output a program did not give as an input, and the id)."""
+        strings = [s for s in _strings(args.get("value")) if len(s) >= _MIN_COMPUTED]
+        found: list[str] = []
+        if strings:
+            for record in list(self.registry.records.values()):
+                for value, what in _computed(record):
+                    if any(value in s for s in strings):
+                        found.append(what)
+                        break
+                if found:
+                    break
+        return {"computed": found}
+
+    def unknown_apply(self, args: dict[str, Any]) -> dict[str, Any]:
+        """An apply callback known mode treated as a preview does (its output unknown): kept for the report."""
+        resources = [str(r) for r in args.get("resources") or []]
+        entry = {
+            "callback": str(args.get("callback", "")),
+            "resources": resources,
+            "error": str(args.get("error", "")),
+            "why": str(args.get("why", "")),
+        }
+        on = f" on an output of {', '.join(resources)}" if resources else ""
+        with self._lock:
+            self.unknown_applies.append(entry)
+            self.notes.append(
+                f"warning: apply callback {entry['callback']}{on} left unknown, as in a preview: {entry['why']} "
+                f"({entry['error']})"
+            )
+        return {}
+
     def Call(self, request: Any, context: Any) -> Any:
         # Methods of resources (multi-language components' calls) have no offline implementation.
         self._refuse(context, f"method call {request.tok} is not supported offline", self.source(request), request.tok)
+
+
+_INTERNAL = {
+    "preflight:internal:computedValues": Monitor.computed_values,
+    "preflight:internal:unknownApply": Monitor.unknown_apply,
+}

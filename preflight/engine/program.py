@@ -108,19 +108,36 @@ def _environment(project: Project, interpreter: interpreters.Interpreter) -> dic
     return env
 
 
+def wait(process: subprocess.Popen[Any]) -> float:
+    """Wait for `process` to exit; the CPU seconds (user + system) it used, 0.0 where the OS does not say."""
+    if not hasattr(os, "wait4"):
+        process.wait()
+        return 0.0
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _launch(project: Project, stack: str, preview: bool, python: str, env: dict[str, str], address: str,
-            report: Path, output: Any) -> int:  # fmt: skip
+            report: Path, output: Any) -> tuple[int, float]:  # fmt: skip
+    """The program's exit status and CPU seconds."""
     argv = [python, "-u", str(LAUNCHER), "--monitor", address, "--engine", address, "--project", project.name]
     argv += ["--root_directory", str(project.directory), "--stack", stack, "--pwd", str(project.directory)]
     argv += ["--dry_run", "true" if preview else "false", "--parallel", str(PARALLEL), "--organization", "organization"]
     argv += ["--report", str(report), project.entry_point]
     try:
-        process = subprocess.run(
-            argv, cwd=project.directory, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=output, check=False
+        process = subprocess.Popen(
+            argv, cwd=project.directory, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=output
         )
     except OSError as err:
         raise ProgramError(f"cannot start the program's interpreter {python}: {err.strerror}") from err
-    return process.returncode
+    try:
+        cpu = wait(process)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return process.returncode, cpu
 
 
 def run_program(
@@ -153,7 +170,7 @@ def run_program(
     ):
         report_file, output_file = Path(scratch) / "report.json", Path(scratch) / "output.txt"
         with output_file.open("wb") as output:
-            code = _launch(project, stack, preview, interpreter.python, env, served.address, report_file, output)
+            code, cpu = _launch(project, stack, preview, interpreter.python, env, served.address, report_file, output)
         printed = output_file.read_text(encoding="utf-8", errors="replace")
         report = json.loads(report_file.read_text(encoding="utf-8")) if report_file.exists() else None
     resources = list(served.registry.records.values())
@@ -178,5 +195,7 @@ def run_program(
         program_dir=project.directory,
         logs=logs,
         notes=notes,
+        cpu_seconds=cpu,
+        unknown_applies=list(served.monitor.unknown_applies),
         invokes=list(served.monitor.invokes),
     )

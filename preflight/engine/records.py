@@ -69,6 +69,9 @@ class ProgramRun:
     logs: list[str] = field(default_factory=list)
     # What preflight assumed where the CLI would have known: one line each, shown in the report.
     notes: list[str] = field(default_factory=list)
+    cpu_seconds: float = 0.0  # the program's process, user + system
+    # Apply callbacks whose output known mode left unknown, as a preview would: callback, resources, error, why.
+    unknown_applies: list[dict[str, Any]] = field(default_factory=list)
     invokes: list[Invoke] = field(default_factory=list)
 
     def by_urn(self) -> dict[str, Resource]:

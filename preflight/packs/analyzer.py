@@ -11,7 +11,7 @@ import difflib
 import queue
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,14 +34,19 @@ from secure_invoke.preflight.packs.process import (
     rpc_error,
 )
 from secure_invoke.preflight.packs.protocol import (
-    LEVEL_VALUES,
+    Exemption,
+    UnknownExemption,
     Violation,
     analyze_request,
     analyze_stack_request,
+    analyzer_resource,
+    configure_request,
     declared_policies,
     diagnostics,
+    exemptions_in,
     initial_config,
     root_stack_requests,
+    stack_entry_bytes,
 )
 
 
@@ -57,6 +62,9 @@ class PackReport:
     # Config entries naming no policy of the pack: likely typos, which would otherwise be ignored silently
     # (the CLI carries them to the pack, which configures no policy with them; the run goes on).
     unknown_config: list[str] = field(default_factory=list)
+    # What the pack exempted (violations it found and did not report), and exemptions naming no resource.
+    exemptions: list[Exemption] = field(default_factory=list)
+    unknown_exemptions: list[UnknownExemption] = field(default_factory=list)
     # Where preflight ran the pack otherwise than the CLI would (a missing virtualenv), for the report.
     notes: list[str] = field(default_factory=list)
 
@@ -78,6 +86,9 @@ class PackSession:
         except BaseException:
             self.process.close()
             raise
+        # What the pack printed so far answered preflight's config check (a root-only stack, which every
+        # exemption misses): only what it prints from here on is about the program.
+        self._printed_before = len(self.process.stderr_lines())
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._results: list[tuple[str, Any]] = []
         self._error: BaseException | None = None
@@ -111,14 +122,8 @@ class PackSession:
         self.version = self.process.manifest_version or info.version
         policies = declared_policies(info)
         config = reconcile(self.name, self.version, policies, initial_config(info), given)
-        request = analyzer_pb2.ConfigureAnalyzerRequest()
-        for policy_name, policy_config in config.items():
-            entry = request.policyConfig[policy_name]
-            entry.enforcementLevel = LEVEL_VALUES.get(policy_config.enforcement_level, analyzer_pb2.ADVISORY)
-            if policy_config.properties:
-                entry.properties.update(policy_config.properties)
         try:
-            stub.Configure(request, timeout=CALL_TIMEOUT)
+            stub.Configure(configure_request(config), timeout=CALL_TIMEOUT)
         except grpc.RpcError as err:
             raise rpc_error(self.name, "Configure", err) from err
         try:
@@ -178,21 +183,28 @@ class PackSession:
             while not ended:
                 ended = self._queue.get() is None
 
-    def finish(self, stack_request: Any) -> PackReport:
+    def drain(self) -> None:
+        """Wait for the answers of every Analyze call made so far (the pack may lag behind the program)."""
         self._queue.put(None)
         self._worker.join()
         if isinstance(self._error, grpc.RpcError):
             raise rpc_error(self.name, "Analyze", self._error) from self._error
         if self._error is not None:
             raise self._error
+
+    def finish(self, stack_request: bytes) -> PackReport:
+        """The Analyze results and the AnalyzeStack call (`stack_request` serialised: see stack_entry_bytes)."""
+        self.drain()
         try:
-            stack_response = self.process.stub.AnalyzeStack(stack_request, timeout=STACK_CALL_TIMEOUT)
+            stack_response = self.process.analyze_stack(stack_request, timeout=STACK_CALL_TIMEOUT)
         except grpc.RpcError as err:
             raise rpc_error(self.name, "AnalyzeStack", err) from err
         report = self.report
         for urn, response in self._results:
             report.violations.extend(diagnostics(response, urn, self.version))
             report.not_applicable.extend((n.policy_name, urn, n.reason) for n in response.not_applicable)
+        printed = self.process.stderr_lines()[self._printed_before :]
+        report.exemptions, report.unknown_exemptions = exemptions_in(printed)
         report.logs.extend(f"{self.name} {line}" for line in self.process.output())
         report.violations.extend(diagnostics(stack_response, "", self.version))
         report.not_applicable.extend((n.policy_name, "", n.reason) for n in stack_response.not_applicable)
@@ -205,7 +217,16 @@ class PackSession:
 
 
 class Packs:
-    """All packs of one run, started in parallel; feed them with `on_register` while the program runs."""
+    """All packs of one run; feed them with `on_register` while the program runs.
+
+    The packs start in the background, in parallel with each other and with the program (whose interpreter
+    start and imports take as long): what registers meanwhile waits in a queue, so each pack still sees
+    GetAnalyzerInfo, Configure and ConfigureStack before its first Analyze, in the engine's order. A pack that
+    fails to start fails the next registration, which stops the program; `started()` then raises the pack's
+    error, which wins over the program's. One feeder thread builds each resource's requests off the
+    registration path: its Analyze request, and for a custom resource its AnalyzeStack entry (its outputs are
+    final once registered), so the stack request is mostly built when the program ends.
+    """
 
     def __init__(
         self,
@@ -220,38 +241,88 @@ class Packs:
         for pack in packs:
             if not pack.is_dir():
                 raise PackError(f"policy pack directory {pack} not found")
+        self.count = len(packs)
         self._engine = engine_server(context.stack_urn)
         address, self.engine = self._engine.__enter__()
         self.sessions: list[PackSession] = []
-        with futures.ThreadPoolExecutor(max_workers=max(1, len(packs))) as pool:
-            jobs = [
-                pool.submit(
-                    # the config file as given, so that its errors name it as the user wrote it
-                    PackSession,
-                    pack.resolve(),
-                    config_files[i] if config_files else None,
-                    context,
-                    address,
-                )
-                for i, pack in enumerate(packs)
-            ]
-            errors = []
-            for job in jobs:
-                try:
-                    self.sessions.append(job.result())
-                except BaseException as err:  # first error wins, every started pack is stopped
-                    errors.append(err)
-        if errors:
-            self.close()
-            raise errors[0]
+        self._start_error: BaseException | None = None
+        self._starter = futures.ThreadPoolExecutor(max_workers=max(1, len(packs)), thread_name_prefix="pack-start")
+        # the config file as given, so that its errors name it as the user wrote it
+        configs = list(config_files) or [None] * len(packs)
+        jobs = [
+            self._starter.submit(PackSession, pack.resolve(), config, context, address)
+            for pack, config in zip(packs, configs, strict=True)
+        ]
+        self._started = threading.Thread(target=self._collect, args=(jobs,), name="packs-start", daemon=True)
+        self._started.start()
+        self._queue: queue.SimpleQueue[tuple[Resource, Resource | None] | None] = queue.SimpleQueue()
+        self._stack_entries: dict[str, tuple[dict[str, Any], Any]] = {}  # urn → (the outputs it was built from, entry)
+        self._feeder = threading.Thread(target=self._feed, name="packs-feed", daemon=True)
+        self._feeder.start()
+
+    def _collect(self, jobs: list[futures.Future[PackSession]]) -> None:
+        for job in jobs:
+            try:
+                self.sessions.append(job.result())
+            except BaseException as err:  # first error wins, every started pack is stopped by close()
+                self._start_error = self._start_error or err
+
+    def started(self) -> None:
+        """Wait until every pack is configured; raise the first pack's error if one failed to start."""
+        self._started.join()
+        if self._start_error is not None:
+            raise self._start_error
+
+    def _feed(self) -> None:
+        self._started.join()
+        while (item := self._queue.get()) is not None:
+            resource, provider = item
+            if self._start_error is not None:
+                continue  # keep draining, so producers never block
+            request = analyze_request(resource, provider)
+            for session in self.sessions:
+                session.submit(request)
+            if resource.custom:
+                entry = stack_entry_bytes(analyzer_resource(resource, provider))
+                self._stack_entries[resource.urn] = (resource.wire_outputs, entry)
+
+    def analyzed(self) -> int:
+        """Analyze answers received so far, every pack."""
+        return sum(len(session._results) for session in self.sessions)
+
+    @property
+    def cpu_seconds(self) -> float:
+        """The packs' processes, user + system, once closed."""
+        return sum(session.process.cpu_seconds for session in self.sessions)
 
     def on_register(self, resource: Resource, provider: Resource | None) -> None:
-        request = analyze_request(resource, provider)
-        for session in self.sessions:
-            session.submit(request)
+        if self._start_error is not None:
+            # Stops the program: the pack's error is what the run reports (see started()).
+            raise PackError(f"policy pack failed: {self._start_error}")
+        self._queue.put((resource, provider))
 
-    def finish(self, run: ProgramRun) -> list[PackReport]:
-        stack_request = analyze_stack_request(run)
+    def _stack_request(self, run: ProgramRun) -> bytes:
+        """The AnalyzeStack request, serialised: the entries built as resources registered, the rest now."""
+        by_urn = run.by_urn()
+        entries = []
+        for resource in run.resources:
+            built = self._stack_entries.get(resource.urn)
+            if built is None or built[0] is not resource.wire_outputs:  # not prebuilt, or outputs set since
+                entries.append(stack_entry_bytes(analyzer_resource(resource, by_urn.get(resource.provider_urn or ""))))
+            else:
+                entries.append(built[1])
+        return b"".join(entries)
+
+    def finish(self, run: ProgramRun, on_stack: Callable[[], None] | None = None) -> list[PackReport]:
+        """Every pack's report; `on_stack` is called once every Analyze call is answered, as AnalyzeStack starts."""
+        self._queue.put(None)
+        self._feeder.join()
+        self.started()
+        stack_request = self._stack_request(run)  # built while the packs catch up with their Analyze calls
+        for session in self.sessions:
+            session.drain()
+        if on_stack is not None:
+            on_stack()
         with futures.ThreadPoolExecutor(max_workers=max(1, len(self.sessions))) as pool:
             reports = list(pool.map(lambda session: session.finish(stack_request), self.sessions))
         for report in reports:
@@ -259,6 +330,9 @@ class Packs:
         return reports
 
     def close(self) -> None:
+        self._queue.put(None)
+        self._started.join()
+        self._starter.shutdown(wait=True)
         for session in self.sessions:
             session.close()
         self._engine.__exit__(None, None, None)
@@ -277,6 +351,7 @@ def context_of(run: ProgramRun) -> StackContext:
 def evaluate(run: ProgramRun, packs: Sequence[Path], config_files: Sequence[Path] = ()) -> list[PackReport]:
     """Run every pack against an already recorded program; reports in the order given."""
     with Packs(context_of(run), packs, config_files) as sessions:
+        sessions.started()
         by_urn = run.by_urn()
         for resource in run.resources:
             sessions.on_register(resource, by_urn.get(resource.provider_urn or ""))

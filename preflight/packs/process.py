@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent import futures
@@ -24,7 +25,7 @@ from typing import IO
 
 import grpc
 import yaml
-from pulumi.runtime.proto import analyzer_pb2_grpc, engine_pb2_grpc
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
 
 from secure_invoke.preflight.engine.log_service import Engine
 from secure_invoke.preflight.engine.records import stack_urn
@@ -150,9 +151,14 @@ class PackProcess:
             stderr=self.stderr,
         )
         self.stdout_tail: deque[str] = deque(maxlen=20)
+        self.cpu_seconds = 0.0  # once closed: user + system, where the OS says
         port = self._read_port()
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=_CHANNEL_OPTIONS)
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
+        # AnalyzeStack with a request serialised already (the stub's would serialise it again).
+        self.analyze_stack = self.channel.unary_unary(
+            "/pulumirpc.Analyzer/AnalyzeStack", response_deserializer=analyzer_pb2.AnalyzeResponse.FromString
+        )
 
     def _read_port(self) -> int:
         announced = threading.Event()
@@ -179,10 +185,14 @@ class PackProcess:
             raise PackError(f"policy pack {self.pack_dir.name} failed to start: {cause}")
         return int(first[0])
 
+    def stderr_lines(self) -> list[str]:
+        """Everything the pack printed on stderr so far (reading to the end leaves the shared offset there)."""
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace").splitlines()
+
     def output(self) -> list[str]:
         """What the pack printed besides its port, for --debug."""
-        self.stderr.seek(0)
-        errors = self.stderr.read().decode(errors="replace").splitlines()[-20:]
+        errors = self.stderr_lines()[-20:]
         return [f"stdout: {line}" for line in self.stdout_tail] + [f"stderr: {line}" for line in errors if line.strip()]
 
     def last_error(self) -> str:
@@ -194,14 +204,39 @@ class PackProcess:
             return f"exited with status {self.process.returncode}"
         return "no port announced"
 
+    def _reap(self, block: bool) -> bool:
+        """Collect the exited process and its CPU seconds; False while it still runs."""
+        if self.process.returncode is not None:
+            return True
+        try:
+            pid, status, usage = os.wait4(self.process.pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:  # reaped elsewhere (Popen.poll)
+            self.process.poll()
+            return True
+        if not pid:
+            return False
+        self.process.returncode = os.waitstatus_to_exitcode(status)
+        self.cpu_seconds = usage.ru_utime + usage.ru_stime
+        return True
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.channel.close()
-        if self.process.poll() is None:
-            self.process.terminate()  # the pack serves forever otherwise
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process.returncode is None:
+            if not hasattr(os, "wait4"):
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+            elif not self._reap(block=False):
+                self.process.terminate()  # the pack serves forever otherwise
+                deadline = time.monotonic() + 5
+                while not self._reap(block=False):
+                    if time.monotonic() > deadline:
+                        self.process.kill()
+                        self._reap(block=True)
+                        break
+                    time.sleep(0.005)
         self.stderr.close()

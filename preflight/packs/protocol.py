@@ -3,6 +3,7 @@ resources, diagnostics turned into violations, the pack's declared policies and 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,57 @@ class Violation:
         }
 
 
+@dataclass
+class Exemption:
+    """A violation the pack found and did not report, because its config exempts that resource from that policy."""
+
+    policy: str
+    urn: str
+    reason: str
+
+    def as_json(self, pack: str) -> dict[str, Any]:
+        return {"policyPack": pack, "policy": self.policy, "urn": self.urn, "reason": self.reason}
+
+
+@dataclass
+class UnknownExemption:
+    """An exemption naming no resource of the stack: a typo exempts nothing."""
+
+    policy: str
+    urn: str
+    did_you_mean: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"policy": self.policy, "urn": self.urn, "didYouMean": self.did_you_mean}
+
+
+# How a pack says what it exempted: one line each on its output, which the Pulumi CLI shows as a diagnostic of
+# the stack (an analyzer's stdout and stderr lines become info diagnostics) and preflight reads back. pulumi-policy
+# runs a Python pack without an engine connection, so `pulumi.log.info`/`warn` print `info: `/`warning: ` there.
+EXEMPTED = re.compile(r"^(?:info: )?exempted from (?P<policy>[^\s:]+): (?P<urn>\S.*?) \(reason: (?P<reason>.*)\)$")
+UNKNOWN_EXEMPTION = re.compile(
+    r"^(?:warning: )?(?P<policy>[^\s:]+): the exemption of (?P<urn>\S.*?) names no resource of this stack"
+    r"(?:; did you mean (?P<close>\S.*)\?)?$"
+)
+
+
+def exemptions_in(lines: list[str]) -> tuple[list[Exemption], list[UnknownExemption]]:
+    """The exemption lines among what a pack printed, each once, in the order printed."""
+    exempted: dict[tuple[str, str], Exemption] = {}
+    unknown: dict[tuple[str, str], UnknownExemption] = {}
+    for line in lines:
+        text = line.strip()
+        if match := EXEMPTED.match(text):
+            exempted.setdefault(
+                (match["policy"], match["urn"]), Exemption(match["policy"], match["urn"], match["reason"])
+            )
+        elif match := UNKNOWN_EXEMPTION.match(text):
+            unknown.setdefault(
+                (match["policy"], match["urn"]), UnknownExemption(match["policy"], match["urn"], match["close"])
+            )
+    return list(exempted.values()), list(unknown.values())
+
+
 def declared_policies(info: Any) -> list[PolicyInfo]:
     policies = []
     for policy in info.policies:
@@ -70,6 +122,17 @@ def initial_config(info: Any) -> dict[str, PolicyConfig]:
         )
         for name, config in info.initialConfig.items()
     }
+
+
+def configure_request(config: dict[str, PolicyConfig]) -> Any:
+    """The Configure call for a reconciled config: each policy's level and properties."""
+    request = analyzer_pb2.ConfigureAnalyzerRequest()
+    for policy_name, policy_config in config.items():
+        entry = request.policyConfig[policy_name]
+        entry.enforcementLevel = LEVEL_VALUES.get(policy_config.enforcement_level, analyzer_pb2.ADVISORY)
+        if policy_config.properties:
+            entry.properties.update(policy_config.properties)
+    return request
 
 
 def _options(resource: Resource) -> Any:
@@ -109,7 +172,7 @@ def root_stack_requests(stack_urn: str, name: str) -> tuple[Any, Any]:
     """Analyze and AnalyzeStack of a stack that holds only its root resource: what preflight sends right after
     Configure, so a policy that checks its config when it runs rejects a bad config before the program runs."""
     root = Resource(urn=stack_urn, type=STACK_TYPE, name=name, parent=None, custom=False, inputs={}, outputs={})
-    return analyze_request(root, None), analyzer_pb2.AnalyzeStackRequest(resources=[_analyzer_resource(root, {})])
+    return analyze_request(root, None), analyzer_pb2.AnalyzeStackRequest(resources=[analyzer_resource(root, None)])
 
 
 def _provider(provider: Resource | None) -> Any:
@@ -126,17 +189,37 @@ def _provider(provider: Resource | None) -> Any:
 def analyze_stack_request(run: ProgramRun) -> Any:
     """What the engine sends once the program is done: every resource's outputs and relations."""
     by_urn = run.by_urn()
-    return analyzer_pb2.AnalyzeStackRequest(resources=[_analyzer_resource(r, by_urn) for r in run.resources])
+    return analyzer_pb2.AnalyzeStackRequest(
+        resources=[analyzer_resource(r, by_urn.get(r.provider_urn or "")) for r in run.resources]
+    )
 
 
-def _analyzer_resource(resource: Resource, by_urn: dict[str, Resource]) -> Any:
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def stack_entry_bytes(entry: Any) -> bytes:
+    """One AnalyzerResource as its part of a serialised AnalyzeStackRequest (`repeated resources = 1`): the
+    request is the concatenation of its entries, so entries serialised as resources register need no copy and
+    no serialisation of the whole request once the program is done."""
+    data = entry.SerializeToString()
+    return b"\n" + _varint(len(data)) + data  # field 1, wire type 2 (length-delimited)
+
+
+def analyzer_resource(resource: Resource, provider: Resource | None) -> Any:
+    """One resource of the AnalyzeStack request: its outputs, relations and provider."""
     return analyzer_pb2.AnalyzerResource(
         type=resource.type,
         properties=to_struct(without_references(resource.wire_outputs)),
         urn=resource.urn,
         name=resource.name,
         options=_options(resource),
-        provider=_provider(by_urn.get(resource.provider_urn or "")),
+        provider=_provider(provider),
         parent=resource.parent or "",
         dependencies=resource.dependencies,
         propertyDependencies={

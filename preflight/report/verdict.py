@@ -15,6 +15,7 @@ from rich.tree import Tree
 from secure_invoke.preflight.engine.records import PROVIDER_PREFIX, STACK_TYPE, ProgramRun, Resource
 from secure_invoke.preflight.outputs.wire import UNKNOWN, plain
 from secure_invoke.preflight.packs.analyzer import PackReport, Violation
+from secure_invoke.preflight.packs.protocol import Exemption
 from secure_invoke.preflight.report.grants import Grant, is_broad, is_public, runs_as_of
 
 SECRET_MASK = "[secret]"  # noqa: S105 (what is shown instead of a secret)
@@ -36,6 +37,10 @@ class Result:
         return [v for v in self.violations if v.enforcement_level in ("mandatory", "remediate")]
 
     @property
+    def exemptions(self) -> list[tuple[PackReport, Exemption]]:
+        return [(pack, exemption) for pack in self.packs for exemption in pack.exemptions]
+
+    @property
     def exit_code(self) -> int:
         return 1 if self.mandatory or any(v.failing for v in self.identities) else 0
 
@@ -45,27 +50,46 @@ def masked(value: Any) -> Any:
     return plain(value, SECRET_MASK)
 
 
-def to_json(result: Result) -> dict[str, Any]:
+def json_resources(run: ProgramRun) -> list[dict[str, Any]]:
+    """The `resources` of the JSON document."""
+    return [
+        {
+            "urn": r.urn,
+            "type": r.type,
+            "name": r.name,
+            "parent": r.parent,
+            "custom": r.custom,
+            "provider": r.provider,
+            "inputs": masked(r.wire_inputs),
+            "outputs": masked(r.wire_outputs),
+            "dependencies": r.dependencies,
+        }
+        for r in run.resources
+    ]
+
+
+_SLOT = "\x00resources\x00"  # stands for the resources' text in json_text
+
+
+def json_text(result: Result, resources_text: str | None = None) -> str:
+    """The JSON document as `--json` writes it (indent 2). `resources_text`, when given, is
+    `json.dumps(json_resources(run), indent=2)` made beforehand (the bulk of the document, which needs no pack):
+    the text is the same as without it."""
+    if resources_text is None:
+        return json.dumps(to_json(result), indent=2) + "\n"
+    text = json.dumps(to_json(result, resources=_SLOT), indent=2)
+    nested = resources_text.replace("\n", "\n  ")  # one level deeper, as inside the document
+    return text.replace(json.dumps(_SLOT), nested, 1) + "\n"
+
+
+def to_json(result: Result, resources: Any = None) -> dict[str, Any]:
     run = result.run
     stack = _stack(run)
     return {
         "project": run.project,
         "stack": run.stack,
         "preview": run.preview,
-        "resources": [
-            {
-                "urn": r.urn,
-                "type": r.type,
-                "name": r.name,
-                "parent": r.parent,
-                "custom": r.custom,
-                "provider": r.provider,
-                "inputs": masked(r.wire_inputs),
-                "outputs": masked(r.wire_outputs),
-                "dependencies": r.dependencies,
-            }
-            for r in run.resources
-        ],
+        "resources": json_resources(run) if resources is None else resources,
         "outputs": masked(stack.wire_outputs) if stack is not None else {},
         "policyPacks": [
             {
@@ -73,12 +97,15 @@ def to_json(result: Result) -> dict[str, Any]:
                 "version": p.version,
                 "policies": p.policies,
                 "unknownConfig": [{"name": n, "didYouMean": p.closest_policy(n)} for n in p.unknown_config],
+                "unknownExemptions": [u.as_json() for u in p.unknown_exemptions],
             }
             for p in result.packs
         ],
         "violations": [v.as_json() for v in result.violations],
+        "exemptions": [e.as_json(pack.name) for pack, e in result.exemptions],
         "grants": [g.as_dict() for g in result.grants],
         "engine": run.notes,
+        "unknownApplies": run.unknown_applies,
         "diagnostics": program_diagnostics(run),
         **({"deployerCheck": _identities_json(result)} if result.identities else {}),
     }
@@ -215,13 +242,13 @@ def _column_widths(natural: list[int], available: int) -> list[int]:
     return [max(1, member), max(1, role), max(1, rest - role)]
 
 
-def _grants(result: Result, console: Console) -> None:
-    console.print(Text(f"IAM grants ({len(result.grants)}):", style="bold"))
-    if not result.grants:
+def _grants(grants: list[Grant], console: Console) -> None:
+    console.print(Text(f"IAM grants ({len(grants)}):", style="bold"))
+    if not grants:
         console.print("    none")
         console.print()
         return
-    grants = sorted(result.grants, key=lambda g: (g.member, g.role, g.resource))
+    grants = sorted(grants, key=lambda g: (g.member, g.role, g.resource))
     headers = ("member", "role", "resource")
     rows = [(g.member, _grant_role(g), g.resource) for g in grants]
     natural = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(headers)]
@@ -249,6 +276,12 @@ def _pack(pack: PackReport, by_urn: dict[str, Resource], console: Console) -> No
         hint = f"; did you mean '{closest}'?" if closest else ""
         warning = f"        warning: --policy-pack-config names '{name}', which is not a policy of this pack{hint}"
         console.print(Text(warning, "yellow"), soft_wrap=True)
+    for unknown in pack.unknown_exemptions:
+        hint = f"; did you mean {unknown.did_you_mean}?" if unknown.did_you_mean else ""
+        warning = (
+            f"        warning: {unknown.policy}: the exemption of {unknown.urn} names no resource of this stack{hint}"
+        )
+        console.print(Text(warning, "yellow"), soft_wrap=True)
     grouped: dict[tuple[str, str], list[Violation]] = defaultdict(list)
     for violation in pack.violations:
         grouped[(violation.policy, violation.enforcement_level)].append(violation)
@@ -263,6 +296,18 @@ def _pack(pack: PackReport, by_urn: dict[str, Resource], console: Console) -> No
             where = f"{display_type(resource.type)}: {resource.name}" if resource else (violation.urn or "stack")
             entries.append(Text.assemble("          ", (where, "cyan"), "  ", _strip_description(violation)))
         console.print(Group(*entries), soft_wrap=True)
+    exempted: dict[str, list[Exemption]] = defaultdict(list)
+    for exemption in pack.exemptions:
+        exempted[exemption.policy].append(exemption)
+    for policy in sorted(exempted):
+        # What the config exempted, with its reason: visible, never blocking.
+        console.print(Text.assemble("        - ", ("[exempted]", "dim"), "  ", (policy, "bold")))
+        entries = []
+        for exemption in exempted[policy]:
+            resource = by_urn.get(exemption.urn)
+            where = f"{display_type(resource.type)}: {resource.name}" if resource else exemption.urn
+            entries.append(Text.assemble("          ", (where, "cyan"), "  ", (f"reason: {exemption.reason}", "dim")))
+        console.print(Group(*entries), soft_wrap=True)
 
 
 def _verdict(result: Result, shown: int, console: Console) -> None:
@@ -273,26 +318,33 @@ def _verdict(result: Result, shown: int, console: Console) -> None:
     counts = (
         f"{shown} resources + {providers} provider(s), {len(result.grants)} grants, {len(result.packs)} policy pack(s)"
     )
+    exempted = f", {len(result.exemptions)} exempted" if result.exemptions else ""
     failing = [v.identity for v in result.identities if v.failing]
     if failing:
         counts += f"; deployer check failed for {', '.join(failing)}"
     if mandatory:
         text = (
-            f"  {len(mandatory)} mandatory violation(s), {advisory} advisory — `pulumi up` would be blocked ({counts})"
+            f"  {len(mandatory)} mandatory violation(s), {advisory} advisory{exempted} — `pulumi up` would be blocked "
+            f"({counts})"
         )
         console.print(Text.assemble(("✘ FAIL", "red bold"), text))
     elif failing:
-        console.print(
-            Text.assemble(("✘ FAIL", "red bold"), f"  no mandatory violations, {advisory} advisory ({counts})")
-        )
+        text = f"  no mandatory violations, {advisory} advisory{exempted} ({counts})"
+        console.print(Text.assemble(("✘ FAIL", "red bold"), text))
     else:
-        text = f"  no mandatory violations, {advisory} advisory ({counts})"
+        text = f"  no mandatory violations, {advisory} advisory{exempted} ({counts})"
         console.print(Text.assemble(("✔ PASS", "green bold"), text))
 
 
 def render(result: Result, console: Console) -> None:
     """The report, section by section, in the order `pulumi preview` prints them."""
-    run = result.run
+    render_head(result.run, result.grants, console)
+    render_policies(result, console)
+
+
+def render_head(run: ProgramRun, grants: list[Grant], console: Console) -> None:
+    """What the report says before the policies: the program's resources, outputs, notes and grants (which
+    preflight renders while the packs analyze the stack)."""
     mode = "preview: computed outputs unknown" if run.preview else "known outputs, as `pulumi up` enforces"
     console.print(Text.assemble(("Previewing update ", "bold"), (f"({run.stack})", "bold"), f"  offline, {mode}"))
     console.print()
@@ -302,7 +354,12 @@ def render(result: Result, console: Console) -> None:
     _diagnostics(run, console)
     _assumptions(run, console)
     _resources(by_parent, console)
-    _grants(result, console)
+    _grants(grants, console)
+
+
+def render_policies(result: Result, console: Console) -> None:
+    """The policies' findings and the verdict line."""
+    run = result.run
     console.print(Text("Policies:", style="bold"))
     by_urn = run.by_urn()
     for pack in result.packs:
@@ -312,7 +369,7 @@ def render(result: Result, console: Console) -> None:
 
         render_identities(result.identities, console)
     console.print()
-    _verdict(result, sum(len(v) for v in by_parent.values()), console)
+    _verdict(result, sum(len(v) for v in _shown(run).values()), console)
 
 
 def _label(text: str) -> str:

@@ -106,3 +106,34 @@ def test_a_graph_preflight_wrote_to_a_markdown_file_is_fenced_once(tmp_path: Pat
     result = summarise(tmp_path, "success", {"violations": []}, None)
     assert result.stdout.count("```mermaid") == 1
     assert "flowchart LR" in result.stdout
+
+
+def test_exempted_violations_are_counted_and_listed_with_their_reason(tmp_path: Path) -> None:
+    urn = "urn:pulumi:prod::p::gcp:cloudrunv2/serviceIamMember:ServiceIamMember::status-page-public"
+    report = {
+        "violations": [],
+        "exemptions": [
+            {"policyPack": "secure-invoke-guardrails", "policy": "no-public-members", "urn": urn, "reason": "SEC|123"}
+        ],
+        "policyPacks": [
+            {
+                "name": "secure-invoke-guardrails",
+                "unknownExemptions": [
+                    {"policy": "no-public-members", "urn": urn + "x", "didYouMean": urn},
+                ],
+            }
+        ],
+    }
+    result = summarise(tmp_path, "success", report, "graph LR\n")
+    assert result.returncode == 0, result.stderr
+    assert "Verdict: **pass** — 0 mandatory, 0 advisory violation(s), 1 exempted" in result.stdout
+    assert f"| no-public-members | `{urn}` | SEC\\|123 |" in result.stdout
+    assert (
+        f"⚠️ no-public-members: the exemption of `{urn}x` names no resource of this stack; did you mean `{urn}`?"
+        in result.stdout
+    )
+
+
+def test_no_exemptions_no_exemption_count(tmp_path: Path) -> None:
+    result = summarise(tmp_path, "success", {"violations": [], "exemptions": []}, "graph LR\n")
+    assert "exempted" not in result.stdout.lower()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from secure_invoke.preflight.__main__ import main
+from secure_invoke.preflight.outputs.wire import UNKNOWN
 from tests.preflight.running import run, run_json
 
 HERE = Path(__file__).parent
@@ -20,15 +21,63 @@ TEST_PACK = PACKS / "basic_pack"
 
 
 def test_apply_that_raises_exits_2_with_the_cause():
+    # The callback reads the program's own input, known in a preview too: a preview raises the same, so exit 2.
     code, out, err = run("--program", str(PROGRAMS / "apply_raises"), "--policy-pack", str(TEST_PACK))
     assert code == 2
     assert out == ""
     assert err.count("\n") == 1
-    assert "an apply callback raised ValueError: audience for https://worker-" in err
+    assert "an apply callback raised ValueError: audience for worker is not allowed (__main__.py:5)" in err
     assert "Traceback" not in err
     code, _, err = run("--program", str(PROGRAMS / "apply_raises"), "--policy-pack", str(TEST_PACK), "--debug")
     assert code == 2
     assert "Traceback" in err
+
+
+def _no_google_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))  # no application default credentials file
+
+
+def test_an_apply_a_preview_would_not_run_leaves_its_output_unknown_and_the_run_gives_a_verdict(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _no_google_credentials(monkeypatch, tmp_path)
+    code, document, output = run_json(
+        tmp_path, "--program", str(PROGRAMS / "apply_calls_google"), "--policy-pack", str(TEST_PACK)
+    )
+    assert code == 0, output  # a verdict, where the callbacks used to stop the run with exit 2
+    by_callback = {entry["callback"]: entry for entry in document["unknownApplies"]}
+    assert set(by_callback) == {"<lambda> (__main__.py:22)", "<lambda> (__main__.py:23)"}
+    google = by_callback["<lambda> (__main__.py:22)"]  # google.auth.default() inside the apply
+    assert google["resources"] == ["gcp:serviceaccount/account:Account 'runner'"]
+    assert google["error"].startswith("DefaultCredentialsError: ")
+    assert "credentials" in google["why"]
+    parsed = by_callback["<lambda> (__main__.py:23)"]  # int() of a part of the URL Cloud Run would assign
+    assert parsed["resources"] == ["gcp:cloudrunv2/service:Service 'worker'"]
+    assert parsed["error"].startswith("ValueError: invalid literal for int()")
+    assert "gcp:cloudrunv2/service:Service 'worker'.uri, which a preview does not know" in parsed["why"]
+    # Their outputs are unknown, as in a preview: the topics' labels.
+    labels = {r["name"]: r["inputs"]["labels"] for r in document["resources"] if r["type"].endswith(":Topic")}
+    assert labels == {"jobs": UNKNOWN, "audit": UNKNOWN}
+    # The report says which callback, on which resource, and why.
+    assert (
+        "warning: apply callback <lambda> (__main__.py:22) on an output of gcp:serviceaccount/account:Account "
+        "'runner' left unknown, as in a preview: it calls a cloud API, which needs credentials" in output
+    )
+    assert "apply callback <lambda> (__main__.py:23) on an output of gcp:cloudrunv2/service:Service 'worker'" in output
+    assert any("left unknown, as in a preview" in note for note in document["engine"])
+
+
+def test_the_same_program_in_preview_mode_runs_neither_callback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _no_google_credentials(monkeypatch, tmp_path)
+    code, document, output = run_json(
+        tmp_path, "--program", str(PROGRAMS / "apply_calls_google"), "--policy-pack", str(TEST_PACK), "--preview"
+    )
+    assert code == 0, output
+    assert document["unknownApplies"] == []
+    assert "left unknown" not in output
 
 
 @pytest.mark.parametrize(

@@ -149,10 +149,31 @@ def test_an_exception_in_an_export_names_the_file_and_line(tmp_path: Path) -> No
     (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  gcp:project: scratch-project\n")
     (tmp_path / "__main__.py").write_text(
         "import pulumi\nimport pulumi_gcp as gcp\n\ncluster = gcp.container.Cluster('c', location='europe-west1-b')\n"
-        "pulumi.export('ip', cluster.endpoint.apply(lambda e: e.load_balancer.ip))\n"
+        "pulumi.export('ip', cluster.location.apply(lambda e: e.load_balancer.ip))\n"
     )
+    # `location` is the program's own input, known in a preview too: a preview raises the same.
     with pytest.raises(ProgramError) as caught:
         run_program(tmp_path, "dev")
     assert caught.value.args[0] == (
         "an apply callback raised AttributeError: 'str' object has no attribute 'load_balancer' (__main__.py:5)"
     )
+
+
+def test_the_same_exception_on_a_computed_output_leaves_it_unknown_as_a_preview_would(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: scratch\nruntime: python\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  gcp:project: scratch-project\n")
+    (tmp_path / "__main__.py").write_text(
+        "import pulumi\nimport pulumi_gcp as gcp\n\ncluster = gcp.container.Cluster('c', location='europe-west1-b')\n"
+        "pulumi.export('ip', cluster.endpoint.apply(lambda e: e.load_balancer.ip))\n"
+    )
+    # The endpoint is computed by Google: unknown in a preview, which never runs this callback.
+    run = run_program(tmp_path, "dev")
+    assert run.outputs["ip"] == UNKNOWN
+    (entry,) = run.unknown_applies
+    assert entry["callback"] == "<lambda> (__main__.py:5)"
+    assert entry["resources"] == ["gcp:container/cluster:Cluster 'c'"]
+    assert entry["error"] == "AttributeError: 'str' object has no attribute 'load_balancer'"
+    assert entry["why"].startswith("its input holds gcp:container/cluster:Cluster 'c'.endpoint, which a preview")
+    assert any(note.startswith("warning: apply callback <lambda> (__main__.py:5)") for note in run.notes)
+    # In preview mode the callback does not run at all.
+    assert run_program(tmp_path, "dev", preview=True).unknown_applies == []

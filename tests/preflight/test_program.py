@@ -122,7 +122,7 @@ def test_apply_exception_is_a_program_error_with_a_one_line_cause():
         run_program(PROGRAMS / "apply_raises", "dev")
     cause = caught.value.args[0]
     assert "\n" not in cause
-    assert "ValueError: audience for https://worker-" in cause
+    assert "ValueError: audience for worker is not allowed" in cause
     assert "__main__.py:5" in cause
     assert any(r.type == "gcp:cloudrunv2/service:Service" for r in caught.value.resources)
     # The process stays usable afterwards.

@@ -1,6 +1,11 @@
 """This repository's pack (`policies/`) through the command: each mandatory policy rejects its program and
 variant on exactly the offending URN and accepts the baseline; this repository's stacks pass."""
 
+import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,3 +107,74 @@ def test_real_pack_accepts_the_variant_baseline(tmp_path):
     code, document, output = run_json(tmp_path, "--program", str(PROGRAMS / "variants"))
     assert code == 0, output
     assert document["violations"] == []
+
+
+# --- exemptions: what the pack's config exempts is shown, never silent ------------------------------------
+
+SUMMARY = HERE.parents[1] / ".github" / "scripts" / "preflight_summary.py"
+PUBLIC = "urn:pulumi:dev::public-invoker::gcp:cloudrunv2/serviceIamMember:ServiceIamMember::public"
+
+
+def _exempting(tmp_path: Path, policy: str, *urns: str) -> Path:
+    config = tmp_path / "exemptions.json"
+    entries = [{"urn": urn, "reason": "public status page, approved in SEC-123"} for urn in urns]
+    config.write_text(json.dumps({policy: {"exemptions": entries}}))
+    return config
+
+
+def test_an_exempted_violation_is_in_the_report_the_json_and_the_ci_summary(tmp_path):
+    config = _exempting(tmp_path, "no-public-members", PUBLIC)
+    code, document, output = run_json(
+        tmp_path, "--program", str(PROGRAMS / "public-invoker"), "--policy-pack-config", str(config)
+    )
+    assert code == 0, output  # exempted: not blocking
+    assert mandatory(document) == set()
+    assert document["exemptions"] == [
+        {
+            "policyPack": "secure-invoke-guardrails",
+            "policy": "no-public-members",
+            "urn": PUBLIC,
+            "reason": "public status page, approved in SEC-123",
+        }
+    ]
+    assert "- [exempted]  no-public-members" in output
+    assert "gcp:cloudrunv2:ServiceIamMember: public  reason: public status page, approved in SEC-123" in output
+    assert re.search(r"✔ PASS  no mandatory violations, \d+ advisory, 1 exempted \(", output), output
+    summary = subprocess.run(
+        [sys.executable, str(SUMMARY)],
+        env={**os.environ, "TITLE": "t", "OUTCOME": "success", "REPORT": str(tmp_path / "result.json"),
+             "GRAPH": str(tmp_path / "none.md")},
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    assert ", 1 exempted" in summary
+    assert f"| no-public-members | `{PUBLIC}` | public status page, approved in SEC-123 |" in summary
+
+
+def test_a_stack_policys_exemption_is_shown_too(tmp_path):
+    base = "urn:pulumi:dev::shared-identity::gcp:cloudrunv2/service:Service::"
+    config = _exempting(tmp_path, "workload-identities-not-shared", base + "api", base + "jobs")
+    code, document, output = run_json(
+        tmp_path, "--program", str(PROGRAMS / "shared-identity"), "--policy-pack-config", str(config)
+    )
+    assert code == 0, output
+    exempted = [(e["policy"], e["urn"]) for e in document["exemptions"]]
+    assert len(exempted) == 1, exempted  # the one the policy names (see test_real_pack_rejects)
+    assert exempted[0][0] == "workload-identities-not-shared"
+    assert exempted[0][1] in {base + "api", base + "jobs"}
+    assert "- [exempted]  workload-identities-not-shared" in output
+
+
+def test_a_mistyped_exemption_warns_with_the_urn_it_probably_meant(tmp_path):
+    config = _exempting(tmp_path, "no-public-members", PUBLIC + "-page")
+    code, document, output = run_json(
+        tmp_path, "--program", str(PROGRAMS / "public-invoker"), "--policy-pack-config", str(config)
+    )
+    assert code == 1, output  # the typo exempts nothing
+    assert mandatory(document) == {("no-public-members", PUBLIC)}
+    assert document["exemptions"] == []
+    (pack,) = document["policyPacks"]
+    assert pack["unknownExemptions"] == [{"policy": "no-public-members", "urn": PUBLIC + "-page", "didYouMean": PUBLIC}]
+    assert (
+        f"warning: no-public-members: the exemption of {PUBLIC}-page names no resource of this stack; "
+        f"did you mean {PUBLIC}?" in output
+    )

@@ -1,9 +1,12 @@
 import pulumi_gcp as gcp
 
 
-def audience(url: str) -> str:
-    raise ValueError(f"audience for {url} is not allowed")
+def audience(name: str) -> str:
+    raise ValueError(f"audience for {name} is not allowed")
 
 
-service = gcp.cloudrunv2.Service("worker", location="us-central1", template={"containers": [{"image": "x"}]})
-gcp.pubsub.Topic("topic", labels=service.uri.apply(lambda uri: {"aud": audience(uri)}))
+# `name` is the program's own input: known in a preview too, where this callback raises just the same.
+service = gcp.cloudrunv2.Service(
+    "worker", name="worker", location="us-central1", template={"containers": [{"image": "x"}]}
+)
+gcp.pubsub.Topic("topic", labels=service.name.apply(lambda name: {"aud": audience(name)}))

@@ -8,7 +8,10 @@ worker refused).
 
 Judged on resource-level grants on the service (Member, Binding, Policy), by the role's invoke permission
 (`run.routes.invoke`, from the role table or the stack's custom role), for `serviceAccount:` members (people and
-other principals are other policies' concern). A grant only-intended-invokers rejects (its member calls
+other principals are other policies' concern). A deploy role (one that redeploys the service) held by a deployer
+(deployers.py: a build or CI identity, or one that may act as the service's runtime account) or by an identity
+the stack does not run is deploy power, not a caller: the list need not name it. A
+grant only-intended-invokers rejects (its member calls
 nothing, or is no identity on its `allowedInvokers`; this policy takes the same list) is left to that policy: one
 finding per grant. A value not known yet (preview) is judged once known.
 """
@@ -19,8 +22,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from . import deployers
 from .context import RuleContext
 from .invokers import judge_invokers
+from .power import RolePower
 from .role_power import power_of
 from .stack import StackModel, StackResource
 from .values import get_str, is_unknown, type_module
@@ -36,6 +41,7 @@ _RUN_INVOKE: Final = "run.routes.invoke"
 @dataclass(frozen=True)
 class _Allowlist:
     service: str  # the service's short name, as grants name it
+    urn: str
     label: str  # how the message names the service
     variable: str
     emails: frozenset[str]
@@ -53,7 +59,7 @@ def _allowlists(resources: Iterable[StackResource]) -> dict[str, _Allowlist]:
         for env in env_vars(RUN_V2_SERVICE, resource.props):
             if env.name in ALLOWLIST_VARIABLES and isinstance(env.value, str) and not is_unknown(env.value):
                 emails = frozenset(e.strip().lower() for e in env.value.split(",") if e.strip())
-                found[name] = _Allowlist(name, resource.name or name, env.name, emails)
+                found[name] = _Allowlist(name, resource.urn, resource.name or name, env.name, emails)
     return found
 
 
@@ -63,7 +69,7 @@ def judge_allowlists(model: StackModel, judged_elsewhere: frozenset[str] = froze
     lists = _allowlists(model.resources)
     if not lists:
         return []
-    custom = model.custom_roles
+    custom, facts = model.custom_roles, deployers.power(model)
     out: list[tuple[str, str]] = []
     for entry in model.grants:
         rtype, urn, props = entry.resource.type, entry.resource.urn, entry.resource.props
@@ -85,8 +91,21 @@ def judge_allowlists(model: StackModel, judged_elsewhere: frozenset[str] = froze
             power = power_of(role, custom)
             if power is None or not power.invokes(_RUN_INVOKE):
                 continue
+            if _deploy_role(member.strip(), power, allowlist, facts):
+                continue
             out.append((urn, _message(grant.where, member.strip(), role, allowlist)))
     return out
+
+
+def _deploy_role(member: str, power: RolePower, allowlist: _Allowlist, facts: deployers.Power) -> bool:
+    """A role that redeploys the service, held by a deployer — or by an identity this stack does not run, which
+    may deploy from elsewhere (unverified-invokers notes it): deploy power, which other policies judge."""
+    if not power.redeploys:
+        return False
+    if deployers.deploys(member, power, facts.runtimes.get(allowlist.urn, frozenset()), facts):
+        return True
+    who = deployers.holder(member, facts)
+    return who is None or who.kind not in ("workload", "customer")
 
 
 def _message(where: str, member: str, role: str, allowlist: _Allowlist) -> str:

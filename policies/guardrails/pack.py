@@ -502,7 +502,8 @@ SPECS: Final[tuple[Spec, ...]] = (
             "a grant of any role with `run.routes.invoke` on a Cloud Run service of this stack whose environment "
             "names the callers it accepts (`ALLOWED_INVOKERS`, as `PrivateService` writes it) to a service account "
             "that list does not name: Cloud Run lets it through, the service answers 403 (a grant "
-            "`only-intended-invokers` rejects is left to it; give this policy the same `allowedInvokers`)"
+            "`only-intended-invokers` rejects is left to it; give this policy the same `allowedInvokers`; a deploy "
+            "role held by a deployer or an account the stack does not run is deploy power, judged elsewhere)"
         ),
     ),
     Spec(

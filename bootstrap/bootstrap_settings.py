@@ -16,27 +16,15 @@ import pulumi
 
 from secure_invoke.settings import CallerKind, ConfigError, Key, Tier
 from secure_invoke.settings import Settings as StackSettings
-from secure_invoke.settings.keys import one_error, parse
+from secure_invoke.settings.keys import one_error, parse, project_key, region_key
 
 NAMESPACE: Final = "secure-invoke-bootstrap"
 # The main program's directory, whose `Pulumi.<environment>.yaml` files the environments name.
 MAIN_PROGRAM: Final = Path(__file__).resolve().parent.parent
 
 KEYS: Final[tuple[Key, ...]] = (
-    Key(
-        "gcp:project",
-        {"type": "string", "pattern": r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"},
-        "The CI project: pools, deployers, state buckets, keys.",
-        required=True,
-        explain="is not a project id (6-30 chars, a-z 0-9 -)",
-    ),
-    Key(
-        "gcp:region",
-        {"type": "string", "pattern": r"^[a-z]+-[a-z]+[0-9]+$"},
-        "Location of the state buckets and secrets keys.",
-        required=True,
-        explain="is not a region such as europe-west1",
-    ),
+    project_key("The CI project: pools, deployers, state buckets, keys."),
+    region_key("Location of the state buckets and secrets keys."),
     Key(
         "githubRepository",
         {"type": "string", "pattern": r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$"},

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, get_args
 
+from secure_invoke.settings.keys import PROJECT_ID
+
 CallerKind = Literal["scheduler", "pubsub-push", "cloud-tasks", "workflows", "service-account"]
 KINDS: Final[tuple[CallerKind, ...]] = get_args(CallerKind)
 
@@ -41,7 +43,7 @@ RESERVED_NAMES: Final = frozenset(
     {"relay-runtime", "relay-trigger", "relay-build", "worker-runtime", "worker-operator"}
 )
 # A user-managed service account; default accounts (`…-compute@developer…`, `…@appspot…`) never match.
-SERVICE_ACCOUNT_EMAIL: Final = r"^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$"
+SERVICE_ACCOUNT_EMAIL: Final = rf"^{PROJECT_ID}@{PROJECT_ID}\.iam\.gserviceaccount\.com$"
 
 CALLER_SCHEMA: Final[dict[str, Any]] = {
     "type": "array",
@@ -58,7 +60,7 @@ CALLER_SCHEMA: Final[dict[str, Any]] = {
             "job": {"type": "object", "required": ["task"], "properties": {"task": {"type": "string"}}},
             "topic": {
                 "type": "string",
-                "pattern": r"^(projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/topics/)?[A-Za-z][-A-Za-z0-9._~%+]{2,254}$",
+                "pattern": rf"^(projects/{PROJECT_ID}/topics/)?[A-Za-z][-A-Za-z0-9._~%+]{{2,254}}$",
             },
             "email": {"type": "string", "pattern": SERVICE_ACCOUNT_EMAIL},
         },

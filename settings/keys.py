@@ -80,6 +80,32 @@ class Key:
         return None if self.default is MISSING else self.default
 
 
+# A project id as Google defines it (6-30 chars, a-z 0-9 -), unanchored: other patterns embed it.
+PROJECT_ID: Final = r"[a-z][a-z0-9-]{4,28}[a-z0-9]"
+
+
+def project_key(description: str) -> Key:
+    """`gcp:project`, required, as every program of this repository declares it."""
+    return Key(
+        "gcp:project",
+        {"type": "string", "pattern": f"^{PROJECT_ID}$"},
+        description,
+        required=True,
+        explain="is not a project id (6-30 chars, a-z 0-9 -)",
+    )
+
+
+def region_key(description: str) -> Key:
+    """`gcp:region`, required, as every program of this repository declares it."""
+    return Key(
+        "gcp:region",
+        {"type": "string", "pattern": r"^[a-z]+-[a-z]+[0-9]+$"},
+        description,
+        required=True,
+        explain="is not a region such as europe-west1",
+    )
+
+
 def full_name(namespace: str, key: Key) -> str:
     return key.name if ":" in key.name else f"{namespace}:{key.name}"
 

@@ -17,7 +17,7 @@ from secure_invoke.components import (
 # The pack's `maxHumanAccessDays` default: the stack refuses operator access the pack would reject.
 from secure_invoke.policies.guardrails.config import DEFAULT_MAX_HUMAN_ACCESS_DAYS
 from secure_invoke.settings.callers import CALLER_SCHEMA, KINDS
-from secure_invoke.settings.keys import TIERS, ByTier, Key
+from secure_invoke.settings.keys import PROJECT_ID, TIERS, ByTier, Key, project_key, region_key
 
 NAMESPACE: Final = "secure-invoke"
 # The environment names every account id `worker-operator-<environment>` (at most 30 characters).
@@ -28,20 +28,8 @@ _LABEL_VALUE = r"^[a-z0-9_-]{0,63}$"
 _SIZE = r"^[1-9][0-9]*(Mi|Gi)$"
 
 KEYS: Final[tuple[Key, ...]] = (
-    Key(
-        "gcp:project",
-        {"type": "string", "pattern": r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"},
-        "The Google Cloud project of this environment (required).",
-        required=True,
-        explain="is not a project id (6-30 chars, a-z 0-9 -)",
-    ),
-    Key(
-        "gcp:region",
-        {"type": "string", "pattern": r"^[a-z]+-[a-z]+[0-9]+$"},
-        "Region of every regional resource (required).",
-        required=True,
-        explain="is not a region such as europe-west1",
-    ),
+    project_key("The Google Cloud project of this environment (required)."),
+    region_key("Region of every regional resource (required)."),
     Key(
         "environment",
         {"type": "string", "pattern": rf"^[a-z](?:[a-z0-9-]{{0,{MAX_ENVIRONMENT_LENGTH - 2}}}[a-z0-9])?$"},
@@ -267,7 +255,7 @@ KEYS: Final[tuple[Key, ...]] = (
             "uniqueItems": True,
             "items": {
                 "type": "string",
-                "pattern": r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/notificationChannels/[0-9]+$",
+                "pattern": rf"^projects/{PROJECT_ID}/notificationChannels/[0-9]+$",
             },
         },
         "Notification channels (`projects/<p>/notificationChannels/<id>`) of the production alert on operator token "

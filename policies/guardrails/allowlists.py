@@ -41,7 +41,6 @@ _RUN_INVOKE: Final = "run.routes.invoke"
 @dataclass(frozen=True)
 class _Allowlist:
     service: str  # the service's short name, as grants name it
-    urn: str
     label: str  # how the message names the service
     variable: str
     emails: frozenset[str]
@@ -59,7 +58,7 @@ def _allowlists(resources: Iterable[StackResource]) -> dict[str, _Allowlist]:
         for env in env_vars(RUN_V2_SERVICE, resource.props):
             if env.name in ALLOWLIST_VARIABLES and isinstance(env.value, str) and not is_unknown(env.value):
                 emails = frozenset(e.strip().lower() for e in env.value.split(",") if e.strip())
-                found[name] = _Allowlist(name, resource.urn, resource.name or name, env.name, emails)
+                found[name] = _Allowlist(name, resource.name or name, env.name, emails)
     return found
 
 
@@ -91,19 +90,18 @@ def judge_allowlists(model: StackModel, judged_elsewhere: frozenset[str] = froze
             power = power_of(role, custom)
             if power is None or not power.invokes(_RUN_INVOKE):
                 continue
-            if _deploy_role(member.strip(), power, allowlist, facts):
+            if _deploy_role(member.strip(), power, facts):
                 continue
             out.append((urn, _message(grant.where, member.strip(), role, allowlist)))
     return out
 
 
-def _deploy_role(member: str, power: RolePower, allowlist: _Allowlist, facts: deployers.Power) -> bool:
+def _deploy_role(member: str, power: RolePower, facts: deployers.Power) -> bool:
     """A role that redeploys the service, held by a deployer — or by an identity this stack does not run, which
-    may deploy from elsewhere (unverified-invokers notes it): deploy power, which other policies judge."""
+    may deploy from elsewhere (unverified-invokers notes it): deploy power, which other policies judge. (Every
+    holder `deployers.deploys` accepts is of these kinds.)"""
     if not power.redeploys:
         return False
-    if deployers.deploys(member, power, facts.runtimes.get(allowlist.urn, frozenset()), facts):
-        return True
     who = deployers.holder(member, facts)
     return who is None or who.kind not in ("workload", "customer")
 
